@@ -1,0 +1,119 @@
+"""Train the panel/balloon detector: build a YOLO dataset (real labelled pages + procedural pages), train an
+ultralytics YOLO from its architecture YAML (no pretrained download), export safetensors + config.json.
+
+    bd2music train detector --out weights/detector                 # full run (config defaults below)
+    bd2music train detector --epochs 1 --synthetic 16 --out /tmp/d  # smoke run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bd2music.data.synthetic_pages import PageGenerator, load_content_sources
+from bd2music.io import load_page
+from bd2music.vision.boxes import CLASSES, Box
+from bd2music.vision.yolo import DetectorConfig, save_detector
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics: no connectivity checks, no downloads
+
+
+@dataclass
+class DetectorTrainConfig:
+    """Everything that decides a detector training run (saved beside the weights)."""
+
+    architecture: str = "yolo11n.yaml"  # ultralytics model YAML (ships inside the package)
+    synthetic_pages: int = 700  # procedural pages drawn for training (+10% more for validation)
+    real_repeats: int = 2  # each real labelled page appears this many times per epoch
+    page_long_side: int = 800  # stored page size (pixels, long side)
+    imgsz: int = 640  # training and inference size
+    epochs: int = 40
+    batch: int = 16
+    workers: int = 2
+    seed: int = 0
+    patience: int = 15
+
+
+def yolo_label_lines(boxes: list[tuple[int, Box]], width: int, height: int) -> list[str]:
+    """YOLO text label rows ``class cx cy w h`` (normalised) for (class id, box) pairs, dropping slivers."""
+    lines = []
+    for cls, (x0, y0, x1, y1) in boxes:
+        x0, x1 = max(0.0, x0), min(float(width), x1)
+        y0, y1 = max(0.0, y0), min(float(height), y1)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        lines.append(f"{cls} {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} "
+                     f"{(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}")
+    return lines
+
+
+def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> Path:
+    """Write ``root/{images,labels}/{train,val}`` and ``root/data.yaml``; return the YAML path.
+
+    Real pages: the human-labelled pages of ``comics_dir/labels`` (every 10th to validation). Synthetic
+    pages: ``config.synthetic_pages`` for training plus 10% for validation. Never reads evaluation pages.
+    """
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+
+    def write(stem: str, split: str, image, panels: list[Box], balloons: list[Box]) -> None:
+        image.save(root / "images" / split / f"{stem}.jpg", quality=92)
+        rows = yolo_label_lines([(0, b) for b in panels] + [(1, b) for b in balloons], image.width, image.height)
+        (root / "labels" / split / f"{stem}.txt").write_text("\n".join(rows) + "\n")
+
+    label_files = sorted((comics_dir / "labels").glob("*.json"))
+    for i, label_file in enumerate(tqdm(label_files, desc="real pages")):
+        labels = json.loads(label_file.read_text())
+        image, scale = load_page(comics_dir / labels["image"]).downscaled(config.page_long_side)
+        panels = [tuple(v / scale for v in box) for box in labels["panels"]]
+        balloons = [tuple(v / scale for v in box) for box in labels.get("balloons", [])]
+        split = "val" if i % 10 == 0 else "train"
+        for repeat in range(1 if split == "val" else config.real_repeats):
+            write(f"real_{label_file.stem}_{repeat}", split, image, panels, balloons)
+
+    generator = PageGenerator(load_content_sources(comics_dir), seed=config.seed, long_side=config.page_long_side)
+    n_val = max(1, config.synthetic_pages // 10)
+    for i in tqdm(range(config.synthetic_pages + n_val), desc="synthetic pages"):
+        page = generator(i)
+        write(f"synth_{i:05d}", "val" if i >= config.synthetic_pages else "train", page.image, page.panels, page.balloons)
+
+    data_yaml = root / "data.yaml"
+    names = "\n".join(f"  {i}: {name}" for i, name in enumerate(CLASSES))
+    data_yaml.write_text(f"path: {root.resolve()}\ntrain: images/train\nval: images/val\nnames:\n{names}\n")
+    return data_yaml
+
+
+def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path, work_dir: Path,
+                   device: str = "cpu", resume: bool = False) -> Path:
+    """Build the dataset, train YOLO, export the best weights to ``out_dir``; return ``out_dir``."""
+    from ultralytics import YOLO
+
+    run_dir = work_dir / "run"
+    last = run_dir / "weights" / "last.pt"
+    data_root = work_dir / "dataset"
+    if not (resume and (data_root / "data.yaml").is_file()):
+        shutil.rmtree(data_root, ignore_errors=True)
+        build_dataset(data_root, comics_dir, config)
+    if resume and last.is_file():
+        model = YOLO(str(last))
+        model.train(resume=True)
+    else:
+        model = YOLO(config.architecture)
+        model.train(
+            data=str(data_root / "data.yaml"), epochs=config.epochs, imgsz=config.imgsz, batch=config.batch,
+            workers=config.workers, seed=config.seed, deterministic=True, device=device, patience=config.patience,
+            project=str(work_dir.resolve()), name="run", exist_ok=True, plots=False, verbose=False,
+            fliplr=0.5, mosaic=1.0, close_mosaic=5, degrees=0.0, amp=device != "cpu",
+        )
+    best = run_dir / "weights" / "best.pt"
+    trained = YOLO(str(best if best.is_file() else last))
+    detector_config = DetectorConfig(architecture=config.architecture, imgsz=config.imgsz, names=list(CLASSES))
+    save_detector(trained.model, detector_config, out_dir)
+    (out_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    return out_dir

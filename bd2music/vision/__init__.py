@@ -1,0 +1,1 @@
+"""Page understanding: panel and balloon detection, reading order and visual features."""
