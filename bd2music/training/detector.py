@@ -109,7 +109,7 @@ def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path,
             data=str(data_root / "data.yaml"), epochs=config.epochs, imgsz=config.imgsz, batch=config.batch,
             workers=config.workers, seed=config.seed, deterministic=True, device=device, patience=config.patience,
             project=str(work_dir.resolve()), name="run", exist_ok=True, plots=False, verbose=False,
-            fliplr=0.5, mosaic=1.0, close_mosaic=5, degrees=0.0, amp=device != "cpu",
+            fliplr=0.5, mosaic=1.0, close_mosaic=2, degrees=0.0, amp=device != "cpu",
         )
     best = run_dir / "weights" / "best.pt"
     trained = YOLO(str(best if best.is_file() else last))

@@ -1,0 +1,98 @@
+"""The procedural page generator: reproducible, and its labels match what was drawn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bd2music.__main__ import main
+from bd2music.data.synthetic_pages import PageGenerator, clip_polygon, inside_polygon, load_content_sources
+from bd2music.training.detector import yolo_label_lines
+from bd2music.vision.boxes import iou_matrix
+
+PAGES = 12
+
+
+@pytest.fixture(scope="module")
+def generator(data_dir: Path) -> PageGenerator:
+    return PageGenerator(load_content_sources(data_dir / "comics", max_side=400), seed=3, long_side=640)
+
+
+@pytest.fixture(scope="module")
+def pages(generator: PageGenerator) -> list:
+    return [generator(i) for i in range(PAGES)]
+
+
+def test_same_seed_same_page(generator: PageGenerator, pages: list) -> None:
+    again = generator(5)
+    assert np.array_equal(np.asarray(again.image), np.asarray(pages[5].image))
+    assert again.panels == pages[5].panels and again.balloons == pages[5].balloons
+    assert not np.array_equal(np.asarray(pages[4].image), np.asarray(pages[5].image))
+
+
+def test_boxes_lie_on_the_page(pages: list) -> None:
+    for page in pages:
+        assert page.panels, "every page has at least one panel"
+        w, h = page.image.size
+        for x0, y0, x1, y1 in page.panels + page.balloons:
+            assert -1 <= x0 < x1 <= w + 1 and -1 <= y0 < y1 <= h + 1
+
+
+def test_gutters_are_paper_and_panels_are_not(pages: list) -> None:
+    """Outside every panel box the page is blank paper; inside, something was drawn."""
+    for page in pages:
+        pixels = np.asarray(page.image.convert("L"), dtype=np.float32)
+        inside = np.zeros(pixels.shape, bool)
+        for x0, y0, x1, y1 in page.panels + page.balloons:
+            inside[max(0, int(y0) - 3):int(y1) + 4, max(0, int(x0) - 3):int(x1) + 4] = True
+        outside = pixels[~inside]
+        if outside.size > 500:
+            paper = np.median(outside)
+            assert np.mean(np.abs(outside - paper) < 45) > 0.85
+        panel_stds = [pixels[int(y0):int(y1), int(x0):int(x1)].std() for x0, y0, x1, y1 in page.panels]
+        assert max(panel_stds) > 10
+
+
+def test_balloon_boxes_hold_lettering(pages: list) -> None:
+    """Each balloon label is a tight box around dark strokes on a light background."""
+    checked = 0
+    for page in pages:
+        pixels = np.asarray(page.image.convert("L"), dtype=np.float32)
+        for x0, y0, x1, y1 in page.balloons:
+            crop = pixels[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))]
+            if crop.size == 0:
+                continue
+            assert (crop < 170).mean() > 0.02, "lettering is darker than the balloon"
+            checked += 1
+    assert checked >= PAGES, "pages carry balloons"
+
+
+def test_panels_do_not_overlap_except_insets(pages: list) -> None:
+    for page in pages:
+        overlaps = iou_matrix(np.array(page.panels), np.array(page.panels))
+        np.fill_diagonal(overlaps, 0)
+        assert (overlaps > 0.3).sum() == 0
+
+
+def test_polygon_helpers() -> None:
+    square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)]
+    left = clip_polygon(square, -1.0, 0.0, 4.0)  # x <= 4
+    assert max(p[0] for p in left) == pytest.approx(4.0) and len(left) == 4
+    assert inside_polygon(square, (5, 5)) and not inside_polygon(square, (11, 5))
+
+
+def test_yolo_label_lines_normalise_and_drop_slivers() -> None:
+    rows = yolo_label_lines([(0, (0, 0, 50, 100)), (1, (10, 10, 11, 11)), (1, (-5, 90, 20, 120))], 100, 100)
+    assert rows[0] == "0 0.250000 0.500000 0.500000 1.000000"
+    assert len(rows) == 2 and rows[1].startswith("1 0.100000 0.950000 0.200000 0.100000")
+
+
+def test_make_pages_command(tmp_path: Path, data_dir: Path) -> None:
+    assert main(["make-pages", "--out", str(tmp_path), "-n", "2", "--seed", "1",
+                 "--comics", str(data_dir / "comics")]) == 0
+    labels = json.loads((tmp_path / "synthetic_1_00001.json").read_text())
+    assert set(labels) >= {"image", "width", "height", "panels", "balloons"}
+    assert (tmp_path / labels["image"]).is_file()
