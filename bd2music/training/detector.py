@@ -37,6 +37,10 @@ class DetectorTrainConfig:
     workers: int = 2
     seed: int = 0
     patience: int = 15
+    warmup_epochs: float = 0.5
+    lr0: float = 0.002  # AdamW learning rate
+    close_mosaic: int = 3  # last epochs without mosaic augmentation
+    init_weights: str | None = None  # a detector folder (safetensors + config.json) to start from
 
 
 def yolo_label_lines(boxes: list[tuple[int, Box]], width: int, height: int) -> list[str]:
@@ -89,6 +93,32 @@ def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> 
     return data_yaml
 
 
+def _init_checkpoint(weights: str, work_dir: Path) -> Path:
+    """Wrap shipped safetensors weights in the checkpoint form ultralytics starts training from."""
+    import torch
+
+    from bd2music.vision.yolo import YoloDetector
+
+    detector = YoloDetector.from_pretrained(weights, fuse=False)
+    path = work_dir / "init.pt"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": detector.model, "train_args": {}}, path)
+    return path
+
+
+def _init_checkpoint(weights: str, work_dir: Path) -> Path:
+    """Wrap shipped safetensors weights in the checkpoint form ultralytics starts training from."""
+    import torch
+
+    from bd2music.vision.yolo import YoloDetector
+
+    detector = YoloDetector.from_pretrained(weights, fuse=False)
+    path = work_dir / "init.pt"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": detector.model, "train_args": {}}, path)
+    return path
+
+
 def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path, work_dir: Path,
                    device: str = "cpu", resume: bool = False) -> Path:
     """Build the dataset, train YOLO, export the best weights to ``out_dir``; return ``out_dir``."""
@@ -104,12 +134,13 @@ def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path,
         model = YOLO(str(last))
         model.train(resume=True)
     else:
-        model = YOLO(config.architecture)
+        model = YOLO(str(_init_checkpoint(config.init_weights, work_dir)) if config.init_weights else config.architecture)
         model.train(
             data=str(data_root / "data.yaml"), epochs=config.epochs, imgsz=config.imgsz, batch=config.batch,
             workers=config.workers, seed=config.seed, deterministic=True, device=device, patience=config.patience,
             project=str(work_dir.resolve()), name="run", exist_ok=True, plots=False, verbose=False,
-            fliplr=0.5, mosaic=1.0, close_mosaic=2, degrees=0.0, amp=device != "cpu",
+            optimizer="AdamW", lr0=config.lr0, warmup_epochs=config.warmup_epochs, close_mosaic=config.close_mosaic,
+            fliplr=0.5, mosaic=1.0, degrees=0.0, amp=device != "cpu",
         )
     best = run_dir / "weights" / "best.pt"
     trained = YOLO(str(best if best.is_file() else last))

@@ -64,14 +64,17 @@ class YoloDetector:
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str | Path | None = None, revision: str | None = None,
-                        device: str | torch.device = "cpu") -> YoloDetector:
-        """Load from a local folder (default: the repo's ``weights/detector``) or a Hub repo at ``revision``."""
+                        device: str | torch.device = "cpu", fuse: bool = True) -> YoloDetector:
+        """Load from a local folder (default: the repo's ``weights/detector``) or a Hub repo at ``revision``.
+
+        ``fuse`` folds batch norms into convolutions for faster inference (keep False to train further).
+        """
         folder = resolve_component("detector", path_or_repo, revision)
         config = DetectorConfig(**json.loads((folder / "config.json").read_text()))
         model = _build(config)
         state = load_file(str(folder / "model.safetensors"))
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
-        return cls(model.fuse(verbose=False) if hasattr(model, "fuse") else model, config, device)
+        return cls(model.fuse(verbose=False) if fuse else model, config, device)
 
     def _letterbox(self, image: Image.Image) -> tuple[torch.Tensor, float, tuple[int, int]]:
         scale = self.config.imgsz / max(image.size)
