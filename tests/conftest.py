@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -20,3 +21,10 @@ def data_dir() -> Path:
     """The shared real data (comics/, eval_pages/, sounds/)."""
     assert (DATA_DIR / "comics").is_dir(), f"real data not found at {DATA_DIR} (set BD2MUSIC_DATA)"
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def sound_rows(data_dir: Path) -> list[dict[str, str]]:
+    """The rows of sounds/manifest.csv (file, category, label, source, ..., duration_s)."""
+    with open(data_dir / "sounds" / "manifest.csv", newline="") as manifest:
+        return list(csv.DictReader(manifest))
