@@ -34,7 +34,18 @@ class DetectorConfig:
     model_yaml: dict = field(default_factory=dict)  # the full architecture description, so no file is needed
 
 
+def _import_ultralytics() -> None:
+    """Import the ultralytics parts used here, undoing its patch of ``PIL.Image.open`` (which tries to
+    install packages when a file is not an image) so bd2music's own loader keeps PIL's behaviour."""
+    pil_open = Image.open
+    import ultralytics.nn.tasks  # noqa: F401
+    import ultralytics.utils.nms  # noqa: F401
+
+    Image.open = pil_open
+
+
 def _build(config: DetectorConfig) -> torch.nn.Module:
+    _import_ultralytics()
     from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
     cfg = config.model_yaml or yaml_model_load(config.architecture)
