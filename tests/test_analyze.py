@@ -1,0 +1,96 @@
+"""Page analysis end to end: the trained detector, the CLI's JSON contract, original-pixel coordinates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bd2music.__main__ import main
+from bd2music.io import load_page
+from bd2music.vision.analysis import analyze_page
+from bd2music.vision.classical import ClassicalDetector
+from bd2music.vision.detect import load_detector
+from bd2music.vision.yolo import YoloDetector
+
+PAGE_KEYS = {"image", "width", "height", "panels", "balloons", "features"}
+
+
+@pytest.fixture(scope="module")
+def yolo() -> YoloDetector:
+    return YoloDetector.from_pretrained()
+
+
+def test_cli_json_contract(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for name in ("openmantra_tojime_no_siora_007.jpg", "peppercarrot_ep03_en_002.jpg"):
+        shutil.copy(data_dir / "comics" / name, pages / name)
+    (pages / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out.json"
+    assert main(["analyze", str(pages), "--json", str(out), "--overlay", str(tmp_path / "overlay")]) == 0
+    assert "broken.png" in capsys.readouterr().err
+    result = json.loads(out.read_text())
+    assert list(result) == ["pages"] and len(result["pages"]) == 2
+    for page in result["pages"]:
+        assert set(page) == PAGE_KEYS
+        assert page["panels"], f"no panel found on {page['image']}"
+        assert [p["order"] for p in page["panels"]] == list(range(len(page["panels"])))
+        for item in page["panels"] + page["balloons"]:
+            x0, y0, x1, y1 = item["box"]
+            assert 0 <= x0 < x1 <= page["width"] and 0 <= y0 < y1 <= page["height"]
+            assert 0.0 <= item["score"] <= 1.0
+        for balloon in page["balloons"]:
+            assert balloon["panel"] is None or 0 <= balloon["panel"] < len(page["panels"])
+        assert page["features"]["layout"]["panel_count"] == len(page["panels"])
+        assert page["features"]["layout"]["balloon_count"] == len(page["balloons"])
+        assert (tmp_path / "overlay" / f"{Path(page['image']).stem}.png").is_file()
+
+
+def test_cli_single_bad_file_fails_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff" + b"\x00" * 100)
+    assert main(["analyze", str(bad), "--json", str(tmp_path / "o.json"), "--detector", "classical"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("bad.jpg" in line for line in err)
+    assert not any("Traceback" in line for line in err)
+
+
+def test_rtl_reads_the_right_panel_first(yolo: YoloDetector, data_dir: Path) -> None:
+    page = load_page(data_dir / "comics" / "openmantra_tojime_no_siora_007.jpg")
+    ltr, rtl = analyze_page(page, yolo), analyze_page(page, yolo, rtl=True)
+    assert len(ltr.panels) >= 2
+    first_ltr, first_rtl = ltr.panels[0].box, rtl.panels[0].box
+    assert first_rtl[2] >= first_ltr[2] and first_rtl[0] >= first_ltr[0]
+    assert sorted(p.box for p in ltr.panels) == sorted(p.box for p in rtl.panels)
+
+
+def test_large_page_boxes_in_original_pixels(data_dir: Path) -> None:
+    """A page upscaled 3x is analysed downscaled; its boxes come back 3x larger, on the original grid."""
+    page = load_page(data_dir / "comics" / "peppercarrot_ep03_en_002.jpg")
+    big = load_page(page.image.resize((page.width * 3, page.height * 3), Image.Resampling.BILINEAR), name="big")
+    detector = ClassicalDetector()
+    small_boxes = sorted(p.box for p in analyze_page(page, detector).panels)
+    big_boxes = sorted(p.box for p in analyze_page(big, detector).panels)
+    assert len(small_boxes) == len(big_boxes) > 0
+    for a, b in zip(small_boxes, big_boxes):
+        assert all(abs(3 * u - v) < 0.03 * big.width for u, v in zip(a, b))
+
+
+def test_missing_weights_fall_back_to_classical(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="classical"):
+        detector = load_detector("yolo", weights=tmp_path)
+    assert detector.name == "classical"
+
+
+def test_yolo_round_trip_save_load(yolo: YoloDetector, tmp_path: Path, data_dir: Path) -> None:
+    from bd2music.vision.yolo import save_detector
+
+    unfused = YoloDetector.from_pretrained(fuse=False)  # what training produces and save_detector stores
+    save_detector(unfused.model, unfused.config, tmp_path)
+    again = YoloDetector.from_pretrained(tmp_path)
+    image = load_page(data_dir / "comics" / "openmantra_rasetugari_005.jpg").image
+    assert [d.box for d in again.detect(image)] == pytest.approx([d.box for d in yolo.detect(image)], abs=1.0)
