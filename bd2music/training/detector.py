@@ -7,6 +7,7 @@ ultralytics YOLO from its architecture YAML (no pretrained download), export saf
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -147,4 +148,65 @@ def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path,
     detector_config = DetectorConfig(architecture=config.architecture, imgsz=config.imgsz, names=list(CLASSES))
     save_detector(trained.model, detector_config, out_dir)
     (out_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    write_model_card(out_dir, config, run_dir / "results.csv")
     return out_dir
+
+
+def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Path) -> None:
+    """Write ``out_dir/README.md``: data, licences, training recipe and the last validation metrics."""
+    rows = list(csv.DictReader(results_csv.open())) if results_csv.is_file() else []
+    last = {k.strip(): v for k, v in rows[-1].items()} if rows else {}
+    metric = lambda key: f"{float(last[key]):.3f}" if key in last else "n/a"  # noqa: E731
+    card = MODEL_CARD.format(
+        epochs=len(rows), imgsz=config.imgsz, synthetic=config.synthetic_pages, repeats=config.real_repeats,
+        precision=metric("metrics/precision(B)"), recall=metric("metrics/recall(B)"),
+        map50=metric("metrics/mAP50(B)"), map5095=metric("metrics/mAP50-95(B)"),
+        config=json.dumps(asdict(config), indent=2),
+    )
+    (out_dir / "README.md").write_text(card)
+
+
+MODEL_CARD = """---
+license: cc-by-nc-4.0
+library_name: bd2music
+tags: [object-detection, comics, manga, yolo]
+---
+
+# bd2music panel and balloon detector (YOLO11n)
+
+Finds comic **panels** (class 0) and the **text regions of balloons and captions** (class 1) on a page.
+Architecture: ultralytics `yolo11n.yaml` (2.6 M parameters), trained from scratch, no pretrained weights.
+Stored as `model.safetensors` (float16) + `config.json` (architecture YAML, classes, input size); bd2music
+rebuilds the network from the YAML and never loads a pickle.
+
+## Training data
+- The 140 human-labelled OpenMantra pages of `shared/data/comics/labels` (frames → panels, text → balloons),
+  every 10th page held out for validation, each training page seen {repeats}× per epoch.
+- {synthetic} procedural pages from `bd2music.data.synthetic_pages` (+10% for validation): varied tiers, nested
+  tiers, slanted and uneven gutters, frameless and full-bleed panels, insets, splash pages, webtoon strips,
+  balloons / thought clouds / captions with horizontal or vertical lettering, panel content cut from the real
+  pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd), paper texture, screentone,
+  noise, blur, JPEG artefacts.
+- Never trained or tuned on `shared/data/eval_pages`.
+
+## Licence
+The weights inherit the licences of their training images: OpenMantra (CC BY-NC 4.0) and xkcd (CC BY-NC 2.5)
+are non-commercial, Climate Frogs is CC BY-SA 4.0 and Pepper&Carrot CC BY 4.0. The weights are therefore
+released for **non-commercial use only** (CC BY-NC 4.0, with attribution to those works); the code that made
+them is AGPL-3.0 like ultralytics.
+
+## Metrics
+Validation split of the training data (last epoch, both classes): precision {precision}, recall {recall},
+mAP50 {map50}, mAP50-95 {map5095}; {epochs} epochs at {imgsz} px in the last run.
+Held-out evaluation on `shared/data/eval_pages`: see the section below and `docs/BENCHMARKS.md`
+(`bd2music evaluate-panels ../shared/data/eval_pages`).
+
+## Retrain
+```bash
+bd2music train detector --out weights/detector [--device cuda] [--config my.json]
+```
+Training config of the last run (`train_config.json`):
+```json
+{config}
+```
+"""

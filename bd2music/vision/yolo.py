@@ -29,7 +29,7 @@ class DetectorConfig:
     architecture: str = "yolo11n.yaml"  # the ultralytics YAML it was built from
     imgsz: int = 640  # inference size: long side in pixels, padded to a multiple of the stride
     names: list[str] = field(default_factory=lambda: list(CLASSES))
-    conf: float = 0.25  # minimum confidence kept
+    conf: list[float] = field(default_factory=lambda: [0.25, 0.25])  # minimum confidence kept, per class
     iou: float = 0.5  # non-maximum suppression IoU threshold
     model_yaml: dict = field(default_factory=dict)  # the full architecture description, so no file is needed
 
@@ -106,9 +106,12 @@ class YoloDetector:
         tensor, scale, (left, top) = self._letterbox(image)
         prediction = self.model(tensor.to(self.device))
         prediction = prediction[0] if isinstance(prediction, (list, tuple)) else prediction
-        kept = non_max_suppression(prediction, conf_thres=self.config.conf, iou_thres=self.config.iou, max_det=300)[0]
+        thresholds = self.config.conf
+        kept = non_max_suppression(prediction, conf_thres=min(thresholds), iou_thres=self.config.iou, max_det=300)[0]
         detections = []
         for x0, y0, x1, y1, score, cls in kept.cpu().tolist():
+            if score < thresholds[int(cls)]:
+                continue
             box = ((x0 - left) / scale, (y0 - top) / scale, (x1 - left) / scale, (y1 - top) / scale)
             detections.append(Detection(clip_box(box, image.width, image.height), float(score), self.config.names[int(cls)]))
         return detections
