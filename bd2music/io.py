@@ -77,18 +77,22 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _open(source: str | Path | bytes, name: str) -> Image.Image:
+def open_source(source: str | Path | bytes, name: str) -> io.BytesIO | Path:
+    """A readable stream for in-memory bytes, or the path of an existing non-empty file; InputError otherwise."""
     if isinstance(source, bytes):
         if not source:
             raise InputError(f"{name}: the file is empty (0 bytes)")
-        stream: io.BytesIO | Path = io.BytesIO(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"{name}: no such file")
-        if path.stat().st_size == 0:
-            raise InputError(f"{name}: the file is empty (0 bytes)")
-        stream = path
+        return io.BytesIO(source)
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"{name}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{name}: the file is empty (0 bytes)")
+    return path
+
+
+def _open(source: str | Path | bytes, name: str) -> Image.Image:
+    stream = open_source(source, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

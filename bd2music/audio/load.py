@@ -7,7 +7,6 @@ Anything unusable is refused with an :class:`~bd2music.errors.InputError` whose 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from bd2music.errors import InputError
+from bd2music.io import open_source
 
 ANALYSIS_SAMPLE_RATE = 16_000  # Hz: every clip is analysed (and modelled) at this rate
 MAX_DURATION_S = 600.0  # longer inputs are refused; checked from the file header before decoding
@@ -45,16 +45,7 @@ def _too_long(seconds: float, limit: float, name: str) -> InputError:
 
 def _read(source: str | Path | bytes, name: str, max_duration_s: float) -> tuple[np.ndarray, int]:
     """Decode a file or its bytes to (samples, channels) float32, refusing long ones from the header."""
-    if isinstance(source, bytes):
-        if not source:
-            raise InputError(f"{name}: the file is empty (0 bytes)")
-        opened: io.BytesIO | Path = io.BytesIO(source)
-    else:
-        opened = Path(source)
-        if not opened.is_file():
-            raise InputError(f"{name}: no such file")
-        if opened.stat().st_size == 0:
-            raise InputError(f"{name}: the file is empty (0 bytes)")
+    opened = open_source(source, name)
     try:
         audio = sf.SoundFile(opened)
     except RuntimeError:

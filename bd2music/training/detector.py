@@ -107,19 +107,6 @@ def _init_checkpoint(weights: str, work_dir: Path) -> Path:
     return path
 
 
-def _init_checkpoint(weights: str, work_dir: Path) -> Path:
-    """Wrap shipped safetensors weights in the checkpoint form ultralytics starts training from."""
-    import torch
-
-    from bd2music.vision.yolo import YoloDetector
-
-    detector = YoloDetector.from_pretrained(weights, fuse=False)
-    path = work_dir / "init.pt"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": detector.model, "train_args": {}}, path)
-    return path
-
-
 def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path, work_dir: Path,
                    device: str = "cpu", resume: bool = False) -> Path:
     """Build the dataset, train YOLO, export the best weights to ``out_dir``; return ``out_dir``."""
