@@ -54,18 +54,19 @@ def analyze_sound(clip_path: str | None):
 
 def build_demo() -> gr.Blocks:
     """The app's layout."""
-    examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
+    files = sorted(EXAMPLES.glob("*.jpg"))
+    examples = [[str(p), p.name.startswith("openmantra"), "yolo"] for p in files]
+    labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if rtl else "") for p, (_, rtl, _) in zip(files, examples)]
     with gr.Blocks(title="bd2music") as demo:
         gr.Markdown("# bd2music\nA comic page in, its panels, balloons, reading order and visual features out.")
         with gr.Tab("Comic page"):
             with gr.Row():
-                with gr.Column(scale=1):
+                with gr.Column(scale=1) as column_of_inputs:
                     page = gr.File(label="Comic page (PNG, JPEG, WebP, GIF, TIFF, BMP)", file_types=["image"],
                                    type="filepath")
                     rtl = gr.Checkbox(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
                     run = gr.Button("Analyse page", variant="primary")
-                    gr.Examples(examples, inputs=page, label="Example pages")
                 with gr.Column(scale=2):
                     overlay = gr.Image(label="Panels in reading order (red) and balloons (blue)", type="pil")
                     summary = gr.Markdown()
@@ -73,7 +74,11 @@ def build_demo() -> gr.Blocks:
                     figure = gr.Plot(label="Visual features")
                     table = gr.Dataframe(headers=["feature", "value", "meaning"], label="Features", wrap=True)
                     download = gr.File(label="Analysis JSON")
-            run.click(analyze, [page, rtl, detector], [overlay, summary, figure, table, download], api_name="analyze")
+            outputs = [overlay, summary, figure, table, download]
+            run.click(analyze, [page, rtl, detector], outputs, api_name="analyze")
+            with column_of_inputs:
+                gr.Examples(examples, inputs=[page, rtl, detector], outputs=outputs, fn=analyze, run_on_click=True,
+                            example_labels=labels, label="Example pages (click to analyse)")
         with gr.Tab("Sound analysis"):
             with gr.Row():
                 with gr.Column(scale=1):
