@@ -1,4 +1,9 @@
-"""``bd2music train MODEL``: one reproducible command per model; the config is saved beside the weights."""
+"""``bd2music train MODEL``: one reproducible command per model; the config is saved beside the weights.
+
+    bd2music train detector --out weights/detector
+    bd2music train vocoder --out weights/vocoder [--config run.json] [--device cuda] [--resume] [--smoke]
+    bd2music train audio-vae --out weights/audio_vae [--config run.json] [--device cuda] [--resume] [--smoke]
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,45 @@ from pathlib import Path
 from bd2music.errors import InputError
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+AUDIO_MODELS = {  # name: (training module, config class, train function)
+    "vocoder": ("bd2music.training.vocoder", "VocoderTrainConfig", "train_vocoder"),
+    "audio-vae": ("bd2music.training.audio_vae", "AudioVAETrainConfig", "train_audio_vae"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", choices=["detector"], help="which model to train")
+    parser.add_argument("model", choices=["detector", *AUDIO_MODELS], help="which model to train")
     parser.add_argument("--config", type=Path, help="JSON file overriding the default training config")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (comics/, sounds/)")
     parser.add_argument("--out", type=Path, required=True, help="folder for model.safetensors + config.json")
-    parser.add_argument("--work", type=Path, default=Path("runs/detector"), help="dataset and checkpoints folder")
+    parser.add_argument("--work", type=Path, help="dataset/cache and checkpoints folder (default: runs/MODEL)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or a CUDA index")
     parser.add_argument("--resume", action="store_true", help="continue the last run in --work")
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
     parser.add_argument("--synthetic", type=int, help="override the number of synthetic pages")
+    parser.add_argument("--smoke", action="store_true", help="audio models: tiny preset on 4 clips, runs in seconds")
+
+
+def run_audio_model(args: argparse.Namespace) -> int:
+    """Train the vocoder or the audio VAE: defaults, then ``--smoke``, then ``--config`` overrides."""
+    import importlib
+
+    from bd2music.training.common import load_config
+
+    module_name, config_name, train_name = AUDIO_MODELS[args.model]
+    module = importlib.import_module(module_name)
+    config = load_config(getattr(module, config_name), args.config, module.SMOKE if args.smoke else None)
+    work = args.work or Path("runs") / args.model
+    metrics = getattr(module, train_name)(config, args.data, args.out, work, device=args.device, resume=args.resume)
+    shown = ("mrstft_total", "mel_l1", "heldout_mel_l1", "r2_mean")
+    print(f"{args.model} weights written to {args.out}: "
+          + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(shown)))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model in AUDIO_MODELS:
+        return run_audio_model(args)
     from bd2music.training.detector import DetectorTrainConfig, train_detector
 
     config = DetectorTrainConfig()
@@ -44,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     comics = args.data / "comics"
     if not (comics / "labels").is_dir():
         raise InputError(f"no labelled comic pages in {comics}/labels")
-    out = train_detector(config, comics, args.out, args.work, device=args.device, resume=args.resume)
+    work = args.work or Path("runs/detector")
+    out = train_detector(config, comics, args.out, work, device=args.device, resume=args.resume)
     print(f"detector weights written to {out}")
     return 0

@@ -1,0 +1,9 @@
+"""User-facing models, each an ``nn.Module`` with a dataclass config and ``from_pretrained``/``save_pretrained``.
+
+Inference code: nothing here imports ``bd2music.training``.
+"""
+
+from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig
+from bd2music.models.vocoder import Vocoder, VocoderConfig
+
+__all__ = ["AudioVAE", "AudioVAEConfig", "Vocoder", "VocoderConfig"]

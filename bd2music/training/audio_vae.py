@@ -1,0 +1,296 @@
+"""Train the audio VAE (``bd2music.models.audio_vae``) with its descriptor and semantic heads.
+
+    bd2music train audio-vae --out weights/audio_vae                        # full run (defaults below)
+    bd2music train audio-vae --out weights/audio_vae --resume               # continue runs/audio-vae
+    bd2music train audio-vae --smoke --out /tmp/vae --work /tmp/run          # seconds, tiny model
+
+Data: the cache's fixed windows (``window_frames`` log-mel frames every ``cache_hop_frames``, the last one
+end-aligned, so each clip is seen from several offsets) with every window's summary descriptors. Loss::
+
+    l1_weight * |x - x'| + l2_weight * (x - x')^2       on log-mels standardised per band (training-set stats)
+    + beta * min(1, step / beta_warmup_steps) * KL      mean KL per latent element, nats
+    + descriptor_weight * MSE(head(z), standardised descriptors)
+    + semantic_weight * (1 - cos(head(z), target))      only with targets: CACHE/semantic.safetensors
+
+Semantic targets (a tensor ``embeddings`` of shape (windows, semantic_dim), in the cache's window order) come
+from the contrastive audio-text model; without them the semantic head is not trained (and says so).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from tqdm import tqdm
+
+from bd2music.data.sounds import SoundCache
+from bd2music.errors import InputError
+from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig, transform_descriptors
+from bd2music.models.base import config_to_dict
+from bd2music.training.common import (
+    DataConfig,
+    cosine_schedule,
+    export,
+    load_checkpoint,
+    model_card,
+    prepare_cache,
+    save_checkpoint,
+    seed_everything,
+    setup_device,
+)
+
+
+@dataclass
+class AudioVAETrainConfig:
+    """Everything that decides an audio VAE run (saved as ``train_config.json``)."""
+
+    model: AudioVAEConfig = field(default_factory=AudioVAEConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    cache_hop_frames: int = 64  # training windows start every 64 frames (1.02 s): 4x overlapping views of a clip
+    steps: int = 15_000
+    batch_size: int = 16
+    learning_rate: float = 5e-4  # AdamW peak
+    weight_decay: float = 1e-4
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    l1_weight: float = 1.0
+    l2_weight: float = 1.0
+    beta: float = 1e-3  # KL weight (mean nats per latent element vs mean error per standardised mel bin)
+    beta_warmup_steps: int = 3000  # beta ramps up linearly from 0
+    descriptor_weight: float = 0.1
+    semantic_weight: float = 0.1  # used only when semantic targets exist
+    eval_every: int = 1000
+    eval_windows: int = 512  # held-out windows scored (all if fewer)
+    checkpoint_every: int = 500
+    seed: int = 0
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+
+
+SMOKE = {  # seconds on a CPU: a tiny model on 4 clips, 0.5 s windows
+    "model": {
+        "window_frames": 32,
+        "overlap_frames": 8,
+        "channels": [16, 24],
+        "blocks_per_stage": 1,
+        "latent_channels": 4,
+        "semantic_dim": 8,
+        "head_dim": 16,
+    },
+    "data": {"max_clips": 4},
+    "cache_hop_frames": 16,
+    "steps": 8,
+    "batch_size": 4,
+    "learning_rate": 2e-3,
+    "warmup_steps": 1,
+    "beta_warmup_steps": 4,
+    "eval_every": 8,
+    "eval_windows": 8,
+    "checkpoint_every": 4,
+}
+
+
+def statistics(cache: SoundCache, windows: torch.Tensor, targets: torch.Tensor, model: AudioVAE):
+    """Per-band log-mel mean/std and transformed descriptor mean/std over the training windows."""
+    total = torch.zeros(cache.mel.n_mels, dtype=torch.float64)
+    square = torch.zeros_like(total)
+    for chunk in windows.split(256):
+        mels = cache.window_mels(chunk).double()
+        total += mels.sum(dim=(0, 2))
+        square += mels.square().sum(dim=(0, 2))
+    count = len(windows) * cache.window_frames
+    mel_mean = total / count
+    mel_std = (square / count - mel_mean.square()).clamp_min(1e-4).sqrt()
+    transformed = transform_descriptors(targets[windows], model.log_mask.cpu())
+    return mel_mean.float(), mel_std.float(), transformed.mean(dim=0), transformed.std(dim=0).clamp_min(1e-6)
+
+
+def semantic_targets(cache: SoundCache, config: AudioVAETrainConfig) -> torch.Tensor | None:
+    path = cache.folder / "semantic.safetensors"
+    if config.semantic_weight <= 0 or not config.model.semantic_dim or not path.is_file():
+        return None
+    embeddings = load_file(str(path))["embeddings"].float()
+    if embeddings.shape != (len(cache.window_clip), config.model.semantic_dim):
+        raise InputError(
+            f"{path}: embeddings {tuple(embeddings.shape)}, expected "
+            f"({len(cache.window_clip)}, {config.model.semantic_dim})"
+        )
+    return F.normalize(embeddings, dim=-1)
+
+
+def losses(
+    model: AudioVAE,
+    mels: torch.Tensor,
+    descriptors: torch.Tensor,
+    semantic: torch.Tensor | None,
+    config: AudioVAETrainConfig,
+    beta: float,
+    sample: bool = True,
+) -> dict[str, torch.Tensor]:
+    """The loss terms of one batch and their weighted ``total``."""
+    out = model(mels, sample=sample)
+    error = (out.reconstruction - mels) / model.mel_std[:, None]
+    terms = {
+        "l1": error.abs().mean(),
+        "l2": error.square().mean(),
+        "kl": out.posterior.kl().mean(),
+        "descriptors": F.mse_loss(out.descriptors, model.standardise_descriptors(descriptors)),
+    }
+    total = config.l1_weight * terms["l1"] + config.l2_weight * terms["l2"] + beta * terms["kl"]
+    total = total + config.descriptor_weight * terms["descriptors"]
+    if semantic is not None and out.semantic is not None:
+        terms["semantic"] = (1 - (out.semantic * semantic).sum(dim=-1)).mean()
+        total = total + config.semantic_weight * terms["semantic"]
+    terms["mel_l1_nats"] = (out.reconstruction - mels).abs().mean()
+    return terms | {"total": total}
+
+
+@torch.inference_mode()
+def evaluate(
+    model: AudioVAE,
+    cache: SoundCache,
+    windows: torch.Tensor,
+    targets: torch.Tensor,
+    semantic: torch.Tensor | None,
+    config: AudioVAETrainConfig,
+    device: torch.device,
+) -> dict[str, float]:
+    """Held-out metrics on posterior means: mel L1 (nats), KL, descriptor MSE and R^2 per descriptor
+    (1 - MSE / variance of the standardised targets: 0 = predicting the mean, 1 = exact)."""
+    model.eval()
+    if len(windows) > config.eval_windows:  # spread over the list, so every category is scored
+        windows = windows[torch.linspace(0, len(windows) - 1, config.eval_windows).round().long().unique()]
+    sums: dict[str, float] = {}
+    predicted = []
+    for chunk in windows.split(64):
+        mels = cache.window_mels(chunk).to(device)
+        terms = losses(
+            model,
+            mels,
+            targets[chunk].to(device),
+            None if semantic is None else semantic[chunk].to(device),
+            config,
+            config.beta,
+            sample=False,
+        )
+        for key, value in terms.items():
+            sums[key] = sums.get(key, 0.0) + float(value) * len(chunk) / len(windows)
+        predicted.append(model.descriptor_head(model.encode(mels).mean).cpu())
+    model.train()
+    truth = model.standardise_descriptors(targets[windows].to(device)).cpu()
+    residual = (torch.cat(predicted) - truth).square().mean(dim=0)
+    r2 = 1 - residual / truth.var(dim=0, unbiased=False).clamp_min(1e-8)
+    metrics = {f"heldout_{k}": v for k, v in sums.items() if k != "total"}
+    metrics |= {f"r2_{name}": float(v) for name, v in zip(config.model.descriptors, r2)}
+    return metrics | {"r2_mean": float(r2.mean())}
+
+
+def train_audio_vae(
+    config: AudioVAETrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu", resume: bool = False
+) -> dict[str, float]:
+    """Train, checkpoint to ``work``, export to ``out``; return the final held-out metrics."""
+    torch_device = setup_device(device, config.threads)
+    seed_everything(config.seed)
+    window = config.model.window_frames
+    cache = prepare_cache(
+        data_root, config.data, work, device=device, window_frames=window, hop_frames=config.cache_hop_frames,
+        mel=config.model.mel,
+    )
+    train_windows, heldout_windows = cache.window_indices("train"), cache.window_indices("heldout")
+    targets = cache.descriptor_targets(config.model.descriptors)
+    semantic = semantic_targets(cache, config)
+    if semantic is None:
+        tqdm.write("audio-vae: no semantic targets (CACHE/semantic.safetensors): semantic head not trained")
+    model = AudioVAE(config.model).to(torch_device)
+    model.set_statistics(*statistics(cache, train_windows, targets, model))
+    optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_schedule(config.warmup_steps, config.steps, config.min_lr_ratio)
+    )
+    step, history, train_losses = 0, [], []
+    state = load_checkpoint(work, config, torch_device) if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, history, train_losses = state["step"], state["history"], state["losses"]
+
+    model.train()
+    progress = tqdm(total=config.steps, initial=step, desc="audio-vae", unit="step")
+    while step < config.steps:
+        rng = np.random.default_rng([config.seed, step])  # the batch of a step never depends on a resume
+        batch = train_windows[torch.from_numpy(rng.integers(0, len(train_windows), config.batch_size))]
+        beta = config.beta * min(1.0, step / max(1, config.beta_warmup_steps))
+        terms = losses(
+            model,
+            cache.window_mels(batch).to(torch_device),
+            targets[batch].to(torch_device),
+            None if semantic is None else semantic[batch].to(torch_device),
+            config,
+            beta,
+        )
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        train_losses.append(terms["total"].item())
+        progress.update()
+        progress.set_postfix({k: f"{v.item():.3f}" for k, v in terms.items() if k in ("total", "l1", "kl")})
+        if step % config.eval_every == 0 or step == config.steps:
+            metrics = evaluate(model, cache, heldout_windows, targets, semantic, config, torch_device)
+            history.append({"step": step} | metrics)
+            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save_checkpoint(
+                work,
+                {
+                    "step": step,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "history": history,
+                    "losses": train_losses,
+                    "config": config_to_dict(config),
+                },
+            )
+    progress.close()
+
+    model.eval()
+    metrics = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
+    start = time.perf_counter()
+    with torch.inference_mode():
+        probe = cache.window_mels(heldout_windows[:1]).to(torch_device)
+        model.encode(probe)
+    metrics |= {
+        "steps": step,
+        "train_loss_last_100": float(np.mean(train_losses[-100:])),
+        "encode_seconds_per_window": time.perf_counter() - start,
+        "semantic_targets": float(semantic is not None),
+    }
+    c = config.model
+    summary = (
+        f"Audio VAE for bd2music: a {c.window_frames}-frame log-mel window "
+        f"({c.window_frames / c.mel.frames_per_second:.2f} s, `bd2music.audio.mel`) <-> a latent of shape "
+        f"{c.latent_shape} (1-D ConvNeXt encoder/decoder), beta = {config.beta:g}, with a descriptor head "
+        f"({', '.join(c.descriptors)}) and a {c.semantic_dim}-d semantic head "
+        f"({'trained' if semantic is not None else 'NOT trained: no semantic targets yet'}). "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {step} steps."
+    )
+    card = model_card(
+        "bd2music audio VAE",
+        summary,
+        config.model,
+        cache,
+        metrics,
+        "bd2music train audio-vae --config train_config.json --out weights/audio_vae",
+        ["audio", "vae", "mel-spectrogram", "bd2music"],
+    )
+    export(model, out, config, cache, metrics, card)
+    return metrics
