@@ -94,3 +94,17 @@ def test_yolo_round_trip_save_load(yolo: YoloDetector, tmp_path: Path, data_dir:
     again = YoloDetector.from_pretrained(tmp_path)
     image = load_page(data_dir / "comics" / "openmantra_rasetugari_005.jpg").image
     assert [d.box for d in again.detect(image)] == pytest.approx([d.box for d in yolo.detect(image)], abs=1.0)
+
+
+def test_yolo_beats_a_floor_and_the_baseline_on_eval_pages(yolo: YoloDetector, data_dir: Path) -> None:
+    """Held-out pages (never trained or tuned on): every 4th page of both titles."""
+    from bd2music.evaluation.panels import evaluate_detector, load_annotations
+    from bd2music.vision.analysis import ANALYSIS_LONG_SIDE
+
+    pages = load_annotations(data_dir / "eval_pages")[::4]
+    assert len(pages) >= 15
+    ours = evaluate_detector(yolo, pages, ANALYSIS_LONG_SIDE)
+    baseline = evaluate_detector(ClassicalDetector(), pages, ANALYSIS_LONG_SIDE)
+    assert ours.panels.f1 >= 0.75, ours.panels
+    assert ours.balloons.f1 >= 0.80, ours.balloons
+    assert ours.panels.f1 > baseline.panels.f1

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -29,18 +29,20 @@ class DetectorTrainConfig:
     """Everything that decides a detector training run (saved beside the weights)."""
 
     architecture: str = "yolo11n.yaml"  # ultralytics model YAML (ships inside the package)
-    synthetic_pages: int = 700  # procedural pages drawn for training (+10% more for validation)
+    synthetic_pages: int = 400  # procedural pages drawn for training (+10% more for validation)
     real_repeats: int = 2  # each real labelled page appears this many times per epoch
     page_long_side: int = 800  # stored page size (pixels, long side)
-    imgsz: int = 640  # training and inference size
-    epochs: int = 40
-    batch: int = 16
+    imgsz: int = 384  # training size
+    epochs: int = 25
+    batch: int = 8
     workers: int = 2
     seed: int = 0
     patience: int = 15
     warmup_epochs: float = 0.5
     lr0: float = 0.002  # AdamW learning rate
     close_mosaic: int = 3  # last epochs without mosaic augmentation
+    infer_imgsz: int = 512  # inference size written to config.json (chosen on the validation split)
+    infer_conf: list[float] = field(default_factory=lambda: [0.35, 0.25])  # per-class confidence at inference
     init_weights: str | None = None  # a detector folder (safetensors + config.json) to start from
 
 
@@ -132,7 +134,8 @@ def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path,
         )
     best = run_dir / "weights" / "best.pt"
     trained = YOLO(str(best if best.is_file() else last))
-    detector_config = DetectorConfig(architecture=config.architecture, imgsz=config.imgsz, names=list(CLASSES))
+    detector_config = DetectorConfig(architecture=config.architecture, imgsz=config.infer_imgsz,
+                                     names=list(CLASSES), conf=list(config.infer_conf))
     save_detector(trained.model, detector_config, out_dir)
     (out_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     write_model_card(out_dir, config, run_dir / "results.csv")
