@@ -28,3 +28,14 @@ def sound_rows(data_dir: Path) -> list[dict[str, str]]:
     """The rows of sounds/manifest.csv (file, category, label, source, ..., duration_s)."""
     with open(data_dir / "sounds" / "manifest.csv", newline="") as manifest:
         return list(csv.DictReader(manifest))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models: one thread is as fast, and never stalls when another job shares the 2 cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

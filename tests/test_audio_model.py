@@ -32,13 +32,7 @@ from bd2music.training.vocoder import VocoderTrainConfig, reconstruction_loss, s
 SR = MEL.sample_rate
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is as fast, and never stalls when another job shares the 2 cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

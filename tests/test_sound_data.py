@@ -20,13 +20,7 @@ from bd2music.errors import InputError
 RECORDED_HELDOUT = Path(__file__).parent / "data" / "sounds_heldout.txt"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is as fast, and never stalls when another job shares the 2 cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
