@@ -2,8 +2,12 @@
 
 COMMANDS = {
     "analyze": ("bd2music.commands.analyze", "detect panels and balloons, reading order and visual features"),
+    "generate": ("bd2music.commands.generate", "turn pages, folders or .cbz albums into soundtracks (WAV + JSON)"),
+    "evaluate": ("bd2music.commands.evaluate", "score generated soundtracks: structure, diversity, Frechet distance"),
     "evaluate-panels": ("bd2music.commands.evaluate_panels", "panel/balloon precision, recall, F1 on annotated pages"),
     "audio-features": ("bd2music.commands.audio_features", "audio descriptors (CSV, per-clip .npz, plots)"),
+    "hub-manifest": ("bd2music.commands.hub_manifest", "pin the Hub weights repo, commit and file sha256s"),
     "make-pages": ("bd2music.commands.make_pages", "draw procedural comic pages with exact YOLO labels"),
+    "reconstruct": ("bd2music.commands.reconstruct", "round-trip clips through the audio latent; sample its prior"),
     "train": ("bd2music.commands.train", "train a model (detector, vocoder, audio-vae)"),
 }

@@ -14,12 +14,15 @@ of ``n`` samples has ``1 + n // hop`` frames).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.audio.mel import MEL, MelConfig
+from bd2music.errors import InputError
 from bd2music.models.base import PretrainedMixin
 from bd2music.modules.convnext import ConvNeXtStack
 
@@ -76,3 +79,24 @@ class Vocoder(PretrainedMixin, nn.Module):
             self.spectrum(log_mel), mel.n_fft, mel.hop_length, window=self.window, center=True, length=length
         )
         return waveform[0] if unbatched else waveform
+
+
+VOCODERS = ("neural", "griffin-lim")
+
+
+def load_vocoder(
+    kind: str = "neural", path_or_repo: str | None = None, revision: str | None = None, device: str = "cpu"
+) -> nn.Module:
+    """The project's mel -> waveform model: the trained ``Vocoder`` ("neural") or the ``GriffinLim`` baseline.
+
+    Both are called as ``vocoder(log_mel, length=None)``. "neural" falls back to Griffin-Lim, with a warning,
+    when no vocoder weights can be found.
+    """
+    if kind not in VOCODERS:
+        raise InputError(f"unknown vocoder {kind!r}, expected one of {', '.join(VOCODERS)}")
+    if kind == "neural":
+        try:
+            return Vocoder.from_pretrained(path_or_repo, revision, device=device)
+        except InputError as error:
+            warnings.warn(f"{error}; using Griffin-Lim", stacklevel=2)
+    return GriffinLim().to(device)
