@@ -1,7 +1,7 @@
 """``bd2music reconstruct``: hear what the audio latent keeps (encode, decode, vocode) and what its prior holds.
 
     bd2music reconstruct clip.wav sounds/ --out runs/heard            # <name>.wav per clip, same length as the input
-    bd2music reconstruct --prior 8 --seconds 4 --out runs/prior        # prior_000.wav ... from z ~ N(0, I)
+    bd2music reconstruct --prior 8 --seconds 4 --out runs/prior        # prior_000.wav ... from the latent prior
     bd2music reconstruct clip.wav --out runs/gl --vocoder griffin-lim  # the baseline vocoder instead of the trained one
 
 Each clip is loaded at the model's rate (mono), turned into the project log-mel, encoded to posterior means window
@@ -65,14 +65,12 @@ def reconstruct_clip(path: Path, vae: AudioVAE, vocoder: torch.nn.Module, device
 
 @torch.inference_mode()
 def sample_prior(vae: AudioVAE, vocoder: torch.nn.Module, seconds: float, generator: torch.Generator) -> torch.Tensor:
-    """``seconds`` of audio decoded from latents drawn from N(0, I), one per window."""
+    """``seconds`` of audio decoded from latents drawn from the VAE's prior, one per window."""
     mel = vae.config.mel
     samples = int(round(seconds * mel.sample_rate))
     frames = mel.num_frames(samples)
     starts = tile_starts(frames, vae.config.window_frames, vae.config.overlap_frames)
-    latents = torch.randn(len(starts), *vae.config.latent_shape, generator=generator)
-    device = next(vae.parameters()).device
-    log_mel = vae.decode_long(TiledLatent(latents.to(device), starts, frames))
+    log_mel = vae.decode_long(TiledLatent(vae.sample_prior(len(starts), generator), starts, frames))
     return vocoder(log_mel[None], length=samples)[0]
 
 

@@ -18,6 +18,10 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 AUDIO_MODELS = {  # name: (training module, config class, train function)
     "vocoder": ("bd2music.training.vocoder", "VocoderTrainConfig", "train_vocoder"),
     "audio-vae": ("bd2music.training.audio_vae", "AudioVAETrainConfig", "train_audio_vae"),
+    "audio-text": ("bd2music.training.audio_text", "AudioTextTrainConfig", "train_audio_text"),
+    "audio-heads": ("bd2music.training.audio_heads", "AudioHeadsTrainConfig", "train_audio_heads"),
+    "comic-vae": ("bd2music.training.comic_vae", "ComicVAETrainConfig", "train_comic_vae"),
+    "mapper": ("bd2music.training.mapper", "MapperTrainConfig", "train_mapper"),
 }
 
 
@@ -45,7 +49,9 @@ def run_audio_model(args: argparse.Namespace) -> int:
     config = load_config(getattr(module, config_name), args.config, module.SMOKE if args.smoke else None)
     work = args.work or Path("runs") / args.model
     metrics = getattr(module, train_name)(config, args.data, args.out, work, device=args.device, resume=args.resume)
-    shown = ("mrstft_total", "mel_l1", "heldout_mel_l1", "r2_mean")
+    shown = ("mrstft_total", "mel_l1", "heldout_mel_l1", "r2_mean", "heldout_l1", "heldout_kl")
+    shown += ("rho_", "diversity_ratio", "frechet")  # mapper
+    shown += ("heldout_recall", "heldout_cosine")
     print(f"{args.model} weights written to {args.out}: "
           + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(shown)))
     return 0

@@ -3,7 +3,18 @@
 Inference code: nothing here imports ``bd2music.training``.
 """
 
+from bd2music.models.audio_text import AudioTextModel, AudioTextModelConfig
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig
+from bd2music.models.mapper import LatentMapper, MapperConfig
 from bd2music.models.vocoder import Vocoder, VocoderConfig
 
-__all__ = ["AudioVAE", "AudioVAEConfig", "Vocoder", "VocoderConfig"]
+__all__ = [
+    "AudioTextModel",
+    "AudioTextModelConfig",
+    "AudioVAE",
+    "AudioVAEConfig",
+    "LatentMapper",
+    "MapperConfig",
+    "Vocoder",
+    "VocoderConfig",
+]

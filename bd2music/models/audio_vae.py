@@ -9,6 +9,11 @@ The training objective (``bd2music.training.audio_vae``) weighs the mean KL per 
 ``beta`` = 1e-3 against the mean L1 per mel bin of the standardised log-mel (a mildly regularised latent,
 closer to an autoencoder than to a sampling VAE: the mapping models work on the posterior means).
 
+Sampling: at this beta the posterior means do not fill N(0, I) (the shipped model: per-channel means up to 0.3,
+stds 0.7 to 1.8), and decoding N(0, I) draws gives clips up to 15 dB too loud, clipping. ``sample_prior`` draws
+from the Gaussian fitted to the training set's posterior means instead (per latent channel, stored buffers
+``latent_mean`` / ``latent_std``, set by the trainer; 0 and 1, i.e. N(0, I), until set).
+
 Heads, both on the latent (``z`` while training, the posterior mean at inference):
 
 * descriptor head: the window's per-clip summary descriptors named as in ``bd2music.audio.summary_columns``
@@ -189,6 +194,8 @@ class AudioVAE(PretrainedMixin, nn.Module):
         self.register_buffer("mel_std", torch.full((n_mels,), 4.0))
         self.register_buffer("descriptor_mean", torch.zeros(len(config.descriptors)))
         self.register_buffer("descriptor_std", torch.ones(len(config.descriptors)))
+        self.register_buffer("latent_mean", torch.zeros(config.latent_channels))
+        self.register_buffer("latent_std", torch.ones(config.latent_channels))
         self.register_buffer(
             "log_mask", torch.tensor([name in config.log_descriptors for name in config.descriptors]), persistent=False
         )
@@ -209,6 +216,17 @@ class AudioVAE(PretrainedMixin, nn.Module):
             ("descriptor_std", descriptor_std),
         ):
             getattr(self, name).copy_(torch.as_tensor(value, dtype=torch.float32))
+
+    def set_latent_statistics(self, latents: torch.Tensor) -> None:
+        """Fit the sampling prior: per-channel mean and std of posterior means (windows, channels, frames)."""
+        per_channel = latents.transpose(0, 1).flatten(1)
+        self.latent_mean.copy_(per_channel.mean(dim=1))
+        self.latent_std.copy_(per_channel.std(dim=1))
+
+    def sample_prior(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``count`` window latents (count, *latent_shape) from the fitted prior (see the module docstring)."""
+        noise = torch.randn(count, *self.config.latent_shape, generator=generator).to(self.latent_mean)
+        return noise * self.latent_std[:, None] + self.latent_mean[:, None]
 
     def standardise_descriptors(self, values: torch.Tensor) -> torch.Tensor:
         """Descriptor values in their units (batch, D) -> the head's standardised targets."""

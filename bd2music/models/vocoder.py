@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -85,7 +86,10 @@ VOCODERS = ("neural", "griffin-lim")
 
 
 def load_vocoder(
-    kind: str = "neural", path_or_repo: str | None = None, revision: str | None = None, device: str = "cpu"
+    kind: str = "neural",
+    path_or_repo: str | Path | None = None,
+    revision: str | None = None,
+    device: str | torch.device = "cpu",
 ) -> nn.Module:
     """The project's mel -> waveform model: the trained ``Vocoder`` ("neural") or the ``GriffinLim`` baseline.
 

@@ -123,6 +123,16 @@ def semantic_targets(cache: SoundCache, config: AudioVAETrainConfig) -> torch.Te
     return F.normalize(embeddings, dim=-1)
 
 
+@torch.inference_mode()
+def posterior_means(
+    model: AudioVAE, cache: SoundCache, windows: torch.Tensor, device: torch.device, limit: int = 4096
+) -> torch.Tensor:
+    """Posterior means (windows, *latent_shape) of at most ``limit`` windows spread over ``windows``."""
+    if len(windows) > limit:
+        windows = windows[torch.linspace(0, len(windows) - 1, limit).round().long().unique()]
+    return torch.cat([model.encode(cache.window_mels(chunk).to(device)).mean.cpu() for chunk in windows.split(128)])
+
+
 def losses(
     model: AudioVAE,
     mels: torch.Tensor,
@@ -263,6 +273,7 @@ def train_audio_vae(
     progress.close()
 
     model.eval()
+    model.set_latent_statistics(posterior_means(model, cache, train_windows, torch_device))
     metrics = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
     start = time.perf_counter()
     with torch.inference_mode():

@@ -1,0 +1,290 @@
+"""Train the audio-text contrastive model (``bd2music.models.audio_text``) on the clips and their labels.
+
+    bd2music train audio-text --out weights/audio_text                      # ~8 min on one idle CPU thread
+    bd2music train audio-text --smoke --out /tmp/at --work /tmp/run_at        # seconds, tiny model
+
+Pairs: a random log-mel crop of one of a training clip's cached windows, and one of ``TEMPLATES`` filled with the
+clip's manifest label and category ("the sound of rain", "rain, a ambience sound", ...). A batch holds one clip
+per label, labels drawn without replacement, so no two pairs of a batch share a label. Loss: symmetric InfoNCE
+(cross-entropy of the audio-to-text and text-to-audio similarity logits, learnable temperature). The frozen
+sentence encoder embeds every text once, before training.
+
+Metric: text-to-audio retrieval on the held-out clips (fixed split, ``bd2music.data.sounds``). Queries are the
+distinct held-out labels as ``QUERY_TEMPLATE``, the gallery the held-out clips (a clip's embedding: the mean of
+its windows' embeddings); a query scores a hit at k when one of the k nearest clips carries its label. Chance
+recall@k is the mean over queries of 1 - C(N - n, k) / C(N, k) (N clips, n of them with the query's label).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from bd2music.data.sounds import SoundCache
+from bd2music.models.audio_text import AudioTextModelConfig, AudioTextModel
+from bd2music.models.base import config_to_dict
+from bd2music.models.text_encoder import text_encoder
+from bd2music.training.common import (
+    DataConfig,
+    cosine_schedule,
+    export,
+    load_checkpoint,
+    model_card,
+    prepare_cache,
+    save_checkpoint,
+    seed_everything,
+    setup_device,
+)
+
+TEMPLATES = (
+    "{label}",
+    "the sound of {label}",
+    "a recording of {label}",
+    "{label}, a {category} sound",
+    "{category} sound: {label}",
+)
+QUERY_TEMPLATE = "the sound of {label}"
+RECALL_AT = (1, 5)
+
+
+@dataclass
+class AudioTextTrainConfig:
+    """Everything that decides an audio-text run (saved as ``train_config.json``)."""
+
+    model: AudioTextModelConfig = field(default_factory=AudioTextModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    cache_window_frames: int = 256  # cached windows (4.096 s) ...
+    cache_hop_frames: int = 128  # ... every 2.05 s
+    crop_frames: int = 128  # training crops of a window (2.05 s)
+    gain_jitter: float = 1.0  # a random loudness change: up to +-1 nat added to the whole log-mel
+    steps: int = 600
+    batch_size: int = 64  # pairs (distinct labels) per step
+    learning_rate: float = 1e-3  # AdamW peak
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    eval_every: int = 150
+    checkpoint_every: int = 150
+    seed: int = 0
+    threads: int = 1  # torch CPU threads (0 = torch's default)
+
+
+SMOKE = {  # seconds on a CPU: a tiny model on 8 clips
+    "model": {"channels": [16, 24], "embed_dim": 8, "text_hidden": 16},
+    "data": {"max_clips": 8},
+    "cache_window_frames": 32,
+    "cache_hop_frames": 16,
+    "crop_frames": 16,
+    "steps": 8,
+    "batch_size": 4,
+    "learning_rate": 3e-3,
+    "warmup_steps": 1,
+    "eval_every": 8,
+    "checkpoint_every": 4,
+}
+
+
+def clip_texts(clip: dict) -> list[str]:
+    """The training sentences of a cached clip: every template filled with its label and category."""
+    return [template.format(label=clip["label"], category=clip["category"]) for template in TEMPLATES]
+
+
+def mel_statistics(cache: SoundCache, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band log-mel mean and std over ``windows`` of the cache."""
+    total = torch.zeros(cache.mel.n_mels, dtype=torch.float64)
+    square = torch.zeros_like(total)
+    for chunk in windows.split(256):
+        mels = cache.window_mels(chunk).double()
+        total += mels.sum(dim=(0, 2))
+        square += mels.square().sum(dim=(0, 2))
+    count = len(windows) * cache.window_frames
+    mean = total / count
+    return mean.float(), (square / count - mean.square()).clamp_min(1e-4).sqrt().float()
+
+
+@torch.inference_mode()
+def window_embeddings(model: AudioTextModel, cache: SoundCache, windows: torch.Tensor, device: torch.device):
+    """``embed_audio`` of whole cached windows: (len(windows), embed_dim) on the CPU."""
+    return torch.cat(
+        [model.embed_audio(cache.window_mels(chunk).to(device)).cpu() for chunk in windows.split(64)]
+    )
+
+
+def clip_embeddings(
+    cache: SoundCache, windows: torch.Tensor, embeddings: torch.Tensor
+) -> tuple[list[int], torch.Tensor]:
+    """The clips of ``windows`` and their unit embeddings: the mean of their windows' ``embeddings``."""
+    clips = cache.window_clip[windows]
+    ids = sorted(set(clips.tolist()))
+    means = torch.stack([embeddings[clips == clip].mean(dim=0) for clip in ids])
+    return ids, F.normalize(means, dim=-1)
+
+
+def chance_recall(relevant: torch.Tensor, k: int) -> float:
+    """Expected recall@k of a random ranking: mean over queries of 1 - C(N - n, k) / C(N, k)."""
+    total = relevant.shape[1]
+    counts = relevant.sum(dim=1).tolist()
+    return float(np.mean([1 - math.comb(total - n, k) / math.comb(total, k) for n in counts]))
+
+
+@torch.inference_mode()
+def text_to_audio_recall(
+    model: AudioTextModel, cache: SoundCache, clip_ids: list[int], gallery: torch.Tensor, prefix: str = "heldout_"
+) -> dict[str, float]:
+    """Recall@k of the distinct labels of ``clip_ids`` (as ``QUERY_TEMPLATE``) over the clips' embeddings
+    ``gallery`` (len(clip_ids), D), and the chance level of each (see the module docstring)."""
+    labels = [cache.clips[clip]["label"] for clip in clip_ids]
+    queries = sorted(set(labels))
+    text = model.embed_text([QUERY_TEMPLATE.format(label=label) for label in queries]).cpu()
+    relevant = torch.tensor([[label == query for label in labels] for query in queries])
+    ranking = (text @ gallery.T).argsort(dim=1, descending=True)
+    hits = relevant.gather(1, ranking)
+    metrics = {f"{prefix}queries": float(len(queries)), f"{prefix}gallery_clips": float(len(clip_ids))}
+    for k in RECALL_AT:
+        metrics[f"{prefix}recall_at_{k}"] = hits[:, :k].any(dim=1).float().mean().item()
+        metrics[f"{prefix}chance_recall_at_{k}"] = chance_recall(relevant, min(k, len(clip_ids)))
+    return metrics
+
+
+def evaluate(
+    model: AudioTextModel, cache: SoundCache, windows: torch.Tensor, device: torch.device
+) -> dict[str, float]:
+    """Held-out text-to-audio retrieval (see the module docstring)."""
+    model.eval()
+    clip_ids, gallery = clip_embeddings(cache, windows, window_embeddings(model, cache, windows, device))
+    model.train()
+    train_labels = {cache.clips[i]["label"] for i in cache.clip_indices("train")}
+    unseen = {cache.clips[i]["label"] for i in clip_ids} - train_labels
+    return text_to_audio_recall(model, cache, clip_ids, gallery) | {
+        "heldout_labels_unseen_in_training": float(len(unseen)),
+        "temperature": math.exp(-model.logit_scale.item()),
+    }
+
+
+def augment(
+    mels: torch.Tensor, crop: int, gain_jitter: float, log_min: float, rng: np.random.Generator
+) -> torch.Tensor:
+    """A random ``crop``-frame slice of each log-mel with a random gain (nats added, never below ``log_min``)."""
+    starts = rng.integers(0, mels.shape[-1] - crop + 1, len(mels))
+    crops = torch.stack([mel[:, start : start + crop] for mel, start in zip(mels, starts)])
+    gains = torch.from_numpy(rng.uniform(-gain_jitter, gain_jitter, (len(mels), 1, 1))).float()
+    return (crops + gains).clamp_min(log_min)
+
+
+def train_audio_text(
+    config: AudioTextTrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu", resume: bool = False
+) -> dict[str, float]:
+    """Train, checkpoint to ``work``, export to ``out``; return the final held-out metrics."""
+    torch_device = setup_device(device, config.threads)
+    seed_everything(config.seed)
+    cache = prepare_cache(
+        data_root, config.data, work, device=device, window_frames=config.cache_window_frames,
+        hop_frames=config.cache_hop_frames, mel=config.model.mel, descriptors=False,
+    )
+    train_windows, heldout_windows = cache.window_indices("train"), cache.window_indices("heldout")
+    windows_of_label: dict[str, list[int]] = defaultdict(list)
+    for window in train_windows.tolist():
+        windows_of_label[cache.clips[int(cache.window_clip[window])]["label"]].append(window)
+    labels = sorted(windows_of_label)
+    texts = sorted({text for clip in cache.clips for text in clip_texts(clip)})
+    tqdm.write(f"audio-text: embedding {len(texts)} sentences with {config.model.text_model}")
+    embedded = dict(zip(texts, text_encoder(config.model.text_model, device).embed(texts).cpu()))
+    sentences = torch.stack([torch.stack([embedded[text] for text in clip_texts(clip)]) for clip in cache.clips])
+
+    model = AudioTextModel(config.model).to(torch_device)
+    model.set_statistics(*mel_statistics(cache, train_windows))
+    optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_schedule(config.warmup_steps, config.steps, config.min_lr_ratio)
+    )
+    step, history, train_losses = 0, [], []
+    state = load_checkpoint(work, config, torch_device) if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, history, train_losses = state["step"], state["history"], state["losses"]
+
+    batch_size = min(config.batch_size, len(labels))
+    targets = torch.arange(batch_size, device=torch_device)
+    model.train()
+    progress = tqdm(total=config.steps, initial=step, desc="audio-text", unit="step")
+    while step < config.steps:
+        rng = np.random.default_rng([config.seed, step])  # the batch of a step never depends on a resume
+        batch_labels = rng.permutation(len(labels))[:batch_size]
+        windows = torch.tensor([rng.choice(windows_of_label[labels[i]]) for i in batch_labels])
+        mels = augment(cache.window_mels(windows), config.crop_frames, config.gain_jitter, cache.mel.log_min, rng)
+        text = sentences[cache.window_clip[windows], torch.from_numpy(rng.integers(0, len(TEMPLATES), batch_size))]
+        logits = model.logits(model.embed_audio(mels.to(torch_device)), model.project_text(text.to(torch_device)))
+        loss = 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        train_losses.append(loss.item())
+        progress.update()
+        progress.set_postfix(loss=f"{loss.item():.3f}")
+        if step % config.eval_every == 0 or step == config.steps:
+            metrics = evaluate(model, cache, heldout_windows, torch_device)
+            history.append({"step": step} | metrics)
+            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save_checkpoint(
+                work,
+                {
+                    "step": step,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "history": history,
+                    "losses": train_losses,
+                    "config": config_to_dict(config),
+                },
+            )
+    progress.close()
+
+    model.eval()
+    metrics = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
+    start = time.perf_counter()
+    window_embeddings(model, cache, heldout_windows[:1], torch_device)
+    metrics |= {
+        "steps": step,
+        "train_loss_first_100": float(np.mean(train_losses[:100])),
+        "train_loss_last_100": float(np.mean(train_losses[-100:])),
+        "embed_seconds_per_window": time.perf_counter() - start,
+    }
+    c = config.model
+    summary = (
+        f"Audio-text contrastive model for bd2music (CLAP-style, trained from scratch on the clips' manifest labels "
+        f"and categories): a 1-D ConvNeXt audio tower (widths {list(c.channels)}) on log-mels "
+        f"(`bd2music.audio.mel`, any length) and a projection of frozen {c.text_model} sentence embeddings "
+        f"(all-MiniLM-L6-v2, Apache-2.0, shipped in the pip package), both to {c.embed_dim}-d unit vectors. "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M trained parameters, {step} steps of "
+        f"{batch_size} pairs. Held-out text-to-audio retrieval: queries are the "
+        f"{int(metrics.get('heldout_queries', 0))} distinct held-out labels as \"{QUERY_TEMPLATE}\", the gallery the "
+        f"{int(metrics.get('heldout_gallery_clips', 0))} held-out clips; chance recall@k = mean over queries of "
+        "1 - C(N - n, k) / C(N, k) for n relevant clips among N. Its audio embeddings are the targets of the audio "
+        "VAE's semantic head (`bd2music train audio-heads`)."
+    )
+    card = model_card(
+        "bd2music audio-text model",
+        summary,
+        config.model,
+        cache,
+        metrics,
+        "bd2music train audio-text --config train_config.json --out weights/audio_text",
+        ["audio", "text", "contrastive", "clap", "bd2music"],
+    )
+    export(model, out, config, cache, metrics, card)
+    return metrics
