@@ -6,6 +6,7 @@ UI only: it builds one :class:`bd2music.pipeline.Pipeline` at start-up and lays 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import tempfile
@@ -14,32 +15,96 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
 
 import gradio as gr  # noqa: E402
+import soundfile  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from bd2music.audio.plots import analyze_clip  # noqa: E402
+from bd2music.audio.plots import analyze_clip, plot_soundtrack  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
-from bd2music.io import load_page  # noqa: E402
+from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
+from bd2music.io import Page, load_page  # noqa: E402
 from bd2music.pipeline import Pipeline  # noqa: E402
+from bd2music.vision.analysis import PageAnalysis  # noqa: E402
 from bd2music.vision.overlay import draw_overlay  # noqa: E402
 from bd2music.vision.plots import feature_table, plot_features  # noqa: E402
 
+try:  # on a ZeroGPU Space, a GPU is lent for each call of a function decorated with spaces.GPU
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+
+    def gpu(function):
+        """No ``spaces`` package: run the function as it is."""
+        return function
+
+
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-PIPELINE = Pipeline.from_pretrained()
+MAX_UPLOAD = "60mb"  # pages over 50 megapixels are refused by the loader anyway
 
 
-def analyze(page_path: str | None, rtl: bool, detector: str):
-    """Page → overlay image, features figure, features table, JSON file."""
+@functools.cache
+def weights() -> WeightsSource:
+    """The pinned Hub weights, or the local ``weights/`` when offline (decided once)."""
+    return locate_weights()
+
+
+@functools.cache
+def pipeline() -> Pipeline:
+    """The one pipeline, loaded once (the server loads it before it starts listening)."""
+    return Pipeline.from_pretrained(weights().folder)
+
+
+def _load(page_path: str | None) -> Page:
     if not page_path:
         raise gr.Error("Upload a comic page first.")
     try:
-        page = load_page(page_path)
-        analysis = PIPELINE.analyze(page, rtl=rtl, detector=detector)
+        return load_page(page_path)
     except InputError as error:
         raise gr.Error(str(error)) from None
-    overlay = draw_overlay(page.image, analysis.panels, analysis.balloons)
+
+
+def _page_outputs(page: Page, analysis: PageAnalysis) -> tuple:
+    """Overlay, one-line summary, features figure and features table of an analysed page."""
+    overlay: Image.Image = draw_overlay(page.image, analysis.panels, analysis.balloons)
     summary = f"**{len(analysis.panels)} panels**, **{len(analysis.balloons)} balloons** ({analysis.detector} detector)"
-    out = Path(tempfile.mkdtemp(prefix="bd2music_")) / f"{Path(page_path).stem}.json"
+    return overlay, summary, plot_features(analysis.features), feature_table(analysis.features)
+
+
+def _output_stem(page_path: str) -> Path:
+    """A fresh folder for one request's files, and the uploaded page's name in it (no suffix)."""
+    return Path(tempfile.mkdtemp(prefix="bd2music_")) / Path(page_path).stem
+
+
+def analyze(page_path: str | None, rtl: bool, detector: str):
+    """Page → overlay image, summary, features figure, features table, analysis JSON."""
+    page = _load(page_path)
+    try:
+        analysis = pipeline().analyze(page, rtl=rtl, detector=detector)
+    except InputError as error:
+        raise gr.Error(str(error)) from None
+    out = _output_stem(page_path).with_suffix(".json")
     out.write_text(json.dumps({"pages": [analysis.to_dict()]}, indent=1))
-    return overlay, summary, plot_features(analysis.features), feature_table(analysis.features), str(out)
+    return *_page_outputs(page, analysis), [str(out)]
+
+
+@gpu
+def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, rtl: bool, detector: str,
+             progress: gr.Progress = gr.Progress()):
+    """Page + settings → overlay, summary, features figure and table, spectrogram, WAV, downloads (WAV, JSON)."""
+    page = _load(page_path)
+    if seconds is None or seed is None:
+        raise gr.Error("Give a length in seconds and a seed.")
+    try:
+        result = pipeline()(page, seconds=float(seconds), seed=int(seed), per_panel=per_panel, rtl=rtl,
+                            detector=detector, progress=lambda fraction, stage: progress(fraction, desc=stage))
+    except InputError as error:
+        raise gr.Error(str(error)) from None
+    stem = _output_stem(page_path)
+    wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
+    soundfile.write(wav, result.audio, result.sample_rate)
+    out.write_text(json.dumps(result.to_dict(), indent=1))
+    spectrogram = plot_soundtrack(result.mel, result.sample_rate, result.segments)
+    return *_page_outputs(page, result.analysis), spectrogram, str(wav), [str(wav), str(out)]
 
 
 def analyze_sound(clip_path: str | None):
@@ -55,30 +120,45 @@ def analyze_sound(clip_path: str | None):
 def build_demo() -> gr.Blocks:
     """The app's layout."""
     files = sorted(EXAMPLES.glob("*.jpg"))
-    examples = [[str(p), p.name.startswith("openmantra"), "yolo"] for p in files]
-    labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if rtl else "") for p, (_, rtl, _) in zip(files, examples)]
+    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo"] for p in files]
+    labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if ex[4] else "") for p, ex in zip(files, examples)]
     with gr.Blocks(title="bd2music") as demo:
-        gr.Markdown("# bd2music\nA comic page in, its panels, balloons, reading order and visual features out.")
+        gr.Markdown("# bd2music\nA comic page in: its panels, balloons, reading order, visual features and a "
+                    "soundtrack out.")
         with gr.Tab("Comic page"):
             with gr.Row():
                 with gr.Column(scale=1) as column_of_inputs:
                     page = gr.File(label="Comic page (PNG, JPEG, WebP, GIF, TIFF, BMP)", file_types=["image"],
-                                   type="filepath")
+                                   type="filepath", elem_id="page")
+                    seconds = gr.Slider(1, 60, value=10, step=1, label="Length (seconds)", elem_id="seconds")
+                    seed = gr.Number(0, precision=0, minimum=0, label="Seed (same seed, same soundtrack)")
+                    per_panel = gr.Checkbox(label="One segment per panel, in reading order")
                     rtl = gr.Checkbox(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
-                    run = gr.Button("Analyse page", variant="primary")
+                    run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
+                    run_analysis = gr.Button("Analyse page only", elem_id="analyze")
                 with gr.Column(scale=2):
-                    overlay = gr.Image(label="Panels in reading order (red) and balloons (blue)", type="pil")
-                    summary = gr.Markdown()
-                with gr.Column(scale=2):
-                    figure = gr.Plot(label="Visual features")
-                    table = gr.Dataframe(headers=["feature", "value", "meaning"], label="Features", wrap=True)
-                    download = gr.File(label="Analysis JSON")
-            outputs = [overlay, summary, figure, table, download]
-            run.click(analyze, [page, rtl, detector], outputs, api_name="analyze")
+                    overlay = gr.Image(label="Panels in reading order (red) and balloons (blue)", type="pil",
+                                       elem_id="overlay")
+                    summary = gr.Markdown(elem_id="summary")
+                with gr.Column(scale=3):
+                    audio = gr.Audio(label="Soundtrack", type="filepath", interactive=False, elem_id="soundtrack")
+                    spectrogram = gr.Plot(label="Soundtrack mel spectrogram", elem_id="spectrogram")
+                    figure = gr.Plot(label="Visual features", elem_id="features")
+                    table = gr.Dataframe(headers=["feature", "value", "meaning"], label="Features", wrap=True,
+                                         elem_id="feature-table")
+                    downloads = gr.File(label="Downloads: WAV, JSON (panels, features, settings)",
+                                        file_count="multiple", elem_id="downloads")
+            page_outputs = [overlay, summary, figure, table]
+            outputs = [*page_outputs, spectrogram, audio, downloads]
+            settings = [page, seconds, seed, per_panel, rtl, detector]
+            run.click(generate, settings, outputs, api_name="generate", concurrency_limit=1)
+            run_analysis.click(analyze, [page, rtl, detector], [*page_outputs, downloads], api_name="analyze").then(
+                lambda: (None, None), None, [spectrogram, audio], api_visibility="private", queue=False
+            )  # no soundtrack of another page beside this analysis
             with column_of_inputs:
-                gr.Examples(examples, inputs=[page, rtl, detector], outputs=outputs, fn=analyze, run_on_click=True,
-                            example_labels=labels, label="Example pages (click to analyse)")
+                gr.Examples(examples, inputs=settings, outputs=outputs, fn=generate, cache_examples=True,
+                            cache_mode="lazy", example_labels=labels, label="Example pages (click to generate)")
         with gr.Tab("Sound analysis"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -88,13 +168,20 @@ def build_demo() -> gr.Blocks:
                     sound_figure = gr.Plot(label="Descriptors")
                     sound_table = gr.Dataframe(headers=["descriptor", "value", "unit"], label="Summary")
             run_sound.click(analyze_sound, clip, [sound_figure, sound_table], api_name="analyze_sound")
+        gr.Markdown(f"Weights: {weights().description}. Device: {pipeline().device}.", elem_id="weights")
     return demo
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """``python app.py [--port N] [--share]``: load the models, then serve."""
     parser = argparse.ArgumentParser(description="Start the bd2music app.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public share link")
     args = parser.parse_args()
-    build_demo().queue(default_concurrency_limit=2).launch(server_port=args.port, share=args.share,
-                                                          max_file_size="60mb")
+    print(f"bd2music: weights from {weights().description}; device {pipeline().device}", flush=True)
+    demo = build_demo().queue(default_concurrency_limit=2, max_size=32)
+    demo.launch(server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,17 +1,42 @@
 """Where weights come from: a local folder, the repository's ``weights/``, or a pinned Hugging Face Hub snapshot.
 
 A component is a folder holding ``config.json`` + ``model.safetensors``. Hub repos hold one subfolder per
-component (``detector/``, ...). Nothing here touches the network unless a Hub repo id is asked for, and
-``HF_HUB_OFFLINE=1`` is honoured by huggingface_hub itself.
+component (``detector/``, ...). ``weights/hub.json`` pins the app's weights: a model repo id, a commit and the
+sha256 of every file to fetch (``BD2MUSIC_HUB_REPO`` / ``BD2MUSIC_HUB_REVISION`` override the first two,
+``BD2MUSIC_WEIGHTS`` the local fallback ``weights/``). Nothing here touches the network unless a Hub repo is
+asked for, and ``HF_HUB_OFFLINE=1`` is honoured by huggingface_hub.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bd2music.errors import InputError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+HUB_CONFIG = WEIGHTS_DIR / "hub.json"
+WEIGHT_FILES = ("config.json", "model.safetensors")  # what a component needs, and what the manifest pins
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """A model repo on the Hub at a pinned commit, with the sha256 of each file (``component/file`` keys)."""
+
+    repo_id: str
+    revision: str | None = None
+    sha256: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """A local folder holding one subfolder per component, and a line saying where it came from."""
+
+    folder: Path
+    description: str
 
 
 def resolve_component(component: str, path_or_repo: str | Path | None = None, revision: str | None = None) -> Path:
@@ -28,20 +53,74 @@ def resolve_component(component: str, path_or_repo: str | Path | None = None, re
         if local.exists():
             candidates = [local, local / component]
         elif isinstance(path_or_repo, str) and path_or_repo.count("/") == 1 and not path_or_repo.startswith("."):
-            candidates = [_snapshot(path_or_repo, revision, component) / component]
+            try:
+                snapshot = _snapshot(path_or_repo, revision, [f"{component}/*.json", f"{component}/*.safetensors"])
+            except Exception as error:  # offline, unreachable, unknown repo or revision
+                raise InputError(
+                    f"could not fetch {component} weights from {path_or_repo}@{revision}: {type(error).__name__}"
+                ) from None
+            candidates = [snapshot / component]
         else:
             raise InputError(f"weights not found: {path_or_repo}")
     for folder in candidates:
-        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        if all((folder / name).is_file() for name in WEIGHT_FILES):
             return folder
     raise InputError(f"no {component} weights (config.json + model.safetensors) in {candidates[0]}")
 
 
-def _snapshot(repo_id: str, revision: str | None, component: str) -> Path:
+def load_hub_config(path: Path = HUB_CONFIG) -> HubConfig | None:
+    """The pinned Hub weights from ``path`` with the environment's overrides, or None when nothing names a repo."""
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    repo_id = os.environ.get("BD2MUSIC_HUB_REPO") or data.get("repo_id")
+    if not repo_id:
+        return None
+    revision = os.environ.get("BD2MUSIC_HUB_REVISION") or data.get("revision")
+    return HubConfig(repo_id, revision, data.get("sha256", {}))
+
+
+def locate_weights(config: HubConfig | None = None, local: Path | None = None) -> WeightsSource:
+    """The pinned Hub snapshot, every file's sha256 checked; when none is pinned, offline or unreachable, the
+    ``local`` folder (default ``$BD2MUSIC_WEIGHTS`` or the repository's ``weights/``)."""
+    config = config or load_hub_config()
+    local = local or Path(os.environ.get("BD2MUSIC_WEIGHTS") or WEIGHTS_DIR)
+    if config is None or not config.revision or not config.sha256:
+        return WeightsSource(local, f"local {local} (no Hub revision pinned in {HUB_CONFIG.name})")
+    pinned = f"{config.repo_id}@{config.revision[:12]}"
+    try:
+        snapshot = _snapshot(config.repo_id, config.revision, list(config.sha256))
+    except Exception as error:  # offline (HF_HUB_OFFLINE), unreachable, unknown repo or revision
+        return WeightsSource(local, f"local {local} (Hub {pinned} not available: {type(error).__name__})")
+    for name, expected in config.sha256.items():
+        if not (snapshot / name).is_file() or file_sha256(snapshot / name) != expected:
+            return WeightsSource(local, f"local {local} (Hub {pinned}: {name} does not match its sha256)")
+    return WeightsSource(snapshot, f"Hub {pinned} (sha256 checked)")
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_hub_config(
+    repo_id: str, revision: str | None, local: Path = WEIGHTS_DIR, path: Path = HUB_CONFIG
+) -> HubConfig:
+    """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local``."""
+    files = sorted(
+        file for folder in local.iterdir() if all((folder / name).is_file() for name in WEIGHT_FILES)
+        for file in (folder / name for name in WEIGHT_FILES)
+    )
+    if not files:
+        raise InputError(f"no component folders (config.json + model.safetensors) in {local}")
+    config = HubConfig(repo_id, revision, {file.relative_to(local).as_posix(): file_sha256(file) for file in files})
+    path.write_text(json.dumps({"repo_id": repo_id, "revision": revision, "sha256": config.sha256}, indent=2) + "\n")
+    return config
+
+
+def _snapshot(repo_id: str, revision: str | None, patterns: list[str]) -> Path:
     from huggingface_hub import snapshot_download
 
-    try:
-        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=[f"{component}/*.json",
-                                                                               f"{component}/*.safetensors"]))
-    except Exception as error:  # offline, unreachable, unknown repo or revision
-        raise InputError(f"could not fetch {component} weights from {repo_id}@{revision}: {type(error).__name__}") from None
+    return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))

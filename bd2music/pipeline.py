@@ -1,37 +1,256 @@
 """The bd2music pipeline object: one place that owns the loaded components and runs the stages in order.
 
-Stage so far: page → panel/balloon detection → reading order → visual features. The app and the CLI build
-one :class:`Pipeline` and call it; the sound stages join it as their models arrive.
+page → panel/balloon detection → reading order → visual features → comic VAE encoder (the page, or each panel
+crop) → latent mapper (comic latent + page/panel condition + seeded noise → one audio latent per audio-VAE window)
+→ audio VAE decoder (log-mel windows, cross-faded) → vocoder (Griffin-Lim when no vocoder weights exist) →
+peak-safe loudness (``bd2music.soundtrack``).
+
+Page mode: every window of the track comes from the page's latent and condition, each with its own noise.
+Per-panel mode: one segment per panel in reading order, its duration from the panel's area and text
+(``panel_durations``), its windows from the panel crop's latent and ``panel_condition``; segments overlap by
+``CROSSFADE_S`` and are cross-faded in the log-mel before one vocoder pass. The same seed gives the same audio.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.errors import InputError
 from bd2music.io import PageSource, load_page
+from bd2music.models.audio_vae import AudioVAE, tile_starts
+from bd2music.models.comic_vae import ComicVAE, crop_panels
+from bd2music.models.mapper import LatentMapper, page_condition, panel_condition
+from bd2music.models.vocoder import Vocoder, load_vocoder
+from bd2music.soundtrack import normalise_loudness, overlap_add, panel_durations
 from bd2music.vision.analysis import PageAnalysis, analyze_page
 from bd2music.vision.classical import ClassicalDetector
-from bd2music.vision.detect import DETECTORS, Detector, load_detector
+from bd2music.vision.detect import DETECTORS, Detector
+
+SECONDS_RANGE = (1.0, 60.0)
+CROSSFADE_S = 0.5  # overlap between consecutive panel segments
+WHOLE_PAGE = -1  # Segment.panel of the one segment of page mode
+STAGES = ("detection", "features", "comic encoder", "mapper", "audio decoder", "vocoder")
+Progress = Callable[[float, str], None]
+
+
+def check_seconds(seconds: float) -> None:
+    """InputError unless ``seconds`` is inside ``SECONDS_RANGE``."""
+    if not SECONDS_RANGE[0] <= seconds <= SECONDS_RANGE[1]:
+        raise InputError(f"seconds must be between {SECONDS_RANGE[0]:g} and {SECONDS_RANGE[1]:g}, got {seconds:g}")
+
+
+@dataclass
+class Segment:
+    """A stretch of the track: the panel it illustrates (reading-order index, ``WHOLE_PAGE`` in page mode)."""
+
+    panel: int
+    start: float  # seconds
+    end: float
+
+
+@dataclass
+class Result:
+    """A generated soundtrack and everything that went into it."""
+
+    analysis: PageAnalysis  # panels in reading order, balloons, features
+    mel: np.ndarray  # (n_mels, frames) natural-log power mel of the track, at the track's level
+    audio: np.ndarray  # float32 mono in [-1, 1]
+    sample_rate: int
+    segments: list[Segment]
+    settings: dict  # seconds, seed, per_panel, rtl, detector, device, vocoder, weights
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (not part of to_dict)
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    def to_dict(self) -> dict:
+        """The page analysis plus segments, settings, sample rate and duration (JSON-able)."""
+        segments = [{"panel": s.panel, "start": round(s.start, 4), "end": round(s.end, 4)} for s in self.segments]
+        return self.analysis.to_dict() | {
+            "segments": segments,
+            "settings": self.settings,
+            "sample_rate": self.sample_rate,
+            "duration": round(self.duration, 4),
+        }
+
+
+class _StageClock:
+    """Calls ``progress(fraction, stage)`` as each stage starts and records how long each one took."""
+
+    def __init__(self, progress: Progress | None, device: torch.device) -> None:
+        self.progress, self.device = progress, device
+        self.timings: dict[str, float] = {}
+        self.current: tuple[str, float] | None = None
+
+    def start(self, stage: str | None) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        if self.current is not None:
+            self.timings[self.current[0]] = now - self.current[1]
+        self.current = None if stage is None else (stage, now)
+        if stage is not None and self.progress is not None:
+            self.progress(STAGES.index(stage) / len(STAGES), stage)
+
+
+@dataclass
+class _ReportingDetector:
+    """A detector that starts the clock's ``features`` stage once it has detected (analyze_page runs both)."""
+
+    detector: Detector
+    clock: _StageClock
+
+    @property
+    def name(self) -> str:
+        return self.detector.name
+
+    def detect(self, image):
+        detections = self.detector.detect(image)
+        self.clock.start("features")
+        return detections
 
 
 @dataclass
 class Pipeline:
-    """Components: ``detector`` (trained YOLO, or the classical one when no weights exist) and ``classical``
-    (the gutter/contour baseline, always available)."""
+    """Loaded components on ``device``; ``vocoder`` is the trained one or the Griffin-Lim fallback."""
 
     detector: Detector
     classical: ClassicalDetector
+    comic_vae: ComicVAE
+    mapper: LatentMapper
+    audio_vae: AudioVAE
+    vocoder: Vocoder | GriffinLim
+    device: torch.device
+    weights: str = "weights/"  # where the components came from (recorded in each Result's settings)
 
     @classmethod
-    def from_pretrained(cls, path_or_repo: str | Path | None = None, revision: str | None = None) -> Pipeline:
-        """Load every component from a weights folder (default: the repo's ``weights/``) or a Hub repo."""
-        return cls(detector=load_detector("yolo", path_or_repo), classical=ClassicalDetector())
+    def from_pretrained(
+        cls, path_or_repo: str | Path | None = None, revision: str | None = None, device: str | None = None
+    ) -> Pipeline:
+        """Load every component from a folder of component folders (default: the repo's ``weights/``) or a Hub
+        repo at ``revision``, on ``device`` (default: CUDA when available). Without detector weights the
+        classical detector is used, without vocoder weights Griffin-Lim (each with a warning)."""
+        from bd2music.vision.yolo import YoloDetector
+
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        try:
+            detector: Detector = YoloDetector.from_pretrained(path_or_repo, revision, device=device)
+        except InputError as error:
+            warnings.warn(f"{error}; using the classical detector", stacklevel=2)
+            detector = ClassicalDetector()
+        return cls(
+            detector=detector,
+            classical=ClassicalDetector(),
+            comic_vae=ComicVAE.from_pretrained(path_or_repo, revision, device=device),
+            mapper=LatentMapper.from_pretrained(path_or_repo, revision, device=device),
+            audio_vae=AudioVAE.from_pretrained(path_or_repo, revision, device=device),
+            vocoder=load_vocoder("neural", path_or_repo, revision, device=device),
+            device=device,
+            weights=str(path_or_repo or "weights/") + (f"@{revision}" if revision else ""),
+        )
+
+    def _detector(self, name: str) -> Detector:
+        if name not in DETECTORS:
+            raise InputError(f"unknown detector {name!r}, expected one of {', '.join(DETECTORS)}")
+        return self.classical if name == "classical" else self.detector
 
     def analyze(self, page: PageSource, rtl: bool = False, detector: str = "yolo") -> PageAnalysis:
         """Panels in reading order, balloons and visual features of one page (any supported image input)."""
-        if detector not in DETECTORS:
-            raise InputError(f"unknown detector {detector!r}, expected one of {', '.join(DETECTORS)}")
-        chosen = self.classical if detector == "classical" else self.detector
-        return analyze_page(load_page(page), chosen, rtl=rtl)
+        return analyze_page(load_page(page), self._detector(detector), rtl=rtl)
+
+    @torch.inference_mode()
+    def __call__(
+        self,
+        page: PageSource,
+        seconds: float = 10.0,
+        seed: int = 0,
+        per_panel: bool = False,
+        rtl: bool = False,
+        detector: str = "yolo",
+        progress: Progress | None = None,
+    ) -> Result:
+        """A ``seconds`` long soundtrack of ``page`` (one segment per panel with ``per_panel``); see the module doc."""
+        check_seconds(seconds)
+        chosen = self._detector(detector)
+        loaded = load_page(page)
+        clock = _StageClock(progress, self.device)
+        clock.start("detection")
+        analysis = analyze_page(loaded, _ReportingDetector(chosen, clock), rtl=rtl)
+
+        clock.start("comic encoder")
+        features, panels = analysis.features, analysis.panels
+        if per_panel and panels:
+            durations = panel_durations(
+                [p.area for p in features.panels], [p.text_coverage for p in features.panels], seconds
+            )
+            bounds = np.concatenate([[0.0], np.cumsum(durations)])
+            segments = [Segment(i, float(bounds[i]), float(bounds[i + 1])) for i in range(len(panels))]
+            latents = self.comic_vae.encode_images(crop_panels(loaded.image, [p.box for p in panels]))
+            conditions = torch.stack([panel_condition(features, i) for i in range(len(panels))])
+        else:
+            segments = [Segment(WHOLE_PAGE, 0.0, float(seconds))]
+            latents = self.comic_vae.encode_images([loaded.image])
+            conditions = page_condition(features)[None]
+
+        clock.start("mapper")
+        mel_config, window = self.audio_vae.config.mel, self.audio_vae.config.window_frames
+        samples = round(seconds * mel_config.sample_rate)
+        length = mel_config.num_frames(samples)
+        spans = self._segment_frames(segments, length)
+        tiles = [tile_starts(end - start, window, self.audio_vae.config.overlap_frames) for start, end in spans]
+        owner = torch.tensor([i for i, starts in enumerate(tiles) for _ in starts])
+        noise = torch.randn(len(owner), self.mapper.config.noise_dim, generator=torch.Generator().manual_seed(seed))
+        audio_latents = self.mapper.generate(
+            latents.to(self.device)[owner], conditions.to(self.device)[owner], noise.to(self.device)
+        )
+
+        clock.start("audio decoder")
+        windows = self.audio_vae.decode(audio_latents).split([len(starts) for starts in tiles])
+        pieces = []  # each segment's windows cross-faded as AudioVAE.decode_long does
+        for decoded, starts, (start, end) in zip(windows, tiles, spans):
+            span = overlap_add(list(decoded), starts, max(end - start, window), self.audio_vae.config.overlap_frames)
+            pieces.append(span[:, : end - start])
+        fade = round(CROSSFADE_S * mel_config.frames_per_second)
+        mel = overlap_add(pieces, [start for start, _ in spans], length, fade)
+
+        clock.start("vocoder")
+        waveform, gain = normalise_loudness(self.vocoder(mel[None], length=samples)[0], mel_config.sample_rate)
+        mel = (mel + 2 * np.log(max(gain, 1e-12))).clamp_min(mel_config.log_min)
+        clock.start(None)
+        settings = {
+            "seconds": seconds,
+            "seed": seed,
+            "per_panel": per_panel,
+            "rtl": rtl,
+            "detector": analysis.detector,
+            "device": str(self.device),
+            "vocoder": "griffin-lim" if isinstance(self.vocoder, GriffinLim) else "trained",
+            "weights": self.weights,
+        }
+        return Result(
+            analysis,
+            mel.float().cpu().numpy(),
+            waveform.clamp(-1.0, 1.0).float().cpu().numpy(),
+            mel_config.sample_rate,
+            segments,
+            settings,
+            clock.timings,
+        )
+
+    def _segment_frames(self, segments: list[Segment], length: int) -> list[tuple[int, int]]:
+        """(first, end) mel frames of each segment, widened by half a cross-fade on each inner side."""
+        fps = self.audio_vae.config.mel.frames_per_second
+        half = round(CROSSFADE_S * fps / 2)
+        return [
+            (max(0, round(s.start * fps) - half), min(length, round(s.end * fps) + half)) for s in segments
+        ]
+

@@ -7,14 +7,20 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+import soundfile
+import yaml
 from PIL import Image
 
 import app
 
 
+def no_progress(fraction: float, desc: str | None = None) -> None:
+    """Stands in for gr.Progress outside a request."""
+
+
 def test_analyze_example_page() -> None:
     example = app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"
-    overlay, summary, figure, table, json_path = app.analyze(str(example), False, "yolo")
+    overlay, summary, figure, table, [json_path] = app.analyze(str(example), False, "yolo")
     assert isinstance(overlay, Image.Image) and max(overlay.size) <= 1200
     assert "panels" in summary
     assert figure is not None and len(table) > 10
@@ -23,8 +29,30 @@ def test_analyze_example_page() -> None:
 
 
 def test_classical_detector_choice(data_dir: Path) -> None:
-    *_, json_path = app.analyze(str(data_dir / "comics" / "openmantra_rasetugari_005.jpg"), True, "classical")
+    *_, [json_path] = app.analyze(str(data_dir / "comics" / "openmantra_rasetugari_005.jpg"), True, "classical")
     assert json.loads(Path(json_path).read_text())["pages"][0]["panels"]
+
+
+def test_generate_per_panel(data_dir: Path) -> None:
+    page = data_dir / "comics" / "openmantra_rasetugari_005.jpg"
+    overlay, summary, _features, table, spectrogram, wav, downloads = app.generate(
+        str(page), 3, 7, True, True, "yolo", progress=no_progress
+    )
+    audio, rate = soundfile.read(wav)
+    assert rate == 16000 and abs(len(audio) / rate - 3) < 0.05 and "panels" in summary and table
+    saved = json.loads(Path(downloads[1]).read_text())
+    assert Path(downloads[0]) == Path(wav) and saved["settings"]["seed"] == 7 and saved["settings"]["per_panel"]
+    numbers = {text.get_text() for text in spectrogram.axes[0].texts}
+    assert len(saved["panels"]) > 1 and numbers == {str(i + 1) for i in range(len(saved["panels"]))}
+    assert len(saved["segments"]) == len(saved["panels"]) and saved["features"]
+
+
+def test_generate_refuses_bad_settings() -> None:
+    page = str(app.EXAMPLES / "peppercarrot_ep03_en_002.jpg")
+    with pytest.raises(gr.Error, match="seconds"):
+        app.generate(page, 0, 0, False, False, "yolo", progress=no_progress)
+    with pytest.raises(gr.Error):
+        app.generate(page, 5, None, False, False, "yolo", progress=no_progress)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +64,8 @@ def test_bad_page_upload_is_a_gr_error(tmp_path: Path, content: bytes) -> None:
     bad.write_bytes(content)
     with pytest.raises(gr.Error):
         app.analyze(str(bad), False, "yolo")
+    with pytest.raises(gr.Error):
+        app.generate(str(bad), 2, 0, False, False, "yolo", progress=no_progress)
 
 
 def test_tiny_page_is_a_gr_error(tmp_path: Path) -> None:
@@ -48,6 +78,8 @@ def test_tiny_page_is_a_gr_error(tmp_path: Path) -> None:
 def test_no_upload_is_a_gr_error() -> None:
     with pytest.raises(gr.Error):
         app.analyze(None, False, "yolo")
+    with pytest.raises(gr.Error):
+        app.generate(None, 2, 0, False, False, "yolo", progress=no_progress)
 
 
 def test_sound_tab(data_dir: Path, tmp_path: Path) -> None:
@@ -63,4 +95,15 @@ def test_sound_tab(data_dir: Path, tmp_path: Path) -> None:
 def test_demo_builds_with_named_endpoints() -> None:
     demo = app.build_demo()
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
-    assert {"analyze", "analyze_sound"} <= names
+    assert {"analyze", "generate", "analyze_sound"} <= names
+
+
+def test_space_front_matter_matches_the_pins() -> None:
+    root = app.EXAMPLES.parent
+    front = yaml.safe_load((root / "README.md").read_text().split("---\n")[1])
+    pins = dict(line.split("==") for line in (root / "requirements.txt").read_text().split() if "==" in line)
+    assert front["sdk"] == "gradio" and front["sdk_version"] == pins["gradio"] == gr.__version__
+    assert (root / front["app_file"]).is_file() and front["python_version"] == "3.11"
+    required = {"title", "emoji", "colorFrom", "colorTo", "license", "models", "suggested_hardware", "short_description"}
+    assert required <= set(front) and len(front["short_description"]) <= 60
+    assert front["models"] == [json.loads((root / "weights" / "hub.json").read_text())["repo_id"]]

@@ -1,69 +1,95 @@
-"""The app as a server: `python app.py --port N` starts it, and its named endpoints answer gradio_client."""
+"""The app as a server: `python app.py --port N` starts it, and its named endpoints answer gradio_client.
+
+Every bad upload comes back as the app's one-line message, and the server keeps serving the next request.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+import io
+import json
+import struct
+import zlib
 from pathlib import Path
 
+import gradio_client
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from PIL import Image
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(240):  # at most 120 s to load the models and bind
-            if process.poll() is not None:
-                pytest.fail("the app exited during start-up")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        else:
-            pytest.fail("the app did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def client(app_url: str) -> gradio_client.Client:
+    return gradio_client.Client(app_url, verbose=False)
 
 
-def test_analyze_endpoint(server: str, data_dir: Path) -> None:
-    from gradio_client import Client, handle_file
+def png_start(width: int, height: int) -> bytes:
+    """The start of a ``width`` x ``height`` RGB PNG whose pixel data stops after a few rows."""
 
-    client = Client(server, verbose=False)
-    page = data_dir / "comics" / "openmantra_rasetugari_005.jpg"
-    overlay, summary, _figure, table, json_file = client.predict(
-        handle_file(str(page)), True, "yolo", api_name="/analyze"
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\x00" * (3 * width + 1) * 4)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(
+        b"IDAT", rows[: len(rows) // 2]
     )
-    assert Path(overlay).is_file() and "panels" in summary
-    assert table["data"] and Path(json_file).is_file()
 
 
-def test_bad_upload_is_a_message_and_the_server_keeps_serving(server: str, tmp_path: Path, data_dir: Path) -> None:
-    from gradio_client import Client, handle_file
+def image_bytes(image: Image.Image, format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format)
+    return buffer.getvalue()
 
-    client = Client(server, verbose=False)
-    bad = tmp_path / "page.png"
-    bad.write_bytes(b"definitely not a png")
-    with pytest.raises(Exception, match="not a readable image"):
-        client.predict(handle_file(str(bad)), False, "yolo", api_name="/analyze")
+
+def page_file(tmp_path: Path, name: str, content: bytes) -> dict:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return gradio_client.handle_file(str(path))
+
+
+BAD_PAGES = {  # upload name, content, words of the message the user sees
+    "text": ("page.png", b"definitely not a png", "not a readable image"),
+    "empty": ("page.jpg", b"", "empty"),
+    "corrupt": ("page.png", png_start(800, 600), "truncated"),
+    "huge": ("page.png", png_start(8_000, 8_000), "megapixel"),
+    "tiny": ("page.png", image_bytes(Image.new("RGB", (30, 30), "white"), "PNG"), "at least"),
+    "odd mode": ("page.tif", image_bytes(Image.new("YCbCr", (300, 200)), "TIFF"), "cannot be decoded"),
+}
+
+
+def test_analyze_endpoint(client: gradio_client.Client, data_dir: Path) -> None:
+    page = data_dir / "comics" / "openmantra_rasetugari_005.jpg"
+    overlay, summary, _figure, table, [json_file] = client.predict(
+        gradio_client.handle_file(str(page)), True, "yolo", api_name="/analyze"
+    )
+    assert Path(overlay).is_file() and "panels" in summary and table["data"]
+    assert json.loads(Path(json_file).read_text())["pages"][0]["panels"]
+
+
+def test_generate_endpoint(client: gradio_client.Client, tmp_path: Path) -> None:
+    cmyk = Image.open(Path(__file__).parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg").convert("CMYK")
+    page = page_file(tmp_path, "cmyk_page.jpg", image_bytes(cmyk, "JPEG"))  # an odd but readable mode
+    *_, spectrogram, wav, [wav_file, json_file] = client.predict(
+        page, 2, 5, True, False, "yolo", api_name="/generate"
+    )
+    assert spectrogram and Path(wav).read_bytes()[:4] == b"RIFF" and Path(wav_file).name == "cmyk_page.wav"
+    result = json.loads(Path(json_file).read_text())
+    assert result["settings"]["seed"] == 5 and len(result["segments"]) == len(result["panels"])
+
+
+def test_bad_pages_are_messages_and_the_server_keeps_serving(client: gradio_client.Client, tmp_path: Path) -> None:
+    for name, content, message in BAD_PAGES.values():
+        for endpoint, settings in (("/analyze", (False, "yolo")), ("/generate", (2, 0, False, False, "yolo"))):
+            with pytest.raises(Exception, match=message):
+                client.predict(page_file(tmp_path, name, content), *settings, api_name=endpoint)
+    example = Path(__file__).parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg"
+    overlay, *_ = client.predict(gradio_client.handle_file(str(example)), False, "classical", api_name="/analyze")
+    assert Path(overlay).is_file()
+
+
+def test_analyze_sound_endpoint_and_broken_audio(client: gradio_client.Client, tmp_path: Path, data_dir: Path) -> None:
+    broken = tmp_path / "clip.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    with pytest.raises(Exception, match="clip.wav: not a readable audio file"):
+        client.predict(gradio_client.handle_file(str(broken)), api_name="/analyze_sound")
     clip = next((data_dir / "sounds" / "animal").glob("*.flac"))
-    _figure, table = client.predict(handle_file(str(clip)), api_name="/analyze_sound")
+    _figure, table = client.predict(gradio_client.handle_file(str(clip)), api_name="/analyze_sound")
     assert table["data"]

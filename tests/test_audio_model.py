@@ -163,13 +163,14 @@ def test_from_pretrained_resolves_a_hub_repo_folder(tmp_path: Path, monkeypatch:
     model.save_pretrained(tmp_path / "snapshot" / "vocoder")
     asked = {}
 
-    def snapshot(repo_id: str, revision: str | None, component: str) -> Path:
-        asked.update(repo=repo_id, revision=revision, component=component)
+    def snapshot(repo_id: str, revision: str | None, patterns: list[str]) -> Path:
+        asked.update(repo=repo_id, revision=revision, patterns=sorted(patterns))
         return tmp_path / "snapshot"
 
     monkeypatch.setattr("bd2music.hub._snapshot", snapshot)
     loaded = Vocoder.from_pretrained("owner/bd2music", revision="a" * 40)
-    assert asked == {"repo": "owner/bd2music", "revision": "a" * 40, "component": "vocoder"}
+    assert asked == {"repo": "owner/bd2music", "revision": "a" * 40,
+                     "patterns": ["vocoder/*.json", "vocoder/*.safetensors"]}
     assert loaded.config == model.config
 
 

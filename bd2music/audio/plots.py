@@ -6,8 +6,9 @@ close), so they work in a server, in tests and in Gradio's ``gr.Plot``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import librosa.display
 import numpy as np
@@ -17,6 +18,10 @@ from matplotlib.gridspec import SubplotSpec
 
 from bd2music.audio.descriptors import DESCRIPTORS, PITCH_CLASSES, ClipDescriptors, FrameConfig, compute_descriptors
 from bd2music.audio.load import AudioSource, load_audio
+from bd2music.audio.mel import MEL
+
+if TYPE_CHECKING:
+    from bd2music.pipeline import Segment
 
 SUMMARY_ROWS = (  # summary columns shown in the app's table, with the unit of their descriptor
     "duration",
@@ -102,6 +107,26 @@ def plot_descriptors(result: ClipDescriptors) -> Figure:
         f"{summary['onset_rate']:.1f} onsets/s{silent}",
         fontsize="x-large",
     )
+    return fig
+
+
+def plot_soundtrack(mel: np.ndarray, sample_rate: int, segments: Sequence[Segment]) -> Figure:
+    """A generated track's log-mel (``MEL`` framing) in dB against seconds and Hz, each panel's segment numbered."""
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    mesh = librosa.display.specshow(
+        mel * (10 / np.log(10)), sr=sample_rate, hop_length=MEL.hop_length, x_axis="s", y_axis="mel",
+        fmin=MEL.fmin, fmax=MEL.fmax, cmap="magma", ax=ax,
+    )
+    fig.colorbar(mesh, ax=ax, label="dB")
+    for segment in segments if len(segments) > 1 else ():
+        if segment.start > 0:
+            ax.axvline(segment.start, color="white", linewidth=1.5)
+        ax.text((segment.start + segment.end) / 2, 0.97, str(segment.panel + 1), transform=ax.get_xaxis_transform(),
+                ha="center", va="top", color="white", fontweight="bold",
+                bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none"})
+    ax.set(title="Soundtrack: mel spectrogram" + (", one segment per panel" if len(segments) > 1 else ""),
+           xlabel="time (s)", ylabel="Hz")
     return fig
 
 

@@ -40,9 +40,10 @@ from bd2music.models.audio_vae import AudioVAE
 from bd2music.training.audio_text import clip_embeddings, text_to_audio_recall, window_embeddings
 from bd2music.training.common import (
     DataConfig,
-    cosine_schedule,
+    cosine_lr,
     export,
     model_card,
+    optimizer_step,
     prepare_cache,
     seed_everything,
     setup_device,
@@ -176,9 +177,7 @@ def train_audio_heads(
     for parameter in parameters:
         parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(parameters, config.learning_rate, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_schedule(config.warmup_steps, config.steps, config.min_lr_ratio)
-    )
+    schedule = cosine_lr(optimizer, config)
     history = [{"step": 0} | evaluate(vae, latents, targets, descriptors, heldout_windows, constant, torch_device)]
     losses = []
     vae.train()
@@ -190,11 +189,7 @@ def train_audio_heads(
         if config.train_descriptor_head:
             truth = vae.standardise_descriptors(descriptors[batch].to(torch_device))
             loss = loss + config.descriptor_weight * F.mse_loss(vae.descriptor_head(z), truth)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
-        optimizer.step()
-        schedule.step()
+        optimizer_step(loss, parameters, optimizer, schedule, config.grad_clip)
         losses.append(loss.item())
         if step % config.eval_every == 0 or step == config.steps:
             metrics = evaluate(vae, latents, targets, descriptors, heldout_windows, constant, torch_device)

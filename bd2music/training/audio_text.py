@@ -30,16 +30,18 @@ from tqdm import tqdm
 
 from bd2music.data.sounds import SoundCache
 from bd2music.models.audio_text import AudioTextModelConfig, AudioTextModel
-from bd2music.models.base import config_to_dict
 from bd2music.models.text_encoder import text_encoder
 from bd2music.training.common import (
     DataConfig,
-    cosine_schedule,
+    cosine_lr,
     export,
-    load_checkpoint,
+    mel_statistics,
     model_card,
+    optimizer_step,
     prepare_cache,
-    save_checkpoint,
+    record,
+    restore_training_state,
+    save_training_state,
     seed_everything,
     setup_device,
 )
@@ -96,19 +98,6 @@ SMOKE = {  # seconds on a CPU: a tiny model on 8 clips
 def clip_texts(clip: dict) -> list[str]:
     """The training sentences of a cached clip: every template filled with its label and category."""
     return [template.format(label=clip["label"], category=clip["category"]) for template in TEMPLATES]
-
-
-def mel_statistics(cache: SoundCache, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-band log-mel mean and std over ``windows`` of the cache."""
-    total = torch.zeros(cache.mel.n_mels, dtype=torch.float64)
-    square = torch.zeros_like(total)
-    for chunk in windows.split(256):
-        mels = cache.window_mels(chunk).double()
-        total += mels.sum(dim=(0, 2))
-        square += mels.square().sum(dim=(0, 2))
-    count = len(windows) * cache.window_frames
-    mean = total / count
-    return mean.float(), (square / count - mean.square()).clamp_min(1e-4).sqrt().float()
 
 
 @torch.inference_mode()
@@ -203,16 +192,9 @@ def train_audio_text(
     model = AudioTextModel(config.model).to(torch_device)
     model.set_statistics(*mel_statistics(cache, train_windows))
     optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_schedule(config.warmup_steps, config.steps, config.min_lr_ratio)
-    )
-    step, history, train_losses = 0, [], []
-    state = load_checkpoint(work, config, torch_device) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step, history, train_losses = state["step"], state["history"], state["losses"]
+    schedule = cosine_lr(optimizer, config)
+    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
+    step, history, train_losses = restore_training_state(work, config, torch_device, **parts) if resume else (0, [], [])
 
     batch_size = min(config.batch_size, len(labels))
     targets = torch.arange(batch_size, device=torch_device)
@@ -226,32 +208,16 @@ def train_audio_text(
         text = sentences[cache.window_clip[windows], torch.from_numpy(rng.integers(0, len(TEMPLATES), batch_size))]
         logits = model.logits(model.embed_audio(mels.to(torch_device)), model.project_text(text.to(torch_device)))
         loss = 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        schedule.step()
+        optimizer_step(loss, model.parameters(), optimizer, schedule, config.grad_clip)
         step += 1
         train_losses.append(loss.item())
         progress.update()
         progress.set_postfix(loss=f"{loss.item():.3f}")
         if step % config.eval_every == 0 or step == config.steps:
             metrics = evaluate(model, cache, heldout_windows, torch_device)
-            history.append({"step": step} | metrics)
-            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            record(history, step, metrics, progress)
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(
-                work,
-                {
-                    "step": step,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "history": history,
-                    "losses": train_losses,
-                    "config": config_to_dict(config),
-                },
-            )
+            save_training_state(work, config, step, history, train_losses, **parts)
     progress.close()
 
     model.eval()

@@ -31,15 +31,17 @@ from tqdm import tqdm
 from bd2music.data.sounds import SoundCache
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig, transform_descriptors
-from bd2music.models.base import config_to_dict
 from bd2music.training.common import (
     DataConfig,
-    cosine_schedule,
+    cosine_lr,
     export,
-    load_checkpoint,
+    mel_statistics,
     model_card,
+    optimizer_step,
     prepare_cache,
-    save_checkpoint,
+    record,
+    restore_training_state,
+    save_training_state,
     seed_everything,
     setup_device,
 )
@@ -97,17 +99,8 @@ SMOKE = {  # seconds on a CPU: a tiny model on 4 clips, 0.5 s windows
 
 def statistics(cache: SoundCache, windows: torch.Tensor, targets: torch.Tensor, model: AudioVAE):
     """Per-band log-mel mean/std and transformed descriptor mean/std over the training windows."""
-    total = torch.zeros(cache.mel.n_mels, dtype=torch.float64)
-    square = torch.zeros_like(total)
-    for chunk in windows.split(256):
-        mels = cache.window_mels(chunk).double()
-        total += mels.sum(dim=(0, 2))
-        square += mels.square().sum(dim=(0, 2))
-    count = len(windows) * cache.window_frames
-    mel_mean = total / count
-    mel_std = (square / count - mel_mean.square()).clamp_min(1e-4).sqrt()
     transformed = transform_descriptors(targets[windows], model.log_mask.cpu())
-    return mel_mean.float(), mel_std.float(), transformed.mean(dim=0), transformed.std(dim=0).clamp_min(1e-6)
+    return *mel_statistics(cache, windows), transformed.mean(dim=0), transformed.std(dim=0).clamp_min(1e-6)
 
 
 def semantic_targets(cache: SoundCache, config: AudioVAETrainConfig) -> torch.Tensor | None:
@@ -219,16 +212,9 @@ def train_audio_vae(
     model = AudioVAE(config.model).to(torch_device)
     model.set_statistics(*statistics(cache, train_windows, targets, model))
     optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_schedule(config.warmup_steps, config.steps, config.min_lr_ratio)
-    )
-    step, history, train_losses = 0, [], []
-    state = load_checkpoint(work, config, torch_device) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step, history, train_losses = state["step"], state["history"], state["losses"]
+    schedule = cosine_lr(optimizer, config)
+    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
+    step, history, train_losses = restore_training_state(work, config, torch_device, **parts) if resume else (0, [], [])
 
     model.train()
     progress = tqdm(total=config.steps, initial=step, desc="audio-vae", unit="step")
@@ -244,32 +230,16 @@ def train_audio_vae(
             config,
             beta,
         )
-        optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        schedule.step()
+        optimizer_step(terms["total"], model.parameters(), optimizer, schedule, config.grad_clip)
         step += 1
         train_losses.append(terms["total"].item())
         progress.update()
         progress.set_postfix({k: f"{v.item():.3f}" for k, v in terms.items() if k in ("total", "l1", "kl")})
         if step % config.eval_every == 0 or step == config.steps:
             metrics = evaluate(model, cache, heldout_windows, targets, semantic, config, torch_device)
-            history.append({"step": step} | metrics)
-            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            record(history, step, metrics, progress)
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(
-                work,
-                {
-                    "step": step,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "history": history,
-                    "losses": train_losses,
-                    "config": config_to_dict(config),
-                },
-            )
+            save_training_state(work, config, step, history, train_losses, **parts)
     progress.close()
 
     model.eval()

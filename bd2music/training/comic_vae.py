@@ -40,9 +40,11 @@ from bd2music.errors import InputError
 from bd2music.models.base import config_to_dict
 from bd2music.models.comic_vae import ComicVAE, ComicVAEConfig
 from bd2music.training.common import (
-    cosine_schedule,
-    load_checkpoint,
-    save_checkpoint,
+    cosine_lr,
+    optimizer_step,
+    record,
+    restore_training_state,
+    save_training_state,
     seed_everything,
     setup_device,
 )
@@ -195,16 +197,11 @@ def train_comic_vae(config: ComicVAETrainConfig, data_root: Path, out: Path, wor
         raise InputError("no training images")
     model = ComicVAE(config.model).to(torch_device)
     optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_schedule(config.warmup_steps, config.steps, config.min_lr_ratio)
+    schedule = cosine_lr(optimizer, config)
+    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
+    step, history, train_losses = (
+        restore_training_state(Path(work), config, torch_device, **parts) if resume else (0, [], [])
     )
-    step, history, train_losses = 0, [], []
-    state = load_checkpoint(Path(work), config, torch_device) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step, history, train_losses = state["step"], state["history"], state["losses"]
 
     model.train()
     progress = tqdm(total=config.steps, initial=step, desc="comic-vae", unit="step")
@@ -215,25 +212,16 @@ def train_comic_vae(config: ComicVAETrainConfig, data_root: Path, out: Path, wor
         images = augment(cache.batch(batch), rng, config.max_shift).to(torch_device)
         beta = config.beta * min(1.0, step / max(1, config.beta_warmup_steps))
         terms = losses(model, images, config, beta)
-        optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        schedule.step()
+        optimizer_step(terms["total"], model.parameters(), optimizer, schedule, config.grad_clip)
         step += 1
         train_losses.append(terms["total"].item())
         progress.update()
         progress.set_postfix({k: f"{v.item():.4f}" for k, v in terms.items() if k in ("total", "l1", "kl")})
         if step % config.eval_every == 0 or step == config.steps:
             metrics = evaluate(model, cache, torch_device)
-            history.append({"step": step} | metrics)
-            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            record(history, step, metrics, progress)
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(Path(work), {
-                "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "history": history, "losses": train_losses,
-                "config": config_to_dict(config),
-            })
+            save_training_state(Path(work), config, step, history, train_losses, **parts)
     progress.close()
     return export(model, config, cache, Path(out), step, train_losses)
 

@@ -1,4 +1,5 @@
-"""What the audio model trainers share: data selection and cache, seeds, LR schedule, checkpoints, export.
+"""What the model trainers share: data selection and cache, seeds, LR schedule, optimiser steps, checkpoints,
+export.
 
 A run lives in a work folder: ``cache/`` (``bd2music.data.sounds.build_cache``), ``checkpoint.pt`` (model,
 optimiser, step, metrics history; rewritten every ``checkpoint_every`` steps, read back by ``--resume``) and
@@ -14,18 +15,31 @@ import math
 import os
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from bd2music.data.sounds import SoundCache, SoundItem, build_cache, load_fsd50k, load_sounds
 from bd2music.errors import InputError
 from bd2music.models.base import config_to_dict, merge_config
 
 T = TypeVar("T")
+
+
+class Stateful(Protocol):
+    """What a checkpoint holds the state of: a module, an optimiser, an LR schedule."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any], /) -> Any: ...
+
+
+Part = Stateful | list[Stateful]  # a list (e.g. one LR schedule per optimiser) is saved as a list of states
 
 COPYLEFT = ("CC-BY-SA", "GPL", "GFDL", "/by-sa/")  # licence name or URL parts, checked in this order
 ATTRIBUTION = ("CC-BY", "/licenses/by/")
@@ -75,6 +89,19 @@ def prepare_cache(data_root: Path, config: DataConfig, work: Path, device: str, 
     return SoundCache(folder)
 
 
+def mel_statistics(cache: SoundCache, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band log-mel mean and std over ``windows`` of the cache."""
+    total = torch.zeros(cache.mel.n_mels, dtype=torch.float64)
+    square = torch.zeros_like(total)
+    for chunk in windows.split(256):
+        mels = cache.window_mels(chunk).double()
+        total += mels.sum(dim=(0, 2))
+        square += mels.square().sum(dim=(0, 2))
+    count = len(windows) * cache.window_frames
+    mean = total / count
+    return mean.float(), (square / count - mean.square()).clamp_min(1e-4).sqrt().float()
+
+
 def load_config(cls: type[T], path: Path | None, smoke: dict[str, Any] | None = None) -> T:
     """Defaults of ``cls``, then the ``smoke`` preset if given, then the JSON file at ``path``."""
     config = cls()
@@ -119,6 +146,13 @@ def cosine_schedule(warmup_steps: int, total_steps: int, min_ratio: float):
     return factor
 
 
+def cosine_lr(optimizer: torch.optim.Optimizer, config: Any) -> torch.optim.lr_scheduler.LambdaLR:
+    """The LR schedule of a run: ``cosine_schedule`` with the config's ``warmup_steps``, ``steps``, ``min_lr_ratio``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_schedule(config.warmup_steps, config.steps, config.min_lr_ratio)
+    )
+
+
 def save_checkpoint(work: Path, state: dict[str, Any]) -> None:
     """Write ``work/checkpoint.pt`` atomically (a crash mid-write keeps the previous one)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -137,6 +171,58 @@ def load_checkpoint(work: Path, config: Any, device: torch.device) -> dict[str, 
     if state["config"]["model"] != config_to_dict(config)["model"]:
         raise InputError(f"{path} was trained with another model config; use a new --work folder")
     return state
+
+
+def save_training_state(
+    work: Path, config: Any, step: int, history: list[dict[str, float]], losses: list[float], **parts: Part
+) -> None:
+    """Checkpoint a run: ``step``, eval ``history``, training ``losses``, the config (as a dict) and the
+    ``state_dict()`` of each of ``parts`` (model, optimizer, schedule, ...) under its keyword."""
+    states = {name: [p.state_dict() for p in part] if isinstance(part, list) else part.state_dict()
+              for name, part in parts.items()}
+    save_checkpoint(work, {"step": step, **states, "history": history, "losses": losses,
+                           "config": config_to_dict(config)})
+
+
+def restore_training_state(
+    work: Path, config: Any, device: torch.device, optional: dict[str, Part] | None = None, **parts: Part
+) -> tuple[int, list[dict[str, float]], list[float]]:
+    """Load the checkpoint of ``work`` (``save_training_state``) into ``parts``, by keyword; the ``optional``
+    parts only where the checkpoint has them (e.g. a discriminator switched on later). Returns its step, eval
+    history and training losses, or (0, [], []) when there is no checkpoint."""
+    state = load_checkpoint(work, config, device)
+    if state is None:
+        return 0, [], []
+    present = {name: part for name, part in (optional or {}).items() if name in state}
+    for name, part in (parts | present).items():
+        if isinstance(part, list):
+            for item, saved in zip(part, state[name]):
+                item.load_state_dict(saved)
+        else:
+            part.load_state_dict(state[name])
+    return state["step"], state["history"], state["losses"]
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    parameters: Iterable[torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    grad_clip: float,
+) -> None:
+    """One update: back-propagate ``loss``, clip the gradient norm of ``parameters`` to ``grad_clip``, step the
+    optimiser and its LR schedule."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    optimizer.step()
+    schedule.step()
+
+
+def record(history: list[dict[str, float]], step: int, metrics: dict[str, float], progress: tqdm) -> None:
+    """Append the eval ``metrics`` of ``step`` to ``history`` and write them under the ``progress`` bar."""
+    history.append({"step": step} | metrics)
+    progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
 
 def licence_family(licence: str) -> str:

@@ -24,16 +24,16 @@ from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.audio.mel import MelSpectrogram
 from bd2music.data.sounds import SoundCache
 from bd2music.evaluation.audio import evaluate_vocoder, mel_l1, multi_resolution_stft_distance
-from bd2music.models.base import config_to_dict
 from bd2music.models.vocoder import Vocoder, VocoderConfig
 from bd2music.training.common import (
     DataConfig,
-    cosine_schedule,
+    cosine_lr,
     export,
-    load_checkpoint,
     model_card,
+    optimizer_step,
     prepare_cache,
-    save_checkpoint,
+    restore_training_state,
+    save_training_state,
     seed_everything,
     setup_device,
 )
@@ -130,45 +130,18 @@ def train_vocoder(
     optimizer = torch.optim.AdamW(
         model.parameters(), config.learning_rate, betas=config.betas, weight_decay=config.weight_decay
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_schedule(config.warmup_steps, config.steps, config.min_lr_ratio)
-    )
+    schedule = cosine_lr(optimizer, config)
     discriminator = SpectrogramDiscriminator().to(torch_device) if config.gan else None
     d_optimizer = (
         torch.optim.AdamW(discriminator.parameters(), config.learning_rate, betas=config.betas)
         if discriminator is not None
         else None
     )
-    step, history, losses = 0, [], []
-    state = load_checkpoint(work, config, torch_device) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        if discriminator is not None and "discriminator" in state:
-            discriminator.load_state_dict(state["discriminator"])
-            d_optimizer.load_state_dict(state["d_optimizer"])
-        step, history, losses = state["step"], state["history"], state["losses"]
-
-    def checkpoint() -> None:
-        extra = (
-            {}
-            if discriminator is None
-            else {"discriminator": discriminator.state_dict(), "d_optimizer": d_optimizer.state_dict()}
-        )
-        save_checkpoint(
-            work,
-            {
-                "step": step,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "history": history,
-                "losses": losses,
-                "config": config_to_dict(config),
-            }
-            | extra,
-        )
+    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
+    gan_parts = {} if discriminator is None else {"discriminator": discriminator, "d_optimizer": d_optimizer}
+    step, history, losses = (
+        restore_training_state(work, config, torch_device, optional=gan_parts, **parts) if resume else (0, [], [])
+    )
 
     def evaluate() -> dict[str, float]:
         model.eval()
@@ -191,11 +164,7 @@ def train_vocoder(
             d_optimizer.step()
             g_adv, g_features = generator_losses(discriminator(reference), discriminator(estimate))
             loss = loss + config.adversarial_weight * g_adv + config.feature_weight * g_features
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        schedule.step()
+        optimizer_step(loss, model.parameters(), optimizer, schedule, config.grad_clip)
         step += 1
         losses.append(loss.item())
         progress.update()
@@ -203,7 +172,7 @@ def train_vocoder(
         if step % config.eval_every == 0 or step == config.steps:
             progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in evaluate().items()))
         if step % config.checkpoint_every == 0 or step == config.steps:
-            checkpoint()
+            save_training_state(work, config, step, history, losses, **parts, **gan_parts)
     progress.close()
 
     model.eval()

@@ -1,0 +1,234 @@
+"""Soundtrack evaluation: does the generated audio follow the page, is it varied, does it sound like real clips?
+
+For every page the pipeline generates a track (one seed for all pages, so differences come from the pages), and:
+
+* structure: for each pair of ``STRUCTURAL_PAIRS`` (page feature, audio descriptor), Spearman's rho between the
+  page's normalised feature and the descriptor measured on the decoded audio with the analysis toolkit (torch
+  backend), with a two-sided permutation p-value (``(1 + #{|rho_perm| >= |rho|}) / (1 + permutations)``, seeded);
+* diversity: mean Euclidean distance between audio-VAE latents (flattened posterior means of the track's
+  windows, re-encoded from the final audio) of different pages, over the same quantity between different real
+  clips (windows of the clips of ``--sounds``);
+* Fréchet distance between Gaussians fitted to the generated and the real window latents, for the mapper under
+  test and for an untrained mapper (same config and training-set statistics, random weights from a fixed seed)
+  in the same pipeline;
+* the share of silent (RMS below ``SILENT_DBFS``) and clipped (a sample at ``CLIP_LEVEL`` or above) tracks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bd2music.audio.descriptors import compute_descriptors
+from bd2music.audio.load import AUDIO_SUFFIXES, Clip, load_audio
+from bd2music.audio.mel import mel_spectrogram
+from bd2music.errors import InputError
+from bd2music.io import IMAGE_SUFFIXES, expand_inputs
+from bd2music.models.audio_vae import AudioVAE
+from bd2music.models.mapper import STRUCTURAL_PAIRS, LatentMapper
+
+STRUCTURAL_PAIRS = (  # (page feature in PageFeatures.normalised_scalars(), descriptor of the decoded audio)
+    ("brightness", "spectral_centroid_mean"),
+    ("colourfulness_norm", "rms_mean"),
+    ("edge_density", "onset_rate"),
+    ("panel_count", "tempo"),
+)
+SILENT_DBFS = -50.0
+CLIP_LEVEL = 0.999
+PERMUTATIONS = 2000
+UNTRAINED_SEED = 0
+TARGETS = {"rho": 0.6, "p_value": 0.01, "diversity_ratio": 0.5, "frechet_reduction": 0.5}
+
+
+def page_files(folder: Path) -> list[Path]:
+    """Page images of ``folder``: the ``image`` of each eval_pages JSON, or the images themselves without JSONs."""
+    annotations = sorted(folder.glob("*.json"))
+    images = [folder / json.loads(path.read_text())["image"] for path in annotations if path.stem != "README"]
+    return images or expand_inputs([folder], IMAGE_SUFFIXES)
+
+
+def _standardised_ranks(values: np.ndarray) -> np.ndarray | None:
+    """Average ranks (ties share one), centred and scaled to unit norm; None for constant values."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(values)
+    ranks = ranks - ranks.mean()
+    norm = np.linalg.norm(ranks)
+    return None if norm == 0 else ranks / norm
+
+
+def spearman(x: np.ndarray, y: np.ndarray, permutations: int = PERMUTATIONS, seed: int = 0) -> tuple[float, float]:
+    """Spearman's rho and its two-sided permutation p-value ``(1 + #{|rho_perm| >= |rho|}) / (1 + permutations)``;
+    both NaN when either side is constant."""
+    rx, ry = _standardised_ranks(np.asarray(x, float)), _standardised_ranks(np.asarray(y, float))
+    if rx is None or ry is None:
+        return float("nan"), float("nan")
+    rho = float(np.clip(rx @ ry, -1.0, 1.0))
+    rng = np.random.default_rng(seed)
+    shuffled = ry[np.argsort(rng.random((permutations, len(ry))), axis=1)] @ rx
+    return rho, float((1 + np.sum(np.abs(shuffled) >= abs(rho) - 1e-12)) / (1 + permutations))
+
+
+def mean_distance_between_items(vectors: torch.Tensor, owners: Sequence[int]) -> float:
+    """Mean Euclidean distance between rows that belong to different items."""
+    owner = torch.as_tensor(owners)
+    different = owner[:, None] != owner[None, :]
+    return float(torch.cdist(vectors.double(), vectors.double())[different].mean())
+
+
+def _covariance_factor(rows: np.ndarray) -> np.ndarray:
+    """F with F^T F = the covariance of ``rows``: the scaled centred rows when there are fewer rows than columns,
+    else the symmetric square root of the covariance."""
+    centred = rows - rows.mean(axis=0)
+    if len(rows) <= rows.shape[1]:
+        return centred / np.sqrt(len(rows) - 1)
+    values, vectors = np.linalg.eigh(centred.T @ centred / (len(rows) - 1))
+    return (vectors * np.sqrt(values.clip(0))) @ vectors.T
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a`` and ``b``:
+    ``|mu_a - mu_b|^2 + tr(C_a) + tr(C_b) - 2 tr((C_a C_b)^1/2)``, the last trace being the nuclear norm of
+    ``F_a F_b^T`` for covariance factors ``C = F^T F`` (exact, and fast with few rows in many dimensions)."""
+    fa, fb = _covariance_factor(a.astype(np.float64)), _covariance_factor(b.astype(np.float64))
+    shift = np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2)
+    return float(shift + np.sum(fa**2) + np.sum(fb**2) - 2 * np.linalg.norm(fa @ fb.T, ord="nuc"))
+
+
+@torch.inference_mode()
+def window_latents(audio_vae: AudioVAE, clips: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
+    """Flattened posterior means of every window of every clip (rows) and the clip index of each row."""
+    device = audio_vae.mel_mean.device
+    rows, owners = [], []
+    for index, samples in enumerate(clips):
+        latents = audio_vae.encode_long(mel_spectrogram(torch.from_numpy(samples).to(device))).latents
+        rows.append(latents.flatten(1).cpu())
+        owners += [index] * len(latents)
+    return torch.cat(rows), owners
+
+
+@dataclass
+class Generated:
+    """The tracks of one mapper over the pages, with their names and page features."""
+
+    names: list[str]
+    features: list[dict[str, float]]
+    audio: list[np.ndarray]
+    sample_rate: int
+
+
+def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, desc: str) -> Generated:
+    """Run ``pipeline`` on every page (pages that cannot be read are reported and left out)."""
+    import sys
+
+    from tqdm import tqdm
+
+    generated = Generated([], [], [], 0)
+    for path in tqdm(pages, desc=desc, unit="page"):
+        try:
+            result = pipeline(path, seconds=seconds, seed=seed)
+        except InputError as error:
+            tqdm.write(f"skipped: {error}", file=sys.stderr)
+            continue
+        generated.names.append(path.name)
+        generated.features.append(result.analysis.features.normalised_scalars())
+        generated.audio.append(result.audio)
+        generated.sample_rate = result.sample_rate
+    return generated
+
+
+def untrained_mapper(mapper: LatentMapper) -> LatentMapper:
+    """A randomly initialised mapper (seed ``UNTRAINED_SEED``) with ``mapper``'s config and its training-set
+    statistics (so its latents have the right scale: only what training learned is missing)."""
+    torch.manual_seed(UNTRAINED_SEED)
+    untrained = LatentMapper(mapper.config)
+    for name, buffer in mapper.named_buffers():
+        untrained.get_buffer(name).copy_(buffer)
+    return untrained.to(buffer.device).eval()
+
+
+def level_dbfs(audio: np.ndarray) -> float:
+    return float(20 * np.log10(max(np.sqrt(np.mean(np.square(audio, dtype=np.float64))), 1e-12)))
+
+
+def evaluate_soundtracks(
+    pipeline, pages: Sequence[Path], sounds: Sequence[Path], seconds: float = 10.0, seed: int = 0
+) -> dict:
+    """The report described in the module doc, as JSON-able data (summary numbers, targets, per-page rows)."""
+    trained = generate_all(pipeline, pages, seconds, seed, "pages")
+    if len(trained.audio) < 3:
+        raise InputError(f"need at least 3 readable pages, got {len(trained.audio)}")
+    real = [load_audio(path).samples for path in sounds]
+    if len(real) < 2:
+        raise InputError(f"need at least 2 real clips, got {len(real)}")
+    clips = [Clip(a, trained.sample_rate, name, False) for a, name in zip(trained.audio, trained.names)]
+    descriptors = [d.summary for d in compute_descriptors(clips, backend="torch", device=str(pipeline.device))]
+
+    structure = []
+    for index, (feature, descriptor) in enumerate(STRUCTURAL_PAIRS):
+        x = np.array([f[feature] for f in trained.features], dtype=float)
+        y = np.array([d[descriptor] for d in descriptors], dtype=float)
+        rho, p = spearman(x, y, seed=seed + index)
+        structure.append({"feature": feature, "descriptor": descriptor, "rho": _finite(rho), "p_value": _finite(p)})
+
+    generated_latents, generated_owners = window_latents(pipeline.audio_vae, trained.audio)
+    real_latents, real_owners = window_latents(pipeline.audio_vae, real)
+    diversity_generated = mean_distance_between_items(generated_latents, generated_owners)
+    diversity_real = mean_distance_between_items(real_latents, real_owners)
+    fd_trained = frechet_distance(generated_latents.double().numpy(), real_latents.double().numpy())
+
+    mapper = pipeline.mapper
+    pipeline.mapper = untrained_mapper(mapper)
+    try:
+        untrained = generate_all(pipeline, pages, seconds, seed, "pages, untrained mapper")
+    finally:
+        pipeline.mapper = mapper
+    fd_untrained = frechet_distance(window_latents(pipeline.audio_vae, untrained.audio)[0].double().numpy(),
+                                    real_latents.double().numpy())
+
+    levels = [level_dbfs(a) for a in trained.audio]
+    peaks = [float(np.abs(a).max()) for a in trained.audio]
+    silent = sum(level < SILENT_DBFS for level in levels)
+    clipped = sum(peak >= CLIP_LEVEL for peak in peaks)
+    report = {
+        "pages": len(trained.audio),
+        "real_clips": len(real),
+        "seconds": seconds,
+        "seed": seed,
+        "structure": structure,
+        "diversity": {"generated": diversity_generated, "real": diversity_real,
+                      "ratio": diversity_generated / diversity_real},
+        "frechet": {"trained": fd_trained, "untrained": fd_untrained, "reduction": 1 - fd_trained / fd_untrained},
+        "outputs": {"silent": silent, "clipped": clipped, "silent_share": silent / len(levels),
+                    "clipped_share": clipped / len(levels)},
+    }
+    report["targets"] = {
+        "structure": all(
+            row["rho"] is not None and row["rho"] >= TARGETS["rho"] and row["p_value"] < TARGETS["p_value"]
+            for row in structure
+        ),
+        "diversity": report["diversity"]["ratio"] >= TARGETS["diversity_ratio"],
+        "frechet": report["frechet"]["reduction"] >= TARGETS["frechet_reduction"],
+        "outputs": silent == 0 and clipped == 0,
+    }
+    names = sorted({descriptor for _, descriptor in STRUCTURAL_PAIRS})
+    report["rows"] = [
+        {"image": name, "features": {f: features[f] for f, _ in STRUCTURAL_PAIRS},
+         "descriptors": {d: summary[d] for d in names}, "rms_dbfs": level, "peak": peak}
+        for name, features, summary, level, peak in zip(trained.names, trained.features, descriptors, levels, peaks)
+    ]
+    return report
+
+
+def _finite(value: float) -> float | None:
+    return None if np.isnan(value) else value
+
+
+def sound_files(folder: Path) -> list[Path]:
+    """Audio files under ``folder`` (recursive, sorted)."""
+    return expand_inputs([folder], AUDIO_SUFFIXES)

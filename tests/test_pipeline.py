@@ -1,0 +1,112 @@
+"""The full pipeline on real pages with the shipped weights: length, level, determinism, page dependence,
+per-panel segments in reading order; and the arrangement helpers (durations, cross-fades, loudness)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bd2music.audio.mel import MEL
+from bd2music.errors import InputError
+from bd2music.pipeline import STAGES, WHOLE_PAGE, Pipeline, Result
+from bd2music.soundtrack import MIN_RMS_DBFS, PEAK_DBFS, normalise_loudness, overlap_add, panel_durations
+
+COLOUR_PAGE = "peppercarrot_ep03_en_002.jpg"
+MANGA_PAGE = "openmantra_tojime_no_siora_007.jpg"
+
+
+@pytest.fixture(scope="module")
+def pipe(one_torch_thread) -> Pipeline:
+    """The shipped weights (BD2MUSIC_WEIGHTS may point elsewhere while they are being trained)."""
+    return Pipeline.from_pretrained(os.environ.get("BD2MUSIC_WEIGHTS"), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def colour_track(pipe: Pipeline, data_dir: Path) -> Result:
+    return pipe(data_dir / "comics" / COLOUR_PAGE, seconds=4.0, seed=3)
+
+
+def level_dbfs(audio: np.ndarray) -> float:
+    return 20 * np.log10(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+
+
+def test_audio_has_the_asked_length_and_a_safe_level(colour_track: Result) -> None:
+    audio = colour_track.audio
+    assert audio.dtype == np.float32 and audio.shape == (4 * MEL.sample_rate,)
+    assert colour_track.sample_rate == MEL.sample_rate
+    assert np.isfinite(audio).all()
+    assert level_dbfs(audio) > -50.0, "silent output"
+    assert np.abs(audio).max() <= 10 ** (PEAK_DBFS / 20) + 1e-4, "output at or near clipping"
+    assert colour_track.mel.shape == (MEL.n_mels, MEL.num_frames(len(audio)))
+    assert [(s.panel, s.start, s.end) for s in colour_track.segments] == [(WHOLE_PAGE, 0.0, 4.0)]
+    record = json.loads(json.dumps(colour_track.to_dict()))
+    assert record["duration"] == 4.0 and record["sample_rate"] == MEL.sample_rate
+    assert record["settings"]["seed"] == 3 and record["settings"]["seconds"] == 4.0
+    assert record["panels"] and record["features"]["layout"]["panel_count"] == len(record["panels"])
+
+
+def test_same_seed_same_audio_other_seed_other_audio(pipe: Pipeline, colour_track: Result, data_dir: Path) -> None:
+    page = data_dir / "comics" / COLOUR_PAGE
+    assert np.array_equal(pipe(page, seconds=4.0, seed=3).audio, colour_track.audio)
+    assert not np.allclose(pipe(page, seconds=4.0, seed=4).audio, colour_track.audio, atol=1e-3)
+
+
+def test_different_pages_give_different_audio(pipe: Pipeline, colour_track: Result, data_dir: Path) -> None:
+    manga = pipe(data_dir / "comics" / MANGA_PAGE, seconds=4.0, seed=3)
+    assert np.abs(manga.mel - colour_track.mel).mean() > 0.05, "the page does not change the sound"
+
+
+def test_per_panel_segments_follow_reading_order(pipe: Pipeline, data_dir: Path) -> None:
+    stages = []
+    result = pipe(data_dir / "comics" / MANGA_PAGE, seconds=5.0, seed=0, per_panel=True, rtl=True,
+                  progress=lambda fraction, stage: stages.append((fraction, stage)))
+    assert [stage for _, stage in stages] == list(STAGES)
+    assert [fraction for fraction, _ in stages] == sorted(fraction for fraction, _ in stages)
+    panels = result.analysis.panels
+    assert len(panels) >= 2, "need a page with several panels"
+    assert [s.panel for s in result.segments] == [p.order for p in panels] == list(range(len(panels)))
+    assert result.segments[0].start == 0.0 and result.segments[-1].end == pytest.approx(5.0)
+    for before, after in zip(result.segments, result.segments[1:]):
+        assert before.end == pytest.approx(after.start) and after.end > after.start
+    assert len(result.audio) == 5 * MEL.sample_rate and level_dbfs(result.audio) > -50.0
+    page_mode = pipe(data_dir / "comics" / MANGA_PAGE, seconds=5.0, seed=0, rtl=True)
+    assert not np.allclose(page_mode.audio, result.audio, atol=1e-3)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 61.0])
+def test_seconds_outside_the_range_are_refused(pipe: Pipeline, data_dir: Path, seconds: float) -> None:
+    with pytest.raises(InputError, match="seconds"):
+        pipe(data_dir / "comics" / COLOUR_PAGE, seconds=seconds)
+
+
+def test_panel_durations_follow_size_and_text() -> None:
+    durations = panel_durations([0.4, 0.1, 0.1, 0.1], [0.0, 0.0, 0.5, 0.0], 10.0)
+    assert sum(durations) == pytest.approx(10.0)
+    assert durations[0] > durations[2] > durations[1] == pytest.approx(durations[3])
+    assert min(panel_durations([0.9, 0.01, 0.01], [0, 0, 0], 6.0)) >= 1.0 - 1e-9  # floor of one second
+    many = panel_durations([0.05] * 12, [0.1] * 12, 3.0)
+    assert sum(many) == pytest.approx(3.0) and min(many) > 0
+
+
+def test_overlap_add_keeps_levels_and_fades_between_pieces() -> None:
+    pieces = [torch.full((2, 50), 1.0), torch.full((2, 60), 3.0)]
+    mixed = overlap_add(pieces, [0, 40], 100, fade=10)
+    assert torch.allclose(mixed[:, :40], torch.tensor(1.0)) and torch.allclose(mixed[:, 50:], torch.tensor(3.0))
+    middle = mixed[0, 40:50]
+    assert (middle.diff() > 0).all() and 1.0 < middle.min() and middle.max() < 3.0
+
+
+def test_loudness_raises_quiet_and_limits_loud_tracks() -> None:
+    rng = np.random.default_rng(0)
+    noise = torch.from_numpy(rng.standard_normal(16000).astype(np.float32))
+    quiet, _ = normalise_loudness(noise * 1e-5, 16000)
+    assert level_dbfs(quiet.numpy()) == pytest.approx(MIN_RMS_DBFS, abs=0.1)
+    loud, gain = normalise_loudness(noise * 3.0, 16000)
+    assert gain < 1 and loud.abs().max() == pytest.approx(10 ** (PEAK_DBFS / 20), rel=1e-4)
+    _kept, gain = normalise_loudness(noise * 0.05, 16000)
+    assert gain == 1.0
