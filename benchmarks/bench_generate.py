@@ -108,8 +108,10 @@ def audioldm_seconds(device: str, seconds: float, measured: tuple[int, int] | No
         time_audioldm(pipe, device, seconds, 2)  # warm-up
         if measured is None:
             return {n: time_audioldm(pipe, device, seconds, n) for n in (AUDIOLDM_STEPS, DIFFUSERS_DEFAULT_STEPS)}, False
-        few, more = (time_audioldm(pipe, device, seconds, n) for n in measured)
+        few, more = (min(time_audioldm(pipe, device, seconds, n) for _ in range(2)) for n in measured)
     per_step = (more - few) / (measured[1] - measured[0])
+    if per_step <= 0:
+        raise SystemExit(f"AudioLDM timings did not grow with steps ({few:.2f} s, {more:.2f} s): rerun on a quiet machine")
     fixed = few - measured[0] * per_step
     return {n: fixed + n * per_step for n in (AUDIOLDM_STEPS, DIFFUSERS_DEFAULT_STEPS)}, True
 
@@ -136,7 +138,7 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     parser.add_argument("--weights", help="bd2music weights folder (default: weights/)")
     parser.add_argument("--audioldm-steps-measured", type=int, nargs=2, metavar=("A", "B"), default=None,
-                        help="time AudioLDM at A and B steps and extrapolate (default: 2 4 on CPU, all 200 on CUDA)")
+                        help="time AudioLDM at A and B steps and extrapolate (default: 2 6 on CPU, best of 2 each; all 200 on CUDA)")
     parser.add_argument("--no-audioldm", action="store_true", help="time bd2music only")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
@@ -149,7 +151,7 @@ def main() -> None:
         if device.startswith("cuda"):
             row["gpu"] = torch.cuda.get_device_name()
         if not args.no_audioldm:
-            measured = args.audioldm_steps_measured or ((2, 4) if device == "cpu" else None)
+            measured = args.audioldm_steps_measured or ((2, 6) if device == "cpu" else None)
             reference, row["audioldm_extrapolated"] = audioldm_seconds(device, args.seconds,
                                                                        tuple(measured) if measured else None)
             row["audioldm_ms"] = {f"{steps}_steps": 1000 * value for steps, value in reference.items()}
