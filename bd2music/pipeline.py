@@ -25,7 +25,7 @@ import torch
 from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.errors import InputError
 from bd2music.io import PageSource, load_page
-from bd2music.models.audio_vae import AudioVAE, tile_starts
+from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
 from bd2music.models.comic_vae import ComicVAE, crop_panels
 from bd2music.models.mapper import LatentMapper, page_condition, panel_condition
 from bd2music.models.vocoder import Vocoder, load_vocoder
@@ -214,11 +214,12 @@ class Pipeline:
         )
 
         clock.start("audio decoder")
-        windows = self.audio_vae.decode(audio_latents).split([len(starts) for starts in tiles])
-        pieces = []  # each segment's windows cross-faded as AudioVAE.decode_long does
-        for decoded, starts, (start, end) in zip(windows, tiles, spans):
-            span = overlap_add(list(decoded), starts, max(end - start, window), self.audio_vae.config.overlap_frames)
-            pieces.append(span[:, : end - start])
+        pieces = [
+            self.audio_vae.decode_long(TiledLatent(segment_latents, starts, end - start))
+            for segment_latents, starts, (start, end) in zip(
+                audio_latents.split([len(starts) for starts in tiles]), tiles, spans
+            )
+        ]
         fade = round(CROSSFADE_S * mel_config.frames_per_second)
         mel = overlap_add(pieces, [start for start, _ in spans], length, fade)
 

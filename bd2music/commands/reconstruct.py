@@ -55,11 +55,13 @@ def write_wav(path: Path, waveform: torch.Tensor, sample_rate: int) -> None:
 
 
 @torch.inference_mode()
-def reconstruct_clip(path: Path, vae: AudioVAE, vocoder: torch.nn.Module, device: str) -> torch.Tensor:
+def reconstruct_clip(
+    path: Path, mel: MelSpectrogram, vae: AudioVAE, vocoder: torch.nn.Module, device: str
+) -> torch.Tensor:
     """The clip after a round trip through the audio latent, as many samples as the input."""
     clip = load_audio(path, sample_rate=vae.sample_rate)
     samples = torch.from_numpy(clip.samples).to(device)
-    log_mel = MelSpectrogram(vae.config.mel).to(device)(samples)
+    log_mel = mel(samples)
     return vocoder(vae.reconstruct(log_mel)[None], length=len(samples))[0]
 
 
@@ -82,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--prior must be >= 0 and --seconds between 0.5 and 60")
     vae = AudioVAE.from_pretrained(args.weights, device=args.device)
     vocoder = load_vocoder(args.vocoder, args.weights, device=args.device)
+    mel = MelSpectrogram(vae.config.mel).to(args.device)
     clips = find_audio(args.inputs)
     if args.inputs and not clips:
         raise InputError("no audio file found in the given inputs")
     failed = 0
     for path, name in tqdm(clips, desc="reconstruct", unit="clip", disable=not clips):
         try:
-            waveform = reconstruct_clip(path, vae, vocoder, args.device)
+            waveform = reconstruct_clip(path, mel, vae, vocoder, args.device)
         except InputError as error:
             print(f"skipped: {error}", file=sys.stderr)
             failed += 1
