@@ -12,12 +12,13 @@ import torch
 from bd2music.audio.descriptors import (
     DESCRIPTORS,
     PITCH_CLASSES,
+    SUMMARY_STATS,
     ClipDescriptors,
     compute_descriptors,
     summary_columns,
 )
 from bd2music.audio.load import Clip, load_audio
-from bd2music.audio.torch_descriptors import TOLERANCES
+from bd2music.audio.torch_descriptors import TOLERANCES, tolerance_of
 from bd2music.errors import InputError
 
 SR = 16_000
@@ -39,10 +40,6 @@ def white_noise() -> Clip:
 def click_track(bpm: float = 120.0, seconds: float = 8.0) -> Clip:
     times = np.arange(0.25, seconds, 60 / bpm)
     return synthetic(0.8 * librosa.clicks(times=times, sr=SR, length=int(seconds * SR)), "clicks")
-
-
-def tolerance_of(column: str):
-    return TOLERANCES[next(name for name in TOLERANCES if column == name or column.startswith(name + "_"))]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +72,7 @@ def test_torch_matches_librosa_clip_by_clip(both) -> None:
         if worst_mel > TOLERANCES["mel_db"].atol:
             failures.append(f"{ref.name} mel_db frames differ by {worst_mel:.4f} dB")
         for column, expected in ref.summary.items():
-            tolerance, got = tolerance_of(column), out.summary[column]
+            (_, tolerance), got = tolerance_of(column), out.summary[column]
             if not abs(got - expected) <= tolerance.atol + tolerance.rtol * abs(expected):
                 failures.append(f"{ref.name} {column}: torch {got:.6g} vs librosa {expected:.6g}")
     assert not failures, "\n".join(failures)
@@ -118,6 +115,15 @@ def test_names_units_and_columns_are_stable(both) -> None:
         assert result.frames.keys() == {name for name, d in DESCRIPTORS.items() if d.level != "clip"}
         assert np.isfinite(list(result.summary.values())).all()
         assert len(result.times) == 1 + len(result.frames["waveform"]) // result.config.hop_length
+
+
+def test_summary_statistics_are_numpys(both) -> None:
+    """Summary columns are exactly numpy's mean, std and linear percentiles of the frame arrays."""
+    for result in both[0][:2]:
+        for name, rows in (("rms", result.frames["rms"]), ("mfcc_03", result.frames["mfcc"][3])):
+            rows = rows.astype(np.float64)
+            expected = [rows.mean(), rows.std(), *np.percentile(rows, [10, 50, 90])]
+            assert [result.summary[f"{name}_{stat}"] for stat in SUMMARY_STATS] == expected
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

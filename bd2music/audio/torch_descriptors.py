@@ -62,14 +62,20 @@ TOLERANCES = {
 }
 
 
+def tolerance_of(column: str) -> tuple[str, Tolerance]:
+    """The descriptor of a summary column and its tolerance (``spectral_contrast_3_p90`` -> spectral_contrast)."""
+    name = next(name for name in TOLERANCES if column == name or column.startswith(name + "_"))
+    return name, TOLERANCES[name]
+
+
 @dataclass(frozen=True)
 class _Banks:
     """Constant tensors for one config on one device."""
 
     window: torch.Tensor  # (n_fft,) periodic Hann
-    mel: torch.Tensor  # (n_mels, bins) Slaney mel filters
+    mel_chroma: torch.Tensor  # (bins, n_mels + 12): Slaney mel and A440 chroma filters, applied in one product
+    moments: torch.Tensor  # (bins, 3): 1, f, f² per bin, for magnitude sums, centroids and spreads in one product
     dct: torch.Tensor  # (n_mfcc, n_mels) orthonormal DCT-II rows
-    chroma: torch.Tensor  # (12, bins) chroma filters at A4 = 440 Hz
     tonnetz: torch.Tensor  # (6, 12) tonal centroid projection
     freqs: torch.Tensor  # (bins,) Hz
     contrast: tuple[tuple[int, int, int], ...]  # (first bin, end bin, quantile count) per band
@@ -96,17 +102,20 @@ def _contrast_bands(config: FrameConfig) -> tuple[tuple[int, int, int], ...]:
 @functools.lru_cache(maxsize=4)
 def _banks(config: FrameConfig, device: str) -> _Banks:
     sr, n_fft = config.sample_rate, config.n_fft
+    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=config.n_mels)
+    chroma = librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0.0)
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
 
     def tensor(array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
 
     return _Banks(
         window=torch.hann_window(n_fft, periodic=True, device=device),
-        mel=tensor(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=config.n_mels)),
+        mel_chroma=tensor(np.concatenate([mel, chroma]).T),
+        moments=tensor(np.stack([np.ones_like(freqs), freqs, freqs**2], axis=1)),
         dct=tensor(scipy.fft.dct(np.eye(config.n_mels), type=2, norm="ortho", axis=0)[: config.n_mfcc]),
-        chroma=tensor(librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0.0)),
         tonnetz=tensor(librosa.feature.tonnetz(chroma=np.eye(12))),  # unit chroma vectors give the projection
-        freqs=tensor(librosa.fft_frequencies(sr=sr, n_fft=n_fft)),
+        freqs=tensor(freqs),
         contrast=_contrast_bands(config),
         tempo_window=torch.hann_window(config.tempo_window, periodic=True, dtype=torch.float64, device=device),
     )
@@ -136,13 +145,16 @@ def _power_to_db(power: torch.Tensor, top_db: float) -> torch.Tensor:
 
 
 def _zero_crossing_rate(y: torch.Tensor, lengths: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """Sign changes per sample in each frame, each clip edge-padded at its own ends like librosa."""
+    """Sign changes per sample in each frame, each clip edge-padded at its own ends like librosa.
+
+    Counts are exact: differences of a running integer count of sign changes at each frame's first and last sample.
+    """
     half = n_fft // 2
     positions = torch.arange(-half, y.shape[1] + half, device=y.device).clamp_min(0)
-    edged = y.gather(1, torch.minimum(positions[None, :], lengths[:, None] - 1))
-    negative = (edged < -ZERO_THRESHOLD).float()
-    crossings = (negative[:, 1:] - negative[:, :-1]).abs()  # crossings[j]: between samples j and j + 1
-    return F.avg_pool1d(crossings[:, None], n_fft - 1, hop)[:, 0] * ((n_fft - 1) / n_fft)
+    negative = y.gather(1, torch.minimum(positions[None, :], lengths[:, None] - 1)) < -ZERO_THRESHOLD
+    changes = F.pad((negative[:, 1:] != negative[:, :-1]).cumsum(1, dtype=torch.int32), (1, 0))  # changes before j
+    starts = torch.arange(0, changes.shape[1] - n_fft + 1, hop, device=y.device)
+    return (changes[:, starts + n_fft - 1] - changes[:, starts]).float() / n_fft
 
 
 def _extreme_mean(values: torch.Tensor, count: int, largest: bool) -> torch.Tensor:
@@ -183,12 +195,17 @@ def _tempogram(onset: torch.Tensor, n_frames: torch.Tensor, window: torch.Tensor
         onset[:, :1] * (steps + half) / half,
         torch.where(past_end < 0, F.pad(onset, (half, half)), last * (half - 1 - past_end).clamp_min(0) / half),
     )
-    frames = padded.unfold(1, win, 1)[:, : onset.shape[1]] * window
-    n_pad = scipy.fft.next_fast_len(2 * win - 1, real=True)
-    spectrum = torch.fft.rfft(frames, n=n_pad)
+    n_pad = 1 << (2 * win - 2).bit_length()  # a power of two >= 2 win - 1: linear, not circular, correlation
+    # Every frame windowed and zero-padded to n_pad in one product with the zero-padded window, written into a
+    # contiguous buffer: the product of an unfolded view would come out frame-major and rfft would copy it first.
+    windows = F.pad(padded, (0, n_pad - win)).unfold(1, n_pad, 1)[:, : onset.shape[1]]
+    frames = torch.mul(windows, F.pad(window, (0, n_pad - win)), out=windows.new_empty(windows.shape))
+    spectrum = torch.fft.rfft(frames)
     inside = torch.arange(onset.shape[1], device=onset.device)[None, :] < n_frames[:, None]
-    weights = _divide(inside.to(frames.dtype), frames.square().sum(dim=-1)) / n_frames[:, None]
-    mean_power = (weights[:, None, :] @ (spectrum.real.square() + spectrum.imag.square()))[:, 0]
+    energy = torch.linalg.vector_norm(frames[..., :win], dim=-1).square()  # lag-0 autocorrelation of each frame
+    weights = _divide(inside.to(frames.dtype), energy) / n_frames[:, None]
+    squares = torch.view_as_real(spectrum).flatten(2).square_()  # (batch, frames, 2 * bins): re², im² interleaved
+    mean_power = (weights[:, None, :] @ squares)[:, 0].unflatten(-1, (-1, 2)).sum(dim=-1)
     return torch.fft.irfft(mean_power, n=n_pad)[..., :win]
 
 
@@ -202,14 +219,14 @@ def _batch_frames(
     spectrum = spectrum.transpose(1, 2)  # (batch, frames, bins), contiguous as torch.stft lays it out
     power = spectrum.real.square() + spectrum.imag.square()
     magnitude = power.sqrt()
-    mel_db = _power_to_db(power @ banks.mel.T, config.top_db)
-    chroma = power @ banks.chroma.T
+    mel, chroma = (power @ banks.mel_chroma).split([config.n_mels, 12], dim=-1)
+    mel_db = _power_to_db(mel, config.top_db)
     chroma = _divide(chroma, chroma.amax(dim=-1, keepdim=True))
-    total = magnitude.sum(dim=-1, keepdim=True)
-    centroid = _divide(magnitude @ banks.freqs[:, None], total)
+    total, first, second = (magnitude @ banks.moments).split(1, dim=-1)  # sums of m, m f, m f²
+    centroid = _divide(first, total)
+    spread = (_divide(second, total) - centroid.square()).clamp_min(0)  # variance as E f² - centroid²
     cumulative = magnitude.cumsum(dim=-1)
     below = torch.searchsorted(cumulative, config.rolloff_percent * cumulative[..., -1:])[..., 0]  # first bin >= share
-    spread = _divide(((banks.freqs - centroid).square() * magnitude).sum(dim=-1, keepdim=True), total)
     floored = power.clamp_min(AMIN)
     onset = F.pad((mel_db[:, 1:] - mel_db[:, :-1]).clamp_min(0).mean(dim=-1), (1 + n_fft // (2 * hop), 0))
     frames_last = {  # (batch, frames[, rows]) while computing, returned as (batch, [rows,] frames)
