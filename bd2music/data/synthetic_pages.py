@@ -1,7 +1,8 @@
 """Procedural comic pages with exact panel and balloon-text boxes, for detector training.
 
 Layouts are cut recursively from the page (tiers, then panels, sometimes nested tiers), with uneven and
-slanted gutters, frameless and full-bleed panels, insets and splash pages. Panels are filled with crops of
+slanted gutters (down to a shared border line, as in gutterless manga), frameless and full-bleed panels, insets,
+splash pages and figures breaking out of their frames over the border. Panels are filled with crops of
 real pages (inside their human panel boxes where known) or with drawn shapes; balloons, thought clouds and
 captions carry lettering (horizontal or vertical, like manga) whose tight box is the ``balloon`` label, as in
 the OpenMantra annotations. Pages then get paper texture, screentone, noise, blur and JPEG artefacts.
@@ -88,6 +89,11 @@ def inside_polygon(polygon: Polygon, point: tuple[float, float]) -> bool:
     return len(signs) <= 1
 
 
+def overlaps(a: Box, b: Box) -> bool:
+    """Whether two boxes share some area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def polygon_box(polygon: Polygon) -> Box:
     """Axis-aligned bounding box of a polygon."""
     xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
@@ -136,7 +142,7 @@ class _PageDrawing:
 
     def cover(self, box: Box) -> None:
         """Forget real lettering that ``box`` is drawn over."""
-        self.real_texts = [t for t in self.real_texts if t[2] <= box[0] or t[0] >= box[2] or t[3] <= box[1] or t[1] >= box[3]]
+        self.real_texts = [t for t in self.real_texts if not overlaps(t, box)]
 
     # ----- layout -------------------------------------------------------------------------------------
     def layout(self) -> list[Polygon]:
@@ -145,7 +151,7 @@ class _PageDrawing:
         margin = [0.0 if rng.random() < 0.12 else w * rng.uniform(0.025, 0.08) for _ in range(4)]
         page: Polygon = [(margin[0], margin[1]), (w - margin[2], margin[1]), (w - margin[2], h - margin[3]),
                          (margin[0], h - margin[3])]
-        gutter = w * rng.uniform(0.008, 0.045)
+        gutter = w * (rng.uniform(0.0, 0.006) if rng.random() < 0.25 else rng.uniform(0.008, 0.045))
         if self.kind == "strip":
             return self.split(page, "x", int(rng.integers(2, 5)), gutter)
         if self.kind == "webtoon":
@@ -271,6 +277,28 @@ class _PageDrawing:
         iy = y0 + rng.choice([0.05, 0.95]) * (y1 - y0 - h)
         return [(ix, iy), (ix + w, iy), (ix + w, iy + h), (ix, iy + h)]
 
+    def breakout(self, box: Box) -> None:
+        """Paste a blob of real-page content over one edge of panel ``box``, like a figure leaving its frame.
+
+        Panel labels keep the frame's box, as human annotators draw them.
+        """
+        rng = self.rng
+        x0, y0, x1, y1 = box
+        bw, bh = (x1 - x0) * rng.uniform(0.2, 0.45), (y1 - y0) * rng.uniform(0.25, 0.6)
+        if min(bw, bh) < 24:
+            return
+        side = int(rng.integers(4))
+        cx = x0 + rng.uniform(0.2, 0.8) * (x1 - x0) if side < 2 else (x0, x1)[side - 2]
+        cy = (y0, y1)[side] if side < 2 else y0 + rng.uniform(0.2, 0.8) * (y1 - y0)
+        left, top = int(cx - bw / 2), int(cy - bh / 2)
+        tile, _ = self.real_crop(int(bw), int(bh)) if self.sources else (self.drawn_content(int(bw), int(bh)), [])
+        mask = Image.new("L", tile.size, 0)
+        ImageDraw.Draw(mask).ellipse((0, 0, tile.width - 1, tile.height - 1), fill=255)
+        self.canvas.paste(tile, (left, top), mask)
+        if rng.random() < 0.5:
+            self.draw_ctx.ellipse((left, top, left + tile.width - 1, top + tile.height - 1), outline=(0, 0, 0), width=2)
+        self.cover((left, top, left + tile.width, top + tile.height))
+
     # ----- balloons -----------------------------------------------------------------------------------
     def lettering(self, cx: float, cy: float, max_w: float, max_h: float, vertical: bool) -> Box | None:
         """Draw lines (or manga-style columns) of letters centred at (cx, cy); return their tight box."""
@@ -320,7 +348,10 @@ class _PageDrawing:
         outline = (0, 0, 0)
         kind = rng.choice(["speech", "thought", "caption"], p=[0.7, 0.1, 0.2])
         shape = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
-        self.cover((shape[0] - bw * 0.3, shape[1] - bh * 0.3, shape[2] + bw * 0.3, shape[3] + bh * 0.3))
+        reach = (shape[0] - bw * 0.3, shape[1] - bh * 0.3, shape[2] + bw * 0.3, shape[3] + bh * 0.3)
+        if any(overlaps(b, reach) for b in self.balloons):
+            return  # never letter over an earlier balloon: its label would lose its text
+        self.cover(reach)
         if kind == "caption":
             fill = (255, 250, 205) if self.colour and rng.random() < 0.5 else (255, 255, 255)
             self.draw_ctx.rectangle(shape, fill=fill, outline=outline, width=2)
@@ -361,6 +392,9 @@ class _PageDrawing:
                 self.fill(inset)
                 self.frame(inset, max(border, 3))
                 self.panels.append(polygon_box(inset))
+        if len(self.panels) > 1 and rng.random() < 0.3:
+            for _ in range(int(rng.integers(1, 3))):
+                self.breakout(self.panels[int(rng.integers(len(self.panels)))])
         for panel in list(self.panels):
             for _ in range(int(rng.choice([0, 1, 1, 1, 2, 2, 3]))):
                 self.balloon(panel)
