@@ -89,14 +89,15 @@ def analyze(page_path: str | None, rtl: bool, detector: str):
 
 @gpu
 def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, rtl: bool, detector: str,
-             progress: gr.Progress = gr.Progress()):
+             pulse: bool = True, progress: gr.Progress = gr.Progress()):
     """Page + settings → overlay, summary, features figure and table, spectrogram, WAV, downloads (WAV, JSON)."""
     page = _load(page_path)
     if seconds is None or seed is None:
         raise gr.Error("Give a length in seconds and a seed.")
     try:
         result = pipeline()(page, seconds=float(seconds), seed=int(seed), per_panel=per_panel, rtl=rtl,
-                            detector=detector, progress=lambda fraction, stage: progress(fraction, desc=stage))
+                            detector=detector, pulse=pulse,
+                            progress=lambda fraction, stage: progress(fraction, desc=stage))
     except InputError as error:
         raise gr.Error(str(error)) from None
     stem = _output_stem(page_path)
@@ -104,7 +105,12 @@ def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, 
     soundfile.write(wav, result.audio, result.sample_rate)
     out.write_text(json.dumps(result.to_dict(), indent=1))
     spectrogram = plot_soundtrack(result.mel, result.sample_rate, result.segments)
-    return *_page_outputs(page, result.analysis), spectrogram, str(wav), [str(wav), str(out)]
+    overlay, summary, figure, table = _page_outputs(page, result.analysis)
+    if pulse:
+        tempos = ", ".join(f"{s.tempo:.0f}" for s in result.segments)
+        rates = ", ".join(f"{s.onset_rate:.1f}" for s in result.segments)
+        summary += f"; pulse **{tempos} BPM**, **{rates} onsets/s** (read by the audio model in the generated latents)"
+    return overlay, summary, figure, table, spectrogram, str(wav), [str(wav), str(out)]
 
 
 def analyze_sound(clip_path: str | None):
@@ -120,7 +126,7 @@ def analyze_sound(clip_path: str | None):
 def build_demo() -> gr.Blocks:
     """The app's layout."""
     files = sorted(EXAMPLES.glob("*.jpg"))
-    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo"] for p in files]
+    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", True] for p in files]
     labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if ex[4] else "") for p, ex in zip(files, examples)]
     with gr.Blocks(title="bd2music") as demo:
         gr.Markdown("# bd2music\nA comic page in: its panels, balloons, reading order, visual features and a "
@@ -135,6 +141,7 @@ def build_demo() -> gr.Blocks:
                     per_panel = gr.Checkbox(label="One segment per panel, in reading order")
                     rtl = gr.Checkbox(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
+                    pulse = gr.Checkbox(True, label="Pulse: the tempo and onsets the audio model reads in the sound")
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
                     run_analysis = gr.Button("Analyse page only", elem_id="analyze")
                 with gr.Column(scale=2):
@@ -151,7 +158,7 @@ def build_demo() -> gr.Blocks:
                                         file_count="multiple", elem_id="downloads")
             page_outputs = [overlay, summary, figure, table]
             outputs = [*page_outputs, spectrogram, audio, downloads]
-            settings = [page, seconds, seed, per_panel, rtl, detector]
+            settings = [page, seconds, seed, per_panel, rtl, detector, pulse]
             run.click(generate, settings, outputs, api_name="generate", concurrency_limit=1)
             run_analysis.click(analyze, [page, rtl, detector], [*page_outputs, downloads], api_name="analyze").then(
                 lambda: (None, None), None, [spectrogram, audio], api_visibility="private", queue=False

@@ -2,8 +2,9 @@
 
 page → panel/balloon detection → reading order → visual features → comic VAE encoder (the page, or each panel
 crop) → latent mapper (comic latent + page/panel condition + seeded noise → one audio latent per audio-VAE window)
-→ audio VAE decoder (log-mel windows, cross-faded) → vocoder (Griffin-Lim when no vocoder weights exist) →
-peak-safe loudness (``bd2music.soundtrack``).
+→ audio VAE decoder (log-mel windows, cross-faded) → pulse (the tempo and onset rate that the audio VAE's
+descriptor head reads in the generated latents, imposed on the log-mel; ``bd2music.soundtrack.pulse_gains``) →
+vocoder (Griffin-Lim when no vocoder weights exist) → peak-safe loudness (``bd2music.soundtrack``).
 
 Page mode: every window of the track comes from the page's latent and condition, each with its own noise.
 Per-panel mode: one segment per panel in reading order, its duration from the panel's area and text
@@ -29,7 +30,7 @@ from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
 from bd2music.models.comic_vae import ComicVAE, crop_panels
 from bd2music.models.mapper import LatentMapper, page_condition, panel_condition
 from bd2music.models.vocoder import Vocoder, load_vocoder
-from bd2music.soundtrack import normalise_loudness, overlap_add, panel_durations
+from bd2music.soundtrack import normalise_loudness, overlap_add, panel_durations, pulse_gains
 from bd2music.vision.analysis import PageAnalysis, analyze_page
 from bd2music.vision.classical import ClassicalDetector
 from bd2music.vision.detect import DETECTORS, Detector
@@ -54,6 +55,8 @@ class Segment:
     panel: int
     start: float  # seconds
     end: float
+    tempo: float | None = None  # BPM of the segment's pulse (None without the pulse)
+    onset_rate: float | None = None  # onsets per second of the segment's pulse
 
 
 @dataclass
@@ -74,7 +77,11 @@ class Result:
 
     def to_dict(self) -> dict:
         """The page analysis plus segments, settings, sample rate and duration (JSON-able)."""
-        segments = [{"panel": s.panel, "start": round(s.start, 4), "end": round(s.end, 4)} for s in self.segments]
+        segments = [
+            {"panel": s.panel, "start": round(s.start, 4), "end": round(s.end, 4)}
+            | ({"tempo": round(s.tempo, 2), "onset_rate": round(s.onset_rate, 3)} if s.tempo is not None else {})
+            for s in self.segments
+        ]
         return self.analysis.to_dict() | {
             "segments": segments,
             "settings": self.settings,
@@ -177,6 +184,7 @@ class Pipeline:
         rtl: bool = False,
         detector: str = "yolo",
         progress: Progress | None = None,
+        pulse: bool = True,
     ) -> Result:
         """A ``seconds`` long soundtrack of ``page`` (one segment per panel with ``per_panel``); see the module doc."""
         check_seconds(seconds)
@@ -221,7 +229,18 @@ class Pipeline:
             )
         ]
         fade = round(CROSSFADE_S * mel_config.frames_per_second)
-        mel = overlap_add(pieces, [start for start, _ in spans], length, fade)
+        starts = [start for start, _ in spans]
+        mel = overlap_add(pieces, starts, length, fade)
+        if pulse:
+            rhythm = self.audio_vae.predict_descriptors(audio_latents)
+            for index, segment in enumerate(segments):
+                segment.tempo = rhythm["tempo"][owner == index].mean().item()
+                segment.onset_rate = rhythm["onset_rate"][owner == index].mean().item()
+            gains = [
+                pulse_gains(end - start, mel_config.frames_per_second, segment.tempo, segment.onset_rate)
+                for segment, (start, end) in zip(segments, spans)
+            ]
+            mel = (mel + overlap_add(gains, starts, length, fade).to(mel)).clamp_min(mel_config.log_min)
 
         clock.start("vocoder")
         waveform, gain = normalise_loudness(self.vocoder(mel[None], length=samples)[0], mel_config.sample_rate)
@@ -233,6 +252,7 @@ class Pipeline:
             "per_panel": per_panel,
             "rtl": rtl,
             "detector": analysis.detector,
+            "pulse": pulse,
             "device": str(self.device),
             "vocoder": "griffin-lim" if isinstance(self.vocoder, GriffinLim) else "trained",
             "weights": self.weights,

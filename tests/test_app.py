@@ -45,6 +45,7 @@ def test_generate_per_panel(data_dir: Path) -> None:
     numbers = {text.get_text() for text in spectrogram.axes[0].texts}
     assert len(saved["panels"]) > 1 and numbers == {str(i + 1) for i in range(len(saved["panels"]))}
     assert len(saved["segments"]) == len(saved["panels"]) and saved["features"]
+    assert "BPM" in summary and all(segment["tempo"] > 0 and segment["onset_rate"] > 0 for segment in saved["segments"])
 
 
 def test_generate_refuses_bad_settings() -> None:

@@ -68,7 +68,7 @@ def test_generate_endpoint(client: gradio_client.Client, tmp_path: Path) -> None
     cmyk = Image.open(Path(__file__).parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg").convert("CMYK")
     page = page_file(tmp_path, "cmyk_page.jpg", image_bytes(cmyk, "JPEG"))  # an odd but readable mode
     *_, spectrogram, wav, [wav_file, json_file] = client.predict(
-        page, 2, 5, True, False, "yolo", api_name="/generate"
+        page, 2, 5, True, False, "yolo", True, api_name="/generate"
     )
     assert spectrogram and Path(wav).read_bytes()[:4] == b"RIFF" and Path(wav_file).name == "cmyk_page.wav"
     result = json.loads(Path(json_file).read_text())
@@ -77,7 +77,7 @@ def test_generate_endpoint(client: gradio_client.Client, tmp_path: Path) -> None
 
 def test_bad_pages_are_messages_and_the_server_keeps_serving(client: gradio_client.Client, tmp_path: Path) -> None:
     for name, content, message in BAD_PAGES.values():
-        for endpoint, settings in (("/analyze", (False, "yolo")), ("/generate", (2, 0, False, False, "yolo"))):
+        for endpoint, settings in (("/analyze", (False, "yolo")), ("/generate", (2, 0, False, False, "yolo", True))):
             with pytest.raises(Exception, match=message):
                 client.predict(page_file(tmp_path, name, content), *settings, api_name=endpoint)
     example = Path(__file__).parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg"

@@ -14,7 +14,18 @@ import torch
 from bd2music.audio.mel import MEL
 from bd2music.errors import InputError
 from bd2music.pipeline import STAGES, WHOLE_PAGE, Pipeline, Result
-from bd2music.soundtrack import MIN_RMS_DBFS, PEAK_DBFS, normalise_loudness, overlap_add, panel_durations
+from bd2music.audio.descriptors import compute_descriptors
+from bd2music.audio.load import load_audio
+from bd2music.soundtrack import (
+    MIN_RMS_DBFS,
+    PEAK_DBFS,
+    PULSE_DEPTH_DB,
+    normalise_loudness,
+    onset_times,
+    overlap_add,
+    panel_durations,
+    pulse_gains,
+)
 
 COLOUR_PAGE = "peppercarrot_ep03_en_002.jpg"
 MANGA_PAGE = "openmantra_tojime_no_siora_007.jpg"
@@ -44,6 +55,7 @@ def test_audio_has_the_asked_length_and_a_safe_level(colour_track: Result) -> No
     assert np.abs(audio).max() <= 10 ** (PEAK_DBFS / 20) + 1e-4, "output at or near clipping"
     assert colour_track.mel.shape == (MEL.n_mels, MEL.num_frames(len(audio)))
     assert [(s.panel, s.start, s.end) for s in colour_track.segments] == [(WHOLE_PAGE, 0.0, 4.0)]
+    assert 40 < colour_track.segments[0].tempo < 240 and 0 < colour_track.segments[0].onset_rate < 20
     record = json.loads(json.dumps(colour_track.to_dict()))
     assert record["duration"] == 4.0 and record["sample_rate"] == MEL.sample_rate
     assert record["settings"]["seed"] == 3 and record["settings"]["seconds"] == 4.0
@@ -110,3 +122,30 @@ def test_loudness_raises_quiet_and_limits_loud_tracks() -> None:
     assert gain < 1 and loud.abs().max() == pytest.approx(10 ** (PEAK_DBFS / 20), rel=1e-4)
     _kept, gain = normalise_loudness(noise * 0.05, 16000)
     assert gain == 1.0
+
+
+def test_pulse_keeps_every_beat_and_the_onset_rate() -> None:
+    times, beats = onset_times(10.0, 120.0, 5.0)
+    assert np.sum(times < 10.0) == 50, "5 onsets per second"
+    assert np.allclose(times[beats], np.arange(beats.sum()) * 0.5), "a beat every 0.5 s at 120 BPM"
+    slow_times, slow_beats = onset_times(10.0, 100.0, 0.5)
+    assert slow_beats.all() and np.allclose(np.diff(slow_times), 0.6), "fewer onsets than beats: every beat still sounds"
+    db = pulse_gains(625, 62.5, 120.0, 5.0).numpy() * 10 / np.log(10)
+    first_frames_of_beats = np.ceil(np.arange(20) * 0.5 * 62.5).astype(int)  # a beat every 31.25 frames
+    assert (db[first_frames_of_beats] > -1.5).all() and db.max() <= 0.0
+    assert db.min() >= -PULSE_DEPTH_DB and (db < -PULSE_DEPTH_DB / 2).mean() > 0.2
+
+
+def test_the_pulse_is_heard_in_the_decoded_audio(pipe: Pipeline, data_dir: Path) -> None:
+    """The tempo and onset rate measured on the track by the analysis toolkit are the pulse's."""
+    page = data_dir / "comics" / MANGA_PAGE
+    track = pipe(page, seconds=8.0, seed=1)
+    plain = pipe(page, seconds=8.0, seed=1, pulse=False)
+    [measured, without] = compute_descriptors(
+        [load_audio((r.audio, r.sample_rate), name) for r, name in ((track, "pulse"), (plain, "plain"))], "torch"
+    )
+    segment = track.segments[0]
+    assert measured.summary["tempo"] == pytest.approx(segment.tempo, rel=0.05)
+    assert measured.summary["onset_rate"] == pytest.approx(segment.onset_rate, rel=0.2)
+    assert abs(without.summary["onset_rate"] - segment.onset_rate) > abs(measured.summary["onset_rate"] - segment.onset_rate)
+    assert plain.settings["pulse"] is False and plain.segments[0].tempo is None

@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="only the first N pages (sorted)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each generated track")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every page")
+    parser.add_argument("--no-pulse", dest="pulse", action="store_false",
+                        help="leave out the pulse (tempo and onsets read from the latents): the decoder alone")
     parser.add_argument("--weights", help="folder of component weights or Hub repo id (default: weights/)")
     parser.add_argument("--mapper", type=Path, metavar="DIR", help="evaluate this mapper instead (e.g. an ablation)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -39,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline.from_pretrained(args.weights, device=args.device)
     if args.mapper is not None:
         pipeline.mapper = LatentMapper.from_pretrained(args.mapper, device=pipeline.device)
-    report = evaluate_soundtracks(pipeline, pages, sound_files(args.sounds), args.seconds, args.seed)
+    report = evaluate_soundtracks(pipeline, pages, sound_files(args.sounds), args.seconds, args.seed, args.pulse)
     report["weights"] = pipeline.weights
     report["mapper"] = str(args.mapper or pipeline.weights)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     for row in report["structure"]:
-        print(f"{row['feature']:>18} -> {row['descriptor']:<24} rho {_num(row['rho'])}  p {_num(row['p_value'])}")
+        print(f"{row['feature']:>18} -> {row['descriptor']:<24} rho {_num(row['rho'])}  p {_num(row['p_value'])}"
+              f"  (ceiling {_num(row['rho_ceiling'])})")
     diversity, frechet, outputs = report["diversity"], report["frechet"], report["outputs"]
     print(f"diversity {diversity['generated']:.3f} vs real {diversity['real']:.3f} (ratio {diversity['ratio']:.2f})")
     print(f"Frechet distance {frechet['trained']:.1f} vs untrained {frechet['untrained']:.1f} "

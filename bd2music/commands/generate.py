@@ -79,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each page's track (1-60 s)")
     parser.add_argument("--per-panel", action="store_true", help="one segment per panel, in reading order")
     parser.add_argument("--seed", type=int, default=0, help="noise seed: same seed, same audio")
+    parser.add_argument("--no-pulse", dest="pulse", action="store_false",
+                        help="no pulse: leave the decoded sound without the tempo and onsets read from the latents")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--rtl", action="store_true", help="right-to-left reading order (manga)")
     parser.add_argument("--detector", choices=DETECTORS, default="yolo", help="panel/balloon detector")
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     for job in tqdm(jobs, desc="pages", unit="page", disable=len(jobs) == 1):
         try:
             page = load_page(job.read(), job.name)
-            result = pipeline(page, args.seconds, args.seed, args.per_panel, args.rtl, args.detector)
+            result = pipeline(page, args.seconds, args.seed, args.per_panel, args.rtl, args.detector, pulse=args.pulse)
         except InputError as error:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1

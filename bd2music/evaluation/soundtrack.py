@@ -4,7 +4,8 @@ For every page the pipeline generates a track (one seed for all pages, so differ
 
 * structure: for each pair of ``STRUCTURAL_PAIRS`` (page feature, audio descriptor), Spearman's rho between the
   page's normalised feature and the descriptor measured on the decoded audio with the analysis toolkit (torch
-  backend), with a two-sided permutation p-value (``(1 + #{|rho_perm| >= |rho|}) / (1 + permutations)``, seeded);
+  backend), with a two-sided permutation p-value (``(1 + #{|rho_perm| >= |rho|}) / (1 + permutations)``, seeded),
+  and the ceiling that ties in the feature put on rho (``rho_ceiling``);
 * diversity: mean Euclidean distance between audio-VAE latents (flattened posterior means of the track's
   windows, re-encoded from the final audio) of different pages, over the same quantity between different real
   clips (windows of the clips of ``--sounds``);
@@ -74,6 +75,14 @@ def spearman(x: np.ndarray, y: np.ndarray, permutations: int = PERMUTATIONS, see
     return rho, float((1 + np.sum(np.abs(shuffled) >= abs(rho) - 1e-12)) / (1 + permutations))
 
 
+def rho_ceiling(feature: np.ndarray) -> float:
+    """The highest Spearman rho any descriptor without ties can reach against ``feature``: ties in the feature
+    (e.g. colourfulness exactly 0 on black-and-white pages) cap it below 1."""
+    from scipy.stats import rankdata
+
+    return spearman(feature, rankdata(feature, method="ordinal"), permutations=0)[0]
+
+
 def mean_distance_between_items(vectors: torch.Tensor, owners: Sequence[int]) -> float:
     """Mean Euclidean distance between rows that belong to different items."""
     owner = torch.as_tensor(owners)
@@ -122,7 +131,7 @@ class Generated:
     sample_rate: int
 
 
-def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, desc: str) -> Generated:
+def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, desc: str, pulse: bool = True) -> Generated:
     """Run ``pipeline`` on every page (pages that cannot be read are reported and left out)."""
     import sys
 
@@ -131,7 +140,7 @@ def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, des
     generated = Generated([], [], [], 0)
     for path in tqdm(pages, desc=desc, unit="page"):
         try:
-            result = pipeline(path, seconds=seconds, seed=seed)
+            result = pipeline(path, seconds=seconds, seed=seed, pulse=pulse)
         except InputError as error:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             continue
@@ -157,10 +166,10 @@ def level_dbfs(audio: np.ndarray) -> float:
 
 
 def evaluate_soundtracks(
-    pipeline, pages: Sequence[Path], sounds: Sequence[Path], seconds: float = 10.0, seed: int = 0
+    pipeline, pages: Sequence[Path], sounds: Sequence[Path], seconds: float = 10.0, seed: int = 0, pulse: bool = True
 ) -> dict:
     """The report described in the module doc, as JSON-able data (summary numbers, targets, per-page rows)."""
-    trained = generate_all(pipeline, pages, seconds, seed, "pages")
+    trained = generate_all(pipeline, pages, seconds, seed, "pages", pulse)
     if len(trained.audio) < 3:
         raise InputError(f"need at least 3 readable pages, got {len(trained.audio)}")
     real = [load_audio(path).samples for path in sounds]
@@ -174,7 +183,8 @@ def evaluate_soundtracks(
         x = np.array([f[feature] for f in trained.features], dtype=float)
         y = np.array([d[descriptor] for d in descriptors], dtype=float)
         rho, p = spearman(x, y, seed=seed + index)
-        structure.append({"feature": feature, "descriptor": descriptor, "rho": _finite(rho), "p_value": _finite(p)})
+        structure.append({"feature": feature, "descriptor": descriptor, "rho": _finite(rho), "p_value": _finite(p),
+                          "rho_ceiling": _finite(rho_ceiling(x))})
 
     generated_latents, generated_owners = window_latents(pipeline.audio_vae, trained.audio)
     real_latents, real_owners = window_latents(pipeline.audio_vae, real)
@@ -185,7 +195,7 @@ def evaluate_soundtracks(
     mapper = pipeline.mapper
     pipeline.mapper = untrained_mapper(mapper)
     try:
-        untrained = generate_all(pipeline, pages, seconds, seed, "pages, untrained mapper")
+        untrained = generate_all(pipeline, pages, seconds, seed, "pages, untrained mapper", pulse)
     finally:
         pipeline.mapper = mapper
     fd_untrained = frechet_distance(window_latents(pipeline.audio_vae, untrained.audio)[0].double().numpy(),
@@ -200,6 +210,7 @@ def evaluate_soundtracks(
         "real_clips": len(real),
         "seconds": seconds,
         "seed": seed,
+        "pulse": pulse,
         "structure": structure,
         "diversity": {"generated": diversity_generated, "real": diversity_real,
                       "ratio": diversity_generated / diversity_real},
