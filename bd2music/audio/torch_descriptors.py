@@ -159,8 +159,10 @@ def _zero_crossing_rate(y: torch.Tensor, lengths: torch.Tensor, n_fft: int, hop:
 
 def _extreme_mean(values: torch.Tensor, count: int, largest: bool) -> torch.Tensor:
     """Mean of the ``count`` largest (or smallest) values along the last dim (repeated max/min: faster than topk)."""
+    if count == 1:
+        return values.amax(dim=-1) if largest else values.amin(dim=-1)
     pick, taken = (torch.max, -math.inf) if largest else (torch.min, math.inf)
-    values = values.clone() if count > 1 else values
+    values = values.clone()
     total = torch.zeros_like(values[..., :1])
     for step in range(count):
         extreme, index = pick(values, dim=-1, keepdim=True)
