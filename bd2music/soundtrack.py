@@ -32,7 +32,7 @@ PEAK_DBFS = -1.0  # peak ceiling
 EDGE_FADE_S = 0.02  # fade-in / fade-out at the ends of a track
 PULSE_DEPTH_DB = 15.0  # deepest dip of the pulse envelope below an onset
 OFFBEAT_DB = 5.0  # onsets between beats lift the decaying beat envelope by this much
-DECAY_SHARE = 0.4  # decay time constant / gap between onsets
+DECAY_SHARE = 0.4  # decay time constant / its gap (a beat's period, or an onset's gap to the next onset)
 MAX_ONSETS_PER_BEAT = 8
 
 
@@ -66,6 +66,11 @@ def overlap_add(pieces: Sequence[torch.Tensor], starts: Sequence[int], length: i
     return total / norm.clamp_min(1e-8)
 
 
+def beat_period(tempo_bpm: float) -> float:
+    """Seconds between beats at ``tempo_bpm`` (tempos under 1 BPM count as 1)."""
+    return 60.0 / max(tempo_bpm, 1.0)
+
+
 def onset_times(seconds: float, tempo_bpm: float, onset_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """(onset times in s, True where the onset is a beat) of a pulse at ``tempo_bpm`` with ``onset_rate`` onsets/s,
     up to one beat past ``seconds``.
@@ -73,7 +78,7 @@ def onset_times(seconds: float, tempo_bpm: float, onset_rate: float) -> tuple[np
     Beat ``b`` carries ``floor((b + 1) k) - floor(b k)`` evenly spaced onsets, ``k = onset_rate x beat period``
     (at least 1, at most ``MAX_ONSETS_PER_BEAT``): every beat sounds and the average rate is ``onset_rate``.
     """
-    period = 60.0 / max(tempo_bpm, 1.0)
+    period = beat_period(tempo_bpm)
     per_beat = float(np.clip(onset_rate * period, 1.0, MAX_ONSETS_PER_BEAT))
     times, beats = [], []
     for beat in range(int(np.ceil(seconds / period)) + 1):
@@ -89,7 +94,7 @@ def pulse_gains(frames: int, frames_per_second: float, tempo_bpm: float, onset_r
     t = np.arange(frames) / frames_per_second
     beat_times = times[beats]
     beat = beat_times[np.searchsorted(beat_times, t, side="right") - 1]  # the last beat at or before each frame
-    level_db = -PULSE_DEPTH_DB * (1 - np.exp(-(t - beat) / (DECAY_SHARE * 60.0 / tempo_bpm)))
+    level_db = -PULSE_DEPTH_DB * (1 - np.exp(-(t - beat) / (DECAY_SHARE * beat_period(tempo_bpm))))
     current = np.searchsorted(times, t, side="right") - 1  # the last onset, a beat or one between beats
     gap = times[current + 1] - times[current]
     bump = np.where(beats[current], 0.0, OFFBEAT_DB * np.exp(-(t - times[current]) / (DECAY_SHARE * gap)))

@@ -278,7 +278,8 @@ class _PageDrawing:
         return [(ix, iy), (ix + w, iy), (ix + w, iy + h), (ix, iy + h)]
 
     def breakout(self, box: Box) -> None:
-        """Paste a blob of real-page content over one edge of panel ``box``, like a figure leaving its frame.
+        """Fill an elliptic blob over one edge of panel ``box`` like a panel (``fill``: real-page content with its
+        lettering labelled, or drawn shapes), like a figure leaving its frame.
 
         Panel labels keep the frame's box, as human annotators draw them.
         """
@@ -290,14 +291,11 @@ class _PageDrawing:
         side = int(rng.integers(4))
         cx = x0 + rng.uniform(0.2, 0.8) * (x1 - x0) if side < 2 else (x0, x1)[side - 2]
         cy = (y0, y1)[side] if side < 2 else y0 + rng.uniform(0.2, 0.8) * (y1 - y0)
-        left, top = int(cx - bw / 2), int(cy - bh / 2)
-        tile, _ = self.real_crop(int(bw), int(bh)) if self.sources else (self.drawn_content(int(bw), int(bh)), [])
-        mask = Image.new("L", tile.size, 0)
-        ImageDraw.Draw(mask).ellipse((0, 0, tile.width - 1, tile.height - 1), fill=255)
-        self.canvas.paste(tile, (left, top), mask)
+        angles = np.linspace(0, 2 * math.pi, 32, endpoint=False)
+        blob = [(cx + bw / 2 * math.cos(a), cy + bh / 2 * math.sin(a)) for a in angles]
+        self.fill(blob)
         if rng.random() < 0.5:
-            self.draw_ctx.ellipse((left, top, left + tile.width - 1, top + tile.height - 1), outline=(0, 0, 0), width=2)
-        self.cover((left, top, left + tile.width, top + tile.height))
+            self.frame(blob, 2)
 
     # ----- balloons -----------------------------------------------------------------------------------
     def lettering(self, cx: float, cy: float, max_w: float, max_h: float, vertical: bool) -> Box | None:
