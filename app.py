@@ -15,9 +15,9 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
 
 import gradio as gr  # noqa: E402
-import soundfile  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bd2music.audio.load import write_wav  # noqa: E402
 from bd2music.audio.plots import analyze_clip, plot_soundtrack  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
@@ -102,7 +102,7 @@ def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, 
         raise gr.Error(str(error)) from None
     stem = _output_stem(page_path)
     wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
-    soundfile.write(wav, result.audio, result.sample_rate)
+    write_wav(wav, result.audio, result.sample_rate)
     out.write_text(json.dumps(result.to_dict(), indent=1))
     spectrogram = plot_soundtrack(result.mel, result.sample_rate, result.segments)
     overlay, summary, figure, table = _page_outputs(page, result.analysis)

@@ -22,7 +22,7 @@ from bd2music.data.sounds import SoundCache
 from bd2music.errors import InputError
 from bd2music.evaluation.audio import evaluate_vocoder, multi_resolution_stft_distance
 from bd2music.models import AudioVAE, AudioVAEConfig, Vocoder, VocoderConfig
-from bd2music.models.audio_vae import DiagonalGaussian, crossfade_weights, tile_starts
+from bd2music.models.audio_vae import DiagonalGaussian, TiledLatent, tile_starts
 from bd2music.models.base import merge_config
 from bd2music.training.audio_vae import SMOKE as VAE_SMOKE
 from bd2music.training.audio_vae import AudioVAETrainConfig, losses, train_audio_vae
@@ -211,10 +211,22 @@ def test_tiling_reconstructs_any_length_exactly(length: int) -> None:
         assert model.decode_long(tiled).shape == (MEL.n_mels, length)
 
 
-def test_crossfade_weights_ramp_only_between_tiles() -> None:
-    weights = crossfade_weights(3, 32, 8)
-    assert torch.all(weights[0, :24] == 1) and torch.all(weights[-1, 8:] == 1)
-    torch.testing.assert_close(weights[0, 24:] + weights[1, :8], torch.ones(8))
+def test_decode_long_cross_fades_tiles_only_where_they_overlap() -> None:
+    model = tiny_vae()
+    window, overlap = model.config.window_frames, model.config.overlap_frames
+    starts = tile_starts(2 * window, window, overlap)
+    latents = torch.randn(len(starts), *model.config.latent_shape)
+    with torch.inference_mode():
+        long = model.decode_long(TiledLatent(latents, starts, 2 * window))
+        first, second, last = (model.decode(latents[i : i + 1])[0] for i in (0, 1, len(starts) - 1))
+    alone = 2 * window - (starts[-2] + window)  # frames after the second-last tile: the last tile alone
+    assert starts[1] > 0 and alone > 0
+    torch.testing.assert_close(long[:, : starts[1]], first[:, : starts[1]])
+    torch.testing.assert_close(long[:, -alone:], last[:, -alone:])
+    a, b = first[:, starts[1] :], second[:, : window - starts[1]]  # the overlap in each tile's own frames
+    mixed = long[:, starts[1] : window]
+    assert torch.all(mixed >= torch.minimum(a, b) - 1e-5) and torch.all(mixed <= torch.maximum(a, b) + 1e-5)
+    assert not torch.allclose(mixed, a) and not torch.allclose(mixed, b)
 
 
 def test_long_audio_round_trip_has_the_exact_input_length(real_clips: list[Clip]) -> None:

@@ -1,4 +1,5 @@
-"""Safe audio decoding: one loader for every sound that enters bd2music (CLI, app, training, tests).
+"""Safe audio decoding: one loader for every sound that enters bd2music (CLI, app, training, tests), and one
+WAV writer for every sound it writes.
 
 Every accepted input becomes a :class:`Clip`: mono float32 samples at ``ANALYSIS_SAMPLE_RATE`` (channels
 averaged, resampled with soxr). Files are decoded with soundfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF...).
@@ -112,3 +113,16 @@ def load_audio(
     mono = np.ascontiguousarray(mono, dtype=np.float32)
     silent = bool(np.abs(mono).max(initial=0.0) <= 10 ** (SILENCE_DBFS / 20))
     return Clip(mono, sample_rate, name, silent)
+
+
+PEAK_LIMIT = 10 ** (-1 / 20)  # -1 dBFS: written tracks are scaled down to this peak only if they would clip
+
+
+def write_wav(path: str | Path, samples, sample_rate: int) -> None:
+    """16-bit PCM WAV of mono ``samples`` (array or tensor, full scale 1), scaled to -1 dBFS only if it would clip."""
+    samples = samples.detach().float().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples, np.float32)
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak > PEAK_LIMIT:
+        samples = samples * (PEAK_LIMIT / peak)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), samples, sample_rate, subtype="PCM_16")

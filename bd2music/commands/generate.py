@@ -90,9 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_track(out: Path, stem: str, audio, sample_rate: int, record: dict) -> None:
     """``out/<stem>.wav`` (16-bit PCM) and ``out/<stem>.json``."""
-    import soundfile as sf
+    from bd2music.audio.load import write_wav
 
-    sf.write(out / f"{stem}.wav", audio, sample_rate, subtype="PCM_16")
+    write_wav(out / f"{stem}.wav", audio, sample_rate)
     (out / f"{stem}.json").write_text(json.dumps(record | {"wav": f"{stem}.wav"}, indent=1) + "\n")
 
 

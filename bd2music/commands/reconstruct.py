@@ -17,20 +17,15 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from bd2music.audio.load import load_audio
+from bd2music.audio.load import load_audio, write_wav
 from bd2music.audio.mel import MelSpectrogram
 from bd2music.commands.audio_features import find_audio
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
 from bd2music.models.vocoder import VOCODERS, load_vocoder
-
-PEAK_LIMIT = 10 ** (-1 / 20)  # -1 dBFS
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
@@ -42,16 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="folder or Hub repo holding audio_vae/ and vocoder/ (default weights/)")
     parser.add_argument("--vocoder", choices=VOCODERS, default="neural", help="trained vocoder or Griffin-Lim")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-
-
-def write_wav(path: Path, waveform: torch.Tensor, sample_rate: int) -> None:
-    """16-bit WAV of a mono waveform, scaled down to -1 dBFS only if it would clip."""
-    samples = waveform.detach().float().cpu().numpy()
-    peak = float(np.abs(samples).max(initial=0.0))
-    if peak > PEAK_LIMIT:
-        samples = samples * (PEAK_LIMIT / peak)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, samples, sample_rate, subtype="PCM_16")
 
 
 @torch.inference_mode()

@@ -38,6 +38,7 @@ from torch import nn
 from bd2music.audio.mel import MEL, MelConfig
 from bd2music.models.base import PretrainedMixin
 from bd2music.modules.convnext import ConvNeXtStack
+from bd2music.soundtrack import overlap_add
 
 DEFAULT_DESCRIPTORS = (
     "onset_rate",
@@ -132,15 +133,6 @@ def tile_starts(length: int, window: int, overlap: int) -> list[int]:
     if length <= window:
         return [0]
     return list(range(0, length - window, window - overlap)) + [length - window]
-
-
-def crossfade_weights(count: int, window: int, overlap: int) -> torch.Tensor:
-    """(count, window) weights: linear ramps over ``overlap`` frames where a window meets a neighbour."""
-    ramp = (torch.arange(overlap) + 0.5) / overlap
-    weights = torch.ones(count, window)
-    weights[1:, :overlap] = ramp
-    weights[:-1, window - overlap :] = ramp.flip(0)
-    return weights
 
 
 class PooledHead(nn.Module):
@@ -275,14 +267,8 @@ class AudioVAE(PretrainedMixin, nn.Module):
         """Log-mel (n_mels, tiled.length): windows decoded and cross-faded."""
         window = self.config.window_frames
         decoded = torch.cat([self.decode(chunk) for chunk in tiled.latents.split(batch_size)])
-        weights = crossfade_weights(len(tiled.starts), window, self.config.overlap_frames).to(decoded)
         total = max(tiled.length, window)
-        summed = decoded.new_zeros(decoded.shape[1], total)
-        norm = decoded.new_zeros(total)
-        for tile, weight, start in zip(decoded, weights, tiled.starts):
-            summed[:, start : start + window] += tile * weight
-            norm[start : start + window] += weight
-        return (summed / norm)[:, : tiled.length]
+        return overlap_add(list(decoded), tiled.starts, total, self.config.overlap_frames)[:, : tiled.length]
 
     def reconstruct(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Encode (posterior means) and decode a log-mel (n_mels, frames) of any length."""
