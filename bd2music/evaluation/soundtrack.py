@@ -33,12 +33,6 @@ from bd2music.io import IMAGE_SUFFIXES, expand_inputs
 from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.mapper import STRUCTURAL_PAIRS, LatentMapper
 
-STRUCTURAL_PAIRS = (  # (page feature in PageFeatures.normalised_scalars(), descriptor of the decoded audio)
-    ("brightness", "spectral_centroid_mean"),
-    ("colourfulness_norm", "rms_mean"),
-    ("edge_density", "onset_rate"),
-    ("panel_count", "tempo"),
-)
 SILENT_DBFS = -50.0
 CLIP_LEVEL = 0.999
 PERMUTATIONS = 2000
