@@ -24,6 +24,7 @@ from bd2music.audio.load import load_audio
 from bd2music.evaluation.soundtrack import frechet_distance, sound_files, window_latents
 from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.mapper import CONDITION_NAMES, STRUCTURAL_PAIRS, LatentMapper, quantile_transform
+from bd2music.training.mapper import empirical_quantiles
 
 
 def main() -> None:
@@ -43,8 +44,9 @@ def main() -> None:
     with torch.inference_mode():
         predicted = audio_vae.predict_descriptors(real.view(-1, *mapper.config.audio_latent_shape))
     descriptors = torch.stack([predicted[name] for _, name in STRUCTURAL_PAIRS], dim=1)
-    descriptor_q = (descriptors.argsort(0).argsort(0).float() + 0.5) / len(descriptors)
-    columns = [CONDITION_NAMES.index(feature) for feature, _ in STRUCTURAL_PAIRS]
+    descriptor_q = empirical_quantiles(descriptors, descriptors)
+    names = [feature for feature, _ in STRUCTURAL_PAIRS]
+    columns = [CONDITION_NAMES.index(feature) for feature in names]
     features = torch.tensor([[row["features"][f] for f, _ in STRUCTURAL_PAIRS] for row in report["rows"]])
     feature_q = quantile_transform(features, mapper.condition_knots[columns])
     ranking = torch.cdist(feature_q, descriptor_q).argsort(dim=1)
@@ -56,8 +58,8 @@ def main() -> None:
         mean_descriptor = descriptors[torch.from_numpy(picks)].mean(dim=1)  # (pages, pairs)
         rhos = [float(spearmanr(features[:, j], mean_descriptor[:, j])[0]) for j in range(len(STRUCTURAL_PAIRS))]
         fd = frechet_distance(rows[picks.ravel()], rows)
-        curve.append({"k": k, "frechet": fd, "rho": dict(zip([f for f, _ in STRUCTURAL_PAIRS], rhos))})
-        print(f"k {k:5d}  FD {fd:7.1f}  " + "  ".join(f"{f} {r:+.2f}" for f, r in zip([f for f, _ in STRUCTURAL_PAIRS], rhos)))
+        curve.append({"k": k, "frechet": fd, "rho": dict(zip(names, rhos))})
+        print(f"k {k:5d}  FD {fd:7.1f}  " + "  ".join(f"{f} {r:+.2f}" for f, r in zip(names, rhos)))
     generated = report["frechet"]
     print(f"generated: FD {generated['trained']:.1f}, untrained mapper {generated['untrained']:.1f}")
     if args.json:
