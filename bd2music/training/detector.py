@@ -173,7 +173,8 @@ rebuilds the network from the YAML and never loads a pickle.
 - The 140 human-labelled OpenMantra pages of `shared/data/comics/labels` (frames → panels, text → balloons),
   every 10th page held out for validation, each training page seen {repeats}× per epoch.
 - {synthetic} procedural pages from `bd2music.data.synthetic_pages` (+10% for validation): varied tiers, nested
-  tiers, slanted and uneven gutters, frameless and full-bleed panels, insets, splash pages, webtoon strips,
+  tiers, slanted and uneven gutters, frameless and full-bleed panels, gutterless tiers, figures breaking out
+  over frames, insets, splash pages, webtoon strips,
   balloons / thought clouds / captions with horizontal or vertical lettering, panel content cut from the real
   pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd), paper texture, screentone,
   noise, blur, JPEG artefacts.
