@@ -16,6 +16,7 @@ import soundfile as sf
 from bd2music.__main__ import main
 from bd2music.commands.generate import ALBUM_CROSSFADE_S, natural_key
 from bd2music.evaluation.soundtrack import STRUCTURAL_PAIRS, frechet_distance, spearman
+from bd2music.training.mapper_ablation import decoded_metrics, table
 
 PAGES = ("peppercarrot_ep03_en_002.jpg", "openmantra_tojime_no_siora_007.jpg")
 RATE = 16_000
@@ -102,6 +103,11 @@ def test_evaluation_report_format(tmp_path: Path, data_dir: Path, sound_rows: li
     assert set(report["targets"]) == {"structure", "diversity", "frechet", "outputs"}
     assert [row["image"] for row in report["rows"]] == [f"openmantra_balloon_dream_{i:03d}.jpg" for i in range(3)]
     assert set(report["rows"][0]["descriptors"]) == {d for _, d in STRUCTURAL_PAIRS}
+    metrics = decoded_metrics(report)  # one row of the decoded-audio ablation table
+    assert metrics["frechet"] == report["frechet"]["trained"] and metrics["silent_or_clipped"] == 0
+    assert {f"rho_{f}_{d}" for f, d in STRUCTURAL_PAIRS} <= set(metrics)
+    row = table({"run": metrics}, ("frechet", "silent_or_clipped")).splitlines()[-1]
+    assert row == f"| run | {metrics['frechet']:.3g} | 0 |"
 
 
 def test_spearman_permutation_p_value() -> None:
