@@ -77,23 +77,6 @@ def test_panels_do_not_overlap_except_insets(pages: list) -> None:
         assert (overlaps > 0.3).sum() == 0
 
 
-def test_overlapping_panels_keep_whole_boxes(pages: list) -> None:
-    """Panels laid across a gutter onto a neighbour: both boxes are kept whole, the shared part is drawn."""
-    found = set()
-    for index, page in enumerate(pages):
-        pixels = np.asarray(page.image.convert("L"), dtype=np.float32)
-        boxes = np.array(page.panels)
-        for i, a in enumerate(boxes):
-            for b in boxes[i + 1:]:
-                x0, y0 = np.maximum(a[:2], b[:2])
-                x1, y1 = np.minimum(a[2:], b[2:])
-                smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-                if x1 > x0 and y1 > y0 and 0.3 < (x1 - x0) * (y1 - y0) / smaller < 0.9:
-                    assert pixels[int(y0):int(y1), int(x0):int(x1)].std() > 10
-                    found.add(index)
-    assert len(found) >= 3, "about one page in five has a panel laid over its neighbour"
-
-
 def test_polygon_helpers() -> None:
     square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)]
     left = clip_polygon(square, -1.0, 0.0, 4.0)  # x <= 4

@@ -2,8 +2,7 @@
 
 Layouts are cut recursively from the page (tiers, then panels, sometimes nested tiers), with uneven and
 slanted gutters (down to a shared border line, as in gutterless manga), frameless and full-bleed panels, insets,
-panels laid across a gutter over their neighbours (both keep whole boxes), splash pages and figures breaking out
-of their frames over the border. Panels are filled with crops of
+splash pages and figures breaking out of their frames over the border. Panels are filled with crops of
 real pages (inside their human panel boxes where known) or with drawn shapes; balloons, thought clouds and
 captions carry lettering (horizontal or vertical, like manga) whose tight box is the ``balloon`` label, as in
 the OpenMantra annotations. Pages then get paper texture, screentone, noise, blur and JPEG artefacts.
@@ -134,8 +133,8 @@ class _PageDrawing:
         self.size = (width, height)
         self.colour = kind != "page" or rng.random() < 0.5
         self.black_page = rng.random() < 0.06
-        self.paper = (20, 20, 20) if self.black_page else tuple(int(v) for v in rng.integers(232, 256, 3))
-        self.canvas = Image.new("RGB", self.size, self.paper)
+        paper = (20, 20, 20) if self.black_page else tuple(int(v) for v in rng.integers(232, 256, 3))
+        self.canvas = Image.new("RGB", self.size, paper)
         self.draw_ctx = ImageDraw.Draw(self.canvas)
         self.panels: list[Box] = []
         self.balloons: list[Box] = []
@@ -262,9 +261,9 @@ class _PageDrawing:
                     draw.line((offset, 0, offset + height * 0.5, height * 0.5), fill=(40, 40, 40), width=1)
         return tile
 
-    def frame(self, polygon: Polygon, width: int, paper: bool = False) -> None:
-        """Draw a panel border (in ink, or with ``paper`` in the page's paper colour)."""
-        colour = self.paper if paper else (235, 235, 235) if self.black_page else (0, 0, 0)
+    def frame(self, polygon: Polygon, width: int) -> None:
+        """Draw a panel border."""
+        colour = (235, 235, 235) if self.black_page else (0, 0, 0)
         self.draw_ctx.line(polygon + [polygon[0]], fill=colour, width=width, joint="curve")
 
     def inset(self, box: Box) -> Polygon | None:
@@ -297,29 +296,6 @@ class _PageDrawing:
         self.fill(blob)
         if rng.random() < 0.5:
             self.frame(blob, 2)
-
-    def overlap(self, box: Box) -> Polygon | None:
-        """A panel laid across one edge of panel ``box``, over the gutter and onto the next panel, as manga lay a
-        close-up or a standing figure over their neighbours. Both keep their whole boxes, as annotators draw them."""
-        rng, (w, h) = self.rng, self.size
-        x0, y0, x1, y1 = box
-        pw, ph = x1 - x0, y1 - y0
-        inner = [side for side, inside in enumerate((x0 > 0.1 * w, x1 < 0.9 * w, y0 > 0.1 * h, y1 < 0.9 * h)) if inside]
-        if not inner:
-            return None
-        side = inner[int(rng.integers(len(inner)))]
-        if side < 2:  # across the left or right edge, often taller than the panel
-            ow, oh = pw * rng.uniform(0.25, 0.55), ph * rng.uniform(0.6, 1.8)
-            ox = (x0, x1)[side] - ow * rng.uniform(0.3, 0.7)
-            oy = y0 + (ph - oh) * rng.uniform(0.0, 1.0)
-        else:  # across the top or bottom edge
-            ow, oh = pw * rng.uniform(0.3, 0.7), ph * rng.uniform(0.3, 0.7)
-            ox = x0 + (pw - ow) * rng.uniform(0.0, 1.0)
-            oy = (y0, y1)[side - 2] - oh * rng.uniform(0.3, 0.7)
-        ox0, oy0, ox1, oy1 = max(ox, 0.0), max(oy, 0.0), min(ox + ow, w), min(oy + oh, h)
-        if min(ox1 - ox0, oy1 - oy0) < 40:
-            return None
-        return [(ox0, oy0), (ox1, oy0), (ox1, oy1), (ox0, oy1)]
 
     # ----- balloons -----------------------------------------------------------------------------------
     def lettering(self, cx: float, cy: float, max_w: float, max_h: float, vertical: bool) -> Box | None:
@@ -414,16 +390,6 @@ class _PageDrawing:
                 self.fill(inset)
                 self.frame(inset, max(border, 3))
                 self.panels.append(polygon_box(inset))
-        if len(self.panels) > 1 and rng.random() < 0.2:
-            for _ in range(int(rng.integers(1, 3))):
-                overlap = self.overlap(self.panels[int(rng.integers(len(self.panels)))])
-                if overlap is not None:
-                    if rng.random() < 0.5:  # a paper halo parts a frameless overlap from what it covers
-                        self.frame(overlap, int(rng.integers(4, 10)), paper=True)
-                    self.fill(overlap)
-                    if rng.random() < 0.6:
-                        self.frame(overlap, border)
-                    self.panels.append(polygon_box(overlap))
         if len(self.panels) > 1 and rng.random() < 0.3:
             for _ in range(int(rng.integers(1, 3))):
                 self.breakout(self.panels[int(rng.integers(len(self.panels)))])
