@@ -22,7 +22,16 @@ from bd2music.models.mapper import (
     quantile_transform,
 )
 from bd2music.training.common import load_config
-from bd2music.training.mapper import SMOKE, MapperTrainConfig, features_from_boxes, structural_loss, train_mapper
+from bd2music.audio.load import load_audio
+from bd2music.audio.mel import MEL, mel_spectrogram
+from bd2music.training.mapper import (
+    SMOKE,
+    MapperTrainConfig,
+    features_from_boxes,
+    structural_loss,
+    train_mapper,
+    window_fill,
+)
 from bd2music.vision.description import describe_page, describe_panel
 
 PAGE = "openmantra_tojime_no_siora_003"
@@ -137,3 +146,26 @@ def test_smoke_training_saves_and_loads_identically(data_dir, smoke_components, 
     z = torch.randn(2, mapper.config.noise_dim, generator=torch.Generator().manual_seed(1))
     assert torch.equal(mapper.generate(comic, condition, z), again.generate(comic, condition, z))
     assert not torch.equal(mapper.condition_knots, LatentMapper(mapper.config).condition_knots)  # statistics saved
+
+
+class _Windows:
+    """The one method of ``SoundCache`` that ``window_fill`` reads."""
+
+    def __init__(self, mels: torch.Tensor) -> None:
+        self.mels = mels
+
+    def window_mels(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.mels[indices]
+
+
+def test_window_fill_tells_sound_that_goes_on_from_events_in_silence(data_dir: Path, sound_rows: list) -> None:
+    """A real clip that sounds all along fills its window; the same clip kept only in 4 short bursts does not."""
+    rows = [r for r in sound_rows if float(r["duration_s"]) >= 5]
+    clips = [load_audio(data_dir / "sounds" / r["file"]).samples[: 4 * MEL.sample_rate] for r in rows[:40]]
+    mels = torch.stack([mel_spectrogram(torch.from_numpy(c)) for c in clips if len(c) == 4 * MEL.sample_rate])
+    steady = mels[window_fill(_Windows(mels), torch.arange(len(mels)), 30.0).argmax()]
+    bursts = torch.full_like(steady, MEL.log_min)
+    for start in range(0, steady.shape[-1], steady.shape[-1] // 4):
+        bursts[:, start:start + 4] = steady[:, start:start + 4]
+    fill = window_fill(_Windows(torch.stack([steady, bursts])), torch.arange(2), 30.0)
+    assert fill[0] > 0.9 and fill[1] < 0.2

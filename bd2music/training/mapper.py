@@ -148,6 +148,8 @@ class MapperTrainConfig:
     sliced_directions: int = 128  # random projections per step of the sliced Wasserstein loss
     matching_weight: float = 1.0
     matching_structure_cost: float = 8.0  # feature/descriptor quantile mismatch vs latent distance in the assignment
+    min_window_fill: float = 0.0  # real windows with a smaller fill (see ``window_fill``) are not G's targets
+    fill_db: float = 30.0  # a frame "fills" its window when within this many dB of the window's loudest frame
     rank_temperature: float = 0.1  # soft-rank sigmoid width, in standard deviations of the predictions
     semantic_head_steps: int = 300  # fitting of the latent -> embedding head when the audio VAE has none
     eval_every: int = 200
@@ -324,6 +326,17 @@ def audio_latents(config: MapperTrainConfig, cache: SoundCache, audio_vae: Audio
     work.mkdir(parents=True, exist_ok=True)
     save_file({"latents": latents.contiguous()}, str(cache_file))
     return latents
+
+
+def window_fill(cache: SoundCache, indices: torch.Tensor, within_db: float) -> torch.Tensor:
+    """Share of each window's mel frames whose power lies within ``within_db`` of its loudest frame: about 1 for
+    sound that goes on, small for a few events in near silence (which no pulse can make rhythmic)."""
+    fills = []
+    for chunk in indices.split(256):
+        frame_db = 10 * torch.log10(cache.window_mels(chunk).exp().sum(dim=1) + 1e-12)
+        loud = frame_db.amax(dim=1, keepdim=True)
+        fills.append((frame_db > loud - within_db).float().mean(dim=1))
+    return torch.cat(fills)
 
 
 def empirical_quantiles(values: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -714,6 +727,10 @@ def train_mapper(
 
     mapper = LatentMapper(config.model)
     mapper.set_statistics(items.conditions[train_items], items.latents[train_items], latents[train_windows])
+    if config.min_window_fill > 0:  # statistics and quantiles stay those of all windows; targets are filtered
+        kept = window_fill(cache, train_windows, config.fill_db) >= config.min_window_fill
+        tqdm.write(f"mapper: {int(kept.sum())} of {len(train_windows)} training windows are full enough as targets")
+        train_windows = train_windows[kept]
     untrained = LatentMapper(config.model)
     untrained.load_state_dict({**untrained.state_dict(), **{k: v for k, v in mapper.state_dict().items()
                                                              if not k.startswith(("generator.", "inverse."))}})
