@@ -43,6 +43,9 @@ standardised (the mapper's statistics):
   distance: a conditional IMLE that keeps G(z) on real latents (decodable audio) with descriptors that rank like
   the features, and keeps the noise meaningful (variety).
 
+``min_window_fill`` (off by default) keeps real windows that are a few events in near silence (``window_fill``)
+out of the pool of targets: edges -> onsets on decoded audio rises, the Frechet distance to all real windows too.
+
 Metrics (held-out comic items, never decoded): Spearman rho and p of each pair on the descriptor head's predictions
 of G(z); diversity ratio (mean pairwise distance of generated latents / that of real held-out windows); Frechet
 distance between generated and real held-out latents (flattened) for the trained mapper and an untrained one.
