@@ -84,3 +84,14 @@ def test_importing_the_app_touches_no_network() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_shipped_manifest_matches_the_shipped_weights() -> None:
+    """weights/hub.json lists every shipped weight file with its current sha256 (rerun `bd2music hub-manifest`
+    after retraining, or the app would take the Hub snapshot for stale)."""
+    config = load_hub_config(REPO / "weights" / "hub.json")
+    shipped = sorted(str(p.relative_to(REPO / "weights")) for p in (REPO / "weights").glob("*/*")
+                     if p.name in ("config.json", "model.safetensors"))
+    assert sorted(config.sha256) == shipped
+    for name, digest in config.sha256.items():
+        assert file_sha256(REPO / "weights" / name) == digest, f"{name} changed since hub.json was written"
