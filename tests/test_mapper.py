@@ -10,6 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from bd2music.audio.load import load_audio
+from bd2music.audio.mel import MEL, mel_spectrogram
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig
 from bd2music.models.comic_vae import ComicVAE, ComicVAEConfig
@@ -22,8 +24,6 @@ from bd2music.models.mapper import (
     quantile_transform,
 )
 from bd2music.training.common import load_config
-from bd2music.audio.load import load_audio
-from bd2music.audio.mel import MEL, mel_spectrogram
 from bd2music.training.mapper import (
     SMOKE,
     MapperTrainConfig,
