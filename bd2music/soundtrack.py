@@ -31,7 +31,7 @@ MIN_RMS_DBFS = -35.0  # quieter tracks are raised to this RMS level
 PEAK_DBFS = -1.0  # peak ceiling
 EDGE_FADE_S = 0.02  # fade-in / fade-out at the ends of a track
 PULSE_DEPTH_DB = 15.0  # deepest dip of the pulse envelope below an onset
-OFFBEAT_DB = 5.0  # onsets between beats lift the decaying beat envelope by this much
+OFFBEAT_DB = 3.0  # onsets between beats lift the decaying beat envelope by this much (5 dB: tempo misheard)
 DECAY_SHARE = 0.4  # decay time constant / its gap (a beat's period, or an onset's gap to the next onset)
 MAX_ONSETS_PER_BEAT = 8
 

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from bd2music.__main__ import main
 from bd2music.commands.generate import ALBUM_CROSSFADE_S, natural_key
-from bd2music.evaluation.soundtrack import STRUCTURAL_PAIRS, frechet_distance, spearman
+from bd2music.evaluation.soundtrack import STRUCTURAL_PAIRS, frechet_distance, pulse_heard, spearman
 from bd2music.training.mapper_ablation import decoded_metrics, table
 
 PAGES = ("peppercarrot_ep03_en_002.jpg", "openmantra_tojime_no_siora_007.jpg")
@@ -103,6 +103,9 @@ def test_evaluation_report_format(tmp_path: Path, data_dir: Path, sound_rows: li
     assert set(report["targets"]) == {"structure", "diversity", "frechet", "outputs"}
     assert [row["image"] for row in report["rows"]] == [f"openmantra_balloon_dream_{i:03d}.jpg" for i in range(3)]
     assert set(report["rows"][0]["descriptors"]) == {d for _, d in STRUCTURAL_PAIRS}
+    assert all(row["asked"]["tempo"] > 0 and row["asked"]["onset_rate"] > 0 for row in report["rows"])
+    assert report["pulse_heard"]["tempo_share"] in (0, 1 / 3, 2 / 3, 1)
+    assert 0 <= report["pulse_heard"]["onset_rate_median_gap"] < 1
     metrics = decoded_metrics(report)  # one row of the decoded-audio ablation table
     assert metrics["frechet"] == report["frechet"]["trained"] and metrics["silent_or_clipped"] == 0
     assert {f"rho_{f}_{d}" for f, d in STRUCTURAL_PAIRS} <= set(metrics)
@@ -120,6 +123,12 @@ def test_spearman_permutation_p_value() -> None:
     rho, p = spearman(x, rng.random(12))
     assert abs(rho) < 0.6 and p > 0.05
     assert all(np.isnan(v) for v in spearman(x, np.ones(12)))
+
+
+def test_pulse_heard_counts_tempo_within_four_percent() -> None:
+    asked = [{"tempo": 100.0, "onset_rate": 4.0}] * 4
+    measured = [{"tempo": t, "onset_rate": r} for t, r in ((100.0, 4.0), (103.0, 3.0), (50.0, 4.4), (196.0, 4.0))]
+    assert pulse_heard(asked, measured) == {"tempo_share": 0.5, "onset_rate_median_gap": pytest.approx(0.05)}
 
 
 def test_frechet_distance_of_gaussians() -> None:

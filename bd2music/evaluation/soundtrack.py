@@ -12,7 +12,10 @@ For every page the pipeline generates a track (one seed for all pages, so differ
 * Fréchet distance between Gaussians fitted to the generated and the real window latents, for the mapper under
   test and for an untrained mapper (same config and training-set statistics, random weights from a fixed seed)
   in the same pipeline;
-* the share of silent (RMS below ``SILENT_DBFS``) and clipped (a sample at ``CLIP_LEVEL`` or above) tracks.
+* the share of silent (RMS below ``SILENT_DBFS``) and clipped (a sample at ``CLIP_LEVEL`` or above) tracks;
+* with the pulse, whether it is heard: the share of tracks whose measured tempo is the asked one (within
+  ``TEMPO_HEARD_TOLERANCE``; a miss is usually the tempogram taking half or double the beat) and the median
+  relative gap between measured and asked onset rates.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ SILENT_DBFS = -50.0
 CLIP_LEVEL = 0.999
 PERMUTATIONS = 2000
 UNTRAINED_SEED = 0
+TEMPO_HEARD_TOLERANCE = 0.04  # |measured / asked tempo - 1| below this: the pulse's tempo is heard
 TARGETS = {"rho": 0.6, "p_value": 0.01, "diversity_ratio": 0.5, "frechet_reduction": 0.5}
 
 
@@ -123,6 +127,7 @@ class Generated:
     features: list[dict[str, float]]
     audio: list[np.ndarray]
     sample_rate: int
+    asked: list[dict[str, float]]  # the pulse's tempo and onset rate per track (empty without the pulse)
 
 
 def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, desc: str, pulse: bool = True) -> Generated:
@@ -131,7 +136,7 @@ def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, des
 
     from tqdm import tqdm
 
-    generated = Generated([], [], [], 0)
+    generated = Generated([], [], [], 0, [])
     for path in tqdm(pages, desc=desc, unit="page"):
         try:
             result = pipeline(path, seconds=seconds, seed=seed, pulse=pulse)
@@ -142,6 +147,9 @@ def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, des
         generated.features.append(result.analysis.features.normalised_scalars())
         generated.audio.append(result.audio)
         generated.sample_rate = result.sample_rate
+        if pulse:
+            segment = result.segments[0]
+            generated.asked.append({"tempo": segment.tempo, "onset_rate": segment.onset_rate})
     return generated
 
 
@@ -211,6 +219,7 @@ def evaluate_soundtracks(
         "frechet": {"trained": fd_trained, "untrained": fd_untrained, "reduction": 1 - fd_trained / fd_untrained},
         "outputs": {"silent": silent, "clipped": clipped, "silent_share": silent / len(levels),
                     "clipped_share": clipped / len(levels)},
+        "pulse_heard": pulse_heard(trained.asked, descriptors) if pulse else None,
     }
     report["targets"] = {
         "structure": all(
@@ -225,9 +234,20 @@ def evaluate_soundtracks(
     report["rows"] = [
         {"image": name, "features": {f: features[f] for f, _ in STRUCTURAL_PAIRS},
          "descriptors": {d: summary[d] for d in names}, "rms_dbfs": level, "peak": peak}
-        for name, features, summary, level, peak in zip(trained.names, trained.features, descriptors, levels, peaks)
+        | ({"asked": trained.asked[index]} if pulse else {})
+        for index, (name, features, summary, level, peak)
+        in enumerate(zip(trained.names, trained.features, descriptors, levels, peaks))
     ]
     return report
+
+
+def pulse_heard(asked: Sequence[dict[str, float]], measured: Sequence[dict[str, float]]) -> dict[str, float]:
+    """How well the decoded audio carries the pulse: the share of tracks whose measured tempo is within
+    ``TEMPO_HEARD_TOLERANCE`` of the asked one, and the median relative gap of the onset rate."""
+    tempo = np.array([m["tempo"] / a["tempo"] for a, m in zip(asked, measured)])
+    onsets = np.array([m["onset_rate"] / a["onset_rate"] for a, m in zip(asked, measured)])
+    return {"tempo_share": float(np.mean(np.abs(tempo - 1) < TEMPO_HEARD_TOLERANCE)),
+            "onset_rate_median_gap": float(np.median(np.abs(onsets - 1)))}
 
 
 def _finite(value: float) -> float | None:
