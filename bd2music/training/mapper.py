@@ -117,6 +117,7 @@ class ComicDataConfig:
     max_pages: int = 0  # real pages kept, spread over the list (0 = all; for smoke runs)
     max_panels: int = 6  # panel items per page (the first in reading order)
     detector: str = "yolo"  # finds panels and balloons on pages without labels
+    detector_weights: str = "weights/detector"  # the YOLO weights it uses (the page features depend on them)
 
 
 @dataclass
@@ -239,7 +240,7 @@ def comic_pages(config: MapperTrainConfig, comics_dir: Path, work: Path) -> Comi
                 manga = page.name.startswith("openmantra")
                 features = features_from_boxes(loaded.image, *_labelled_boxes(label_file, loaded.image), rtl=manga)
             else:
-                detector = detector or load_detector(config.comics.detector)
+                detector = detector or load_detector(config.comics.detector, config.comics.detector_weights, fallback=False)
                 features = analyze_page(loaded, detector).features
             records.append({"name": page.name, "split": page.split, "path": str(page.path),
                             "features": features.to_dict()})
