@@ -13,9 +13,11 @@
   ``DECAY_SHARE`` of a beat; each onset between beats adds a smaller bump of ``OFFBEAT_DB`` that decays within
   its own gap. The beats stay much the strongest onsets, so the tempo heard (and measured by the autocorrelation
   tempogram) is the beat's, while the onset count follows ``onset_rate``.
-* ``normalise_loudness``: DC removed, short fades at both ends (no click), and the level kept where the models
-  put it (it carries the page: louder for more colourful pages) unless it is unsafe: a track quieter than
-  ``MIN_RMS_DBFS`` is raised to it, and any track is lowered until its peak is at most ``PEAK_DBFS`` (never clips).
+* ``normalise_loudness``: DC removed, short fades at both ends (no click), and the order of levels kept as the
+  models put it (it carries the page: louder for more colourful pages). Tracks at or above ``LEVEL_KNEE_DBFS``
+  (about the median RMS of real clips) keep their level; quieter ones are brought toward it, their distance to
+  it divided by ``LEVEL_RATIO`` (the decoder renders many pages as a few events in near silence, 45–50 dB under
+  full scale). Any track is then lowered until its peak is at most ``PEAK_DBFS`` (never clips).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import torch
 
 MIN_SEGMENT_S = 1.0  # shortest panel segment when the seconds allow it
 TEXT_FACTOR = 3.0  # a panel half covered by text is read 2.5x as long as a silent one of the same size
-MIN_RMS_DBFS = -35.0  # quieter tracks are raised to this RMS level
+LEVEL_KNEE_DBFS = -20.0  # RMS level from which tracks keep their own (real clips' median: -20.9 dBFS)
+LEVEL_RATIO = 4.0  # a track X dB under the knee ends X / LEVEL_RATIO dB under it
 PEAK_DBFS = -1.0  # peak ceiling
 EDGE_FADE_S = 0.02  # fade-in / fade-out at the ends of a track
 PULSE_DEPTH_DB = 15.0  # deepest dip of the pulse envelope below an onset
@@ -102,12 +105,14 @@ def pulse_gains(frames: int, frames_per_second: float, tempo_bpm: float, onset_r
 
 
 def loudness_gain(audio: torch.Tensor) -> float:
-    """Gain that lifts ``audio``'s RMS to at least ``MIN_RMS_DBFS`` and keeps its peak under ``PEAK_DBFS``."""
+    """Gain that brings ``audio``'s RMS level, when under ``LEVEL_KNEE_DBFS``, to ``LEVEL_RATIO`` times closer to
+    it (quieter tracks stay quieter), and keeps its peak under ``PEAK_DBFS``."""
     rms = audio.square().mean().sqrt().item()
     peak = audio.abs().max().item()
     if peak == 0.0:
         return 1.0
-    return min(max(1.0, 10 ** (MIN_RMS_DBFS / 20) / max(rms, 1e-12)), 10 ** (PEAK_DBFS / 20) / peak)
+    lift_db = max(0.0, (LEVEL_KNEE_DBFS - 20 * np.log10(max(rms, 1e-12))) * (1 - 1 / LEVEL_RATIO))
+    return float(min(10 ** (lift_db / 20), 10 ** (PEAK_DBFS / 20) / peak))
 
 
 def normalise_loudness(audio: torch.Tensor, sample_rate: int) -> tuple[torch.Tensor, float]:

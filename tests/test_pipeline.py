@@ -18,7 +18,8 @@ from bd2music.errors import InputError
 from bd2music.evaluation.soundtrack import pulse_heard
 from bd2music.pipeline import STAGES, WHOLE_PAGE, Pipeline, Result
 from bd2music.soundtrack import (
-    MIN_RMS_DBFS,
+    LEVEL_KNEE_DBFS,
+    LEVEL_RATIO,
     PEAK_DBFS,
     PULSE_DEPTH_DB,
     normalise_loudness,
@@ -114,14 +115,16 @@ def test_overlap_add_keeps_levels_and_fades_between_pieces() -> None:
     assert (middle.diff() > 0).all() and 1.0 < middle.min() and middle.max() < 3.0
 
 
-def test_loudness_raises_quiet_and_limits_loud_tracks() -> None:
+def test_loudness_raises_quiet_tracks_in_order_and_limits_loud_ones() -> None:
     rng = np.random.default_rng(0)
     noise = torch.from_numpy(rng.standard_normal(16000).astype(np.float32))
-    quiet, _ = normalise_loudness(noise * 1e-5, 16000)
-    assert level_dbfs(quiet.numpy()) == pytest.approx(MIN_RMS_DBFS, abs=0.1)
+    levels = [level_dbfs(normalise_loudness(noise * scale, 16000)[0].numpy()) for scale in (1e-3, 3e-3)]
+    expected = [LEVEL_KNEE_DBFS + (level_dbfs(noise.numpy() * scale) - LEVEL_KNEE_DBFS) / LEVEL_RATIO
+                for scale in (1e-3, 3e-3)]
+    assert levels == pytest.approx(expected, abs=0.1) and levels[0] < levels[1] < LEVEL_KNEE_DBFS
     loud, gain = normalise_loudness(noise * 3.0, 16000)
     assert gain < 1 and loud.abs().max() == pytest.approx(10 ** (PEAK_DBFS / 20), rel=1e-4)
-    _kept, gain = normalise_loudness(noise * 0.05, 16000)
+    _kept, gain = normalise_loudness(noise * 0.12, 16000)  # -18 dBFS: above the knee
     assert gain == 1.0
 
 
