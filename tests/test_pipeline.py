@@ -15,7 +15,7 @@ from bd2music.audio.descriptors import compute_descriptors
 from bd2music.audio.load import load_audio
 from bd2music.audio.mel import MEL
 from bd2music.errors import InputError
-from bd2music.evaluation.soundtrack import pulse_heard
+from bd2music.evaluation.soundtrack import asked_pulse, pulse_heard
 from bd2music.pipeline import STAGES, WHOLE_PAGE, Pipeline, Result
 from bd2music.soundtrack import (
     LEVEL_KNEE_DBFS,
@@ -156,13 +156,13 @@ def test_the_pulse_is_heard_in_the_decoded_audio(pipe: Pipeline, data_dir: Path)
 
 
 def test_the_pulse_tempo_is_heard_on_sparse_black_and_white_pages(pipe: Pipeline, data_dir: Path) -> None:
-    """On manga pages, whose tracks are quiet and sparse, the toolkit still measures the tempo the pulse plays on
+    """On manga pages, whose tracks are sparse, the toolkit still measures the tempo the pulse plays on
     nearly every track (offbeat onsets that are too loud make the tempogram pick half or double the beat)."""
-    heldout = set((Path(__file__).resolve().parents[1] / "weights" / "comic_vae" / "heldout.txt").read_text().split())
+    heldout_list = Path(__file__).resolve().parents[1] / "weights" / "comic_vae" / "heldout.txt"
+    heldout = set(heldout_list.read_text().split())
     pages = [p for p in sorted((data_dir / "comics").glob("openmantra_*.jpg")) if p.name not in heldout][::2]
     tracks = [pipe(page, seconds=10.0, seed=0) for page in pages]
     measured = compute_descriptors([load_audio((t.audio, t.sample_rate), p.name) for t, p in zip(tracks, pages)],
                                    "torch")
-    asked = [{"tempo": t.segments[0].tempo, "onset_rate": t.segments[0].onset_rate} for t in tracks]
-    heard = pulse_heard(asked, [m.summary for m in measured])
-    assert len(pages) > 50 and heard["tempo_share"] >= 0.85  # 0.92 with 3 dB offbeat bumps, 0.81 with 5 dB
+    heard = pulse_heard([asked_pulse(t) for t in tracks], [m.summary for m in measured])
+    assert len(pages) > 50 and heard["tempo_share"] >= 0.85  # 0.89; stage-5 detector: 0.92 at 3 dB offbeat, 0.81 at 5

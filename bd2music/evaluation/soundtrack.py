@@ -148,8 +148,7 @@ def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, des
         generated.audio.append(result.audio)
         generated.sample_rate = result.sample_rate
         if pulse:
-            segment = result.segments[0]
-            generated.asked.append({"tempo": segment.tempo, "onset_rate": segment.onset_rate})
+            generated.asked.append(asked_pulse(result))
     return generated
 
 
@@ -239,6 +238,12 @@ def evaluate_soundtracks(
         in enumerate(zip(trained.names, trained.features, descriptors, levels, peaks))
     ]
     return report
+
+
+def asked_pulse(result) -> dict[str, float]:
+    """The tempo and onset rate the pulse of a page-mode ``Result`` plays (its one segment's)."""
+    segment = result.segments[0]
+    return {"tempo": segment.tempo, "onset_rate": segment.onset_rate}
 
 
 def pulse_heard(asked: Sequence[dict[str, float]], measured: Sequence[dict[str, float]]) -> dict[str, float]:

@@ -240,7 +240,8 @@ def comic_pages(config: MapperTrainConfig, comics_dir: Path, work: Path) -> Comi
                 manga = page.name.startswith("openmantra")
                 features = features_from_boxes(loaded.image, *_labelled_boxes(label_file, loaded.image), rtl=manga)
             else:
-                detector = detector or load_detector(config.comics.detector, config.comics.detector_weights, fallback=False)
+                detector = detector or load_detector(config.comics.detector, config.comics.detector_weights,
+                                                     fallback=False)
                 features = analyze_page(loaded, detector).features
             records.append({"name": page.name, "split": page.split, "path": str(page.path),
                             "features": features.to_dict()})
