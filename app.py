@@ -153,6 +153,7 @@ def build_demo() -> gr.Blocks:
                     spectrogram = gr.Plot(label="Soundtrack mel spectrogram", elem_id="spectrogram")
                     figure = gr.Plot(label="Visual features", elem_id="features")
                     table = gr.Dataframe(headers=["feature", "value", "meaning"], label="Features", wrap=True,
+                                         column_widths=["22%", "18%", "60%"], max_height=640,
                                          elem_id="feature-table")
                     downloads = gr.File(label="Downloads: WAV, JSON (panels, features, settings)",
                                         file_count="multiple", elem_id="downloads")

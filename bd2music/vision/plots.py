@@ -64,6 +64,7 @@ def plot_features(features: PageFeatures) -> Figure:
     """Palette strip, normalised scalar bars and hue histogram of a page on one 800x500 px Agg figure."""
     figure = Figure(figsize=(8, 5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
+    figure.suptitle("Page: visual features", fontsize=10)  # centred, clear of the app's label in the corner
     grid = figure.add_gridspec(2, 2, height_ratios=(1, 5), width_ratios=(3, 2))
     _draw_palette(figure.add_subplot(grid[0, :]), features.palette)
     _draw_scalars(figure.add_subplot(grid[1, 0]), features)
