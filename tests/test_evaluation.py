@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from bd2music.__main__ import main
+from bd2music.commands.evaluate_panels import markdown_table
 from bd2music.errors import InputError
 from bd2music.evaluation import (
     AnnotatedPage,
@@ -60,6 +61,18 @@ def test_micro_average_and_balloons_only_where_annotated() -> None:
     assert report.panels == Counts(2, 0, 1)
     assert report.balloons == Counts(1, 1, 0)
     assert json.loads(json.dumps(report.to_dict()))["overall"]["panels"]["recall"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_pages_with_balloons_only_leave_panels_unscored(tmp_path: Path) -> None:
+    Image.new("RGB", (400, 400), "white").save(tmp_path / "page.jpg")
+    (tmp_path / "page.json").write_text(json.dumps({"image": "page.jpg", "width": 400, "height": 400,
+                                                    "balloons": [list(C)]}))
+    (page,) = load_annotations(tmp_path)
+    assert page.panels is None and page.balloons == [C]
+    report = DetectorReport("test", [evaluate_page([Detection(A, 0.9, "panel"), Detection(C, 0.8, "balloon")], page)])
+    assert report.panels is None and report.balloons == Counts(1, 0, 0)
+    row = markdown_table([report]).splitlines()[-1]
+    assert row.startswith("| test | n/a | n/a | n/a | 1.000 | 1.000 | 1.000 |"), row
 
 
 def test_load_annotations(tmp_path: Path) -> None:

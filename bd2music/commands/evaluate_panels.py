@@ -33,10 +33,10 @@ def markdown_table(reports: list[DetectorReport]) -> str:
     lines = ["| detector | panels P | panels R | panels F1 | balloons P | balloons R | balloons F1 | s/page |",
              "|---|---|---|---|---|---|---|---|"]
     for report in reports:
-        cells = [f"{report.panels.precision:.3f}", f"{report.panels.recall:.3f}", f"{report.panels.f1:.3f}"]
-        balloons = report.balloons
-        cells += ["n/a"] * 3 if balloons is None else [
-            f"{balloons.precision:.3f}", f"{balloons.recall:.3f}", f"{balloons.f1:.3f}"]
+        cells = []
+        for counts in (report.panels, report.balloons):
+            cells += ["n/a"] * 3 if counts is None else [f"{counts.precision:.3f}", f"{counts.recall:.3f}",
+                                                         f"{counts.f1:.3f}"]
         lines.append(f"| {report.detector} | " + " | ".join(cells) + f" | {report.seconds_per_page:.3f} |")
     return "\n".join(lines)
 

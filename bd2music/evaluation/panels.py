@@ -58,12 +58,12 @@ class Counts:
 
 @dataclass(frozen=True)
 class AnnotatedPage:
-    """One ground-truth page; ``balloons`` is None where the page has no balloon annotation."""
+    """One ground-truth page; ``panels`` or ``balloons`` is None where the page has no such annotation."""
 
     image: Path
     width: int
     height: int
-    panels: list[Box]
+    panels: list[Box] | None
     balloons: list[Box] | None
 
     @property
@@ -77,7 +77,7 @@ class PageResult:
     """Counts of one detector on one page."""
 
     name: str
-    panels: Counts
+    panels: Counts | None
     balloons: Counts | None
     seconds: float
 
@@ -90,15 +90,14 @@ class DetectorReport:
     pages: list[PageResult] = field(default_factory=list)
 
     @property
-    def panels(self) -> Counts:
-        """Panel counts summed over pages."""
-        return sum((page.panels for page in self.pages), Counts())
+    def panels(self) -> Counts | None:
+        """Panel counts summed over the pages with panel annotations (None if there are none)."""
+        return _summed([page.panels for page in self.pages])
 
     @property
     def balloons(self) -> Counts | None:
         """Balloon counts summed over the pages with balloon annotations (None if there are none)."""
-        annotated = [page.balloons for page in self.pages if page.balloons is not None]
-        return sum(annotated, Counts()) if annotated else None
+        return _summed([page.balloons for page in self.pages])
 
     @property
     def seconds_per_page(self) -> float:
@@ -118,6 +117,11 @@ class DetectorReport:
         ]
         return {"detector": self.detector, "pages_evaluated": len(self.pages),
                 "seconds_per_page": round(self.seconds_per_page, 4), "overall": overall, "pages": pages}
+
+
+def _summed(counts: list[Counts | None]) -> Counts | None:
+    annotated = [c for c in counts if c is not None]
+    return sum(annotated, Counts()) if annotated else None
 
 
 def match_boxes(pred: Sequence[Box], truth: Sequence[Box], threshold: float = IOU_THRESHOLD) -> list[tuple[int, int]]:
@@ -150,8 +154,10 @@ def evaluate_page(detections: Sequence[Detection], page: AnnotatedPage, seconds:
     def boxes(label: str) -> list[Box]:
         return [d.box for d in detections if d.label == label]
 
-    balloons = None if page.balloons is None else count_matches(boxes("balloon"), page.balloons)
-    return PageResult(page.name, count_matches(boxes("panel"), page.panels), balloons, seconds)
+    def counts(label: str, truth: list[Box] | None) -> Counts | None:
+        return None if truth is None else count_matches(boxes(label), truth)
+
+    return PageResult(page.name, counts("panel", page.panels), counts("balloon", page.balloons), seconds)
 
 
 def evaluate_detector(detector: Detector, pages: Sequence[AnnotatedPage], max_side: int,
@@ -202,8 +208,8 @@ def load_annotations(folder: str | Path) -> list[AnnotatedPage]:
     for json_path in sorted(folder.glob("*.json")):
         try:
             data = json.loads(json_path.read_text())
-            panels = [_box(box) for box in data["panels"]]
-            balloons = [_box(box) for box in data["balloons"]] if "balloons" in data else None
+            panels, balloons = ([_box(box) for box in data[key]] if key in data else None
+                                for key in ("panels", "balloons"))
             size = int(data["width"]), int(data["height"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise InputError(f"{json_path.name}: not a panel annotation ({error})") from None
