@@ -5,7 +5,8 @@ slanted gutters (down to a shared border line, as in gutterless manga), frameles
 splash pages and figures breaking out of their frames over the border. Panels are filled with crops of
 real pages (inside their human panel boxes where known) or with drawn shapes; balloons, thought clouds and
 captions carry lettering (horizontal or vertical, like manga) whose tight box is the ``balloon`` label, as in
-the OpenMantra annotations. Pages then get paper texture, screentone, noise, blur and JPEG artefacts.
+the OpenMantra annotations; optionally a share of balloons is lettered like western colour comics (mixed case,
+bold, thin or no outline, dark balloons with light letters). Pages then get paper texture, screentone, noise, blur and JPEG artefacts.
 Every page is a pure function of ``(seed, index)``.
 """
 
@@ -35,6 +36,28 @@ class SyntheticPage:
     image: Image.Image
     panels: list[Box]
     balloons: list[Box]
+
+
+@dataclass(frozen=True)
+class BalloonStyle:
+    """How a balloon is drawn: outline width (0: none), fill and ink colours, letter case and weight."""
+
+    outline: int = 2
+    fill: tuple[int, int, int] = (255, 255, 255)
+    ink: tuple[int, int, int] = (15, 15, 15)
+    mixed_case: bool = False
+    bold: bool = False
+    letter_size: tuple[float, float] = (0.018, 0.03)  # range of the letter height, as a share of the page's long side
+    lines: tuple[int, int] = (1, 5)  # range of the number of lines (upper bound excluded), as the balloon allows
+    words: int = 6  # words drawn per line before it is cut to the balloon's width
+
+    @property
+    def dark(self) -> bool:
+        """Light letters on a dark balloon."""
+        return sum(self.fill) < sum(self.ink)
+
+
+UPPERCASE_STYLE = BalloonStyle()  # black-outlined white balloons, capitals (the generator's first style)
 
 
 @dataclass(frozen=True)
@@ -103,22 +126,28 @@ def polygon_box(polygon: Polygon) -> Box:
 class PageGenerator:
     """Draws page ``index`` of a reproducible stream of synthetic comic pages."""
 
-    def __init__(self, sources: list[ContentSource], seed: int = 0, long_side: int = 800) -> None:
+    def __init__(self, sources: list[ContentSource], seed: int = 0, long_side: int = 800,
+                 western_balloons: float = 0.0) -> None:
+        """``western_balloons``: share of balloons lettered like western colour comics (mixed case, bold, thin
+        or no outline, dark balloons with light letters); 0 draws exactly the pages of earlier versions."""
         self.sources = sources
         self.seed = seed
         self.long_side = long_side
+        self.western_balloons = western_balloons
 
     def __call__(self, index: int) -> SyntheticPage:
         rng = np.random.default_rng([self.seed, index])
-        return _PageDrawing(rng, self.sources, self.long_side).draw()
+        return _PageDrawing(rng, self.sources, self.long_side, self.western_balloons).draw()
 
 
 class _PageDrawing:
     """The state of one page being drawn (random generator, canvas, labels)."""
 
-    def __init__(self, rng: np.random.Generator, sources: list[ContentSource], long_side: int) -> None:
+    def __init__(self, rng: np.random.Generator, sources: list[ContentSource], long_side: int,
+                 western_balloons: float = 0.0) -> None:
         self.rng = rng
         self.sources = sources
+        self.western_balloons = western_balloons
         kind = rng.choice(["page", "webtoon", "strip"], p=[0.8, 0.1, 0.1])
         if kind == "page":
             height = long_side
@@ -298,10 +327,11 @@ class _PageDrawing:
             self.frame(blob, 2)
 
     # ----- balloons -----------------------------------------------------------------------------------
-    def lettering(self, cx: float, cy: float, max_w: float, max_h: float, vertical: bool) -> Box | None:
+    def lettering(self, cx: float, cy: float, max_w: float, max_h: float, vertical: bool,
+                  style: BalloonStyle = UPPERCASE_STYLE) -> Box | None:
         """Draw lines (or manga-style columns) of letters centred at (cx, cy); return their tight box."""
         rng = self.rng
-        size = int(np.clip(rng.uniform(0.018, 0.03) * max(self.size), 8, 30))
+        size = int(np.clip(rng.uniform(*style.letter_size) * max(self.size), 8, 30))
         font = ImageFont.load_default(size=size)
         layer_box: list[float] = [math.inf, math.inf, -math.inf, -math.inf]
         if vertical:
@@ -312,25 +342,47 @@ class _PageDrawing:
             for line in lines:
                 y = cy - len(line) * size * 0.525
                 for ch in line[: int(rng.integers(max(1, len(line) // 2), len(line) + 1))]:
-                    self._text((x, y), ch, font, layer_box)
+                    self._text((x, y), ch, font, layer_box, style)
                     y += size * 1.05
                 x -= size * 1.3
         else:
             chars = max(3, int(max_w // (size * 0.62)))
-            n_lines = max(1, min(int(max_h // (size * 1.25)), int(rng.integers(1, 5))))
+            n_lines = max(1, min(int(max_h // (size * 1.25)), int(rng.integers(*style.lines))))
             y = cy - n_lines * size * 0.62
             for _ in range(n_lines):
-                words = " ".join("".join(rng.choice(list(LETTERS[:26]), int(rng.integers(1, 8)))) for _ in range(6))
+                words = " ".join(self._word(style.mixed_case) for _ in range(style.words))
                 line = words[: int(rng.integers(max(2, chars // 2), chars + 1))].strip() or "HA"
-                self._text((cx - font.getlength(line) / 2, y), line, font, layer_box)
+                self._text((cx - font.getlength(line) / 2, y), line, font, layer_box, style)
                 y += size * 1.25
         return tuple(layer_box) if layer_box[0] < layer_box[2] else None
 
-    def _text(self, xy: tuple[float, float], text: str, font: ImageFont.ImageFont, box: list[float]) -> None:
-        bbox = self.draw_ctx.textbbox(xy, text, font=font)
+    def _word(self, mixed_case: bool) -> str:
+        """A random capitalised word, or (mixed case) a lower-case one, sometimes capitalised or punctuated."""
+        rng = self.rng
+        if not mixed_case:
+            return "".join(rng.choice(list(LETTERS[:26]), int(rng.integers(1, 8))))
+        word = "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(1, 9))))
+        if rng.random() < 0.25:
+            word = word.capitalize()
+        return word + (str(rng.choice(list("!?.,"))) if rng.random() < 0.2 else "")
+
+    def _text(self, xy: tuple[float, float], text: str, font: ImageFont.ImageFont, box: list[float],
+              style: BalloonStyle) -> None:
+        stroke = 1 if style.bold else 0
+        bbox = self.draw_ctx.textbbox(xy, text, font=font, stroke_width=stroke)
         if bbox[2] > bbox[0]:
-            self.draw_ctx.text(xy, text, font=font, fill=(15, 15, 15))
+            self.draw_ctx.text(xy, text, font=font, fill=style.ink, stroke_width=stroke, stroke_fill=style.ink)
             box[:] = [min(box[0], bbox[0]), min(box[1], bbox[1]), max(box[2], bbox[2]), max(box[3], bbox[3])]
+
+    def western_style(self) -> BalloonStyle:
+        """A balloon as western colour comics letter them: light or (1 in 8) dark, thin or no outline."""
+        rng = self.rng
+        dark = rng.random() < 0.125
+        fill = tuple(int(v) for v in (rng.integers(0, 40, 3) if dark else rng.integers(232, 256, 3)))
+        ink = tuple(int(v) for v in (rng.integers(225, 256, 3) if dark else rng.integers(0, 60, 3)))
+        return BalloonStyle(outline=int(rng.choice([0, 0, 1, 2, 3])), fill=fill, ink=ink,
+                            mixed_case=rng.random() < 0.7, bold=rng.random() < 0.4,
+                            letter_size=(0.011, 0.02), lines=(2, 6), words=12)
 
     def balloon(self, panel: Box) -> None:
         """A speech balloon, thought cloud or caption box with lettering inside ``panel``."""
@@ -338,12 +390,19 @@ class _PageDrawing:
         x0, y0, x1, y1 = panel
         pw, ph = x1 - x0, y1 - y0
         vertical = rng.random() < 0.45
-        bw = pw * rng.uniform(0.2, 0.45) if not vertical else pw * rng.uniform(0.12, 0.3)
-        bh = ph * rng.uniform(0.15, 0.35) if not vertical else ph * rng.uniform(0.25, 0.5)
+        style = UPPERCASE_STYLE
+        if self.western_balloons and rng.random() < self.western_balloons:
+            style = self.western_style()
+            bw, bh = pw * rng.uniform(0.3, 0.6), ph * rng.uniform(0.18, 0.4)  # a few full lines of dialogue
+            vertical = False
+        else:
+            bw = pw * rng.uniform(0.2, 0.45) if not vertical else pw * rng.uniform(0.12, 0.3)
+            bh = ph * rng.uniform(0.15, 0.35) if not vertical else ph * rng.uniform(0.25, 0.5)
         if min(bw, bh) < 30:
             return
         cx, cy = rng.uniform(x0 + bw / 2 - 0.1 * bw, x1 - bw / 2 + 0.1 * bw), rng.uniform(y0 + bh / 2, y1 - bh / 2)
-        outline = (0, 0, 0)
+        outline = (0, 0, 0) if style.outline else None
+        width, fill = style.outline, style.fill
         kind = rng.choice(["speech", "thought", "caption"], p=[0.7, 0.1, 0.2])
         shape = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
         reach = (shape[0] - bw * 0.3, shape[1] - bh * 0.3, shape[2] + bw * 0.3, shape[3] + bh * 0.3)
@@ -351,24 +410,26 @@ class _PageDrawing:
             return  # never letter over an earlier balloon: its label would lose its text
         self.cover(reach)
         if kind == "caption":
-            fill = (255, 250, 205) if self.colour and rng.random() < 0.5 else (255, 255, 255)
-            self.draw_ctx.rectangle(shape, fill=fill, outline=outline, width=2)
+            if not style.dark and self.colour and rng.random() < 0.5:
+                fill = (255, 250, 205)  # pale yellow caption
+            self.draw_ctx.rectangle(shape, fill=fill, outline=outline, width=width)
         else:
             tail_angle = rng.uniform(0, 2 * np.pi)
             tip = (cx + np.cos(tail_angle) * bw * 0.8, cy + np.sin(tail_angle) * bh * 0.9)
             base = [(cx + np.cos(tail_angle + d) * bw * 0.3, cy + np.sin(tail_angle + d) * bh * 0.3) for d in (-0.3, 0.3)]
-            self.draw_ctx.polygon([base[0], tip, base[1]], fill=(255, 255, 255), outline=outline, width=2)
+            self.draw_ctx.polygon([base[0], tip, base[1]], fill=fill, outline=outline, width=width)
             if kind == "thought":
                 for _ in range(10):
                     a = rng.uniform(0, 2 * np.pi)
                     px, py = cx + np.cos(a) * bw * 0.42, cy + np.sin(a) * bh * 0.42
                     r = min(bw, bh) * 0.2
-                    self.draw_ctx.ellipse((px - r, py - r, px + r, py + r), fill=(255, 255, 255), outline=outline, width=2)
+                    self.draw_ctx.ellipse((px - r, py - r, px + r, py + r), fill=fill, outline=outline, width=width)
             if rng.random() < 0.5:
-                self.draw_ctx.ellipse(shape, fill=(255, 255, 255), outline=outline, width=2)
+                self.draw_ctx.ellipse(shape, fill=fill, outline=outline, width=width)
             else:
-                self.draw_ctx.rounded_rectangle(shape, radius=min(bw, bh) * 0.3, fill=(255, 255, 255), outline=outline, width=2)
-        text_box = self.lettering(cx, cy, bw * 0.7, bh * 0.7, vertical and kind != "caption")
+                self.draw_ctx.rounded_rectangle(shape, radius=min(bw, bh) * 0.3, fill=fill, outline=outline,
+                                                width=width)
+        text_box = self.lettering(cx, cy, bw * 0.7, bh * 0.7, vertical and kind != "caption", style)
         if text_box is not None:
             self.balloons.append(text_box)
 

@@ -30,7 +30,9 @@ class DetectorTrainConfig:
 
     architecture: str = "yolo11n.yaml"  # ultralytics model YAML (ships inside the package)
     synthetic_pages: int = 400  # procedural pages drawn for training (+10% more for validation)
+    western_balloons: float = 0.0  # share of their balloons lettered like western colour comics (0: as before)
     real_repeats: int = 2  # each real labelled page appears this many times per epoch
+    real_validation_every: int = 10  # every n-th real labelled page validates instead (0: all of them train)
     page_long_side: int = 800  # stored page size (pixels, long side)
     imgsz: int = 384  # training size
     epochs: int = 25
@@ -62,7 +64,8 @@ def yolo_label_lines(boxes: list[tuple[int, Box]], width: int, height: int) -> l
 def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> Path:
     """Write ``root/{images,labels}/{train,val}`` and ``root/data.yaml``; return the YAML path.
 
-    Real pages: the human-labelled pages of ``comics_dir/labels`` (every 10th to validation). Synthetic
+    Real pages: the human-labelled pages of ``comics_dir/labels`` (every ``config.real_validation_every``-th
+    to validation, none when it is 0). Synthetic
     pages: ``config.synthetic_pages`` for training plus 10% for validation. Never reads evaluation pages.
     """
     for split in ("train", "val"):
@@ -80,11 +83,13 @@ def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> 
         image, scale = load_page(comics_dir / labels["image"]).downscaled(config.page_long_side)
         panels = [tuple(v / scale for v in box) for box in labels["panels"]]
         balloons = [tuple(v / scale for v in box) for box in labels.get("balloons", [])]
-        split = "val" if i % 10 == 0 else "train"
+        every = config.real_validation_every
+        split = "val" if every and i % every == 0 else "train"
         for repeat in range(1 if split == "val" else config.real_repeats):
             write(f"real_{label_file.stem}_{repeat}", split, image, panels, balloons)
 
-    generator = PageGenerator(load_content_sources(comics_dir), seed=config.seed, long_side=config.page_long_side)
+    generator = PageGenerator(load_content_sources(comics_dir), seed=config.seed, long_side=config.page_long_side,
+                              western_balloons=config.western_balloons)
     n_val = max(1, config.synthetic_pages // 10)
     for i in tqdm(range(config.synthetic_pages + n_val), desc="synthetic pages"):
         page = generator(i)
@@ -149,6 +154,9 @@ def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Pa
     metric = lambda key: f"{float(last[key]):.3f}" if key in last else "n/a"  # noqa: E731
     card = MODEL_CARD.format(
         epochs=len(rows), imgsz=config.imgsz, synthetic=config.synthetic_pages, repeats=config.real_repeats,
+        western=f"{config.western_balloons:.0%}",
+        held_out=(f"every {config.real_validation_every}th page held out for validation"
+                  if config.real_validation_every else "all of them used for training (validation on generated pages)"),
         precision=metric("metrics/precision(B)"), recall=metric("metrics/recall(B)"),
         map50=metric("metrics/mAP50(B)"), map5095=metric("metrics/mAP50-95(B)"),
         config=json.dumps(asdict(config), indent=2),
@@ -171,11 +179,12 @@ rebuilds the network from the YAML and never loads a pickle.
 
 ## Training data
 - The 140 human-labelled OpenMantra pages of `shared/data/comics/labels` (frames → panels, text → balloons),
-  every 10th page held out for validation, each training page seen {repeats}× per epoch.
+  {held_out}, each training page seen {repeats}× per epoch.
 - {synthetic} procedural pages from `bd2music.data.synthetic_pages` (+10% for validation): varied tiers, nested
   tiers, slanted and uneven gutters, frameless and full-bleed panels, gutterless tiers, figures breaking out
   over frames, insets, splash pages, webtoon strips,
-  balloons / thought clouds / captions with horizontal or vertical lettering, panel content cut from the real
+  balloons / thought clouds / captions with horizontal or vertical lettering ({western} of them lettered like
+  western colour comics: mixed case, bold, thin or no outline, dark balloons), panel content cut from the real
   pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd), paper texture, screentone,
   noise, blur, JPEG artefacts.
 - Never trained or tuned on `shared/data/eval_pages`.
