@@ -12,6 +12,7 @@ Every page is a pure function of ``(seed, index)``.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -19,6 +20,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -27,6 +29,22 @@ from bd2music.vision.boxes import Box, box_area, clip_box
 
 Polygon = list[tuple[float, float]]
 LETTERS = string.ascii_uppercase + "!?.,'"
+# English letter frequencies (a-z, in %), so that western lettering has the usual share of round, tall and deep letters
+ENGLISH_LETTER_SHARES = np.array([8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4, 6.7, 7.5, 1.9,
+                                  0.095, 6.0, 6.3, 9.1, 2.8, 0.98, 2.4, 0.15, 2.0, 0.074]) / 100.0
+ENGLISH_LETTER_SHARES /= ENGLISH_LETTER_SHARES.sum()
+# Typefaces for western lettering: the TrueType fonts matplotlib ships (regular, bold, slanted; sans, serif, mono)
+LETTERING_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
+                   "DejaVuSansMono-Oblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Italic.ttf",
+                   "DejaVuSerif-BoldItalic.ttf", "STIXGeneral.ttf", "STIXGeneralItalic.ttf", "cmss10.ttf", "cmti10.ttf")
+
+
+@functools.cache
+def lettering_font(name: str | None, size: int) -> ImageFont.FreeTypeFont:
+    """One of :data:`LETTERING_FONTS` (from matplotlib's own files, nothing downloaded), or Pillow's default."""
+    if name is None:
+        return ImageFont.load_default(size=size)
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,8 @@ class BalloonStyle:
     letter_size: tuple[float, float] = (0.018, 0.03)  # range of the letter height, as a share of the page's long side
     lines: tuple[int, int] = (1, 5)  # range of the number of lines (upper bound excluded), as the balloon allows
     words: int = 6  # words drawn per line before it is cut to the balloon's width
+    font: str | None = None  # one of LETTERING_FONTS, None for Pillow's default
+    english_letters: bool = False  # letters drawn with English frequencies (else uniformly)
 
     @property
     def dark(self) -> bool:
@@ -332,7 +352,7 @@ class _PageDrawing:
         """Draw lines (or manga-style columns) of letters centred at (cx, cy); return their tight box."""
         rng = self.rng
         size = int(np.clip(rng.uniform(*style.letter_size) * max(self.size), 8, 30))
-        font = ImageFont.load_default(size=size)
+        font = lettering_font(style.font, size)
         layer_box: list[float] = [math.inf, math.inf, -math.inf, -math.inf]
         if vertical:
             columns = max(1, min(int(max_w // (size * 1.3)), int(rng.integers(1, 5))))
@@ -350,19 +370,21 @@ class _PageDrawing:
             n_lines = max(1, min(int(max_h // (size * 1.25)), int(rng.integers(*style.lines))))
             y = cy - n_lines * size * 0.62
             for _ in range(n_lines):
-                words = " ".join(self._word(style.mixed_case) for _ in range(style.words))
+                words = " ".join(self._word(style) for _ in range(style.words))
                 line = words[: int(rng.integers(max(2, chars // 2), chars + 1))].strip() or "HA"
                 self._text((cx - font.getlength(line) / 2, y), line, font, layer_box, style)
                 y += size * 1.25
         return tuple(layer_box) if layer_box[0] < layer_box[2] else None
 
-    def _word(self, mixed_case: bool) -> str:
-        """A random capitalised word, or (mixed case) a lower-case one, sometimes capitalised or punctuated."""
+    def _word(self, style: BalloonStyle) -> str:
+        """A random word in capitals, or (mixed case) in lower case, sometimes capitalised or punctuated."""
         rng = self.rng
-        if not mixed_case:
+        if not style.english_letters:
             return "".join(rng.choice(list(LETTERS[:26]), int(rng.integers(1, 8))))
-        word = "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(1, 9))))
-        if rng.random() < 0.25:
+        word = "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(1, 9)), p=ENGLISH_LETTER_SHARES))
+        if not style.mixed_case:
+            word = word.upper()
+        elif rng.random() < 0.25:
             word = word.capitalize()
         return word + (str(rng.choice(list("!?.,"))) if rng.random() < 0.2 else "")
 
@@ -380,9 +402,11 @@ class _PageDrawing:
         dark = rng.random() < 0.125
         fill = tuple(int(v) for v in (rng.integers(0, 40, 3) if dark else rng.integers(232, 256, 3)))
         ink = tuple(int(v) for v in (rng.integers(225, 256, 3) if dark else rng.integers(0, 60, 3)))
+        font = rng.choice([None, *LETTERING_FONTS])
         return BalloonStyle(outline=int(rng.choice([0, 0, 1, 2, 3])), fill=fill, ink=ink,
-                            mixed_case=rng.random() < 0.7, bold=rng.random() < 0.4,
-                            letter_size=(0.011, 0.02), lines=(2, 6), words=12)
+                            mixed_case=rng.random() < 0.7, bold=rng.random() < 0.25,
+                            letter_size=(0.011, 0.02), lines=(2, 6), words=12,
+                            font=None if font is None else str(font), english_letters=True)
 
     def balloon(self, panel: Box) -> None:
         """A speech balloon, thought cloud or caption box with lettering inside ``panel``."""
