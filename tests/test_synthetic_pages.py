@@ -123,3 +123,21 @@ def test_make_pages_command(tmp_path: Path, data_dir: Path) -> None:
     labels = json.loads((tmp_path / "synthetic_1_00001.json").read_text())
     assert set(labels) >= {"image", "width", "height", "panels", "balloons"}
     assert (tmp_path / labels["image"]).is_file()
+
+
+def test_detector_dataset_takes_extra_labelled_pages(tmp_path: Path, data_dir: Path) -> None:
+    """Extra labelled folders train with both classes; a folder without panel boxes is refused."""
+    from bd2music.errors import InputError
+    from bd2music.training.detector import DetectorTrainConfig, build_dataset
+
+    repo = Path(__file__).resolve().parents[1]
+    extra = repo / "configs" / "detector" / "western_labels"
+    config = DetectorTrainConfig(synthetic_pages=0, real_repeats=1, extra_labels=[str(extra)])
+    build_dataset(tmp_path / "set", data_dir / "comics", config)
+    rows = [line.split()[0] for f in (tmp_path / "set" / "labels" / "train").glob("real_peppercarrot_*.txt")
+            for line in f.read_text().splitlines()]
+    assert len(list(extra.glob("*.json"))) == 10 and rows.count("0") == 35 and rows.count("1") == 17
+    assert len(list((tmp_path / "set" / "images" / "val").glob("real_*.jpg"))) == 14  # every 10th manga page
+    with pytest.raises(InputError, match="need panels"):
+        build_dataset(tmp_path / "bad", data_dir / "comics",
+                      DetectorTrainConfig(synthetic_pages=0, extra_labels=[str(repo / "benchmarks" / "western_balloons")]))

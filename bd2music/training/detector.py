@@ -17,6 +17,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bd2music.data.synthetic_pages import PageGenerator, load_content_sources
+from bd2music.errors import InputError
+from bd2music.evaluation.panels import load_annotations
 from bd2music.io import load_page
 from bd2music.vision.boxes import CLASSES, Box
 from bd2music.vision.yolo import DetectorConfig, save_detector
@@ -33,6 +35,7 @@ class DetectorTrainConfig:
     western_balloons: float = 0.0  # share of their balloons lettered like western colour comics (0: as before)
     real_repeats: int = 2  # each real labelled page appears this many times per epoch
     real_validation_every: int = 10  # every n-th real labelled page validates instead (0: all of them train)
+    extra_labels: list[str] = field(default_factory=list)  # more labelled folders (eval_pages format), all train
     page_long_side: int = 800  # stored page size (pixels, long side)
     imgsz: int = 384  # training size
     epochs: int = 25
@@ -65,7 +68,7 @@ def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> 
     """Write ``root/{images,labels}/{train,val}`` and ``root/data.yaml``; return the YAML path.
 
     Real pages: the human-labelled pages of ``comics_dir/labels`` (every ``config.real_validation_every``-th
-    to validation, none when it is 0). Synthetic
+    to validation, none when it is 0), then those of ``config.extra_labels`` (all for training). Synthetic
     pages: ``config.synthetic_pages`` for training plus 10% for validation. Never reads evaluation pages.
     """
     for split in ("train", "val"):
@@ -77,16 +80,20 @@ def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> 
         rows = yolo_label_lines([(0, b) for b in panels] + [(1, b) for b in balloons], image.width, image.height)
         (root / "labels" / split / f"{stem}.txt").write_text("\n".join(rows) + "\n")
 
-    label_files = sorted((comics_dir / "labels").glob("*.json"))
-    for i, label_file in enumerate(tqdm(label_files, desc="real pages")):
-        labels = json.loads(label_file.read_text())
-        image, scale = load_page(comics_dir / labels["image"]).downscaled(config.page_long_side)
-        panels = [tuple(v / scale for v in box) for box in labels["panels"]]
-        balloons = [tuple(v / scale for v in box) for box in labels.get("balloons", [])]
-        every = config.real_validation_every
-        split = "val" if every and i % every == 0 else "train"
+    every = config.real_validation_every
+    labelled = [(page, "val" if every and i % every == 0 else "train")
+                for i, page in enumerate(load_annotations(comics_dir / "labels"))]
+    for folder in config.extra_labels:
+        extra = load_annotations(folder)
+        if unlabelled := [page.name for page in extra if page.panels is None or page.balloons is None]:
+            raise InputError(f"{folder}: training pages need panels and balloons ({', '.join(unlabelled)})")
+        labelled += [(page, "train") for page in extra]
+    for page, split in tqdm(labelled, desc="real pages"):
+        image, scale = load_page(page.image).downscaled(config.page_long_side)
+        panels = [tuple(v / scale for v in box) for box in page.panels or []]
+        balloons = [tuple(v / scale for v in box) for box in page.balloons or []]
         for repeat in range(1 if split == "val" else config.real_repeats):
-            write(f"real_{label_file.stem}_{repeat}", split, image, panels, balloons)
+            write(f"real_{page.name}_{repeat}", split, image, panels, balloons)
 
     generator = PageGenerator(load_content_sources(comics_dir), seed=config.seed, long_side=config.page_long_side,
                               western_balloons=config.western_balloons)
