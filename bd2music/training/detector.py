@@ -162,6 +162,8 @@ def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Pa
     card = MODEL_CARD.format(
         epochs=len(rows), imgsz=config.imgsz, synthetic=config.synthetic_pages, repeats=config.real_repeats,
         western=f"{config.western_balloons:.0%}",
+        extra="".join(f"\n- The labelled pages of `{folder}` (see its README), seen {config.real_repeats}× per epoch too."
+                      for folder in config.extra_labels),
         held_out=(f"every {config.real_validation_every}th page held out for validation"
                   if config.real_validation_every else "all of them used for training (validation on generated pages)"),
         precision=metric("metrics/precision(B)"), recall=metric("metrics/recall(B)"),
@@ -186,7 +188,7 @@ rebuilds the network from the YAML and never loads a pickle.
 
 ## Training data
 - The 140 human-labelled OpenMantra pages of `shared/data/comics/labels` (frames → panels, text → balloons),
-  {held_out}, each training page seen {repeats}× per epoch.
+  {held_out}, each training page seen {repeats}× per epoch.{extra}
 - {synthetic} procedural pages from `bd2music.data.synthetic_pages` (+10% for validation): varied tiers, nested
   tiers, slanted and uneven gutters, frameless and full-bleed panels, gutterless tiers, figures breaking out
   over frames, insets, splash pages, webtoon strips,
