@@ -76,32 +76,22 @@ def western_pages(generator: PageGenerator) -> list:
     return [western(i) for i in range(PAGES)]
 
 
-@pytest.fixture(scope="module")
-def chained_pages(generator: PageGenerator) -> list:
-    chained = PageGenerator(generator.sources, seed=3, long_side=640, western_balloons=1.0, balloon_chains=1.0)
-    return [chained(i) for i in range(PAGES)]
-
-
-def test_western_lettering_changes_only_the_balloons(pages: list, western_pages: list, chained_pages: list) -> None:
+def test_western_lettering_changes_only_the_balloons(pages: list, western_pages: list) -> None:
     assert [page.panels for page in western_pages] == [page.panels for page in pages]
-    assert [page.panels for page in chained_pages] == [page.panels for page in pages]
     assert sum(w.balloons != p.balloons for w, p in zip(western_pages, pages, strict=True)) >= PAGES // 2
-    chained = sum(len(page.balloons) for page in chained_pages)
-    assert chained > sum(len(page.balloons) for page in western_pages), "chains add a second box per balloon"
 
 
-@pytest.mark.parametrize("kind", ["western_pages", "chained_pages"])
-def test_western_balloon_boxes_hold_lettering_on_light_and_dark_balloons(kind: str, request) -> None:
+def test_western_balloon_boxes_hold_lettering_on_light_and_dark_balloons(western_pages: list) -> None:
     """Western boxes also hold strokes that stand out of their balloon, dark on light or light on dark."""
     light = dark = 0
-    for page in request.getfixturevalue(kind):
+    for page in western_pages:
         pixels = np.asarray(page.image.convert("L"), dtype=np.float32)
         for x0, y0, x1, y1 in page.balloons:
             crop = pixels[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))]
             if crop.size == 0:
                 continue
             background = np.median(crop)
-            assert (np.abs(crop - background) > 40).mean() > 0.05, "lettering stands out of the balloon"
+            assert (np.abs(crop - background) > 60).mean() > 0.02, "lettering stands out of the balloon"
             dark += background < 100
             light += background >= 100
     assert light >= PAGES and dark >= 1, (light, dark)

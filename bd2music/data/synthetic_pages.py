@@ -70,7 +70,6 @@ class BalloonStyle:
     words: int = 6  # words drawn per line before it is cut to the balloon's width
     font: str | None = None  # one of LETTERING_FONTS, None for Pillow's default
     english_letters: bool = False  # letters drawn with English frequencies (else uniformly)
-    chains: float = 0.0  # chance that a speech balloon is followed by a second one of the same speaker, joined
 
     @property
     def dark(self) -> bool:
@@ -148,30 +147,27 @@ class PageGenerator:
     """Draws page ``index`` of a reproducible stream of synthetic comic pages."""
 
     def __init__(self, sources: list[ContentSource], seed: int = 0, long_side: int = 800,
-                 western_balloons: float = 0.0, balloon_chains: float = 0.0) -> None:
+                 western_balloons: float = 0.0) -> None:
         """``western_balloons``: share of balloons lettered like western colour comics (mixed case, bold, thin
-        or no outline, dark balloons with light letters); ``balloon_chains``: chance that such a speech balloon
-        is joined to a second one of the same speaker. 0 and 0 draw exactly the pages of earlier versions."""
+        or no outline, dark balloons with light letters); 0 draws exactly the pages of earlier versions."""
         self.sources = sources
         self.seed = seed
         self.long_side = long_side
         self.western_balloons = western_balloons
-        self.balloon_chains = balloon_chains
 
     def __call__(self, index: int) -> SyntheticPage:
         rng = np.random.default_rng([self.seed, index])
-        return _PageDrawing(rng, self.sources, self.long_side, self.western_balloons, self.balloon_chains).draw()
+        return _PageDrawing(rng, self.sources, self.long_side, self.western_balloons).draw()
 
 
 class _PageDrawing:
     """The state of one page being drawn (random generator, canvas, labels)."""
 
     def __init__(self, rng: np.random.Generator, sources: list[ContentSource], long_side: int,
-                 western_balloons: float = 0.0, balloon_chains: float = 0.0) -> None:
+                 western_balloons: float = 0.0) -> None:
         self.rng = rng
         self.sources = sources
         self.western_balloons = western_balloons
-        self.balloon_chains = balloon_chains
         kind = rng.choice(["page", "webtoon", "strip"], p=[0.8, 0.1, 0.1])
         if kind == "page":
             height = long_side
@@ -410,8 +406,7 @@ class _PageDrawing:
         return BalloonStyle(outline=int(rng.choice([0, 0, 1, 2, 3])), fill=fill, ink=ink,
                             mixed_case=rng.random() < 0.7, bold=rng.random() < 0.25,
                             letter_size=(0.011, 0.02), lines=(2, 6), words=12,
-                            font=None if font is None else str(font), english_letters=True,
-                            chains=self.balloon_chains)
+                            font=None if font is None else str(font), english_letters=True)
 
     def balloon(self, panel: Box) -> None:
         """A speech balloon, thought cloud or caption box with lettering inside ``panel``."""
@@ -459,33 +454,6 @@ class _PageDrawing:
                 self.draw_ctx.rounded_rectangle(shape, radius=min(bw, bh) * 0.3, fill=fill, outline=outline,
                                                 width=width)
         text_box = self.lettering(cx, cy, bw * 0.7, bh * 0.7, vertical and kind != "caption", style)
-        if text_box is not None:
-            self.balloons.append(text_box)
-            if style.chains and kind == "speech" and rng.random() < style.chains:
-                self.chained_balloon((cx, cy, bw, bh), style, panel)
-
-    def chained_balloon(self, first: tuple[float, float, float, float], style: BalloonStyle, panel: Box) -> None:
-        """A second balloon of the same speaker under the first ``(cx, cy, w, h)``, joined to it by a neck.
-
-        Its lettering is a box of its own, as annotators label each part of a balloon chain.
-        """
-        rng = self.rng
-        cx, cy, bw, bh = first
-        w, h = bw * rng.uniform(0.6, 1.0), bh * rng.uniform(0.6, 1.0)
-        x, y = cx + rng.uniform(-0.3, 0.3) * bw, cy + (bh + h) / 2 + rng.uniform(0.0, 0.15) * bh
-        shape = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
-        if shape[3] > panel[3] or any(overlaps(b, shape) for b in self.balloons):
-            return
-        self.cover(shape)
-        outline = (0, 0, 0) if style.outline else None
-        neck = min(bw, w) * 0.12
-        top, bottom = cy + bh * 0.42, y - h * 0.42  # from under the first lettering to above the second
-        joint = [(cx - neck, top), (cx + neck, top), (x + neck, bottom), (x - neck, bottom)]
-        self.draw_ctx.polygon(joint, fill=style.fill, outline=outline, width=style.outline)
-        self.draw_ctx.ellipse(shape, fill=style.fill, outline=outline, width=style.outline)
-        inner = [(cx - neck * 0.6, top), (cx + neck * 0.6, top), (x + neck * 0.6, bottom), (x - neck * 0.6, bottom)]
-        self.draw_ctx.polygon(inner, fill=style.fill)  # one balloon: no outline across the joint
-        text_box = self.lettering(x, y, w * 0.7, h * 0.7, False, style)
         if text_box is not None:
             self.balloons.append(text_box)
 
