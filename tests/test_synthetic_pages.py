@@ -139,6 +139,6 @@ def test_detector_dataset_takes_extra_labelled_pages(tmp_path: Path, data_dir: P
             for line in f.read_text().splitlines()]
     assert len(list(extra.glob("*.json"))) == 10 and rows.count("0") == 35 and rows.count("1") == 17
     assert len(list((tmp_path / "set" / "images" / "val").glob("real_*.jpg"))) == 14  # every 10th manga page
+    balloons_only = DetectorTrainConfig(synthetic_pages=0, extra_labels=[str(repo / "benchmarks" / "western_balloons")])
     with pytest.raises(InputError, match="need panels"):
-        build_dataset(tmp_path / "bad", data_dir / "comics",
-                      DetectorTrainConfig(synthetic_pages=0, extra_labels=[str(repo / "benchmarks" / "western_balloons")]))
+        build_dataset(tmp_path / "bad", data_dir / "comics", balloons_only)

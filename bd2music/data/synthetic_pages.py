@@ -6,7 +6,8 @@ splash pages and figures breaking out of their frames over the border. Panels ar
 real pages (inside their human panel boxes where known) or with drawn shapes; balloons, thought clouds and
 captions carry lettering (horizontal or vertical, like manga) whose tight box is the ``balloon`` label, as in
 the OpenMantra annotations; optionally a share of balloons is lettered like western colour comics (mixed case,
-bold, thin or no outline, dark balloons with light letters). Pages then get paper texture, screentone, noise, blur and JPEG artefacts.
+bold, thin or no outline, dark balloons with light letters). Pages then get paper texture, screentone, noise,
+blur and JPEG artefacts.
 Every page is a pure function of ``(seed, index)``.
 """
 

@@ -162,8 +162,8 @@ def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Pa
     card = MODEL_CARD.format(
         epochs=len(rows), imgsz=config.imgsz, synthetic=config.synthetic_pages, repeats=config.real_repeats,
         western=f"{config.western_balloons:.0%}",
-        extra="".join(f"\n- The labelled pages of `{folder}` (see its README), seen {config.real_repeats}× per epoch too."
-                      for folder in config.extra_labels),
+        extra="".join(f"\n- The labelled pages of `{folder}` (see its README), also seen {config.real_repeats}× per "
+                      "epoch." for folder in config.extra_labels),
         held_out=(f"every {config.real_validation_every}th page held out for validation"
                   if config.real_validation_every else "all of them used for training (validation on generated pages)"),
         precision=metric("metrics/precision(B)"), recall=metric("metrics/recall(B)"),
