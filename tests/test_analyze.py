@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from bd2music.__main__ import main
+from bd2music.errors import InputError
 from bd2music.io import load_page
 from bd2music.vision.analysis import analyze_page
 from bd2music.vision.classical import ClassicalDetector
@@ -17,6 +18,7 @@ from bd2music.vision.detect import load_detector
 from bd2music.vision.yolo import YoloDetector
 
 PAGE_KEYS = {"image", "width", "height", "panels", "balloons", "features"}
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "detector"
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,44 @@ def test_yolo_round_trip_save_load(yolo: YoloDetector, tmp_path: Path, data_dir:
     again = YoloDetector.from_pretrained(tmp_path)
     image = load_page(data_dir / "comics" / "openmantra_rasetugari_005.jpg").image
     assert [d.box for d in again.detect(image)] == pytest.approx([d.box for d in yolo.detect(image)], abs=1.0)
+
+
+def test_detector_soup_averages_its_members(tmp_path: Path) -> None:
+    import torch
+
+    from bd2music.training.detector import average_detectors
+    from bd2music.vision.yolo import save_detector
+
+    shipped = YoloDetector.from_pretrained(fuse=False)
+    shifted = YoloDetector.from_pretrained(fuse=False)
+    with torch.no_grad():
+        for value in shifted.model.state_dict().values():
+            if value.is_floating_point():
+                value.add_(0.5)
+    save_detector(shifted.model, shifted.config, tmp_path / "shifted")
+    soup = average_detectors([WEIGHTS, tmp_path / "shifted"])
+    for key, value in soup.model.state_dict().items():
+        expected = shipped.model.state_dict()[key]
+        torch.testing.assert_close(value, expected + 0.25 if value.is_floating_point() else expected,
+                                   rtol=2e-3, atol=2e-3, msg=key)
+
+    (tmp_path / "shifted" / "config.json").write_text(
+        (WEIGHTS / "config.json").read_text().replace('"imgsz": 512', '"imgsz": 640'))
+    with pytest.raises(InputError, match="config.json differs"):
+        average_detectors([WEIGHTS, tmp_path / "shifted"])
+
+
+def test_detector_soup_refuses_unfit_members(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    configs = {"a": {"seed": 1, "init_weights": "runs/stage5"}, "b": {"seed": 2, "init_weights": "runs/other"}}
+    for name, config in configs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(config))
+    for members, message in ((["a"], "at least two"), (["a", "b"], "same init_weights")):
+        soup = tmp_path / "soup.json"
+        soup.write_text(json.dumps({"members": [str(tmp_path / f"{m}.json") for m in members]}))
+        out = tmp_path / "out"
+        assert main(["train", "detector-soup", "--config", str(soup), "--out", str(out), "--work", str(tmp_path)]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_yolo_beats_a_floor_and_the_baseline_on_eval_pages(yolo: YoloDetector, data_dir: Path) -> None:

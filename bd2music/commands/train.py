@@ -1,6 +1,7 @@
 """``bd2music train MODEL``: one reproducible command per model; the config is saved beside the weights.
 
     bd2music train detector --out weights/detector
+    bd2music train detector-soup --config configs/detector/soup.json --out weights/detector --work runs
     bd2music train vocoder --out weights/vocoder [--config run.json] [--device cuda] [--resume] [--smoke]
     bd2music train audio-vae --out weights/audio_vae [--config run.json] [--device cuda] [--resume] [--smoke]
 """
@@ -8,8 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import fields
 from pathlib import Path
 
 from bd2music.errors import InputError
@@ -26,7 +25,7 @@ AUDIO_MODELS = {  # name: (training module, config class, train function)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", choices=["detector", *AUDIO_MODELS], help="which model to train")
+    parser.add_argument("model", choices=["detector", "detector-soup", *AUDIO_MODELS], help="which model to train")
     parser.add_argument("--config", type=Path, help="JSON file overriding the default training config")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (comics/, sounds/)")
     parser.add_argument("--out", type=Path, required=True, help="folder for model.safetensors + config.json")
@@ -60,25 +59,23 @@ def run_audio_model(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.model in AUDIO_MODELS:
         return run_audio_model(args)
-    from bd2music.training.detector import DetectorTrainConfig, train_detector
+    from bd2music.training.common import load_config
+    from bd2music.training.detector import (DetectorSoupConfig, DetectorTrainConfig, train_detector,
+                                            train_detector_soup)
 
-    config = DetectorTrainConfig()
-    if args.config is not None:
-        try:
-            overrides = json.loads(args.config.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(f"cannot read config {args.config}: {error}") from None
-        known = {f.name for f in fields(config)}
-        if unknown := set(overrides) - known:
-            raise InputError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        config = DetectorTrainConfig(**{**vars(config), **overrides})
+    comics = args.data / "comics"
+    if not (comics / "labels").is_dir():
+        raise InputError(f"no labelled comic pages in {comics}/labels")
+    if args.model == "detector-soup":
+        soup = load_config(DetectorSoupConfig, args.config)
+        out = train_detector_soup(soup, comics, args.out, args.work or Path("runs"), args.device, args.resume)
+        print(f"detector soup of {len(soup.members)} members written to {out}")
+        return 0
+    config = load_config(DetectorTrainConfig, args.config)
     if args.epochs is not None:
         config.epochs = args.epochs
     if args.synthetic is not None:
         config.synthetic_pages = args.synthetic
-    comics = args.data / "comics"
-    if not (comics / "labels").is_dir():
-        raise InputError(f"no labelled comic pages in {comics}/labels")
     work = args.work or Path("runs/detector")
     out = train_detector(config, comics, args.out, work, device=args.device, resume=args.resume)
     print(f"detector weights written to {out}")

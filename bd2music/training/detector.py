@@ -1,8 +1,10 @@
 """Train the panel/balloon detector: build a YOLO dataset (real labelled pages + procedural pages), train an
 ultralytics YOLO from its architecture YAML (no pretrained download), export safetensors + config.json.
+A soup averages the weights of several such runs fine-tuned from one starting point.
 
     bd2music train detector --out weights/detector                 # full run (config defaults below)
     bd2music train detector --epochs 1 --synthetic 16 --out /tmp/d  # smoke run
+    bd2music train detector-soup --config configs/detector/soup.json --out weights/detector --work runs
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from bd2music.errors import InputError
 from bd2music.evaluation.panels import load_annotations
 from bd2music.io import load_page
 from bd2music.vision.boxes import CLASSES, Box
-from bd2music.vision.yolo import DetectorConfig, save_detector
+from bd2music.vision.yolo import DetectorConfig, YoloDetector, save_detector
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics: no connectivity checks, no downloads
 
@@ -112,8 +114,6 @@ def _init_checkpoint(weights: str, work_dir: Path) -> Path:
     """Wrap shipped safetensors weights in the checkpoint form ultralytics starts training from."""
     import torch
 
-    from bd2music.vision.yolo import YoloDetector
-
     detector = YoloDetector.from_pretrained(weights, fuse=False)
     path = work_dir / "init.pt"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +173,67 @@ def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Pa
     (out_dir / "README.md").write_text(card)
 
 
-MODEL_CARD = """---
+@dataclass
+class DetectorSoupConfig:
+    """A detector whose weights are the mean of several fine-tunes from one starting point: a uniform model
+    soup (Wortsman et al., 2022). One network, so inference costs what a single member costs."""
+
+    members: list[str] = field(default_factory=list)  # training configs (JSON) of the members
+
+
+def average_detectors(folders: list[Path]) -> YoloDetector:
+    """The first detector of ``folders`` (unfused) with every floating-point weight replaced by the members'
+    mean; refuses members whose architecture or inference settings differ."""
+    import torch
+
+    detectors = [YoloDetector.from_pretrained(folder, fuse=False) for folder in folders]
+    first = detectors[0]
+    for folder, detector in zip(folders[1:], detectors[1:]):
+        if asdict(detector.config) != asdict(first.config):
+            raise InputError(f"{folder}: its config.json differs from {folders[0]}'s; a soup needs one architecture "
+                             "and one set of inference settings")
+    states = [detector.model.state_dict() for detector in detectors]
+    mean = {key: torch.stack([state[key] for state in states]).mean(0) if value.is_floating_point() else value
+            for key, value in states[0].items()}
+    first.model.load_state_dict(mean)
+    return first
+
+
+def train_detector_soup(config: DetectorSoupConfig, comics_dir: Path, out_dir: Path, work_dir: Path,
+                        device: str = "cpu", resume: bool = False) -> Path:
+    """Train every member that ``work_dir/<config stem>_out`` does not hold yet, then average them into ``out_dir``."""
+    from bd2music.training.common import load_config
+
+    if len(config.members) < 2:
+        raise InputError("a detector soup needs at least two member configs")
+    members = [(Path(path), load_config(DetectorTrainConfig, Path(path))) for path in config.members]
+    if len({member.init_weights for _, member in members}) != 1:
+        raise InputError("the members of a detector soup must start from the same init_weights")
+    folders = []
+    for path, member in members:
+        folder = work_dir / f"{path.stem}_out"
+        if not (folder / "model.safetensors").is_file():
+            train_detector(member, comics_dir, folder, work_dir / f"{path.stem}_run", device, resume)
+        folders.append(folder)
+    detector = average_detectors(folders)
+    save_detector(detector.model, detector.config, out_dir)
+    (out_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    write_soup_card(out_dir, members, members[0][1].init_weights)
+    return out_dir
+
+
+def write_soup_card(out_dir: Path, members: list[tuple[Path, DetectorTrainConfig]], init_weights: str | None) -> None:
+    """Write ``out_dir/README.md`` for a soup: its members, their data, licences and how to remake it."""
+    rows = "\n".join(
+        f"| `{path}` | {member.seed} | {member.synthetic_pages} | {member.western_balloons:.0%} | "
+        f"{', '.join(f'`{folder}`' for folder in member.extra_labels) or '-'} |" for path, member in members)
+    configs = json.dumps({str(path): asdict(member) for path, member in members}, indent=2)
+    (out_dir / "README.md").write_text(SOUP_CARD.format(
+        count=len(members), init=init_weights, rows=rows, configs=configs,
+        paths=" ".join(str(path) for path, _ in members)))
+
+
+CARD_HEAD = """---
 license: cc-by-nc-4.0
 library_name: bd2music
 tags: [object-detection, comics, manga, yolo]
@@ -185,7 +245,17 @@ Finds comic **panels** (class 0) and the **text regions of balloons and captions
 Architecture: ultralytics `yolo11n.yaml` (2.6 M parameters), trained from scratch, no pretrained weights.
 Stored as `model.safetensors` (float16) + `config.json` (architecture YAML, classes, input size); bd2music
 rebuilds the network from the YAML and never loads a pickle.
+"""
 
+CARD_LICENCE = """
+## Licence
+The weights inherit the licences of their training images: OpenMantra (CC BY-NC 4.0) and xkcd (CC BY-NC 2.5)
+are non-commercial, Climate Frogs is CC BY-SA 4.0 and Pepper&Carrot CC BY 4.0. The weights are therefore
+released for **non-commercial use only** (CC BY-NC 4.0, with attribution to those works); the code that made
+them is AGPL-3.0 like ultralytics.
+"""
+
+MODEL_CARD = CARD_HEAD + """
 ## Training data
 - The 140 human-labelled OpenMantra pages of `shared/data/comics/labels` (frames → panels, text → balloons),
   {held_out}, each training page seen {repeats}× per epoch.{extra}
@@ -197,13 +267,7 @@ rebuilds the network from the YAML and never loads a pickle.
   pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd), paper texture, screentone,
   noise, blur, JPEG artefacts.
 - Never trained or tuned on `shared/data/eval_pages`.
-
-## Licence
-The weights inherit the licences of their training images: OpenMantra (CC BY-NC 4.0) and xkcd (CC BY-NC 2.5)
-are non-commercial, Climate Frogs is CC BY-SA 4.0 and Pepper&Carrot CC BY 4.0. The weights are therefore
-released for **non-commercial use only** (CC BY-NC 4.0, with attribution to those works); the code that made
-them is AGPL-3.0 like ultralytics.
-
+""" + CARD_LICENCE + """
 ## Metrics
 Validation split of the training data (last epoch, both classes): precision {precision}, recall {recall},
 mAP50 {map50}, mAP50-95 {map5095}; {epochs} epochs at {imgsz} px in the last run.
@@ -217,5 +281,31 @@ bd2music train detector --out weights/detector [--device cuda] [--config my.json
 Training config of the last run (`train_config.json`):
 ```json
 {config}
+```
+"""
+
+SOUP_CARD = CARD_HEAD + """
+## A model soup
+These weights are the element-wise mean of {count} detectors, each fine-tuned from the same weights
+(`{init}`) with its own seed and generated pages: a uniform model soup (Wortsman et al., 2022). The soup is one
+network of the members' size, so it runs as fast as one of them.
+
+| member config | seed | generated pages | western balloons | extra labelled pages |
+|---|---|---|---|---|
+{rows}
+
+## Training data
+The members' data together: the 140 human-labelled OpenMantra pages of `shared/data/comics/labels` (frames →
+panels, text → balloons), the extra labelled folders above, and each member's procedural pages from
+`bd2music.data.synthetic_pages`. Never trained or tuned on `shared/data/eval_pages`.
+""" + CARD_LICENCE + """
+## Retrain
+```bash
+bd2music train detector-soup --config soup.json --out weights/detector --work runs
+```
+where `soup.json` is `{{"members": [...]}}` with the member configs ({paths}). It trains each member whose
+`runs/<config name>_out` folder is missing, then averages them. The members' configs:
+```json
+{configs}
 ```
 """
