@@ -142,3 +142,13 @@ def test_detector_dataset_takes_extra_labelled_pages(tmp_path: Path, data_dir: P
     balloons_only = DetectorTrainConfig(synthetic_pages=0, extra_labels=[str(repo / "benchmarks" / "western_balloons")])
     with pytest.raises(InputError, match="need panels"):
         build_dataset(tmp_path / "bad", data_dir / "comics", balloons_only)
+
+
+def test_detector_model_card_states_the_data_split(tmp_path: Path) -> None:
+    from bd2music.training.detector import DetectorTrainConfig, write_model_card
+
+    for every, wording in ((2, "every 2nd page held out"), (10, "every 10th page held out"),
+                           (0, "all of them used for training")):
+        write_model_card(tmp_path, DetectorTrainConfig(real_validation_every=every), tmp_path / "no_results.csv")
+        card = (tmp_path / "README.md").read_text()
+        assert wording in card and "non-commercial" in card and "bd2music train detector" in card

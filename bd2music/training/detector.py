@@ -154,6 +154,12 @@ def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path,
     return out_dir
 
 
+def _ordinal(n: int) -> str:
+    """``2`` → ``"2nd"``, ``11`` → ``"11th"``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Path) -> None:
     """Write ``out_dir/README.md``: data, licences, training recipe and the last validation metrics."""
     rows = list(csv.DictReader(results_csv.open())) if results_csv.is_file() else []
@@ -164,7 +170,7 @@ def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Pa
         western=f"{config.western_balloons:.0%}",
         extra="".join(f"\n- The labelled pages of `{folder}` (see its README), also seen {config.real_repeats}× per "
                       "epoch." for folder in config.extra_labels),
-        held_out=(f"every {config.real_validation_every}th page held out for validation"
+        held_out=(f"every {_ordinal(config.real_validation_every)} page held out for validation"
                   if config.real_validation_every else "all of them used for training (validation on generated pages)"),
         precision=metric("metrics/precision(B)"), recall=metric("metrics/recall(B)"),
         map50=metric("metrics/mAP50(B)"), map5095=metric("metrics/mAP50-95(B)"),
