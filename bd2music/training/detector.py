@@ -154,10 +154,13 @@ def train_detector(config: DetectorTrainConfig, comics_dir: Path, out_dir: Path,
     return out_dir
 
 
-def _ordinal(n: int) -> str:
-    """``2`` → ``"2nd"``, ``11`` → ``"11th"``."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+def _held_out(config: DetectorTrainConfig) -> str:
+    """How the real labelled pages were split, in words: "every 10th page held out for validation"."""
+    every = config.real_validation_every
+    if not every:
+        return "all of them used for training (validation on generated pages)"
+    suffix = "th" if 10 <= every % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(every % 10, "th")
+    return f"every {every}{suffix} page held out for validation"
 
 
 def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Path) -> None:
@@ -170,8 +173,7 @@ def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Pa
         western=f"{config.western_balloons:.0%}",
         extra="".join(f"\n- The labelled pages of `{folder}` (see its README), also seen {config.real_repeats}× per "
                       "epoch." for folder in config.extra_labels),
-        held_out=(f"every {_ordinal(config.real_validation_every)} page held out for validation"
-                  if config.real_validation_every else "all of them used for training (validation on generated pages)"),
+        held_out=_held_out(config),
         precision=metric("metrics/precision(B)"), recall=metric("metrics/recall(B)"),
         map50=metric("metrics/mAP50(B)"), map5095=metric("metrics/mAP50-95(B)"),
         config=json.dumps(asdict(config), indent=2),
@@ -230,9 +232,12 @@ def train_detector_soup(config: DetectorSoupConfig, comics_dir: Path, out_dir: P
 
 def write_soup_card(out_dir: Path, members: list[tuple[Path, DetectorTrainConfig]], init_weights: str | None) -> None:
     """Write ``out_dir/README.md`` for a soup: its members, their data, licences and how to remake it."""
-    rows = "\n".join(
-        f"| `{path}` | {member.seed} | {member.synthetic_pages} | {member.western_balloons:.0%} | "
-        f"{', '.join(f'`{folder}`' for folder in member.extra_labels) or '-'} |" for path, member in members)
+    def row(path: Path, member: DetectorTrainConfig) -> str:
+        extra = ", ".join(f"`{folder}`" for folder in member.extra_labels) or "-"
+        return (f"| `{path}` | {member.seed} | {_held_out(member)} | {member.synthetic_pages} | "
+                f"{member.western_balloons:.0%} | {extra} |")
+
+    rows = "\n".join(row(path, member) for path, member in members)
     configs = json.dumps({str(path): asdict(member) for path, member in members}, indent=2)
     (out_dir / "README.md").write_text(SOUP_CARD.format(
         count=len(members), init=init_weights, rows=rows, configs=configs,
@@ -296,8 +301,8 @@ These weights are the element-wise mean of {count} detectors, each fine-tuned fr
 (`{init}`) with its own seed and generated pages: a uniform model soup (Wortsman et al., 2022). The soup is one
 network of the members' size, so it runs as fast as one of them.
 
-| member config | seed | generated pages | western balloons | extra labelled pages |
-|---|---|---|---|---|
+| member config | seed | labelled OpenMantra pages | generated pages | western balloons | extra labelled pages |
+|---|---|---|---|---|---|
 {rows}
 
 ## Training data
