@@ -124,10 +124,15 @@ def test_detector_soup_averages_its_members(tmp_path: Path) -> None:
 
 
 def test_detector_soup_refuses_unfit_members(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    configs = {"a": {"seed": 1, "init_weights": "runs/stage5"}, "b": {"seed": 2, "init_weights": "runs/other"}}
+    configs = {"a": {"seed": 1, "init_weights": "runs/stage5"}, "b": {"seed": 2, "init_weights": "runs/other"},
+               "c": {"seed": 3, "init_weights": "runs/stage5"}}
     for name, config in configs.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(config))
-    for members, message in ((["a"], "at least two"), (["a", "b"], "same init_weights")):
+    stale = tmp_path / "a_out"  # a member trained earlier with another seed
+    shutil.copytree(WEIGHTS, stale)
+    (stale / "train_config.json").write_text(json.dumps({"seed": 0, "init_weights": "runs/stage5"}))
+    for members, message in ((["a"], "at least two"), (["a", "b"], "same init_weights"),
+                             (["a", "c"], "trained with another config")):
         soup = tmp_path / "soup.json"
         soup.write_text(json.dumps({"members": [str(tmp_path / f"{m}.json") for m in members]}))
         out = tmp_path / "out"

@@ -209,7 +209,10 @@ def average_detectors(folders: list[Path]) -> YoloDetector:
 
 def train_detector_soup(config: DetectorSoupConfig, comics_dir: Path, out_dir: Path, work_dir: Path,
                         device: str = "cpu", resume: bool = False) -> Path:
-    """Train every member that ``work_dir/<config stem>_out`` does not hold yet, then average them into ``out_dir``."""
+    """Train every member that ``work_dir/<config stem>_out`` does not hold yet, then average them into ``out_dir``.
+
+    An existing member folder is reused only if its ``train_config.json`` is the member's config.
+    """
     from bd2music.training.common import load_config
 
     if len(config.members) < 2:
@@ -222,6 +225,8 @@ def train_detector_soup(config: DetectorSoupConfig, comics_dir: Path, out_dir: P
         folder = work_dir / f"{path.stem}_out"
         if not (folder / "model.safetensors").is_file():
             train_detector(member, comics_dir, folder, work_dir / f"{path.stem}_run", device, resume)
+        elif load_config(DetectorTrainConfig, folder / "train_config.json") != member:
+            raise InputError(f"{folder} was trained with another config than {path}: remove it or use another --work")
         folders.append(folder)
     detector = average_detectors(folders)
     save_detector(detector.model, detector.config, out_dir)
