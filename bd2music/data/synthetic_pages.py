@@ -38,21 +38,14 @@ ENGLISH_LETTER_SHARES /= ENGLISH_LETTER_SHARES.sum()
 LETTERING_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
                    "DejaVuSansMono-Oblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Italic.ttf",
                    "DejaVuSerif-BoldItalic.ttf", "STIXGeneral.ttf", "STIXGeneralItalic.ttf", "cmss10.ttf", "cmti10.ttf")
-# Comic and handwriting faces shipped in bd2music/data/fonts (SIL OFL 1.1, see its README)
-COMIC_FONTS_DIR = Path(__file__).resolve().parent / "fonts"
-COMIC_FONTS = ("Humor-Sans.ttf", "ComicNeue-Regular.otf", "ComicNeue-Light.otf", "ComicNeue-Bold.otf",
-               "ComicNeue-Italic.otf", "TomsonTalks.ttf")
 
 
 @functools.cache
 def lettering_font(name: str | None, size: int) -> ImageFont.FreeTypeFont:
-    """One of :data:`COMIC_FONTS` or :data:`LETTERING_FONTS` (matplotlib's own files), or Pillow's default.
-
-    Nothing is downloaded."""
+    """One of :data:`LETTERING_FONTS` (from matplotlib's own files, nothing downloaded), or Pillow's default."""
     if name is None:
         return ImageFont.load_default(size=size)
-    folder = COMIC_FONTS_DIR if name in COMIC_FONTS else Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    return ImageFont.truetype(str(folder / name), size)
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
 
 
 @dataclass(frozen=True)
@@ -76,7 +69,7 @@ class BalloonStyle:
     letter_size: tuple[float, float] = (0.018, 0.03)  # range of the letter height, as a share of the page's long side
     lines: tuple[int, int] = (1, 5)  # range of the number of lines (upper bound excluded), as the balloon allows
     words: int = 6  # words drawn per line before it is cut to the balloon's width
-    font: str | None = None  # one of LETTERING_FONTS or COMIC_FONTS, None for Pillow's default
+    font: str | None = None  # one of LETTERING_FONTS, None for Pillow's default
     english_letters: bool = False  # letters drawn with English frequencies (else uniformly)
 
     @property
@@ -155,30 +148,27 @@ class PageGenerator:
     """Draws page ``index`` of a reproducible stream of synthetic comic pages."""
 
     def __init__(self, sources: list[ContentSource], seed: int = 0, long_side: int = 800,
-                 western_balloons: float = 0.0, comic_fonts: float = 0.0) -> None:
+                 western_balloons: float = 0.0) -> None:
         """``western_balloons``: share of balloons lettered like western colour comics (mixed case, bold, thin
-        or no outline, dark balloons with light letters); ``comic_fonts``: share of those lettered in a comic
-        or handwriting face (:data:`COMIC_FONTS`). 0 and 0 draw exactly the pages of earlier versions."""
+        or no outline, dark balloons with light letters); 0 draws exactly the pages of earlier versions."""
         self.sources = sources
         self.seed = seed
         self.long_side = long_side
         self.western_balloons = western_balloons
-        self.comic_fonts = comic_fonts
 
     def __call__(self, index: int) -> SyntheticPage:
         rng = np.random.default_rng([self.seed, index])
-        return _PageDrawing(rng, self.sources, self.long_side, self.western_balloons, self.comic_fonts).draw()
+        return _PageDrawing(rng, self.sources, self.long_side, self.western_balloons).draw()
 
 
 class _PageDrawing:
     """The state of one page being drawn (random generator, canvas, labels)."""
 
     def __init__(self, rng: np.random.Generator, sources: list[ContentSource], long_side: int,
-                 western_balloons: float = 0.0, comic_fonts: float = 0.0) -> None:
+                 western_balloons: float = 0.0) -> None:
         self.rng = rng
         self.sources = sources
         self.western_balloons = western_balloons
-        self.comic_fonts = comic_fonts
         kind = rng.choice(["page", "webtoon", "strip"], p=[0.8, 0.1, 0.1])
         if kind == "page":
             height = long_side
@@ -413,8 +403,7 @@ class _PageDrawing:
         dark = rng.random() < 0.125
         fill = tuple(int(v) for v in (rng.integers(0, 40, 3) if dark else rng.integers(232, 256, 3)))
         ink = tuple(int(v) for v in (rng.integers(225, 256, 3) if dark else rng.integers(0, 60, 3)))
-        comic = self.comic_fonts and rng.random() < self.comic_fonts  # no draw at 0: earlier pages unchanged
-        font = rng.choice(COMIC_FONTS if comic else [None, *LETTERING_FONTS])
+        font = rng.choice([None, *LETTERING_FONTS])
         return BalloonStyle(outline=int(rng.choice([0, 0, 1, 2, 3])), fill=fill, ink=ink,
                             mixed_case=rng.random() < 0.7, bold=rng.random() < 0.25,
                             letter_size=(0.011, 0.02), lines=(2, 6), words=12,

@@ -35,7 +35,6 @@ class DetectorTrainConfig:
     architecture: str = "yolo11n.yaml"  # ultralytics model YAML (ships inside the package)
     synthetic_pages: int = 400  # procedural pages drawn for training (+10% more for validation)
     western_balloons: float = 0.0  # share of their balloons lettered like western colour comics (0: as before)
-    comic_fonts: float = 0.0  # share of those western balloons lettered in comic / handwriting faces (0: as before)
     real_repeats: int = 2  # each real labelled page appears this many times per epoch
     real_validation_every: int = 10  # every n-th real labelled page validates instead (0: all of them train)
     extra_labels: list[str] = field(default_factory=list)  # more labelled folders (eval_pages format), all train
@@ -99,7 +98,7 @@ def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> 
             write(f"real_{page.name}_{repeat}", split, image, panels, balloons)
 
     generator = PageGenerator(load_content_sources(comics_dir), seed=config.seed, long_side=config.page_long_side,
-                              western_balloons=config.western_balloons, comic_fonts=config.comic_fonts)
+                              western_balloons=config.western_balloons)
     n_val = max(1, config.synthetic_pages // 10)
     for i in tqdm(range(config.synthetic_pages + n_val), desc="synthetic pages"):
         page = generator(i)
@@ -171,7 +170,7 @@ def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Pa
     metric = lambda key: f"{float(last[key]):.3f}" if key in last else "n/a"  # noqa: E731
     card = MODEL_CARD.format(
         epochs=len(rows), imgsz=config.imgsz, synthetic=config.synthetic_pages, repeats=config.real_repeats,
-        western=f"{config.western_balloons:.0%}", comic=f"{config.comic_fonts:.0%}",
+        western=f"{config.western_balloons:.0%}",
         extra="".join(f"\n- The labelled pages of `{folder}` (see its README), also seen {config.real_repeats}× per "
                       "epoch." for folder in config.extra_labels),
         held_out=_held_out(config),
@@ -280,8 +279,7 @@ MODEL_CARD = CARD_HEAD + """
   tiers, slanted and uneven gutters, frameless and full-bleed panels, gutterless tiers, figures breaking out
   over frames, insets, splash pages, webtoon strips,
   balloons / thought clouds / captions with horizontal or vertical lettering ({western} of them lettered like
-  western colour comics: mixed case, bold, thin or no outline, dark balloons; {comic} of those in comic or
-  handwriting faces), panel content cut from the real
+  western colour comics: mixed case, bold, thin or no outline, dark balloons), panel content cut from the real
   pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd), paper texture, screentone,
   noise, blur, JPEG artefacts.
 - Never trained or tuned on `shared/data/eval_pages`.
