@@ -86,6 +86,19 @@ def test_load_annotations(tmp_path: Path) -> None:
         load_annotations(tmp_path)
 
 
+@pytest.mark.parametrize(("folder", "pages", "boxes"), [("western_balloons", 8, 60), ("western_balloons_test", 8, 18),
+                                                     ("western_balloons_test2", 8, 37)])
+def test_western_balloon_sets_match_their_readmes(folder: str, pages: int, boxes: int) -> None:
+    """The hand-labelled western sets load, find their images in shared/data and hold the boxes their README says."""
+    annotated = load_annotations(Path(__file__).resolve().parents[1] / "benchmarks" / folder)
+    assert len(annotated) == pages and sum(len(page.balloons) for page in annotated) == boxes
+    for page in annotated:
+        assert page.panels is None
+        with Image.open(page.image) as image:
+            assert image.size == (page.width, page.height)
+        assert all(0 <= x0 < x1 <= page.width and 0 <= y0 < y1 <= page.height for x0, y0, x1, y1 in page.balloons)
+
+
 def test_cli_writes_the_report(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "report.json"
     folder = data_dir / "eval_pages"
