@@ -66,8 +66,14 @@ def _load(page_path: str | None) -> Page:
 def _page_outputs(page: Page, analysis: PageAnalysis) -> tuple:
     """Overlay, one-line summary, features figure and features table of an analysed page."""
     overlay: Image.Image = draw_overlay(page.image, analysis.panels, analysis.balloons)
-    summary = f"**{len(analysis.panels)} panels**, **{len(analysis.balloons)} balloons** ({analysis.detector} detector)"
+    counts = f"**{_count(analysis.panels, 'panel')}**, **{_count(analysis.balloons, 'balloon')}**"
+    summary = f"{counts} ({analysis.detector} detector)"
     return overlay, summary, plot_features(analysis.features), feature_table(analysis.features)
+
+
+def _count(items: list, noun: str) -> str:
+    """``"1 panel"``, ``"3 panels"``."""
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def _output_stem(page_path: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -22,7 +23,8 @@ def test_analyze_example_page() -> None:
     example = app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"
     overlay, summary, figure, table, [json_path] = app.analyze(str(example), False, "yolo")
     assert isinstance(overlay, Image.Image) and max(overlay.size) <= 1200
-    assert "panels" in summary
+    assert re.search(r"\*\*\d+ panels?\*\*", summary), summary
+    assert app._count([1], "panel") == "1 panel" and app._count([], "balloon") == "0 balloons"
     assert figure is not None and len(table) > 10
     page = json.loads(Path(json_path).read_text())["pages"][0]
     assert page["image"] == example.name and page["panels"]
@@ -39,7 +41,7 @@ def test_generate_per_panel(data_dir: Path) -> None:
         str(page), 3, 7, True, True, "yolo", progress=no_progress
     )
     audio, rate = soundfile.read(wav)
-    assert rate == 16000 and abs(len(audio) / rate - 3) < 0.05 and "panels" in summary and table
+    assert rate == 16000 and abs(len(audio) / rate - 3) < 0.05 and "panel" in summary and table
     saved = json.loads(Path(downloads[1]).read_text())
     assert Path(downloads[0]) == Path(wav) and saved["settings"]["seed"] == 7 and saved["settings"]["per_panel"]
     numbers = {text.get_text() for text in spectrogram.axes[0].texts}

@@ -60,7 +60,7 @@ def test_analyze_endpoint(client: gradio_client.Client, data_dir: Path) -> None:
     overlay, summary, _figure, table, [json_file] = client.predict(
         gradio_client.handle_file(str(page)), True, "yolo", api_name="/analyze"
     )
-    assert Path(overlay).is_file() and "panels" in summary and table["data"]
+    assert Path(overlay).is_file() and "panel" in summary and table["data"]
     assert json.loads(Path(json_file).read_text())["pages"][0]["panels"]
 
 

@@ -58,7 +58,7 @@ def test_generate_in_the_browser(app_url: str, tmp_path: Path) -> None:
             page.wait_for_function(  # page overlay, features figure and spectrogram decoded at a real size
                 "ids => ids.every(id => document.querySelector(`#${id} img`)?.naturalWidth > 200)", arg=IMAGES
             )
-            assert "panels" in page.locator("#summary").inner_text()
+            assert "panel" in page.locator("#summary").inner_text()
             assert "panel_count" in page.locator("#feature-table").inner_text()
             assert page.locator("#downloads").get_by_text(".json").count() == 1
             page.screenshot(path=tmp_path / "app.png", full_page=True)
