@@ -98,6 +98,13 @@ def test_western_balloon_boxes_hold_lettering_on_light_and_dark_balloons(western
     assert light >= PAGES and dark >= 1, (light, dark)
 
 
+def test_content_sources_can_leave_out_unlabelled_pages(generator: PageGenerator, data_dir: Path) -> None:
+    """With ``labelled_only`` only the labelled pages give content, so no unlabelled lettering is cut in."""
+    labelled = load_content_sources(data_dir / "comics", max_side=400, labelled_only=True)
+    assert len(labelled) == len(list((data_dir / "comics" / "labels").glob("*.json"))) < len(generator.sources)
+    assert sum(bool(source.texts) for source in labelled) > len(labelled) // 2
+
+
 def test_panels_do_not_overlap_except_insets(pages: list) -> None:
     for page in pages:
         overlaps = iou_matrix(np.array(page.panels), np.array(page.panels))

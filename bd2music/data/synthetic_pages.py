@@ -90,12 +90,16 @@ class ContentSource:
     texts: list[Box]
 
 
-def load_content_sources(comics_dir: Path, max_side: int = 640) -> list[ContentSource]:
-    """Load the real pages of ``comics_dir``; labelled pages give their panel boxes as clean content regions."""
+def load_content_sources(comics_dir: Path, max_side: int = 640, labelled_only: bool = False) -> list[ContentSource]:
+    """Load the real pages of ``comics_dir``; labelled pages give their panel boxes as clean content regions.
+
+    ``labelled_only`` leaves out the pages without labels, whose lettering would be drawn in unlabelled."""
     sources = []
     for path in sorted(comics_dir.glob("*.jpg")):
-        image, scale = load_page(path).downscaled(max_side)
         label_file = comics_dir / "labels" / f"{path.stem}.json"
+        if labelled_only and not label_file.is_file():
+            continue
+        image, scale = load_page(path).downscaled(max_side)
         if label_file.is_file():
             labels = json.loads(label_file.read_text())
             regions = [tuple(v / scale for v in box) for box in labels["panels"]]

@@ -35,6 +35,7 @@ class DetectorTrainConfig:
     architecture: str = "yolo11n.yaml"  # ultralytics model YAML (ships inside the package)
     synthetic_pages: int = 400  # procedural pages drawn for training (+10% more for validation)
     western_balloons: float = 0.0  # share of their balloons lettered like western colour comics (0: as before)
+    unlabelled_content: bool = True  # real pages without labels also give panel content (their lettering unlabelled)
     real_repeats: int = 2  # each real labelled page appears this many times per epoch
     real_validation_every: int = 10  # every n-th real labelled page validates instead (0: all of them train)
     extra_labels: list[str] = field(default_factory=list)  # more labelled folders (eval_pages format), all train
@@ -97,7 +98,8 @@ def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> 
         for repeat in range(1 if split == "val" else config.real_repeats):
             write(f"real_{page.name}_{repeat}", split, image, panels, balloons)
 
-    generator = PageGenerator(load_content_sources(comics_dir), seed=config.seed, long_side=config.page_long_side,
+    sources = load_content_sources(comics_dir, labelled_only=not config.unlabelled_content)
+    generator = PageGenerator(sources, seed=config.seed, long_side=config.page_long_side,
                               western_balloons=config.western_balloons)
     n_val = max(1, config.synthetic_pages // 10)
     for i in tqdm(range(config.synthetic_pages + n_val), desc="synthetic pages"):
