@@ -159,3 +159,6 @@ def test_detector_model_card_states_the_data_split(tmp_path: Path) -> None:
         write_model_card(tmp_path, DetectorTrainConfig(real_validation_every=every), tmp_path / "no_results.csv")
         card = (tmp_path / "README.md").read_text()
         assert wording in card and "non-commercial" in card and "bd2music train detector" in card
+    assert "Climate Frogs, xkcd)" in card
+    write_model_card(tmp_path, DetectorTrainConfig(unlabelled_content=False), tmp_path / "no_results.csv")
+    assert "panel content cut from the labelled OpenMantra pages only" in (tmp_path / "README.md").read_text()

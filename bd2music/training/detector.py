@@ -165,6 +165,13 @@ def _held_out(config: DetectorTrainConfig) -> str:
     return f"every {every}{suffix} page held out for validation"
 
 
+def _content(config: DetectorTrainConfig) -> str:
+    """Where the generated pages' panel content came from, in words."""
+    if config.unlabelled_content:
+        return "the real pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd)"
+    return "the labelled OpenMantra pages only"
+
+
 def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Path) -> None:
     """Write ``out_dir/README.md``: data, licences, training recipe and the last validation metrics."""
     rows = list(csv.DictReader(results_csv.open())) if results_csv.is_file() else []
@@ -175,7 +182,7 @@ def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Pa
         western=f"{config.western_balloons:.0%}",
         extra="".join(f"\n- The labelled pages of `{folder}` (see its README), also seen {config.real_repeats}× per "
                       "epoch." for folder in config.extra_labels),
-        held_out=_held_out(config),
+        held_out=_held_out(config), content=_content(config),
         precision=metric("metrics/precision(B)"), recall=metric("metrics/recall(B)"),
         map50=metric("metrics/mAP50(B)"), map5095=metric("metrics/mAP50-95(B)"),
         config=json.dumps(asdict(config), indent=2),
@@ -241,8 +248,8 @@ def write_soup_card(out_dir: Path, members: list[tuple[Path, DetectorTrainConfig
     """Write ``out_dir/README.md`` for a soup: its members, their data, licences and how to remake it."""
     def row(path: Path, member: DetectorTrainConfig) -> str:
         extra = ", ".join(f"`{folder}`" for folder in member.extra_labels) or "-"
-        return (f"| `{path}` | {member.seed} | {_held_out(member)} | {member.synthetic_pages} | "
-                f"{member.western_balloons:.0%} | {extra} |")
+        return (f"| `{path}` | {member.seed} | {_held_out(member)} | {member.synthetic_pages}, content from "
+                f"{_content(member)} | {member.western_balloons:.0%} | {extra} |")
 
     rows = "\n".join(row(path, member) for path, member in members)
     configs = json.dumps({str(path): asdict(member) for path, member in members}, indent=2)
@@ -281,9 +288,8 @@ MODEL_CARD = CARD_HEAD + """
   tiers, slanted and uneven gutters, frameless and full-bleed panels, gutterless tiers, figures breaking out
   over frames, insets, splash pages, webtoon strips,
   balloons / thought clouds / captions with horizontal or vertical lettering ({western} of them lettered like
-  western colour comics: mixed case, bold, thin or no outline, dark balloons), panel content cut from the real
-  pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd), paper texture, screentone,
-  noise, blur, JPEG artefacts.
+  western colour comics: mixed case, bold, thin or no outline, dark balloons), panel content cut from {content},
+  paper texture, screentone, noise, blur, JPEG artefacts.
 - Never trained or tuned on `shared/data/eval_pages`.
 """ + CARD_LICENCE + """
 ## Metrics
