@@ -99,6 +99,21 @@ def test_western_balloon_sets_match_their_readmes(folder: str, pages: int, boxes
         assert all(0 <= x0 < x1 <= page.width and 0 <= y0 < y1 <= page.height for x0, y0, x1, y1 in page.balloons)
 
 
+def test_training_label_folders_are_disjoint_from_the_evaluation_sets() -> None:
+    """The western pages labelled for training hold both classes and none of the western evaluation pages."""
+    repo = Path(__file__).resolve().parents[1]
+    evaluated = {page.name for folder in ("western_balloons", "western_balloons_test", "western_balloons_test2")
+                 for page in load_annotations(repo / "benchmarks" / folder)}
+    for folder, pages, panels, balloons in (("western_labels", 10, 35, 17), ("handlettered_labels", 18, 41, 52)):
+        annotated = load_annotations(repo / "configs" / "detector" / folder)
+        assert not evaluated & {page.name for page in annotated}
+        assert len(annotated) == pages and sum(len(page.panels) for page in annotated) == panels
+        assert sum(len(page.balloons) for page in annotated) == balloons
+        for page in annotated:
+            assert all(0 <= x0 < x1 <= page.width and 0 <= y0 < y1 <= page.height
+                       for x0, y0, x1, y1 in page.panels + page.balloons)
+
+
 def test_cli_writes_the_report(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "report.json"
     folder = data_dir / "eval_pages"

@@ -105,6 +105,16 @@ def test_content_sources_can_leave_out_unlabelled_pages(generator: PageGenerator
     assert sum(bool(source.texts) for source in labelled) > len(labelled) // 2
 
 
+def test_content_sources_take_labels_from_more_folders(data_dir: Path) -> None:
+    """Pages labelled in ``label_dirs`` give their panels as content regions and their lettering as known text."""
+    western = Path(__file__).resolve().parents[1] / "configs" / "detector" / "western_labels"
+    manga = load_content_sources(data_dir / "comics", max_side=400, labelled_only=True)
+    both = load_content_sources(data_dir / "comics", max_side=400, labelled_only=True, label_dirs=[western])
+    assert len(both) == len(manga) + len(list(western.glob("*.json")))
+    assert sum(len(source.texts) for source in both) - sum(len(source.texts) for source in manga) == 17
+    assert sum(len(source.regions) for source in both) - sum(len(source.regions) for source in manga) == 35
+
+
 def test_panels_do_not_overlap_except_insets(pages: list) -> None:
     for page in pages:
         overlaps = iou_matrix(np.array(page.panels), np.array(page.panels))
@@ -162,3 +172,6 @@ def test_detector_model_card_states_the_data_split(tmp_path: Path) -> None:
     assert "Climate Frogs, xkcd)" in card
     write_model_card(tmp_path, DetectorTrainConfig(unlabelled_content=False), tmp_path / "no_results.csv")
     assert "panel content cut from the labelled OpenMantra pages only" in (tmp_path / "README.md").read_text()
+    write_model_card(tmp_path, DetectorTrainConfig(unlabelled_content=False, content_labels=["more"]),
+                     tmp_path / "no_results.csv")
+    assert "the labelled OpenMantra pages and the pages labelled in `more` only" in (tmp_path / "README.md").read_text()

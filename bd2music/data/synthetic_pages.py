@@ -18,6 +18,7 @@ import io
 import json
 import math
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,17 +91,20 @@ class ContentSource:
     texts: list[Box]
 
 
-def load_content_sources(comics_dir: Path, max_side: int = 640, labelled_only: bool = False) -> list[ContentSource]:
+def load_content_sources(comics_dir: Path, max_side: int = 640, labelled_only: bool = False,
+                         label_dirs: Sequence[Path] = ()) -> list[ContentSource]:
     """Load the real pages of ``comics_dir``; labelled pages give their panel boxes as clean content regions.
 
+    Labels are ``comics_dir/labels/<page>.json``, then ``<page>.json`` in each of ``label_dirs``.
     ``labelled_only`` leaves out the pages without labels, whose lettering would be drawn in unlabelled."""
     sources = []
     for path in sorted(comics_dir.glob("*.jpg")):
-        label_file = comics_dir / "labels" / f"{path.stem}.json"
-        if labelled_only and not label_file.is_file():
+        label_file = next((file for folder in (comics_dir / "labels", *label_dirs)
+                           if (file := folder / f"{path.stem}.json").is_file()), None)
+        if labelled_only and label_file is None:
             continue
         image, scale = load_page(path).downscaled(max_side)
-        if label_file.is_file():
+        if label_file is not None:
             labels = json.loads(label_file.read_text())
             regions = [tuple(v / scale for v in box) for box in labels["panels"]]
             regions = [(x0 + 3, y0 + 3, x1 - 3, y1 - 3) for x0, y0, x1, y1 in regions if x1 - x0 > 40 and y1 - y0 > 40]

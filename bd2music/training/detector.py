@@ -39,6 +39,7 @@ class DetectorTrainConfig:
     real_repeats: int = 2  # each real labelled page appears this many times per epoch
     real_validation_every: int = 10  # every n-th real labelled page validates instead (0: all of them train)
     extra_labels: list[str] = field(default_factory=list)  # more labelled folders (eval_pages format), all train
+    content_labels: list[str] = field(default_factory=list)  # label folders whose pages give labelled content
     page_long_side: int = 800  # stored page size (pixels, long side)
     imgsz: int = 384  # training size
     epochs: int = 25
@@ -98,7 +99,8 @@ def build_dataset(root: Path, comics_dir: Path, config: DetectorTrainConfig) -> 
         for repeat in range(1 if split == "val" else config.real_repeats):
             write(f"real_{page.name}_{repeat}", split, image, panels, balloons)
 
-    sources = load_content_sources(comics_dir, labelled_only=not config.unlabelled_content)
+    sources = load_content_sources(comics_dir, labelled_only=not config.unlabelled_content,
+                                   label_dirs=[Path(folder) for folder in config.content_labels])
     generator = PageGenerator(sources, seed=config.seed, long_side=config.page_long_side,
                               western_balloons=config.western_balloons)
     n_val = max(1, config.synthetic_pages // 10)
@@ -167,9 +169,10 @@ def _held_out(config: DetectorTrainConfig) -> str:
 
 def _content(config: DetectorTrainConfig) -> str:
     """Where the generated pages' panel content came from, in words."""
+    labelled = "".join(f" and the pages labelled in `{folder}`" for folder in config.content_labels)
     if config.unlabelled_content:
         return "the real pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd)"
-    return "the labelled OpenMantra pages only"
+    return f"the labelled OpenMantra pages{labelled} only"
 
 
 def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Path) -> None:
