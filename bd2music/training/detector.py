@@ -169,7 +169,8 @@ def _held_out(config: DetectorTrainConfig) -> str:
 
 def _content(config: DetectorTrainConfig) -> str:
     """Where the generated pages' panel content came from, in words."""
-    labelled = "".join(f" and the pages labelled in `{folder}`" for folder in config.content_labels)
+    folders = ", ".join(f"`{folder}`" for folder in config.content_labels)
+    labelled = f" and the pages labelled in {folders}" if folders else ""
     if config.unlabelled_content:
         return "the real pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd)"
     return f"the labelled OpenMantra pages{labelled} only"
