@@ -2,6 +2,7 @@
 the classical baseline, on the same pages in one run.
 
     python benchmarks/bench_page_analysis.py --pages ../shared/data/eval_pages --limit 20 --threads 2
+    python benchmarks/bench_page_analysis.py --device cuda   # YOLO on the GPU (the classical detector stays on CPU)
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def main() -> None:
     parser.add_argument("--pages", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/eval_pages")
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where YOLO runs: cpu, cuda or cuda:N")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     files = expand_inputs([args.pages], IMAGE_SUFFIXES)[: args.limit]
     rows = []
     for kind in ("yolo", "classical"):
-        detector = load_detector(kind, fallback=False)
+        detector = load_detector(kind, fallback=False, device=args.device)
         detector.detect(load_page(files[0]).downscaled(ANALYSIS_LONG_SIDE)[0])  # warm-up
         load_s, detect_s, feature_s = [], [], []
         for path in files:
@@ -51,7 +53,7 @@ def main() -> None:
         total = [a + b + c for a, b, c in zip(load_s, detect_s, feature_s)]
         rows.append((kind, *(1000 * statistics.median(v) for v in (load_s, detect_s, feature_s, total))))
     print(f"{len(files)} pages from {args.pages.name}, {platform.processor() or platform.machine()}, "
-          f"torch {torch.__version__}, {args.threads} threads; median ms per page\n")
+          f"torch {torch.__version__}, {args.threads} threads, YOLO on {args.device}; median ms per page\n")
     print("| detector | load | detect | features | total | total vs classical |")
     print("|---|---|---|---|---|---|")
     classical_total = rows[-1][4]

@@ -88,6 +88,13 @@ def test_missing_weights_fall_back_to_classical(tmp_path: Path) -> None:
     assert detector.name == "classical"
 
 
+def test_load_detector_places_yolo_on_the_device() -> None:
+    """The page benchmark's ``--device`` reaches the network (``meta``: a device that holds no data)."""
+    detector = load_detector("yolo", device="meta")
+    assert detector.device.type == "meta" and next(detector.model.parameters()).device.type == "meta"
+    assert load_detector("classical", device="meta").name == "classical"
+
+
 def test_yolo_round_trip_save_load(yolo: YoloDetector, tmp_path: Path, data_dir: Path) -> None:
     from bd2music.vision.yolo import save_detector
 

@@ -21,8 +21,10 @@ class Detector(Protocol):
     def detect(self, image: Image.Image) -> list[Detection]: ...
 
 
-def load_detector(kind: str = "yolo", weights: str | Path | None = None, fallback: bool = True) -> Detector:
-    """Build a detector by name: ``yolo`` (trained weights, default ``weights/detector``) or ``classical``.
+def load_detector(kind: str = "yolo", weights: str | Path | None = None, fallback: bool = True,
+                  device: str = "cpu") -> Detector:
+    """Build a detector by name: ``yolo`` (trained weights, default ``weights/detector``, on ``device``) or
+    ``classical`` (always on the CPU).
 
     With ``fallback``, missing YOLO weights give the classical detector and a warning instead of an error.
     """
@@ -34,7 +36,7 @@ def load_detector(kind: str = "yolo", weights: str | Path | None = None, fallbac
         from bd2music.vision.yolo import YoloDetector
 
         try:
-            return YoloDetector.from_pretrained(weights)
+            return YoloDetector.from_pretrained(weights, device=device)
         except InputError as error:
             if not fallback:
                 raise
