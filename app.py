@@ -151,8 +151,9 @@ def build_demo() -> gr.Blocks:
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
                     run_analysis = gr.Button("Analyse page only", elem_id="analyze")
                 with gr.Column(scale=2):
-                    overlay = gr.Image(label="Panels in reading order (red) and balloons (blue)", type="pil",
-                                       elem_id="overlay")
+                    gr.Markdown("Panels in reading order (red, numbered) and balloons (blue)", elem_id="overlay-legend")
+                    overlay = gr.Image(label="Panels and balloons", show_label=False, type="pil", elem_id="overlay")
+                    # no label badge on the image: it would hide the top-left panel's number
                     summary = gr.Markdown(elem_id="summary")
                 with gr.Column(scale=3):
                     audio = gr.Audio(label="Soundtrack", type="filepath", interactive=False, elem_id="soundtrack")
