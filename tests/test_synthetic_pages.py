@@ -175,3 +175,5 @@ def test_detector_model_card_states_the_data_split(tmp_path: Path) -> None:
     write_model_card(tmp_path, DetectorTrainConfig(unlabelled_content=False, content_labels=["more"]),
                      tmp_path / "no_results.csv")
     assert "the labelled OpenMantra pages and the pages labelled in `more` only" in (tmp_path / "README.md").read_text()
+    write_model_card(tmp_path, DetectorTrainConfig(content_labels=["more"]), tmp_path / "no_results.csv")
+    assert "xkcd), with the lettering of the pages labelled in `more` labelled" in (tmp_path / "README.md").read_text()

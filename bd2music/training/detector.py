@@ -170,10 +170,10 @@ def _held_out(config: DetectorTrainConfig) -> str:
 def _content(config: DetectorTrainConfig) -> str:
     """Where the generated pages' panel content came from, in words."""
     folders = ", ".join(f"`{folder}`" for folder in config.content_labels)
-    labelled = f" and the pages labelled in {folders}" if folders else ""
     if config.unlabelled_content:
-        return "the real pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd)"
-    return f"the labelled OpenMantra pages{labelled} only"
+        labelled = f", with the lettering of the pages labelled in {folders} labelled" if folders else ""
+        return f"the real pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd){labelled}"
+    return f"the labelled OpenMantra pages{f' and the pages labelled in {folders}' if folders else ''} only"
 
 
 def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Path) -> None:
