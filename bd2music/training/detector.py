@@ -167,13 +167,19 @@ def _held_out(config: DetectorTrainConfig) -> str:
     return f"every {every}{suffix} page held out for validation"
 
 
+def _quoted(folders: list[str]) -> str:
+    """Folder names as a comma-separated list of code spans, empty for none."""
+    return ", ".join(f"`{folder}`" for folder in folders)
+
+
 def _content(config: DetectorTrainConfig) -> str:
     """Where the generated pages' panel content came from, in words."""
-    folders = ", ".join(f"`{folder}`" for folder in config.content_labels)
+    folders = _quoted(config.content_labels)
     if config.unlabelled_content:
         labelled = f", with the lettering of the pages labelled in {folders} labelled" if folders else ""
         return f"the real pages of `shared/data/comics` (OpenMantra, Pepper&Carrot, Climate Frogs, xkcd){labelled}"
-    return f"the labelled OpenMantra pages{f' and the pages labelled in {folders}' if folders else ''} only"
+    also = f" and the pages labelled in {folders}" if folders else ""
+    return f"the labelled OpenMantra pages{also} only"
 
 
 def write_model_card(out_dir: Path, config: DetectorTrainConfig, results_csv: Path) -> None:
@@ -251,7 +257,7 @@ def train_detector_soup(config: DetectorSoupConfig, comics_dir: Path, out_dir: P
 def write_soup_card(out_dir: Path, members: list[tuple[Path, DetectorTrainConfig]], init_weights: str | None) -> None:
     """Write ``out_dir/README.md`` for a soup: its members, their data, licences and how to remake it."""
     def row(path: Path, member: DetectorTrainConfig) -> str:
-        extra = ", ".join(f"`{folder}`" for folder in member.extra_labels) or "-"
+        extra = _quoted(member.extra_labels) or "-"
         return (f"| `{path}` | {member.seed} | {_held_out(member)} | {member.synthetic_pages}, content from "
                 f"{_content(member)} | {member.western_balloons:.0%} | {extra} |")
 
