@@ -1,19 +1,19 @@
-"""The bd2music pipeline object: one place that owns the loaded components and runs the stages in order.
+"""The bd2music pipeline: one object that owns the loaded components and runs analyse → plan → render → master.
 
-page → panel/balloon detection → reading order → visual features → comic VAE encoder (the page, or each panel
-crop) → latent mapper (comic latent + page/panel condition + seeded noise → one audio latent per audio-VAE window)
-→ audio VAE decoder (log-mel windows, cross-faded) → pulse (the tempo and onset rate that the audio VAE's
-descriptor head reads in the generated latents, imposed on the log-mel; ``bd2music.soundtrack.pulse_gains``) →
-vocoder (Griffin-Lim when no vocoder weights exist) → peak-safe loudness (``bd2music.soundtrack``).
+* analyse: panel/balloon detection, reading order, visual features (``bd2music.vision``).
+* plan: comic VAE → latent mapper → the audio VAE's heads, calibrated (``bd2music.plan``): per segment (the page,
+  or each panel in reading order) tempo, onset rate, spectral centroid, loudness, flatness, a semantic embedding
+  and a text cue.
+* render: the chosen sound's backends (``bd2music.backends``), each giving layers with the cues of what it used.
+* master: mix, ducking, effects, loudness and true peak (``bd2music.master``), 44.1 kHz stereo.
 
-Page mode: every window of the track comes from the page's latent and condition, each with its own noise.
-Per-panel mode: one segment per panel in reading order, its duration from the panel's area and text
-(``panel_durations``), its windows from the panel crop's latent and ``panel_condition``; segments overlap by
-``CROSSFADE_S`` and are cross-faded in the log-mel before one vocoder pass. The same seed gives the same audio.
+``weights/pipeline.json`` (like diffusers' ``model_index.json``) names the component folders, the sounds (a
+sound is a list of backends, layered) and the default sound. The same seed gives the same audio.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -23,23 +23,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bd2music.audio.griffin_lim import GriffinLim
+from bd2music.audio.mel import MEL, mel_spectrogram
+from bd2music.backends import Layer, backend_class, check_name
 from bd2music.errors import InputError
+from bd2music.hub import WEIGHTS_DIR
 from bd2music.io import PageSource, load_page
-from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
-from bd2music.models.comic_vae import ComicVAE, crop_panels
-from bd2music.models.mapper import LatentMapper, page_condition, panel_condition
-from bd2music.models.vocoder import Vocoder, load_vocoder
-from bd2music.soundtrack import normalise_loudness, overlap_add, panel_durations, pulse_gains
+from bd2music.master import Mastered, master
+from bd2music.models.audio_text import AudioTextModel
+from bd2music.models.audio_vae import AudioVAE
+from bd2music.models.comic_vae import ComicVAE
+from bd2music.models.mapper import LatentMapper
+from bd2music.models.vocoder import load_vocoder
+from bd2music.plan import WHOLE_PAGE, Plan, Planner, PlannerConfig, SegmentPlan
 from bd2music.vision.analysis import PageAnalysis, analyze_page
 from bd2music.vision.classical import ClassicalDetector
 from bd2music.vision.detect import DETECTORS, Detector
 
 SECONDS_RANGE = (1.0, 60.0)
-CROSSFADE_S = 0.5  # overlap between consecutive panel segments
-WHOLE_PAGE = -1  # Segment.panel of the one segment of page mode
-STAGES = ("detection", "features", "comic encoder", "mapper", "audio decoder", "vocoder")
+STAGES = ("detection", "features", "plan", "render", "master")
+PIPELINE_FILE = "pipeline.json"
 Progress = Callable[[float, str], None]
+
+__all__ = ["STAGES", "WHOLE_PAGE", "Pipeline", "Result", "check_seconds"]
 
 
 def check_seconds(seconds: float) -> None:
@@ -49,14 +54,27 @@ def check_seconds(seconds: float) -> None:
 
 
 @dataclass
-class Segment:
-    """A stretch of the track: the panel it illustrates (reading-order index, ``WHOLE_PAGE`` in page mode)."""
+class PipelineIndex:
+    """``weights/pipeline.json``: component folders by name, sounds (name -> backends, layered), the default."""
 
-    panel: int
-    start: float  # seconds
-    end: float
-    tempo: float | None = None  # BPM of the segment's pulse (None without the pulse)
-    onset_rate: float | None = None  # onsets per second of the segment's pulse
+    components: dict[str, str]
+    sounds: dict[str, list[str]]
+    default: str
+
+    @classmethod
+    def load(cls, folder: Path) -> PipelineIndex:
+        path = folder / PIPELINE_FILE
+        if not path.is_file():  # an older weights folder: every component in its usual subfolder
+            path = WEIGHTS_DIR / PIPELINE_FILE
+        try:
+            index = cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as error:
+            raise InputError(f"{path}: not a readable pipeline index ({error})") from None
+        for name, backends in index.sounds.items():
+            for backend in backends:
+                check_name(backend)
+        check_name(index.default, index.sounds)
+        return index
 
 
 @dataclass
@@ -64,28 +82,45 @@ class Result:
     """A generated soundtrack and everything that went into it."""
 
     analysis: PageAnalysis  # panels in reading order, balloons, features
-    mel: np.ndarray  # (n_mels, frames) natural-log power mel of the track, at the track's level
-    audio: np.ndarray  # float32 mono in [-1, 1]
-    sample_rate: int
-    segments: list[Segment]
-    settings: dict  # seconds, seed, per_panel, rtl, detector, device, vocoder, weights
+    plan: Plan  # what the backends were asked to render
+    mastered: Mastered  # the mix (44.1 kHz stereo), its loudness, stems
+    layers: list[Layer]  # the backends' layers, before mastering (their cues say what sounds when)
+    mel: np.ndarray  # (n_mels, frames) natural-log power mel of the mix (mono, MEL's rate), for display
+    settings: dict  # seconds, seed, per_panel, rtl, detector, sound, device, weights
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (not part of to_dict)
 
     @property
+    def audio(self) -> np.ndarray:
+        return self.mastered.audio
+
+    @property
+    def sample_rate(self) -> int:
+        return self.mastered.sample_rate
+
+    @property
+    def segments(self) -> list[SegmentPlan]:
+        return self.plan.segments
+
+    @property
     def duration(self) -> float:
-        return len(self.audio) / self.sample_rate
+        return self.audio.shape[-1] / self.sample_rate
+
+    @property
+    def cues(self) -> list[dict]:
+        return sorted((cue.to_dict() for layer in self.layers for cue in layer.cues), key=lambda c: c["start"])
 
     def to_dict(self) -> dict:
-        """The page analysis plus segments, settings, sample rate and duration (JSON-able)."""
-        segments = [
-            {"panel": s.panel, "start": round(s.start, 4), "end": round(s.end, 4)}
-            | ({"tempo": round(s.tempo, 2), "onset_rate": round(s.onset_rate, 3)} if s.tempo is not None else {})
-            for s in self.segments
-        ]
+        """The page analysis plus plan, segments, layers, cues, settings, loudness and duration (JSON-able)."""
+        segments = [{"panel": s.panel, "start": round(s.start, 4), "end": round(s.end, 4)} for s in self.segments]
         return self.analysis.to_dict() | {
+            "plan": self.plan.to_dict(),
             "segments": segments,
+            "layers": [layer.name for layer in self.layers],
+            "cues": self.cues,
             "settings": self.settings,
             "sample_rate": self.sample_rate,
+            "loudness_lufs": round(self.mastered.lufs, 2),
+            "true_peak_dbtp": round(self.mastered.true_peak_db, 2),
             "duration": round(self.duration, 4),
         }
 
@@ -93,14 +128,12 @@ class Result:
 class _StageClock:
     """Calls ``progress(fraction, stage)`` as each stage starts and records how long each one took."""
 
-    def __init__(self, progress: Progress | None, device: torch.device) -> None:
-        self.progress, self.device = progress, device
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
         self.timings: dict[str, float] = {}
         self.current: tuple[str, float] | None = None
 
     def start(self, stage: str | None) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
         now = time.perf_counter()
         if self.current is not None:
             self.timings[self.current[0]] = now - self.current[1]
@@ -128,42 +161,65 @@ class _ReportingDetector:
 
 @dataclass
 class Pipeline:
-    """Loaded components on ``device``; ``vocoder`` is the trained one or the Griffin-Lim fallback."""
+    """Loaded components on ``device``: detectors, the planner (comic VAE, mapper, audio VAE heads, calibration),
+    the components the backends draw on (``components``: audio VAE, vocoder, audio-text model, bank folder),
+    the sounds of ``weights/pipeline.json``. Backends are built on first use."""
 
     detector: Detector
     classical: ClassicalDetector
-    comic_vae: ComicVAE
-    mapper: LatentMapper
-    audio_vae: AudioVAE
-    vocoder: Vocoder | GriffinLim
+    planner: Planner
+    components: dict
+    index: PipelineIndex
     device: torch.device
     weights: str = "weights/"  # where the components came from (recorded in each Result's settings)
+    backends: dict = field(default_factory=dict)  # name -> built backend
 
     @classmethod
     def from_pretrained(
-        cls, path_or_repo: str | Path | None = None, revision: str | None = None, device: str | None = None
+        cls, path_or_repo: str | Path | None = None, revision: str | None = None, device: str | None = None,
+        bank: str | Path | None = None,
     ) -> Pipeline:
         """Load every component from a folder of component folders (default: the repo's ``weights/``) or a Hub
-        repo at ``revision``, on ``device`` (default: CUDA when available). Without detector weights the
-        classical detector is used, without vocoder weights Griffin-Lim (each with a warning)."""
+        repo at ``revision``, on ``device`` (default: CUDA when available); ``bank`` replaces the shipped sound
+        bank. Without detector weights the classical detector is used, without vocoder weights Griffin-Lim,
+        without a planner folder uncalibrated targets (each with a warning)."""
         from bd2music.vision.yolo import YoloDetector
 
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        folder = Path(path_or_repo) if path_or_repo is not None and Path(path_or_repo).exists() else WEIGHTS_DIR
+        index = PipelineIndex.load(folder)
         try:
             detector: Detector = YoloDetector.from_pretrained(path_or_repo, revision, device=device)
         except InputError as error:
             warnings.warn(f"{error}; using the classical detector", stacklevel=2)
             detector = ClassicalDetector()
-        return cls(
-            detector=detector,
-            classical=ClassicalDetector(),
-            comic_vae=ComicVAE.from_pretrained(path_or_repo, revision, device=device),
-            mapper=LatentMapper.from_pretrained(path_or_repo, revision, device=device),
-            audio_vae=AudioVAE.from_pretrained(path_or_repo, revision, device=device),
-            vocoder=load_vocoder("neural", path_or_repo, revision, device=device),
-            device=device,
-            weights=str(path_or_repo or "weights/") + (f"@{revision}" if revision else ""),
-        )
+        try:
+            planner_config = PlannerConfig.load(folder / index.components["planner"])
+        except InputError as error:
+            warnings.warn(f"{error}; plan targets are not calibrated", stacklevel=2)
+            planner_config = PlannerConfig()
+        audio_vae = AudioVAE.from_pretrained(path_or_repo, revision, device=device)
+        planner = Planner(ComicVAE.from_pretrained(path_or_repo, revision, device=device),
+                          LatentMapper.from_pretrained(path_or_repo, revision, device=device),
+                          audio_vae, planner_config, device)
+        components = {
+            "audio_vae": audio_vae,
+            "vocoder": load_vocoder("neural", path_or_repo, revision, device=device),
+            "audio_text": AudioTextModel.from_pretrained(path_or_repo, revision, device=device),
+            "bank": Path(bank) if bank is not None else folder / index.components["bank"],
+        }
+        return cls(detector, ClassicalDetector(), planner, components, index, device,
+                   weights=str(path_or_repo or "weights/") + (f"@{revision}" if revision else ""))
+
+    @property
+    def sounds(self) -> list[str]:
+        return list(self.index.sounds)
+
+    def backend(self, name: str):
+        """The backend registered as ``name``, built from the components on first use."""
+        if name not in self.backends:
+            self.backends[name] = backend_class(name).from_components(self.components)
+        return self.backends[name]
 
     def _detector(self, name: str) -> Detector:
         if name not in DETECTORS:
@@ -174,6 +230,14 @@ class Pipeline:
         """Panels in reading order, balloons and visual features of one page (any supported image input)."""
         return analyze_page(load_page(page), self._detector(detector), rtl=rtl)
 
+    def check_inputs(self, seconds: float, seed: int, sound: str | None, detector: str) -> str:
+        """The sound's name (the default for None); InputError for any argument out of range."""
+        check_seconds(seconds)
+        if not 0 <= seed < 2**32:
+            raise InputError(f"seed must be between 0 and 2**32 - 1, got {seed}")
+        self._detector(detector)
+        return check_name(self.index.default if sound is None else sound, self.index.sounds)
+
     @torch.inference_mode()
     def __call__(
         self,
@@ -183,95 +247,41 @@ class Pipeline:
         per_panel: bool = False,
         rtl: bool = False,
         detector: str = "yolo",
+        sound: str | None = None,
         progress: Progress | None = None,
         pulse: bool = True,
+        stems: bool = False,
     ) -> Result:
-        """A ``seconds`` long soundtrack of ``page`` (one segment per panel with ``per_panel``); see the module doc."""
-        check_seconds(seconds)
-        chosen = self._detector(detector)
+        """A ``seconds`` long soundtrack of ``page`` (one segment per panel with ``per_panel``) in ``sound``
+        (default: the index's); ``pulse`` lets backends without a rhythm of their own impose the plan's."""
+        sound = self.check_inputs(seconds, seed, sound, detector)
         loaded = load_page(page)
-        clock = _StageClock(progress, self.device)
+        clock = _StageClock(progress)
+        # 1. analyse
         clock.start("detection")
-        analysis = analyze_page(loaded, _ReportingDetector(chosen, clock), rtl=rtl)
-
-        clock.start("comic encoder")
-        features, panels = analysis.features, analysis.panels
-        if per_panel and panels:
-            durations = panel_durations(
-                [p.area for p in features.panels], [p.text_coverage for p in features.panels], seconds
-            )
-            bounds = np.concatenate([[0.0], np.cumsum(durations)])
-            segments = [Segment(i, float(bounds[i]), float(bounds[i + 1])) for i in range(len(panels))]
-            latents = self.comic_vae.encode_images(crop_panels(loaded.image, [p.box for p in panels]))
-            conditions = torch.stack([panel_condition(features, i) for i in range(len(panels))])
-        else:
-            segments = [Segment(WHOLE_PAGE, 0.0, float(seconds))]
-            latents = self.comic_vae.encode_images([loaded.image])
-            conditions = page_condition(features)[None]
-
-        clock.start("mapper")
-        mel_config, window = self.audio_vae.config.mel, self.audio_vae.config.window_frames
-        samples = round(seconds * mel_config.sample_rate)
-        length = mel_config.num_frames(samples)
-        spans = self._segment_frames(segments, length)
-        tiles = [tile_starts(end - start, window, self.audio_vae.config.overlap_frames) for start, end in spans]
-        owner = torch.tensor([i for i, starts in enumerate(tiles) for _ in starts])
-        noise = torch.randn(len(owner), self.mapper.config.noise_dim, generator=torch.Generator().manual_seed(seed))
-        audio_latents = self.mapper.generate(
-            latents.to(self.device)[owner], conditions.to(self.device)[owner], noise.to(self.device)
-        )
-
-        clock.start("audio decoder")
-        pieces = [
-            self.audio_vae.decode_long(TiledLatent(segment_latents, starts, end - start))
-            for segment_latents, starts, (start, end) in zip(
-                audio_latents.split([len(starts) for starts in tiles]), tiles, spans
-            )
-        ]
-        fade = round(CROSSFADE_S * mel_config.frames_per_second)
-        starts = [start for start, _ in spans]
-        mel = overlap_add(pieces, starts, length, fade)
-        if pulse:
-            rhythm = self.audio_vae.predict_descriptors(audio_latents)
-            for index, segment in enumerate(segments):
-                segment.tempo = rhythm["tempo"][owner == index].mean().item()
-                segment.onset_rate = rhythm["onset_rate"][owner == index].mean().item()
-            gains = [
-                pulse_gains(end - start, mel_config.frames_per_second, segment.tempo, segment.onset_rate)
-                for segment, (start, end) in zip(segments, spans)
-            ]
-            mel = (mel + overlap_add(gains, starts, length, fade).to(mel)).clamp_min(mel_config.log_min)
-
-        clock.start("vocoder")
-        waveform, gain = normalise_loudness(self.vocoder(mel[None], length=samples)[0], mel_config.sample_rate)
-        mel = (mel + 2 * np.log(max(gain, 1e-12))).clamp_min(mel_config.log_min)
+        analysis = analyze_page(loaded, _ReportingDetector(self._detector(detector), clock), rtl=rtl)
+        # 2. plan
+        clock.start("plan")
+        plan = self.planner(analysis, loaded.image, seconds, seed, per_panel)
+        plan.pulse = pulse
+        # 3. render
+        clock.start("render")
+        layers = [layer for name in self.index.sounds[sound] for layer in self.backend(name).render(plan, seed)]
+        # 4. master
+        clock.start("master")
+        mastered = master(layers, target_lufs=plan.loudness, stems=stems)
+        mel = self.display_mel(mastered)
         clock.start(None)
-        settings = {
-            "seconds": seconds,
-            "seed": seed,
-            "per_panel": per_panel,
-            "rtl": rtl,
-            "detector": analysis.detector,
-            "pulse": pulse,
-            "device": str(self.device),
-            "vocoder": "griffin-lim" if isinstance(self.vocoder, GriffinLim) else "trained",
-            "weights": self.weights,
-        }
-        return Result(
-            analysis,
-            mel.float().cpu().numpy(),
-            waveform.clamp(-1.0, 1.0).float().cpu().numpy(),
-            mel_config.sample_rate,
-            segments,
-            settings,
-            clock.timings,
-        )
+        settings = {"seconds": seconds, "seed": seed, "per_panel": per_panel, "rtl": rtl,
+                    "detector": analysis.detector, "sound": sound, "pulse": pulse, "device": str(self.device),
+                    "weights": self.weights}
+        return Result(analysis, plan, mastered, layers, mel, settings, clock.timings)
 
-    def _segment_frames(self, segments: list[Segment], length: int) -> list[tuple[int, int]]:
-        """(first, end) mel frames of each segment, widened by half a cross-fade on each inner side."""
-        fps = self.audio_vae.config.mel.frames_per_second
-        half = round(CROSSFADE_S * fps / 2)
-        return [
-            (max(0, round(s.start * fps) - half), min(length, round(s.end * fps) + half)) for s in segments
-        ]
+    @staticmethod
+    def display_mel(mastered: Mastered) -> np.ndarray:
+        """The mix's log-mel (mono, resampled to ``MEL``'s rate) for the spectrogram figure."""
+        import soxr
 
+        mono = mastered.audio.mean(axis=0)
+        resampled = soxr.resample(mono, mastered.sample_rate, MEL.sample_rate).astype(np.float32)
+        return mel_spectrogram(torch.from_numpy(resampled)).numpy()

@@ -119,8 +119,10 @@ PEAK_LIMIT = 10 ** (-1 / 20)  # -1 dBFS: written tracks are scaled down to this 
 
 
 def write_wav(path: str | Path, samples, sample_rate: int) -> None:
-    """16-bit PCM WAV of mono ``samples`` (array or tensor, full scale 1), scaled to -1 dBFS only if it would clip."""
+    """16-bit PCM WAV of ``samples``, mono (samples,) or (channels, samples) (array or tensor, full scale 1),
+    scaled to -1 dBFS only if it would clip."""
     samples = samples.detach().float().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples, np.float32)
+    samples = samples.T if samples.ndim == 2 else samples  # soundfile writes (frames, channels)
     peak = float(np.abs(samples).max(initial=0.0))
     if peak > PEAK_LIMIT:
         samples = samples * (PEAK_LIMIT / peak)

@@ -79,8 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each page's track (1-60 s)")
     parser.add_argument("--per-panel", action="store_true", help="one segment per panel, in reading order")
     parser.add_argument("--seed", type=int, default=0, help="noise seed: same seed, same audio")
+    parser.add_argument("--sound", help="how the plan is rendered: scene, neural, ... (default: the weights' own; "
+                        "an unknown name lists the known ones)")
+    parser.add_argument("--bank", type=Path, metavar="DIR", help="another sound bank (bd2music bank build)")
+    parser.add_argument("--stems", action="store_true", help="also write one WAV per layer (<stem>.<layer>.wav)")
     parser.add_argument("--no-pulse", dest="pulse", action="store_false",
-                        help="no pulse: leave the decoded sound without the tempo and onsets read from the latents")
+                        help="neural sound: leave the decoded sound without the tempo and onsets of the plan")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--rtl", action="store_true", help="right-to-left reading order (manga)")
     parser.add_argument("--detector", choices=DETECTORS, default="yolo", help="panel/balloon detector")
@@ -88,11 +92,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", help="Hub revision (commit) of --weights")
 
 
-def write_track(out: Path, stem: str, audio, sample_rate: int, record: dict) -> None:
-    """``out/<stem>.wav`` (16-bit PCM) and ``out/<stem>.json``."""
+def write_track(out: Path, stem: str, audio, sample_rate: int, record: dict, stems: dict | None = None) -> None:
+    """``out/<stem>.wav`` (16-bit PCM), ``out/<stem>.<layer>.wav`` per stem and ``out/<stem>.json``."""
     from bd2music.audio.load import write_wav
 
     write_wav(out / f"{stem}.wav", audio, sample_rate)
+    for layer, samples in (stems or {}).items():
+        write_wav(out / f"{stem}.{layer}.wav", samples, sample_rate)
     (out / f"{stem}.json").write_text(json.dumps(record | {"wav": f"{stem}.wav"}, indent=1) + "\n")
 
 
@@ -107,11 +113,11 @@ def write_album(out: Path, album: str, tracks: list[tuple[str, object]], sample_
     starts, position = [], 0
     for piece in pieces:
         starts.append(position)
-        position += len(piece) - fade
-    length = starts[-1] + len(pieces[-1])
+        position += piece.shape[-1] - fade
+    length = starts[-1] + pieces[-1].shape[-1]
     audio = overlap_add(pieces, starts, length, fade).numpy()
     listing = [
-        {"track": f"{stem}.wav", "start": round(start / sample_rate, 4), "end": round((start + len(p)) / sample_rate, 4)}
+        {"track": f"{stem}.wav", "start": round(start / sample_rate, 4), "end": round((start + p.shape[-1]) / sample_rate, 4)}
         for (stem, _), start, p in zip(tracks, starts, pieces)
     ]
     record = {"album": album, "tracks": listing, "settings": settings, "sample_rate": sample_rate,
@@ -138,19 +144,21 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
     if not jobs:
         raise InputError("no pages found in " + ", ".join(map(str, args.inputs)))
-    pipeline = Pipeline.from_pretrained(args.weights, args.revision, device=args.device)
+    pipeline = Pipeline.from_pretrained(args.weights, args.revision, device=args.device, bank=args.bank)
+    pipeline.check_inputs(args.seconds, args.seed, args.sound, args.detector)
     args.out.mkdir(parents=True, exist_ok=True)
     albums: dict[str, list[tuple[str, object]]] = {}
     settings, sample_rate, written = {}, 0, 0
     for job in tqdm(jobs, desc="pages", unit="page", disable=len(jobs) == 1):
         try:
             page = load_page(job.read(), job.name)
-            result = pipeline(page, args.seconds, args.seed, args.per_panel, args.rtl, args.detector, pulse=args.pulse)
+            result = pipeline(page, args.seconds, args.seed, args.per_panel, args.rtl, args.detector, args.sound,
+                              pulse=args.pulse, stems=args.stems)
         except InputError as error:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1
             continue
-        write_track(args.out, job.stem, result.audio, result.sample_rate, result.to_dict())
+        write_track(args.out, job.stem, result.audio, result.sample_rate, result.to_dict(), result.mastered.stems)
         settings, sample_rate, written = result.settings, result.sample_rate, written + 1
         if job.album is not None:
             albums.setdefault(job.album, []).append((job.stem, result.audio))

@@ -1,0 +1,67 @@
+"""What every sound backend shares: the ``Layer`` it renders, the ``Cue`` of each clip it used, the protocol.
+
+A backend reads a ``bd2music.plan.Plan`` (and only its own assets), renders it with a seed, and returns one or
+more layers: audio at the backend's own sample rate, with the cues that say which clip sounds when and why.
+Mixing, effects and loudness are the master's job (``bd2music.master``), never a backend's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from bd2music.plan import Plan
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Cue:
+    """One clip (or note source) heard in a layer: where, what, under which licence, and why it was chosen."""
+
+    layer: str  # the layer's name ("scene", "neural", ...)
+    start: float  # seconds into the track
+    end: float
+    clip: str  # the clip's id in its bank (path relative to the bank), or the model that made the sound
+    license: str
+    author: str
+    source: str
+    trigger: str  # why: "plan: panel 3", "plan: page", ...
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"start": round(self.start, 3), "end": round(self.end, 3)}
+
+
+@dataclass
+class Layer:
+    """Rendered audio of one backend: (channels, samples) float32 at ``sample_rate``, unmastered."""
+
+    name: str
+    audio: np.ndarray  # (channels, samples), channels 1 or 2
+    sample_rate: int
+    cues: list[Cue] = field(default_factory=list)
+    role: str = "main"  # "main" or "bed": the master ducks beds under the other layers
+
+    def __post_init__(self) -> None:
+        self.audio = np.atleast_2d(np.asarray(self.audio, dtype=np.float32))
+
+    @property
+    def duration(self) -> float:
+        return self.audio.shape[-1] / self.sample_rate
+
+
+def trigger(panel: int) -> str:
+    """A cue's ``trigger`` for a clip chosen for a plan segment (``panel`` -1: the whole page)."""
+    return "plan: page" if panel < 0 else f"plan: panel {panel + 1}"
+
+
+class Backend(Protocol):
+    """A sound backend: ``render(plan, seed)`` -> layers. Built by ``from_pretrained(components)``."""
+
+    name: ClassVar[str]
+
+    def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]: ...

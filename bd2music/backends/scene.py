@@ -1,0 +1,206 @@
+"""Backend ``scene``: each segment of the plan as a scene mixed from the sound bank (``bd2music.bank``).
+
+Per segment (a random generator seeded by the seed and the segment's index):
+
+* **choice**: the bank ranks its clips against the segment (the mapper's latents in the audio-VAE space, the
+  semantic embedding in the audio-text space, the spectral centroid and flatness targets); the bed is drawn from
+  the ``top_k`` best beds, never the previous segment's; the events' ``palette`` from the best events.
+* **bed**: the bed clip from a random offset, looped with ``loop_crossfade_s`` cross-fades to cover the segment.
+* **events**: at the onsets of ``bd2music.soundtrack.onset_times`` (a beat every ``60 / tempo`` s, and evenly
+  spread onsets between beats up to the onset rate), each an excerpt of a palette clip from its attack, beats
+  accented; consecutive events never use the same clip (with a palette of one, the clip is varied in pitch and
+  gain instead); every event varies a little in gain and pitch.
+* **level and colour**: bed and events are balanced by the flatness target (a noisier target raises the bed),
+  the segment's spectrum is tilted so that its mean spectral centroid lands on the target, and its gain follows
+  its loudness target relative to the plan's (the master sets the absolute loudness).
+
+Segments overlap by the plan's cross-fade and are cross-faded; the layer is mono at the bank's rate. Every clip
+heard has a cue (licence, author, source, and the segment that chose it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import soxr
+import torch
+
+from bd2music.backends.base import Cue, Layer, Progress, trigger
+from bd2music.bank import SoundBank
+from bd2music.plan import Plan, SegmentPlan
+from bd2music.soundtrack import onset_times, overlap_add
+
+
+@dataclass
+class SceneConfig:
+    """How the scene backend chooses and mixes clips."""
+
+    top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
+    palette: int = 3  # event clips per segment
+    loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
+    event_max_s: float = 1.5  # longest event excerpt
+    event_fade_s: float = 0.08  # fade-out at the end of an excerpt
+    event_peak_db: float = -6.0  # peak level of a beat's excerpt (dBFS before the master)
+    offbeat_db: float = -5.0  # events between beats, relative to a beat's
+    gain_jitter_db: float = 2.0  # each event's level varies by up to this much
+    pitch_jitter: float = 0.04  # each event's playback rate varies by up to this share
+    bed_rms_db: tuple[float, float] = (-34.0, -20.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
+    max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
+    tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
+    segment_rms_db: float = -20.0  # RMS of a segment whose loudness target is the plan's (others: + difference)
+
+
+@dataclass
+class SceneBackend:
+    """Sound bank beds + events on the plan's tempo grid."""
+
+    bank: SoundBank
+    config: SceneConfig = SceneConfig()
+    name: ClassVar[str] = "scene"
+
+    @classmethod
+    def from_components(cls, components: dict) -> SceneBackend:
+        return cls(SoundBank.load(components["bank"]))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.bank.sample_rate
+
+    def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:
+        rate, cues, pieces, starts = self.sample_rate, [], [], []
+        half = plan.crossfade_s / 2
+        total = round(plan.seconds * rate)
+        previous_bed = None
+        for index, segment in enumerate(plan.segments):
+            if progress is not None:
+                progress(index / len(plan.segments), f"mixing the scene of segment {index + 1}")
+            rng = np.random.default_rng([seed, index])
+            first = max(0.0, segment.start - half) if index else 0.0
+            last = min(plan.seconds, segment.end + half) if index < len(plan.segments) - 1 else plan.seconds
+            length = round(last * rate) - round(first * rate)
+            audio, segment_cues, previous_bed = self._segment(segment, first, length, rng, previous_bed)
+            audio *= _gain_to(audio, self.config.segment_rms_db + segment.loudness - plan.loudness)
+            pieces.append(torch.from_numpy(audio))
+            starts.append(round(first * rate))
+            cues += segment_cues
+        mix = overlap_add(pieces, starts, total, round(plan.crossfade_s * rate)).numpy()
+        return [Layer(self.name, mix, rate, cues)]
+
+    # -- one segment -----------------------------------------------------------------------------------------
+    def _segment(self, segment: SegmentPlan, offset: float, length: int, rng: np.random.Generator,
+                 previous_bed: int | None) -> tuple[np.ndarray, list[Cue], int | None]:
+        query = {"latent": segment.latents.latents, "embedding": segment.embedding,
+                 "descriptors": {"spectral_centroid_mean": segment.centroid,
+                                 "spectral_flatness_mean": segment.flatness}}
+        bed = self._draw(self.bank.rank(**query, mask=self.bank.mask(kind="bed")), 1, rng, exclude=previous_bed)
+        events = self._draw(self.bank.rank(**query, mask=self.bank.mask(kind="event")), self.config.palette, rng)
+        if not bed and not events:  # a bank with one kind only: take anything
+            events = self._draw(self.bank.rank(**query), self.config.palette, rng)
+        cues, where = [], trigger(segment.panel)
+        audio = np.zeros(length, dtype=np.float32)
+        if bed:
+            audio += self._bed(bed[0], length, segment.flatness, rng)
+            cues.append(self._cue(bed[0], offset, offset + length / self.sample_rate, f"{where} (bed)"))
+        if events:
+            audio += self._events(events, segment, length, rng, offset, cues, where)
+        audio = self._tilt(audio, segment.centroid)
+        return audio, cues, (bed[0] if bed else previous_bed)
+
+    def _draw(self, ranked: list[int], count: int, rng: np.random.Generator, exclude: int | None = None) -> list[int]:
+        """``count`` distinct clips drawn from the ``top_k`` best of ``ranked`` (better ranks likelier)."""
+        pool = [i for i in ranked if i != exclude][: max(self.config.top_k, count)] or ranked[:1]
+        if not pool:
+            return []
+        weights = 1.0 / (1.0 + np.arange(len(pool)))
+        chosen = rng.choice(len(pool), size=min(count, len(pool)), replace=False, p=weights / weights.sum())
+        return [pool[i] for i in chosen]
+
+    def _bed(self, clip: int, length: int, flatness: float, rng: np.random.Generator) -> np.ndarray:
+        """The bed clip looped (cross-faded onto its own start) from a random offset, at the flatness's level."""
+        samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
+        fade = min(round(self.config.loop_crossfade_s * self.sample_rate), len(samples) // 3)
+        loop = samples[: len(samples) - fade].copy()
+        if fade:
+            ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+            loop[:fade] = samples[:fade] * ramp + samples[len(samples) - fade :] * (1 - ramp)
+        start = int(rng.integers(len(loop)))
+        out = np.resize(np.roll(loop, -start), length)
+        low, high = self.config.bed_rms_db
+        target_db = low + (high - low) * min(1.0, flatness / 0.5)
+        return out * _gain_to(out, target_db)
+
+    def _events(self, palette: list[int], segment: SegmentPlan, length: int, rng: np.random.Generator,
+                offset: float, cues: list[Cue], where: str) -> np.ndarray:
+        """Event excerpts at the segment's onsets (beats accented), cycling the palette."""
+        config, rate = self.config, self.sample_rate
+        out = np.zeros(length + round(config.event_max_s * rate), dtype=np.float32)
+        times, beats = onset_times(length / rate, segment.tempo, segment.onset_rate)
+        for k, (time, beat) in enumerate(zip(times, beats)):
+            start = round(time * rate)
+            if start >= length:
+                break
+            clip = palette[k % len(palette)]
+            excerpt = self._excerpt(clip, rng)
+            level = config.event_peak_db + (0.0 if beat else config.offbeat_db)
+            level += rng.uniform(-config.gain_jitter_db, config.gain_jitter_db)
+            peak = float(np.abs(excerpt).max()) or 1.0
+            out[start : start + len(excerpt)] += excerpt * (10 ** (level / 20) / peak)
+            seconds = offset + time
+            cues.append(self._cue(clip, seconds, seconds + len(excerpt) / rate, where + (" (beat)" if beat else "")))
+        return out[:length]
+
+    def _excerpt(self, clip: int, rng: np.random.Generator) -> np.ndarray:
+        """Up to ``event_max_s`` of the clip from its attack, faded out, at a slightly varied playback rate."""
+        config, rate = self.config, self.sample_rate
+        samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
+        frame = rate // 100
+        envelope = np.sqrt(np.convolve(samples**2, np.ones(frame) / frame, mode="same"))
+        attack = int(np.argmax(envelope >= 0.3 * envelope.max())) if envelope.max() > 0 else 0
+        start = max(0, attack - frame)
+        excerpt = samples[start : start + round(config.event_max_s * rate)]
+        ratio = 1.0 + rng.uniform(-config.pitch_jitter, config.pitch_jitter)
+        excerpt = soxr.resample(excerpt, rate, rate / ratio).astype(np.float32) if len(excerpt) > 16 else excerpt
+        fade = min(round(config.event_fade_s * rate), len(excerpt))
+        excerpt[len(excerpt) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        return excerpt
+
+    def _tilt(self, audio: np.ndarray, centroid: float) -> np.ndarray:
+        """``audio`` with its spectrum tilted (dB linear in log frequency around the pivot) so that its mean
+        spectral centroid is ``centroid`` as nearly as ``max_tilt_db`` allows."""
+        n_fft = 1024
+        spectrum = torch.stft(torch.from_numpy(audio), n_fft, n_fft // 4, window=torch.hann_window(n_fft),
+                              return_complex=True)
+        power = spectrum.abs().square().numpy()
+        freqs = np.linspace(0, self.sample_rate / 2, power.shape[0])
+        octaves = np.log2(np.maximum(freqs, 20.0) / self.config.tilt_pivot_hz)
+        span = np.abs(octaves).max()
+
+        def centroid_at(slope_db: float) -> float:
+            gain = 10 ** (slope_db * octaves / span / 10)  # power gain
+            tilted = power * gain[:, None]
+            frames = tilted.sum(axis=0)
+            valid = frames > 1e-12
+            if not valid.any():
+                return float(centroid)
+            return float(np.mean((freqs @ tilted[:, valid]) / frames[valid]))
+
+        low, high = -self.config.max_tilt_db, self.config.max_tilt_db
+        for _ in range(20):  # the centroid grows with the slope: bisection
+            middle = (low + high) / 2
+            low, high = (middle, high) if centroid_at(middle) < centroid else (low, middle)
+        slope = (low + high) / 2
+        gain = torch.from_numpy(10 ** (slope * octaves / span / 20)).float()
+        tilted = torch.istft(spectrum * gain[:, None], n_fft, n_fft // 4, window=torch.hann_window(n_fft),
+                             length=len(audio))
+        return tilted.numpy().astype(np.float32)
+
+    def _cue(self, clip: int, start: float, end: float, why: str) -> Cue:
+        info = self.bank.clips[clip]
+        return Cue(self.name, start, end, info.id, info.license, info.author, info.source, why)
+
+
+def _gain_to(audio: np.ndarray, rms_db: float) -> float:
+    rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+    return 10 ** (rms_db / 20) / rms if rms > 1e-9 else 0.0

@@ -1,0 +1,227 @@
+"""The plan: what the soundtrack should sound like, segment by segment, read from the learned mapping.
+
+analyse → **plan** → render → master. The comic VAE encodes the page (or each panel crop), the mapper turns that
+code, the page condition and seeded noise into one audio-VAE latent per window, and the audio VAE's heads read
+in those latents what a listener should hear: tempo, onset rate, spectral centroid, loudness and flatness (the
+descriptor head) and a CLAP-style embedding in the audio-text space (the semantic head). The backends render
+the plan with real sound; none of them looks at the page.
+
+Calibration (``Calibration``): the heads read generated latents on their own scale, and generated latents fill
+a narrower range than real clips. Each target is therefore mapped by its quantile: the rank of the head's value
+among the values it gives on the calibration pages (the training comics, a few seeds each) is carried onto the
+same quantile of the real clips' measured descriptors, clipped to what a listener hears as a difference
+(``LISTENER_RANGES``). Two targets are ramps over their range instead: loudness (LUFS, which the master asks for)
+and onset rate (log-even: most real clips' onset rates lie above what a listener tells apart). The tables are
+saved with the weights (``weights/planner/config.json``, ``bd2music calibrate`` rebuilds them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bd2music.errors import InputError
+from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
+from bd2music.models.comic_vae import ComicVAE, crop_panels
+from bd2music.models.mapper import LatentMapper, page_condition, panel_condition
+from bd2music.soundtrack import panel_durations
+from bd2music.vision.analysis import PageAnalysis
+from bd2music.vision.description import describe_page, describe_panel
+
+WHOLE_PAGE = -1  # SegmentPlan.panel of the one segment of page mode
+TARGETS = {  # plan target -> the audio VAE's descriptor (head output) it is read from
+    "tempo": "tempo",
+    "onset_rate": "onset_rate",
+    "centroid": "spectral_centroid_mean",
+    "loudness": "rms_mean",
+    "flatness": "spectral_flatness_mean",
+}
+LISTENER_RANGES = {  # clip of each calibrated target (units: BPM, onsets/s, Hz, LUFS, ratio)
+    "tempo": (60.0, 170.0),
+    "onset_rate": (0.3, 6.0),
+    "centroid": (300.0, 4500.0),
+    "loudness": (-24.0, -14.0),
+    "flatness": (0.0, 1.0),
+}
+QUANTILES = 21  # knots of each calibration table (every 5 %)
+
+
+@dataclass
+class Calibration:
+    """Per target, ``QUANTILES`` knots: the heads' readings on generated latents -> the listener's scale."""
+
+    source: dict[str, list[float]]  # quantiles of the head's value over the calibration pages' latents
+    target: dict[str, list[float]]  # the same quantiles of real clips' descriptors (loudness: a LUFS ramp)
+    pages: int = 0  # how many calibration pages (x seeds) the source quantiles come from
+    clips: int = 0  # how many real clips the target quantiles come from
+
+    def apply(self, name: str, values: np.ndarray | float) -> np.ndarray:
+        """``values`` of head output ``TARGETS[name]`` on the listener's scale (piecewise linear in the quantile)."""
+        low, high = LISTENER_RANGES[name]
+        mapped = np.interp(values, self.source[name], self.target[name])
+        return np.clip(mapped, low, high)
+
+    @classmethod
+    def identity(cls) -> Calibration:
+        """No tables: each target is its range's ramp over the same range (debug pipelines, tests)."""
+        ramps = {name: np.linspace(low, high, QUANTILES).tolist() for name, (low, high) in LISTENER_RANGES.items()}
+        return cls(ramps, ramps)
+
+    @classmethod
+    def fit(cls, generated: dict[str, np.ndarray], real: dict[str, np.ndarray], pages: int) -> Calibration:
+        """Tables from head readings on generated latents and real clips' descriptors (both keyed by target)."""
+        q = np.linspace(0.0, 1.0, QUANTILES)
+        source = {name: np.quantile(generated[name], q) for name in TARGETS}
+        target = {name: np.quantile(np.clip(real[name], *LISTENER_RANGES[name]), q) for name in TARGETS if name in real}
+        target["loudness"] = np.linspace(*LISTENER_RANGES["loudness"], QUANTILES)  # rank -> LUFS
+        target["onset_rate"] = np.geomspace(*LISTENER_RANGES["onset_rate"], QUANTILES)  # rank -> log-even rates
+        clips = len(next(iter(real.values()))) if real else 0
+        return cls(
+            {k: np.maximum.accumulate(v).tolist() for k, v in source.items()},
+            {k: v.tolist() for k, v in target.items()},
+            pages,
+            clips,
+        )
+
+
+@dataclass
+class PlannerConfig:
+    """Settings of the planner (``weights/planner/config.json``)."""
+
+    crossfade_s: float = 0.5  # overlap between consecutive panel segments
+    calibration: Calibration = field(default_factory=Calibration.identity)
+
+    def save(self, folder: str | Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "config.json").write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> PlannerConfig:
+        path = Path(folder) / "config.json"
+        try:
+            data = json.loads(path.read_text())
+            return cls(crossfade_s=data["crossfade_s"], calibration=Calibration(**data["calibration"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(f"{path}: not a readable planner config ({error})") from None
+
+
+@dataclass
+class SegmentPlan:
+    """What one stretch of the track should sound like (calibrated targets) and what it means."""
+
+    panel: int  # reading-order index of the panel it illustrates, WHOLE_PAGE in page mode
+    start: float  # seconds
+    end: float
+    tempo: float  # BPM
+    onset_rate: float  # onsets per second
+    centroid: float  # Hz, mean spectral centroid
+    loudness: float  # LUFS
+    flatness: float  # spectral flatness (0 tonal, 1 noise)
+    text: str  # text cue: the scene description (later also the lettering)
+    embedding: torch.Tensor = field(repr=False)  # (E,) L2-normalised, audio-text space (the semantic head)
+    latents: TiledLatent = field(repr=False)  # the mapper's audio-VAE latents of the segment's windows
+    raw: dict[str, float] = field(default_factory=dict)  # the heads' readings before calibration
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def latent(self) -> torch.Tensor:
+        """(latent_channels,) the segment's latents averaged over windows and latent frames."""
+        return self.latents.latents.mean(dim=(0, 2))
+
+    def to_dict(self) -> dict:
+        numbers = {k: round(float(getattr(self, k)), 3) for k in ("start", "end", *TARGETS)}
+        return {"panel": self.panel, **numbers, "text": self.text,
+                "raw": {k: round(v, 4) for k, v in self.raw.items()}}
+
+
+@dataclass
+class Plan:
+    """The soundtrack of one page as targets per segment, in reading order; ``to_dict`` is JSON-able."""
+
+    seconds: float
+    seed: int
+    segments: list[SegmentPlan]
+    description: str  # the page's description (text cue of the whole page)
+    crossfade_s: float  # overlap between consecutive segments (the backends cross-fade over it)
+    pulse: bool = True  # backends without a rhythm of their own impose the segments' tempo and onset rate
+
+    @property
+    def loudness(self) -> float:
+        """LUFS the master aims at: the segments' targets weighted by duration."""
+        return float(sum(s.loudness * s.duration for s in self.segments) / self.seconds)
+
+    def to_dict(self) -> dict:
+        return {"seconds": self.seconds, "seed": self.seed, "description": self.description,
+                "loudness": round(self.loudness, 2), "segments": [s.to_dict() for s in self.segments]}
+
+
+@dataclass
+class Planner:
+    """Comic VAE + mapper + the audio VAE's heads + calibration: ``plan(analysis, ...)`` -> ``Plan``."""
+
+    comic_vae: ComicVAE
+    mapper: LatentMapper
+    audio_vae: AudioVAE
+    config: PlannerConfig
+    device: torch.device
+
+    @torch.inference_mode()
+    def __call__(self, analysis: PageAnalysis, image, seconds: float, seed: int, per_panel: bool) -> Plan:
+        """The plan of one analysed page (``image``: the page, for panel crops)."""
+        features, panels = analysis.features, analysis.panels
+        if per_panel and panels:
+            durations = panel_durations(
+                [p.area for p in features.panels], [p.text_coverage for p in features.panels], seconds
+            )
+            bounds = np.concatenate([[0.0], np.cumsum(durations)])
+            spans = [(i, float(bounds[i]), float(bounds[i + 1])) for i in range(len(panels))]
+            comic = self.comic_vae.encode_images(crop_panels(image, [p.box for p in panels]))
+            conditions = torch.stack([panel_condition(features, i) for i in range(len(panels))])
+            texts = [describe_panel(features, i) for i in range(len(panels))]
+        else:
+            spans = [(WHOLE_PAGE, 0.0, float(seconds))]
+            comic = self.comic_vae.encode_images([image])
+            conditions = page_condition(features)[None]
+            texts = [describe_page(features, len(analysis.balloons))]
+        tiled = self._generate(comic, conditions, spans, seed)
+        segments = [self._segment(panel, start, end, text, latents)
+                    for (panel, start, end), text, latents in zip(spans, texts, tiled)]
+        return Plan(float(seconds), seed, segments, describe_page(features, len(analysis.balloons)),
+                    self.config.crossfade_s)
+
+    def frame_span(self, start: float, end: float, length: int) -> tuple[int, int]:
+        """(first, end) mel frames of a segment, widened by half a cross-fade on each side (within the track)."""
+        fps = self.audio_vae.config.mel.frames_per_second
+        half = round(self.config.crossfade_s * fps / 2)
+        return max(0, round(start * fps) - half), min(length, round(end * fps) + half)
+
+    def _generate(self, comic: torch.Tensor, conditions: torch.Tensor, spans, seed: int) -> list[TiledLatent]:
+        """One TiledLatent per segment: the mapper's latents for its windows, seeded noise for each window."""
+        vae = self.audio_vae.config
+        length = vae.mel.num_frames(round(spans[-1][2] * vae.mel.sample_rate))
+        frames = [self.frame_span(start, end, length) for _, start, end in spans]
+        tiles = [tile_starts(end - start, vae.window_frames, vae.overlap_frames) for start, end in frames]
+        owner = torch.tensor([i for i, starts in enumerate(tiles) for _ in starts])
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn(len(owner), self.mapper.config.noise_dim, generator=generator)
+        latents = self.mapper.generate(
+            comic.to(self.device)[owner], conditions.to(self.device)[owner], noise.to(self.device)
+        )
+        return [TiledLatent(chunk, starts, end - start)
+                for chunk, starts, (start, end) in zip(latents.split([len(t) for t in tiles]), tiles, frames)]
+
+    def _segment(self, panel: int, start: float, end: float, text: str, latents: TiledLatent) -> SegmentPlan:
+        readings = self.audio_vae.predict_descriptors(latents.latents)
+        raw = {name: readings[column].mean().item() for name, column in TARGETS.items()}
+        calibrated = {name: float(self.config.calibration.apply(name, value)) for name, value in raw.items()}
+        embedding = self.audio_vae.embed(latents.latents)
+        embedding = torch.zeros(1) if embedding is None else torch.nn.functional.normalize(embedding.mean(0), dim=0)
+        return SegmentPlan(panel, start, end, text=text, embedding=embedding.cpu(), latents=latents, raw=raw,
+                           **calibrated)
