@@ -21,7 +21,7 @@ from bd2music.audio.load import AudioSource, load_audio
 from bd2music.audio.mel import MEL
 
 if TYPE_CHECKING:
-    from bd2music.pipeline import Segment
+    from bd2music.plan import SegmentPlan
 
 SUMMARY_ROWS = (  # summary columns shown in the app's table, with the unit of their descriptor
     "duration",
@@ -110,12 +110,12 @@ def plot_descriptors(result: ClipDescriptors) -> Figure:
     return fig
 
 
-def plot_soundtrack(mel: np.ndarray, sample_rate: int, segments: Sequence[Segment]) -> Figure:
+def plot_soundtrack(mel: np.ndarray, segments: Sequence[SegmentPlan]) -> Figure:
     """A generated track's log-mel (``MEL`` framing) in dB against seconds and Hz, each panel's segment numbered."""
     fig = Figure(figsize=(11, 3.6), layout="constrained")
     ax = fig.add_subplot()
     mesh = librosa.display.specshow(
-        mel * (10 / np.log(10)), sr=sample_rate, hop_length=MEL.hop_length, x_axis="s", y_axis="mel",
+        mel * (10 / np.log(10)), sr=MEL.sample_rate, hop_length=MEL.hop_length, x_axis="s", y_axis="mel",
         fmin=MEL.fmin, fmax=MEL.fmax, cmap="magma", ax=ax,
     )
     fig.colorbar(mesh, ax=ax, label="dB")

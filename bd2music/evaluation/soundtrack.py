@@ -241,9 +241,10 @@ def evaluate_soundtracks(
 
 
 def asked_pulse(result) -> dict[str, float]:
-    """The tempo and onset rate the pulse of a page-mode ``Result`` plays (its one segment's)."""
-    segment = result.segments[0]
-    return {"tempo": segment.tempo, "onset_rate": segment.onset_rate}
+    """The tempo and onset rate the neural backend's pulse plays in a page-mode ``Result`` (the heads' raw
+    readings of its one segment)."""
+    raw = result.segments[0].raw
+    return {"tempo": raw["tempo"], "onset_rate": raw["onset_rate"]}
 
 
 def pulse_heard(asked: Sequence[dict[str, float]], measured: Sequence[dict[str, float]]) -> dict[str, float]:
