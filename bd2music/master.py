@@ -160,13 +160,14 @@ def _mixed_layers(layers: Sequence[Layer], config: MasterConfig) -> dict[str, np
     return named
 
 
-def integrated_loudness(audio: np.ndarray) -> float:
-    """BS.1770 integrated loudness (LUFS) of (2, samples) at OUTPUT_RATE; -inf for silence."""
+def integrated_loudness(audio: np.ndarray, sample_rate: int = OUTPUT_RATE) -> float:
+    """BS.1770 integrated loudness (LUFS) of (channels, samples) or (samples,); -inf for silence."""
+    audio = np.atleast_2d(audio)
     if not np.any(np.abs(audio) > SILENCE_PEAK):
         return float("-inf")
-    block = int(LOUDNESS_BLOCK_S * OUTPUT_RATE) + 1
+    block = int(LOUDNESS_BLOCK_S * sample_rate) + 1
     padded = np.pad(audio, ((0, 0), (0, max(0, block - audio.shape[1]))))
-    lufs = float(pyloudnorm.Meter(OUTPUT_RATE).integrated_loudness(padded.T.astype(np.float64)))
+    lufs = float(pyloudnorm.Meter(sample_rate).integrated_loudness(padded.T.astype(np.float64)))
     return lufs if np.isfinite(lufs) else float("-inf")
 
 
