@@ -17,7 +17,7 @@ track is first resampled to ``ANALYSIS_SAMPLE_RATE`` with soxr and analysed with
 * ``harmonic_share``: energy of the harmonic part (librosa HPSS) over the track's energy.
 * ``silent_or_clipped``: "silent", "clipped" or None, from the levels of the samples as given (no resampling).
 * ``key_clarity``: Krumhansl-Schmuckler key of the mean CQT chroma and its correlation with that key's profile.
-* ``structure_links``: Spearman rho between page features and what librosa measures on the final audio (onset
+* ``structure_links`` (``linked`` on measures): Spearman rho between page features and what librosa measures on the final audio (onset
   rate, beat-tracker tempo, spectral centroid) and its integrated loudness (BS.1770).
 """
 
@@ -259,19 +259,24 @@ def audio_measures(audio: np.ndarray, sr: int) -> dict[str, float]:
     }
 
 
-def structure_links(features: Sequence[Mapping[str, float]], tracks: Sequence[np.ndarray], sr: int,
-                    links: Sequence[tuple[str, str]] = STRUCTURE_LINKS) -> dict[str, float]:
-    """Spearman rho of each (page feature, audio measure) link over pages: ``features[i]`` is page i's features,
-    ``tracks[i]`` its final audio. Keys "feature->measure"; NaN where either side is constant. Silent tracks
-    (LUFS -inf) rank lowest in loudness."""
-    if len(features) != len(tracks):
-        raise ValueError(f"{len(features)} pages of features for {len(tracks)} tracks")
-    measured = [audio_measures(track, sr) for track in tracks]
+def linked(features: Sequence[Mapping[str, float]], measured: Sequence[Mapping[str, float]],
+           links: Sequence[tuple[str, str]] = STRUCTURE_LINKS) -> dict[str, float]:
+    """Spearman rho of each (page feature, audio measure) link over pages, keyed "feature->measure"; NaN where
+    either side is constant; a silent track (LUFS -inf) ranks lowest in loudness."""
+    if len(features) != len(measured):
+        raise ValueError(f"{len(features)} pages of features for {len(measured)} measured tracks")
     rhos = {}
     for feature, measure in links:
         x = [page[feature] for page in features]
-        y = np.maximum([m[measure] for m in measured], np.finfo(np.float64).min)  # -inf ranks lowest
+        y = np.maximum([m[measure] for m in measured], np.finfo(np.float64).min)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # constant input: scipy warns and returns NaN
             rhos[f"{feature}->{measure}"] = float(spearmanr(x, y)[0])
     return rhos
+
+
+def structure_links(features: Sequence[Mapping[str, float]], tracks: Sequence[np.ndarray], sr: int,
+                    links: Sequence[tuple[str, str]] = STRUCTURE_LINKS) -> dict[str, float]:
+    """``linked`` on the ``audio_measures`` of each page's final audio: ``features[i]`` and ``tracks[i]`` are
+    page i's features and track."""
+    return linked(features, [audio_measures(track, sr) for track in tracks], links)
