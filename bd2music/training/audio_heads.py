@@ -36,18 +36,11 @@ from bd2music.data.sounds import SoundCache
 from bd2music.errors import InputError
 from bd2music.hub import resolve_component
 from bd2music.models.audio_text import AudioTextModel, load_clap
-from bd2music.models.audio_vae import AudioVAE
+from bd2music.models.audio_vae import DEFAULT_DESCRIPTORS, AudioVAE
 from bd2music.training.audio_text import clip_embeddings, text_to_audio_recall, window_embeddings
-from bd2music.training.common import (
-    DataConfig,
-    cosine_lr,
-    export,
-    model_card,
-    optimizer_step,
-    prepare_cache,
-    seed_everything,
-    setup_device,
-)
+from bd2music.training.card import export, model_card
+from bd2music.training.common import DataConfig, prepare_cache
+from bd2music.training.solver import Solver, cosine_lr
 
 
 @dataclass
@@ -62,7 +55,7 @@ class AudioHeadsTrainConfig:
     cache_hop_frames: int = 64  # windows every 1.02 s (as the audio VAE's training)
     train_descriptor_head: bool = False  # fine-tune the descriptor head too (held-out R^2 fell slightly)
     descriptor_weight: float = 1.0
-    steps: int = 600  # held-out cosine peaks early (0.78 at 500 steps, 0.75 at 3000: overfitting)
+    steps: int = 600  # held-out cosine peaks early, then falls (overfitting)
     batch_size: int = 64
     learning_rate: float = 1e-3  # AdamW peak
     weight_decay: float = 1e-4
@@ -142,97 +135,97 @@ def evaluate(
     return metrics | {"r2_mean": float(r2.mean())}
 
 
+class AudioHeadsSolver(Solver):
+    """The heads' run on frozen posterior means: no checkpoints (minutes), an evaluation before the first step."""
+
+    name = "audio-heads"
+    hidden_metrics = tuple(f"r2_{name}" for name in DEFAULT_DESCRIPTORS)
+
+    def __init__(self, config: AudioHeadsTrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu"):
+        super().__init__(config, data_root, out, work, device)
+        self.vae_folder = resolve_component("audio_vae", config.audio_vae)
+        vae = AudioVAE.from_pretrained(self.vae_folder, device=self.device)
+        self.cache = cache = prepare_cache(
+            self.data_root, config.data, self.work, device=device, window_frames=vae.config.window_frames,
+            hop_frames=config.cache_hop_frames, mel=vae.config.mel,
+        )
+        self.train_windows, self.heldout_windows = cache.window_indices("train"), cache.window_indices("heldout")
+        self.audio_text = None
+        if config.clap:
+            self.targets = clap_targets(config, cache, device)
+        else:
+            self.audio_text = AudioTextModel.from_pretrained(config.audio_text, device=self.device)
+            if self.audio_text.config.mel != vae.config.mel:
+                raise InputError("the audio-text model and the audio VAE use different mel settings")
+            self.targets = window_embeddings(self.audio_text, cache, torch.arange(len(cache.window_clip)), self.device)
+        save_file({"embeddings": self.targets.contiguous()}, str(cache.folder / "semantic.safetensors"))
+        self.latents = posterior_means(vae, cache, self.device)
+        self.descriptors = cache.descriptor_targets(vae.config.descriptors)
+        self.constant = F.normalize(self.targets[self.train_windows].mean(dim=0), dim=0)
+
+        self.model = vae = with_semantic_dim(vae, self.targets.shape[1])
+        vae.requires_grad_(False)
+        heads = [vae.semantic_head] + ([vae.descriptor_head] if config.train_descriptor_head else [])
+        self.head_parameters = [p for head in heads for p in head.parameters()]  # type: ignore[union-attr]
+        for parameter in self.head_parameters:
+            parameter.requires_grad_(True)
+        self.optimizer = torch.optim.AdamW(self.head_parameters, config.learning_rate, weight_decay=config.weight_decay)
+        self.schedule = cosine_lr(self.optimizer, config)
+        self.history.append({"step": 0} | self.evaluate())
+
+    def batch_rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.config.seed, self.step + 1])  # its steps were counted from 1
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        c, vae, device = self.config, self.model, self.device
+        batch = self.train_windows[torch.from_numpy(rng.integers(0, len(self.train_windows), c.batch_size))]
+        z = self.latents[batch].to(device)
+        loss = (1 - (vae.embed(z) * self.targets[batch].to(device)).sum(dim=-1)).mean()  # type: ignore[operator]
+        if c.train_descriptor_head:
+            truth = vae.standardise_descriptors(self.descriptors[batch].to(device))
+            loss = loss + c.descriptor_weight * F.mse_loss(vae.descriptor_head(z), truth)
+        self.update(loss, self.head_parameters)
+        return {"total": loss}
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate(self.model, self.latents, self.targets, self.descriptors, self.heldout_windows, self.constant,
+                        self.device)
+
+    def export(self) -> dict[str, float]:
+        """Retrieval with the head's embeddings, the source VAE's metrics merged, the whole VAE written."""
+        c, vae, cache, first = self.config, self.model, self.cache, self.history[0]
+        metrics = {k: v for k, v in self.history[-1].items() if k != "step"}
+        metrics |= {"heldout_cosine_before": first["heldout_cosine"], "r2_mean_before": first["r2_mean"]}
+        if self.audio_text is not None:  # the head's clip embeddings as a retrieval gallery for the audio-text queries
+            with torch.inference_mode():
+                embedded = vae.embed(self.latents[self.heldout_windows].to(self.device)).cpu()  # type: ignore
+            clip_ids, gallery = clip_embeddings(cache, self.heldout_windows, embedded)
+            metrics |= text_to_audio_recall(self.audio_text, cache, clip_ids, gallery, prefix="heldout_head_")
+        metrics |= {"heads_steps": c.steps, "heads_loss_first_100": self.mean_loss(100),
+                    "heads_loss_last_100": self.mean_loss(-100)}
+        source_metrics = self.vae_folder / "metrics.json"
+        vae_metrics = json.loads(source_metrics.read_text()) if source_metrics.is_file() else {}
+        vae_metrics.pop("semantic_targets", None)  # the VAE's own run had none; its head is trained now
+        metrics = vae_metrics | metrics
+        source = f"CLAP checkpoint {c.clap}" if c.clap else "the audio-text model"
+        summary = (
+            f"The audio VAE of {self.vae_folder} with its semantic head ({vae.config.semantic_dim}-d) trained on "
+            f"frozen posterior means to predict the audio embeddings of {source}"
+            + (" and its descriptor head fine-tuned" if c.train_descriptor_head else "")
+            + f" ({c.steps} steps); encoder and decoder unchanged. Held-out cosine agreement "
+            f"{metrics['heldout_cosine']:.3f} (best constant: {metrics['heldout_cosine_constant']:.3f})."
+        )
+        card = model_card("bd2music audio VAE (semantic head trained)", summary, vae.config, cache, metrics,
+                          "bd2music train audio-heads --config train_config.json --out weights/audio_vae",
+                          ["audio", "vae", "mel-spectrogram", "clap", "bd2music"])
+        export(vae, self.out, c, cache, metrics, card)
+        if (self.vae_folder / "train_config.json").is_file():
+            shutil.copyfile(self.vae_folder / "train_config.json", self.out / "vae_train_config.json")
+        return metrics
+
+
 def train_audio_heads(
     config: AudioHeadsTrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu", resume: bool = False
 ) -> dict[str, float]:
     """Compute latents and targets, train the heads, export the whole VAE to ``out``; return held-out metrics."""
-    if resume:
-        tqdm.write("audio-heads: nothing to resume, training the heads again")
-    torch_device = setup_device(device, config.threads)
-    seed_everything(config.seed)
-    vae_folder = resolve_component("audio_vae", config.audio_vae)
-    vae = AudioVAE.from_pretrained(vae_folder, device=torch_device)
-    cache = prepare_cache(
-        data_root, config.data, work, device=device, window_frames=vae.config.window_frames,
-        hop_frames=config.cache_hop_frames, mel=vae.config.mel,
-    )
-    train_windows, heldout_windows = cache.window_indices("train"), cache.window_indices("heldout")
-    audio_text = None
-    if config.clap:
-        targets = clap_targets(config, cache, device)
-    else:
-        audio_text = AudioTextModel.from_pretrained(config.audio_text, device=torch_device)
-        if audio_text.config.mel != vae.config.mel:
-            raise InputError("the audio-text model and the audio VAE use different mel settings")
-        targets = window_embeddings(audio_text, cache, torch.arange(len(cache.window_clip)), torch_device)
-    save_file({"embeddings": targets.contiguous()}, str(cache.folder / "semantic.safetensors"))
-    latents = posterior_means(vae, cache, torch_device)
-    descriptors = cache.descriptor_targets(vae.config.descriptors)
-    constant = F.normalize(targets[train_windows].mean(dim=0), dim=0)
-
-    vae = with_semantic_dim(vae, targets.shape[1])
-    vae.requires_grad_(False)
-    heads = [vae.semantic_head] + ([vae.descriptor_head] if config.train_descriptor_head else [])
-    parameters = [p for head in heads for p in head.parameters()]  # type: ignore[union-attr]
-    for parameter in parameters:
-        parameter.requires_grad_(True)
-    optimizer = torch.optim.AdamW(parameters, config.learning_rate, weight_decay=config.weight_decay)
-    schedule = cosine_lr(optimizer, config)
-    history = [{"step": 0} | evaluate(vae, latents, targets, descriptors, heldout_windows, constant, torch_device)]
-    losses = []
-    vae.train()
-    for step in tqdm(range(1, config.steps + 1), desc="audio-heads", unit="step"):
-        rng = np.random.default_rng([config.seed, step])
-        batch = train_windows[torch.from_numpy(rng.integers(0, len(train_windows), config.batch_size))]
-        z = latents[batch].to(torch_device)
-        loss = (1 - (vae.embed(z) * targets[batch].to(torch_device)).sum(dim=-1)).mean()  # type: ignore[operator]
-        if config.train_descriptor_head:
-            truth = vae.standardise_descriptors(descriptors[batch].to(torch_device))
-            loss = loss + config.descriptor_weight * F.mse_loss(vae.descriptor_head(z), truth)
-        optimizer_step(loss, parameters, optimizer, schedule, config.grad_clip)
-        losses.append(loss.item())
-        if step % config.eval_every == 0 or step == config.steps:
-            metrics = evaluate(vae, latents, targets, descriptors, heldout_windows, constant, torch_device)
-            history.append({"step": step} | metrics)
-            tqdm.write(f"step {step}: loss {np.mean(losses[-100:]):.4f}, " + ", ".join(
-                f"{k} {v:.4g}" for k, v in metrics.items() if not k.startswith("r2_") or k == "r2_mean"
-            ))
-    vae.eval()
-
-    metrics = {k: v for k, v in history[-1].items() if k != "step"}
-    metrics |= {"heldout_cosine_before": history[0]["heldout_cosine"], "r2_mean_before": history[0]["r2_mean"]}
-    if audio_text is not None:  # the head's clip embeddings as a retrieval gallery for the audio-text queries
-        with torch.inference_mode():
-            head_embeddings = vae.embed(latents[heldout_windows].to(torch_device)).cpu()  # type: ignore[union-attr]
-        clip_ids, gallery = clip_embeddings(cache, heldout_windows, head_embeddings)
-        metrics |= text_to_audio_recall(audio_text, cache, clip_ids, gallery, prefix="heldout_head_")
-    metrics |= {
-        "heads_steps": config.steps,
-        "heads_loss_first_100": float(np.mean(losses[:100])),
-        "heads_loss_last_100": float(np.mean(losses[-100:])),
-    }
-    source_metrics = vae_folder / "metrics.json"
-    vae_metrics = json.loads(source_metrics.read_text()) if source_metrics.is_file() else {}
-    vae_metrics.pop("semantic_targets", None)  # the VAE's own run had none; its head is trained now
-    metrics = vae_metrics | metrics
-    source = f"CLAP checkpoint {config.clap}" if config.clap else "the audio-text model"
-    summary = (
-        f"The audio VAE of {vae_folder} with its semantic head ({vae.config.semantic_dim}-d) trained on frozen "
-        f"posterior means to predict the audio embeddings of {source}"
-        + (" and its descriptor head fine-tuned" if config.train_descriptor_head else "")
-        + f" ({config.steps} steps); encoder and decoder unchanged. Held-out cosine agreement "
-        f"{metrics['heldout_cosine']:.3f} (best constant: {metrics['heldout_cosine_constant']:.3f})."
-    )
-    card = model_card(
-        "bd2music audio VAE (semantic head trained)",
-        summary,
-        vae.config,
-        cache,
-        metrics,
-        "bd2music train audio-heads --config train_config.json --out weights/audio_vae",
-        ["audio", "vae", "mel-spectrogram", "clap", "bd2music"],
-    )
-    export(vae, out, config, cache, metrics, card)
-    if (vae_folder / "train_config.json").is_file():
-        shutil.copyfile(vae_folder / "train_config.json", out / "vae_train_config.json")
-    return metrics
+    return AudioHeadsSolver(config, data_root, out, work, device).run(resume)

@@ -1,6 +1,6 @@
 """Train the audio-text contrastive model (``bd2music.models.audio_text``) on the clips and their labels.
 
-    bd2music train audio-text --out weights/audio_text                      # ~8 min on one idle CPU thread
+    bd2music train audio-text --out weights/audio_text                      # minutes on one CPU thread
     bd2music train audio-text --smoke --out /tmp/at --work /tmp/run_at        # seconds, tiny model
 
 Pairs: a random log-mel crop of one of a training clip's cached windows, and one of ``TEMPLATES`` filled with the
@@ -31,20 +31,9 @@ from tqdm import tqdm
 from bd2music.data.sounds import SoundCache
 from bd2music.models.audio_text import AudioTextModelConfig, AudioTextModel
 from bd2music.models.text_encoder import text_encoder
-from bd2music.training.common import (
-    DataConfig,
-    cosine_lr,
-    export,
-    mel_statistics,
-    model_card,
-    optimizer_step,
-    prepare_cache,
-    record,
-    restore_training_state,
-    save_training_state,
-    seed_everything,
-    setup_device,
-)
+from bd2music.training.card import export, model_card
+from bd2music.training.common import DataConfig, mel_statistics, prepare_cache
+from bd2music.training.solver import Solver, cosine_lr
 
 TEMPLATES = (
     "{label}",
@@ -169,88 +158,77 @@ def augment(
     return (crops + gains).clamp_min(log_min)
 
 
+class AudioTextSolver(Solver):
+    """The audio-text run: a batch of (window crop, sentence) pairs with distinct labels per step."""
+
+    name = "audio-text"
+
+    def __init__(self, config: AudioTextTrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu"):
+        super().__init__(config, data_root, out, work, device)
+        self.cache = cache = prepare_cache(
+            self.data_root, config.data, self.work, device=device, window_frames=config.cache_window_frames,
+            hop_frames=config.cache_hop_frames, mel=config.model.mel, descriptors=False,
+        )
+        train_windows, self.heldout_windows = cache.window_indices("train"), cache.window_indices("heldout")
+        self.windows_of_label: dict[str, list[int]] = defaultdict(list)
+        for window in train_windows.tolist():
+            self.windows_of_label[cache.clips[int(cache.window_clip[window])]["label"]].append(window)
+        self.labels = sorted(self.windows_of_label)
+        texts = sorted({text for clip in cache.clips for text in clip_texts(clip)})
+        tqdm.write(f"audio-text: embedding {len(texts)} sentences with {config.model.text_model}")
+        embedded = dict(zip(texts, text_encoder(config.model.text_model, device).embed(texts).cpu()))
+        self.sentences = torch.stack([torch.stack([embedded[text] for text in clip_texts(clip)])
+                                      for clip in cache.clips])
+        self.model = AudioTextModel(config.model).to(self.device)
+        self.model.set_statistics(*mel_statistics(cache, train_windows))
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), config.learning_rate,
+                                           weight_decay=config.weight_decay)
+        self.schedule = cosine_lr(self.optimizer, config)
+        self.batch_size = min(config.batch_size, len(self.labels))
+        self.targets = torch.arange(self.batch_size, device=self.device)
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        c, cache, model = self.config, self.cache, self.model
+        batch_labels = rng.permutation(len(self.labels))[: self.batch_size]
+        windows = torch.tensor([rng.choice(self.windows_of_label[self.labels[i]]) for i in batch_labels])
+        mels = augment(cache.window_mels(windows), c.crop_frames, c.gain_jitter, cache.mel.log_min, rng)
+        text = self.sentences[cache.window_clip[windows],
+                              torch.from_numpy(rng.integers(0, len(TEMPLATES), self.batch_size))]
+        logits = model.logits(model.embed_audio(mels.to(self.device)), model.project_text(text.to(self.device)))
+        loss = 0.5 * (F.cross_entropy(logits, self.targets) + F.cross_entropy(logits.T, self.targets))
+        self.update(loss)
+        return {"total": loss}
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate(self.model, self.cache, self.heldout_windows, self.device)
+
+    def export(self) -> dict[str, float]:
+        """Time an embedding, write the weights folder."""
+        metrics = self.final_metrics()
+        start = time.perf_counter()
+        window_embeddings(self.model, self.cache, self.heldout_windows[:1], self.device)
+        metrics |= {"train_loss_first_100": self.mean_loss(100), "embed_seconds_per_window": time.perf_counter() - start}
+        c = self.config.model
+        summary = (
+            f"Audio-text contrastive model for bd2music (CLAP-style, trained from scratch on the clips' manifest "
+            f"labels and categories): a 1-D ConvNeXt audio tower (widths {list(c.channels)}) on log-mels "
+            f"(`bd2music.audio.mel`, any length) and a projection of frozen {c.text_model} sentence embeddings "
+            f"(all-MiniLM-L6-v2, Apache-2.0, shipped in the pip package), both to {c.embed_dim}-d unit vectors. "
+            f"{self.parameter_count()} trained, {self.step} steps of {self.batch_size} pairs. Held-out "
+            f"text-to-audio retrieval: queries are the {int(metrics.get('heldout_queries', 0))} distinct held-out "
+            f"labels as \"{QUERY_TEMPLATE}\", the gallery the {int(metrics.get('heldout_gallery_clips', 0))} held-out "
+            "clips; chance recall@k = mean over queries of 1 - C(N - n, k) / C(N, k) for n relevant clips among N. "
+            "Its audio embeddings are the targets of the audio VAE's semantic head (`bd2music train audio-heads`)."
+        )
+        card = model_card("bd2music audio-text model", summary, c, self.cache, metrics,
+                          "bd2music train audio-text --config train_config.json --out weights/audio_text",
+                          ["audio", "text", "contrastive", "clap", "bd2music"])
+        export(self.model, self.out, self.config, self.cache, metrics, card)
+        return metrics
+
+
 def train_audio_text(
     config: AudioTextTrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu", resume: bool = False
 ) -> dict[str, float]:
     """Train, checkpoint to ``work``, export to ``out``; return the final held-out metrics."""
-    torch_device = setup_device(device, config.threads)
-    seed_everything(config.seed)
-    cache = prepare_cache(
-        data_root, config.data, work, device=device, window_frames=config.cache_window_frames,
-        hop_frames=config.cache_hop_frames, mel=config.model.mel, descriptors=False,
-    )
-    train_windows, heldout_windows = cache.window_indices("train"), cache.window_indices("heldout")
-    windows_of_label: dict[str, list[int]] = defaultdict(list)
-    for window in train_windows.tolist():
-        windows_of_label[cache.clips[int(cache.window_clip[window])]["label"]].append(window)
-    labels = sorted(windows_of_label)
-    texts = sorted({text for clip in cache.clips for text in clip_texts(clip)})
-    tqdm.write(f"audio-text: embedding {len(texts)} sentences with {config.model.text_model}")
-    embedded = dict(zip(texts, text_encoder(config.model.text_model, device).embed(texts).cpu()))
-    sentences = torch.stack([torch.stack([embedded[text] for text in clip_texts(clip)]) for clip in cache.clips])
-
-    model = AudioTextModel(config.model).to(torch_device)
-    model.set_statistics(*mel_statistics(cache, train_windows))
-    optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
-    schedule = cosine_lr(optimizer, config)
-    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
-    step, history, train_losses = restore_training_state(work, config, torch_device, **parts) if resume else (0, [], [])
-
-    batch_size = min(config.batch_size, len(labels))
-    targets = torch.arange(batch_size, device=torch_device)
-    model.train()
-    progress = tqdm(total=config.steps, initial=step, desc="audio-text", unit="step")
-    while step < config.steps:
-        rng = np.random.default_rng([config.seed, step])  # the batch of a step never depends on a resume
-        batch_labels = rng.permutation(len(labels))[:batch_size]
-        windows = torch.tensor([rng.choice(windows_of_label[labels[i]]) for i in batch_labels])
-        mels = augment(cache.window_mels(windows), config.crop_frames, config.gain_jitter, cache.mel.log_min, rng)
-        text = sentences[cache.window_clip[windows], torch.from_numpy(rng.integers(0, len(TEMPLATES), batch_size))]
-        logits = model.logits(model.embed_audio(mels.to(torch_device)), model.project_text(text.to(torch_device)))
-        loss = 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
-        optimizer_step(loss, model.parameters(), optimizer, schedule, config.grad_clip)
-        step += 1
-        train_losses.append(loss.item())
-        progress.update()
-        progress.set_postfix(loss=f"{loss.item():.3f}")
-        if step % config.eval_every == 0 or step == config.steps:
-            metrics = evaluate(model, cache, heldout_windows, torch_device)
-            record(history, step, metrics, progress)
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save_training_state(work, config, step, history, train_losses, **parts)
-    progress.close()
-
-    model.eval()
-    metrics = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
-    start = time.perf_counter()
-    window_embeddings(model, cache, heldout_windows[:1], torch_device)
-    metrics |= {
-        "steps": step,
-        "train_loss_first_100": float(np.mean(train_losses[:100])),
-        "train_loss_last_100": float(np.mean(train_losses[-100:])),
-        "embed_seconds_per_window": time.perf_counter() - start,
-    }
-    c = config.model
-    summary = (
-        f"Audio-text contrastive model for bd2music (CLAP-style, trained from scratch on the clips' manifest labels "
-        f"and categories): a 1-D ConvNeXt audio tower (widths {list(c.channels)}) on log-mels "
-        f"(`bd2music.audio.mel`, any length) and a projection of frozen {c.text_model} sentence embeddings "
-        f"(all-MiniLM-L6-v2, Apache-2.0, shipped in the pip package), both to {c.embed_dim}-d unit vectors. "
-        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M trained parameters, {step} steps of "
-        f"{batch_size} pairs. Held-out text-to-audio retrieval: queries are the "
-        f"{int(metrics.get('heldout_queries', 0))} distinct held-out labels as \"{QUERY_TEMPLATE}\", the gallery the "
-        f"{int(metrics.get('heldout_gallery_clips', 0))} held-out clips; chance recall@k = mean over queries of "
-        "1 - C(N - n, k) / C(N, k) for n relevant clips among N. Its audio embeddings are the targets of the audio "
-        "VAE's semantic head (`bd2music train audio-heads`)."
-    )
-    card = model_card(
-        "bd2music audio-text model",
-        summary,
-        config.model,
-        cache,
-        metrics,
-        "bd2music train audio-text --config train_config.json --out weights/audio_text",
-        ["audio", "text", "contrastive", "clap", "bd2music"],
-    )
-    export(model, out, config, cache, metrics, card)
-    return metrics
+    return AudioTextSolver(config, data_root, out, work, device).run(resume)

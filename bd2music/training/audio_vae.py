@@ -31,20 +31,9 @@ from tqdm import tqdm
 from bd2music.data.sounds import SoundCache
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig, transform_descriptors
-from bd2music.training.common import (
-    DataConfig,
-    cosine_lr,
-    export,
-    mel_statistics,
-    model_card,
-    optimizer_step,
-    prepare_cache,
-    record,
-    restore_training_state,
-    save_training_state,
-    seed_everything,
-    setup_device,
-)
+from bd2music.training.card import export, model_card
+from bd2music.training.common import DataConfig, mel_statistics, prepare_cache
+from bd2music.training.solver import Solver, cosine_lr
 
 
 @dataclass
@@ -193,85 +182,71 @@ def evaluate(
     return metrics | {"r2_mean": float(r2.mean())}
 
 
+class AudioVAESolver(Solver):
+    """The audio VAE's run: cached windows with their descriptors (and semantic targets where they exist)."""
+
+    name = "audio-vae"
+    postfix = ("total", "l1", "kl")
+
+    def __init__(self, config: AudioVAETrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu"):
+        super().__init__(config, data_root, out, work, device)
+        self.cache = prepare_cache(
+            self.data_root, config.data, self.work, device=device, window_frames=config.model.window_frames,
+            hop_frames=config.cache_hop_frames, mel=config.model.mel,
+        )
+        self.train_windows = self.cache.window_indices("train")
+        self.heldout_windows = self.cache.window_indices("heldout")
+        self.targets = self.cache.descriptor_targets(config.model.descriptors)
+        self.semantic = semantic_targets(self.cache, config)
+        if self.semantic is None:
+            tqdm.write("audio-vae: no semantic targets (CACHE/semantic.safetensors): semantic head not trained")
+        self.model = AudioVAE(config.model).to(self.device)
+        self.model.set_statistics(*statistics(self.cache, self.train_windows, self.targets, self.model))
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), config.learning_rate,
+                                           weight_decay=config.weight_decay)
+        self.schedule = cosine_lr(self.optimizer, config)
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        c, device = self.config, self.device
+        batch = self.train_windows[torch.from_numpy(rng.integers(0, len(self.train_windows), c.batch_size))]
+        beta = c.beta * min(1.0, self.step / max(1, c.beta_warmup_steps))
+        semantic = None if self.semantic is None else self.semantic[batch].to(device)
+        terms = losses(self.model, self.cache.window_mels(batch).to(device), self.targets[batch].to(device),
+                       semantic, c, beta)
+        self.update(terms["total"])
+        return terms
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate(self.model, self.cache, self.heldout_windows, self.targets, self.semantic, self.config,
+                        self.device)
+
+    def export(self) -> dict[str, float]:
+        """Fit the sampling prior, time an encode, write the weights folder."""
+        model, c = self.model, self.config.model
+        model.set_latent_statistics(posterior_means(model, self.cache, self.train_windows, self.device))
+        metrics = self.final_metrics()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            model.encode(self.cache.window_mels(self.heldout_windows[:1]).to(self.device))
+        metrics |= {"encode_seconds_per_window": time.perf_counter() - start,
+                    "semantic_targets": float(self.semantic is not None)}
+        summary = (
+            f"Audio VAE for bd2music: a {c.window_frames}-frame log-mel window "
+            f"({c.window_frames / c.mel.frames_per_second:.2f} s, `bd2music.audio.mel`) <-> a latent of shape "
+            f"{c.latent_shape} (1-D ConvNeXt encoder/decoder), beta = {self.config.beta:g}, with a descriptor head "
+            f"({', '.join(c.descriptors)}) and a {c.semantic_dim}-d semantic head "
+            f"({'trained' if self.semantic is not None else 'NOT trained: no semantic targets yet'}). "
+            f"{self.parameter_count()}, {self.step} steps."
+        )
+        card = model_card("bd2music audio VAE", summary, c, self.cache, metrics,
+                          "bd2music train audio-vae --config train_config.json --out weights/audio_vae",
+                          ["audio", "vae", "mel-spectrogram", "bd2music"])
+        export(model, self.out, self.config, self.cache, metrics, card)
+        return metrics
+
+
 def train_audio_vae(
     config: AudioVAETrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu", resume: bool = False
 ) -> dict[str, float]:
     """Train, checkpoint to ``work``, export to ``out``; return the final held-out metrics."""
-    torch_device = setup_device(device, config.threads)
-    seed_everything(config.seed)
-    window = config.model.window_frames
-    cache = prepare_cache(
-        data_root, config.data, work, device=device, window_frames=window, hop_frames=config.cache_hop_frames,
-        mel=config.model.mel,
-    )
-    train_windows, heldout_windows = cache.window_indices("train"), cache.window_indices("heldout")
-    targets = cache.descriptor_targets(config.model.descriptors)
-    semantic = semantic_targets(cache, config)
-    if semantic is None:
-        tqdm.write("audio-vae: no semantic targets (CACHE/semantic.safetensors): semantic head not trained")
-    model = AudioVAE(config.model).to(torch_device)
-    model.set_statistics(*statistics(cache, train_windows, targets, model))
-    optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
-    schedule = cosine_lr(optimizer, config)
-    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
-    step, history, train_losses = restore_training_state(work, config, torch_device, **parts) if resume else (0, [], [])
-
-    model.train()
-    progress = tqdm(total=config.steps, initial=step, desc="audio-vae", unit="step")
-    while step < config.steps:
-        rng = np.random.default_rng([config.seed, step])  # the batch of a step never depends on a resume
-        batch = train_windows[torch.from_numpy(rng.integers(0, len(train_windows), config.batch_size))]
-        beta = config.beta * min(1.0, step / max(1, config.beta_warmup_steps))
-        terms = losses(
-            model,
-            cache.window_mels(batch).to(torch_device),
-            targets[batch].to(torch_device),
-            None if semantic is None else semantic[batch].to(torch_device),
-            config,
-            beta,
-        )
-        optimizer_step(terms["total"], model.parameters(), optimizer, schedule, config.grad_clip)
-        step += 1
-        train_losses.append(terms["total"].item())
-        progress.update()
-        progress.set_postfix({k: f"{v.item():.3f}" for k, v in terms.items() if k in ("total", "l1", "kl")})
-        if step % config.eval_every == 0 or step == config.steps:
-            metrics = evaluate(model, cache, heldout_windows, targets, semantic, config, torch_device)
-            record(history, step, metrics, progress)
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save_training_state(work, config, step, history, train_losses, **parts)
-    progress.close()
-
-    model.eval()
-    model.set_latent_statistics(posterior_means(model, cache, train_windows, torch_device))
-    metrics = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
-    start = time.perf_counter()
-    with torch.inference_mode():
-        probe = cache.window_mels(heldout_windows[:1]).to(torch_device)
-        model.encode(probe)
-    metrics |= {
-        "steps": step,
-        "train_loss_last_100": float(np.mean(train_losses[-100:])),
-        "encode_seconds_per_window": time.perf_counter() - start,
-        "semantic_targets": float(semantic is not None),
-    }
-    c = config.model
-    summary = (
-        f"Audio VAE for bd2music: a {c.window_frames}-frame log-mel window "
-        f"({c.window_frames / c.mel.frames_per_second:.2f} s, `bd2music.audio.mel`) <-> a latent of shape "
-        f"{c.latent_shape} (1-D ConvNeXt encoder/decoder), beta = {config.beta:g}, with a descriptor head "
-        f"({', '.join(c.descriptors)}) and a {c.semantic_dim}-d semantic head "
-        f"({'trained' if semantic is not None else 'NOT trained: no semantic targets yet'}). "
-        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {step} steps."
-    )
-    card = model_card(
-        "bd2music audio VAE",
-        summary,
-        config.model,
-        cache,
-        metrics,
-        "bd2music train audio-vae --config train_config.json --out weights/audio_vae",
-        ["audio", "vae", "mel-spectrogram", "bd2music"],
-    )
-    export(model, out, config, cache, metrics, card)
-    return metrics
+    return AudioVAESolver(config, data_root, out, work, device).run(resume)

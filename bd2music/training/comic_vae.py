@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm import tqdm
 
 from bd2music.data.comic_images import (
     EBDTHEQUE_LICENCE,
@@ -39,15 +38,7 @@ from bd2music.data.comic_images import (
 from bd2music.errors import InputError
 from bd2music.models.base import config_to_dict
 from bd2music.models.comic_vae import ComicVAE, ComicVAEConfig
-from bd2music.training.common import (
-    cosine_lr,
-    optimizer_step,
-    record,
-    restore_training_state,
-    save_training_state,
-    seed_everything,
-    setup_device,
-)
+from bd2music.training.solver import Solver, cosine_lr
 
 
 @dataclass
@@ -186,65 +177,61 @@ def reconstruction_figure(model: ComicVAE, cache: ImageCache, path: Path, column
     return path
 
 
+class ComicVAESolver(Solver):
+    """The comic VAE's run: augmented batches of cached page and panel images."""
+
+    name = "comic-vae"
+    postfix = ("total", "l1", "kl")
+
+    def __init__(self, config: ComicVAETrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu"):
+        super().__init__(config, data_root, out, work, device)
+        self.cache = prepare_cache(config, self.data_root, self.work)
+        self.train_indices = self.cache.indices("train")
+        if not len(self.train_indices):
+            raise InputError("no training images")
+        self.model = ComicVAE(config.model).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), config.learning_rate,
+                                           weight_decay=config.weight_decay)
+        self.schedule = cosine_lr(self.optimizer, config)
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        c = self.config
+        torch.manual_seed(c.seed * 1_000_003 + self.step)  # the posterior samples never depend on a resume either
+        batch = self.train_indices[torch.from_numpy(rng.integers(0, len(self.train_indices), c.batch_size))]
+        images = augment(self.cache.batch(batch), rng, c.max_shift).to(self.device)
+        beta = c.beta * min(1.0, self.step / max(1, c.beta_warmup_steps))
+        terms = losses(self.model, images, c, beta)
+        self.update(terms["total"])
+        return terms
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate(self.model, self.cache, self.device)
+
+    def export(self) -> dict[str, float]:
+        """Write the weights folder: float16 safetensors + config.json, train_config.json, metrics.json (of the
+        shipped float16 weights, not of the last evaluation), heldout.txt, reconstructions.png and the model card
+        README.md."""
+        config, cache, out = self.config, self.cache, self.out
+        self.model.save_pretrained(out, dtype=torch.float16)
+        shipped = ComicVAE.from_pretrained(out, device=self.device)
+        metrics = evaluate(shipped, cache, self.device) | {
+            "steps": float(self.step), "train_loss_last_100": self.mean_loss(-100)
+        }
+        reconstruction_figure(shipped, cache, out / "reconstructions.png")
+        (out / "train_config.json").write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (out / "heldout.txt").write_text((cache.folder / "heldout.txt").read_text())
+        (out / "README.md").write_text(model_card(config, cache, metrics, self.parameter_count()))
+        return metrics
+
+
 def train_comic_vae(config: ComicVAETrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu",
                     resume: bool = False) -> dict[str, float]:
     """Train, checkpoint to ``work``, export to ``out`` (weights, card, figure); return held-out metrics."""
-    torch_device = setup_device(device, config.threads)
-    seed_everything(config.seed)
-    cache = prepare_cache(config, Path(data_root), Path(work))
-    train_indices = cache.indices("train")
-    if not len(train_indices):
-        raise InputError("no training images")
-    model = ComicVAE(config.model).to(torch_device)
-    optimizer = torch.optim.AdamW(model.parameters(), config.learning_rate, weight_decay=config.weight_decay)
-    schedule = cosine_lr(optimizer, config)
-    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
-    step, history, train_losses = (
-        restore_training_state(Path(work), config, torch_device, **parts) if resume else (0, [], [])
-    )
-
-    model.train()
-    progress = tqdm(total=config.steps, initial=step, desc="comic-vae", unit="step")
-    while step < config.steps:
-        rng = np.random.default_rng([config.seed, step])  # the batch of a step never depends on a resume
-        torch.manual_seed(config.seed * 1_000_003 + step)  # the posterior samples neither
-        batch = train_indices[torch.from_numpy(rng.integers(0, len(train_indices), config.batch_size))]
-        images = augment(cache.batch(batch), rng, config.max_shift).to(torch_device)
-        beta = config.beta * min(1.0, step / max(1, config.beta_warmup_steps))
-        terms = losses(model, images, config, beta)
-        optimizer_step(terms["total"], model.parameters(), optimizer, schedule, config.grad_clip)
-        step += 1
-        train_losses.append(terms["total"].item())
-        progress.update()
-        progress.set_postfix({k: f"{v.item():.4f}" for k, v in terms.items() if k in ("total", "l1", "kl")})
-        if step % config.eval_every == 0 or step == config.steps:
-            metrics = evaluate(model, cache, torch_device)
-            record(history, step, metrics, progress)
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save_training_state(Path(work), config, step, history, train_losses, **parts)
-    progress.close()
-    return export(model, config, cache, Path(out), step, train_losses)
+    return ComicVAESolver(config, data_root, out, work, device).run(resume)
 
 
-def export(model: ComicVAE, config: ComicVAETrainConfig, cache: ImageCache, out: Path, steps: int,
-           train_losses: list[float]) -> dict[str, float]:
-    """Write the weights folder: float16 safetensors + config.json, train_config.json, metrics.json (of the
-    shipped weights), heldout.txt, reconstructions.png and the model card README.md."""
-    model.save_pretrained(out, dtype=torch.float16)
-    shipped = ComicVAE.from_pretrained(out, device=next(model.parameters()).device)
-    metrics = evaluate(shipped, cache, next(shipped.parameters()).device) | {
-        "steps": float(steps),
-        "train_loss_last_100": float(np.mean(train_losses[-100:])) if train_losses else float("nan"),
-    }
-    reconstruction_figure(shipped, cache, out / "reconstructions.png")
-    (out / "train_config.json").write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out / "heldout.txt").write_text((cache.folder / "heldout.txt").read_text())
-    (out / "README.md").write_text(model_card(config, cache, metrics, sum(p.numel() for p in model.parameters())))
-    return metrics
-
-
-def model_card(config: ComicVAETrainConfig, cache: ImageCache, metrics: dict[str, float], parameters: int) -> str:
+def model_card(config: ComicVAETrainConfig, cache: ImageCache, metrics: dict[str, float], parameters: str) -> str:
     """Markdown model card: what the model is, data and licences, β and latent shape, held-out metrics."""
     from collections import Counter
 
@@ -265,7 +252,7 @@ def model_card(config: ComicVAETrainConfig, cache: ImageCache, metrics: dict[str
         f"RGB, <-> a **{c.latent_dim}-d latent vector** (latent shape `({c.latent_dim},)`), **β = {config.beta:g}** "
         f"(mean KL per latent element vs mean L1 per pixel, warmed up over {config.beta_warmup_steps} steps; "
         f"+ {config.edge_weight:g} x L1 on pixel differences). Encoder channels {list(c.channels)}, "
-        f"{parameters / 1e6:.2f} M parameters, stored in float16; {int(metrics['steps'])} steps of batch "
+        f"{parameters}, stored in float16; {int(metrics['steps'])} steps of batch "
         f"{config.batch_size}. Its posterior means feed bd2music's latent CycleGAN (`bd2music.models.mapper`). "
         "Why a vector β-VAE on pages and panels: see `bd2music/models/comic_vae.py`.",
         "",

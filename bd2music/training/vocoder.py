@@ -18,26 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.audio.mel import MelSpectrogram
 from bd2music.data.sounds import SoundCache
 from bd2music.evaluation.audio import evaluate_vocoder, mel_l1, multi_resolution_stft_distance
 from bd2music.models.vocoder import Vocoder, VocoderConfig
-from bd2music.training.common import (
-    DataConfig,
-    cosine_lr,
-    export,
-    model_card,
-    optimizer_step,
-    prepare_cache,
-    restore_training_state,
-    save_training_state,
-    seed_everything,
-    setup_device,
-)
+from bd2music.training.card import export, model_card
+from bd2music.training.common import DataConfig, prepare_cache
 from bd2music.training.losses import SpectrogramDiscriminator, discriminator_loss, generator_losses
+from bd2music.training.solver import Solver, cosine_lr, optimizer_step
 
 
 @dataclass
@@ -117,88 +107,74 @@ def heldout_clips(cache: SoundCache, config: VocoderTrainConfig) -> list[np.ndar
     return [cache.clip_audio(clips[i])[:limit] for i in picks]
 
 
+class VocoderSolver(Solver):
+    """The vocoder's run: random excerpts of the training clips, resynthesised; an optional spectrogram GAN."""
+
+    name = "vocoder"
+    postfix = ("total", "stft")
+
+    def __init__(self, config: VocoderTrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu"):
+        super().__init__(config, data_root, out, work, device)
+        self.cache = prepare_cache(self.data_root, config.data, self.work, windows=False, device=device)
+        self.train_clips, self.heldout = self.cache.clip_indices("train"), heldout_clips(self.cache, config)
+        self.model = Vocoder(config.model).to(self.device)
+        self.mel = MelSpectrogram(config.model.mel).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), config.learning_rate, betas=config.betas, weight_decay=config.weight_decay
+        )
+        self.schedule = cosine_lr(self.optimizer, config)
+        self.discriminator = SpectrogramDiscriminator().to(self.device) if config.gan else None
+        self.d_optimizer = (
+            torch.optim.AdamW(self.discriminator.parameters(), config.learning_rate, betas=config.betas)
+            if self.discriminator is not None
+            else None
+        )
+
+    def optional_parts(self) -> dict:
+        if self.discriminator is None:
+            return {}
+        return {"discriminator": self.discriminator, "d_optimizer": self.d_optimizer}
+
+    def train_step(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        c, discriminator = self.config, self.discriminator
+        reference = sample_batch(self.cache, self.train_clips, rng, c).to(self.device)
+        estimate, stft, loss = reconstruction_loss(self.model, self.mel, reference, c)
+        if discriminator is not None and self.step >= c.gan_start_step:
+            d_loss = discriminator_loss(discriminator(reference), discriminator(estimate.detach()))
+            optimizer_step(d_loss, discriminator.parameters(), self.d_optimizer)
+            g_adv, g_features = generator_losses(discriminator(reference), discriminator(estimate))
+            loss = loss + c.adversarial_weight * g_adv + c.feature_weight * g_features
+        self.update(loss)
+        return {"total": loss, "stft": stft}
+
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        metrics = evaluate_vocoder(self.model, self.heldout, self.config.model.mel, self.device_name)
+        self.model.train()
+        return metrics
+
+    def export(self) -> dict[str, float]:
+        """Score Griffin-Lim on the same clips for reference, write the weights folder."""
+        c = self.config
+        metrics = self.final_metrics()
+        baseline = evaluate_vocoder(GriffinLim(c.model.mel, n_iter=32), self.heldout, c.model.mel, self.device_name)
+        metrics |= {f"griffin_lim_{k}": v for k, v in baseline.items()}
+        mel = c.model.mel
+        summary = (
+            f"Mel -> waveform vocoder for bd2music (Vocos-style: ConvNeXt trunk predicting STFT magnitude and phase, "
+            f"inverse STFT), {self.parameter_count()}, input: `bd2music.audio.mel` log-mel ({mel.n_mels} bands, "
+            f"{mel.sample_rate} Hz, hop {mel.hop_length}). Trained {self.step} steps with the MR-STFT + mel L1 "
+            f"objective{' and a spectrogram GAN' if c.gan else ''}."
+        )
+        card = model_card("bd2music vocoder", summary, c.model, self.cache, metrics,
+                          "bd2music train vocoder --config train_config.json --out weights/vocoder",
+                          ["audio", "vocoder", "mel-spectrogram", "bd2music"])
+        export(self.model, self.out, c, self.cache, metrics, card)
+        return metrics
+
+
 def train_vocoder(
     config: VocoderTrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu", resume: bool = False
 ) -> dict[str, float]:
     """Train, checkpoint to ``work``, export to ``out``; return the final held-out metrics."""
-    torch_device = setup_device(device, config.threads)
-    seed_everything(config.seed)
-    cache = prepare_cache(data_root, config.data, work, windows=False, device=device)
-    train_clips, heldout = cache.clip_indices("train"), heldout_clips(cache, config)
-    model = Vocoder(config.model).to(torch_device)
-    mel = MelSpectrogram(config.model.mel).to(torch_device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), config.learning_rate, betas=config.betas, weight_decay=config.weight_decay
-    )
-    schedule = cosine_lr(optimizer, config)
-    discriminator = SpectrogramDiscriminator().to(torch_device) if config.gan else None
-    d_optimizer = (
-        torch.optim.AdamW(discriminator.parameters(), config.learning_rate, betas=config.betas)
-        if discriminator is not None
-        else None
-    )
-    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
-    gan_parts = {} if discriminator is None else {"discriminator": discriminator, "d_optimizer": d_optimizer}
-    step, history, losses = (
-        restore_training_state(work, config, torch_device, optional=gan_parts, **parts) if resume else (0, [], [])
-    )
-
-    def evaluate() -> dict[str, float]:
-        model.eval()
-        metrics = evaluate_vocoder(model, heldout, config.model.mel, device)
-        model.train()
-        history.append({"step": step} | metrics)
-        return metrics
-
-    model.train()
-    progress = tqdm(total=config.steps, initial=step, desc="vocoder", unit="step")
-    while step < config.steps:
-        rng = np.random.default_rng([config.seed, step])  # the batch of a step never depends on a resume
-        reference = sample_batch(cache, train_clips, rng, config).to(torch_device)
-        estimate, stft, loss = reconstruction_loss(model, mel, reference, config)
-        adversarial = discriminator is not None and step >= config.gan_start_step
-        if adversarial:
-            d_optimizer.zero_grad(set_to_none=True)
-            d_loss = discriminator_loss(discriminator(reference), discriminator(estimate.detach()))
-            d_loss.backward()
-            d_optimizer.step()
-            g_adv, g_features = generator_losses(discriminator(reference), discriminator(estimate))
-            loss = loss + config.adversarial_weight * g_adv + config.feature_weight * g_features
-        optimizer_step(loss, model.parameters(), optimizer, schedule, config.grad_clip)
-        step += 1
-        losses.append(loss.item())
-        progress.update()
-        progress.set_postfix(loss=f"{loss.item():.3f}", stft=f"{stft.item():.3f}")
-        if step % config.eval_every == 0 or step == config.steps:
-            progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in evaluate().items()))
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save_training_state(work, config, step, history, losses, **parts, **gan_parts)
-    progress.close()
-
-    model.eval()
-    metrics = history[-1] if history and history[-1]["step"] == step else {"step": step} | evaluate()
-    metrics = {k: v for k, v in metrics.items() if k != "step"}
-    baseline = evaluate_vocoder(GriffinLim(config.model.mel, n_iter=32), heldout, config.model.mel, device)
-    metrics |= {f"griffin_lim_{k}": v for k, v in baseline.items()}
-    metrics |= {
-        "steps": step,
-        "train_loss_last_100": float(np.mean(losses[-100:])),
-    }
-    summary = (
-        f"Mel -> waveform vocoder for bd2music (Vocos-style: ConvNeXt trunk predicting STFT magnitude and phase, "
-        f"inverse STFT), {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
-        f"input: `bd2music.audio.mel` log-mel ({config.model.mel.n_mels} bands, {config.model.mel.sample_rate} Hz, "
-        f"hop {config.model.mel.hop_length}). Trained {step} steps with the MR-STFT + mel L1 objective"
-        f"{' and a spectrogram GAN' if config.gan else ''}."
-    )
-    card = model_card(
-        "bd2music vocoder",
-        summary,
-        config.model,
-        cache,
-        metrics,
-        "bd2music train vocoder --config train_config.json --out weights/vocoder",
-        ["audio", "vocoder", "mel-spectrogram", "bd2music"],
-    )
-    export(model, out, config, cache, metrics, card)
-    return metrics
+    return VocoderSolver(config, data_root, out, work, device).run(resume)
