@@ -9,9 +9,8 @@ tiny arrays (onset peak picking, tempo prior) are shared with the reference (``d
 Agreement with the reference is checked clip by clip on real sounds in ``tests/test_audio_descriptors.py``:
 every summary column satisfies ``|torch - librosa| <= atol + rtol * |librosa|`` with ``TOLERANCES[name]``
 (``atol`` in the descriptor's unit), and ``mel_db`` frame by frame. The torch path runs in float32 (the tempogram
-in float64). Over all 1017 clips of shared/data/sounds, tempo, onset rate and zero-crossing rate are identical;
-the largest gap is in spectral contrast, 0.24 dB (band 6 of a bass loop, whose valley sits at the float32 noise
-floor); every other column stays under half its tolerance.
+in float64). How close the two backends come on the shared clips, column by column: ``docs/BENCHMARKS.md``
+(``benchmarks/bench_descriptor_agreement.py``).
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ The training objective (``bd2music.training.audio_vae``) weighs the mean KL per 
 ``beta`` = 1e-3 against the mean L1 per mel bin of the standardised log-mel (a mildly regularised latent,
 closer to an autoencoder than to a sampling VAE: the mapping models work on the posterior means).
 
-Sampling: at this beta the posterior means do not fill N(0, I) (the shipped model: per-channel means up to 0.3,
-stds 0.7 to 1.8), and decoding N(0, I) draws gives clips up to 15 dB too loud, clipping. ``sample_prior`` draws
-from the Gaussian fitted to the training set's posterior means instead (per latent channel, stored buffers
-``latent_mean`` / ``latent_std``, set by the trainer; 0 and 1, i.e. N(0, I), until set).
+Sampling: at this beta the posterior means do not fill N(0, I), and decoding N(0, I) draws gives clips much too
+loud (measured in ``docs/BENCHMARKS.md``, "Prior samples"). ``sample_prior`` draws from the Gaussian fitted to
+the training set's posterior means instead (per latent channel, stored buffers ``latent_mean`` / ``latent_std``,
+set by the trainer; 0 and 1, i.e. N(0, I), until set).
 
 Heads, both on the latent (``z`` while training, the posterior mean at inference):
 

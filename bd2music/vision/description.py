@@ -31,13 +31,13 @@ from bd2music.errors import InputError
 from bd2music.vision.features import PageFeatures
 
 RULES: dict[str, float] = {  # thresholds on normalised scalars (see PageFeatures.normalised_scalars)
-    "dark": 0.55,  # brightness (training pages: median 0.75, 10 % below 0.51)
+    "dark": 0.55,  # brightness (about the darkest tenth of the training pages)
     "bright": 0.82,
     "stark": 0.75,  # contrast (2 x RMS luma contrast)
     "colourful": 0.3,  # colourfulness_norm
     "warm": 0.58,  # warmth (0.5 + mean (R - B) / 255)
     "cool": 0.45,
-    "busy": 0.65,  # edge_density (4 x share of edge pixels; training pages: median 0.57)
+    "busy": 0.65,  # edge_density (4 x share of edge pixels; above the training pages' median)
     "lively": 0.55,
     "still": 0.4,
     "many_panels": 0.5,  # panel_count / 12
