@@ -20,6 +20,7 @@ from bd2music.errors import InputError
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 HUB_CONFIG = WEIGHTS_DIR / "hub.json"
 WEIGHT_FILES = ("config.json", "model.safetensors")  # what a component needs, and what the manifest pins
+BANK_FILES = ("config.json", "index.safetensors", "manifest.csv")  # a sound bank: the manifest pins all its files
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,14 @@ def file_sha256(path: Path) -> str:
 def write_hub_config(
     repo_id: str, revision: str | None, local: Path = WEIGHTS_DIR, path: Path = HUB_CONFIG
 ) -> HubConfig:
-    """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local``."""
+    """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local``, and of
+    every file of its sound banks (``bd2music.bank``)."""
     files = sorted(
         file for folder in local.iterdir() if all((folder / name).is_file() for name in WEIGHT_FILES)
         for file in (folder / name for name in WEIGHT_FILES)
+    ) + sorted(
+        file for folder in local.iterdir() if all((folder / name).is_file() for name in BANK_FILES)
+        for file in folder.rglob("*") if file.is_file()
     )
     if not files:
         raise InputError(f"no component folders (config.json + model.safetensors) in {local}")

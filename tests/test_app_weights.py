@@ -87,11 +87,15 @@ def test_importing_the_app_touches_no_network() -> None:
 
 
 def test_shipped_manifest_matches_the_shipped_weights() -> None:
-    """weights/hub.json lists every shipped weight file with its current sha256 (rerun `bd2music hub-manifest`
-    after retraining, or the app would take the Hub snapshot for stale)."""
+    """weights/hub.json lists every shipped weight file, and every file of the sound bank, with its current sha256
+    (rerun `bd2music hub-manifest` after retraining or rebuilding, or the app would take the Hub snapshot for stale)."""
     config = load_hub_config(REPO / "weights" / "hub.json")
-    shipped = sorted(str(p.relative_to(REPO / "weights")) for p in (REPO / "weights").glob("*/*")
-                     if p.name in ("config.json", "model.safetensors"))
+    folders = [folder for folder in (REPO / "weights").iterdir() if folder.is_dir()]
+    shipped = sorted(
+        str(p.relative_to(REPO / "weights")) for folder in folders
+        for p in (folder.rglob("*") if (folder / "index.safetensors").is_file() else folder.glob("*"))
+        if p.is_file() and ((folder / "index.safetensors").is_file() or p.name in ("config.json", "model.safetensors"))
+    )
     assert sorted(config.sha256) == shipped
     for name, digest in config.sha256.items():
         assert file_sha256(REPO / "weights" / name) == digest, f"{name} changed since hub.json was written"

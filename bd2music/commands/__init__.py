@@ -5,6 +5,7 @@ COMMANDS = {
     "generate": ("bd2music.commands.generate", "turn pages, folders or .cbz albums into soundtracks (WAV + JSON)"),
     "evaluate": ("bd2music.commands.evaluate", "score generated soundtracks: structure, diversity, Frechet distance"),
     "evaluate-panels": ("bd2music.commands.evaluate_panels", "panel/balloon precision, recall, F1 on annotated pages"),
+    "bank": ("bd2music.commands.bank", "build a sound bank: clips indexed for the scene backend"),
     "audio-features": ("bd2music.commands.audio_features", "audio descriptors (CSV, per-clip .npz, plots)"),
     "hub-manifest": ("bd2music.commands.hub_manifest", "pin the Hub weights repo, commit and file sha256s"),
     "make-pages": ("bd2music.commands.make_pages", "draw procedural comic pages with exact YOLO labels"),
