@@ -9,6 +9,8 @@ import argparse
 import functools
 import json
 import os
+import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -39,6 +41,8 @@ except ImportError:
 
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
+STAGE_WORDS = {"detection": "finding the panels", "features": "measuring the page", "plan": "planning the sound",
+               "render": "mixing the sounds", "master": "mastering"}
 MAX_UPLOAD = "60mb"  # pages over 50 megapixels are refused by the loader anyway
 
 
@@ -54,13 +58,19 @@ def pipeline() -> Pipeline:
     return Pipeline.from_pretrained(weights().folder)
 
 
+def _refuse(message: str) -> gr.Error:
+    """A bad request: the user sees ``message``; the server's log gets that one line, not a traceback."""
+    print(f"bd2music: refused: {message}", file=sys.stderr, flush=True)
+    return gr.Error(message, print_exception=False)
+
+
 def _load(page_path: str | None) -> Page:
     if not page_path:
-        raise gr.Error("Upload a comic page first.")
+        raise _refuse("Upload a comic page first.")
     try:
         return load_page(page_path)
     except InputError as error:
-        raise gr.Error(str(error)) from None
+        raise _refuse(str(error)) from None
 
 
 def _page_outputs(page: Page, analysis: PageAnalysis) -> tuple:
@@ -87,7 +97,7 @@ def analyze(page_path: str | None, rtl: bool, detector: str):
     try:
         analysis = pipeline().analyze(page, rtl=rtl, detector=detector)
     except InputError as error:
-        raise gr.Error(str(error)) from None
+        raise _refuse(str(error)) from None
     out = _output_stem(page_path).with_suffix(".json")
     out.write_text(json.dumps({"pages": [analysis.to_dict()]}, indent=1))
     return *_page_outputs(page, analysis), [str(out)]
@@ -95,44 +105,47 @@ def analyze(page_path: str | None, rtl: bool, detector: str):
 
 @gpu
 def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, rtl: bool, detector: str,
-             pulse: bool = True, progress: gr.Progress = gr.Progress()):
-    """Page + settings → overlay, summary, features figure and table, spectrogram, WAV, downloads (WAV, JSON)."""
+             sound: str | None = None, progress: gr.Progress = gr.Progress()):
+    """Page + settings → overlay, summary, features figure and table, spectrogram, WAV, cue sheet, downloads
+    (WAV, JSON)."""
     page = _load(page_path)
     if seconds is None or seed is None:
-        raise gr.Error("Give a length in seconds and a seed.")
+        raise _refuse("Give a length in seconds and a seed.")
     try:
         result = pipeline()(page, seconds=float(seconds), seed=int(seed), per_panel=per_panel, rtl=rtl,
-                            detector=detector, pulse=pulse,
-                            progress=lambda fraction, stage: progress(fraction, desc=stage))
+                            detector=detector, sound=sound or None,
+                            progress=lambda fraction, stage: progress(fraction, desc=STAGE_WORDS.get(stage, stage)))
     except InputError as error:
-        raise gr.Error(str(error)) from None
+        raise _refuse(str(error)) from None
     stem = _output_stem(page_path)
     wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
     write_wav(wav, result.audio, result.sample_rate)
     out.write_text(json.dumps(result.to_dict(), indent=1))
-    spectrogram = plot_soundtrack(result.mel, result.sample_rate, result.segments)
+    spectrogram = plot_soundtrack(result.mel, result.segments)
     overlay, summary, figure, table = _page_outputs(page, result.analysis)
-    if pulse:
-        tempos = ", ".join(f"{s.tempo:.0f}" for s in result.segments)
-        rates = ", ".join(f"{s.onset_rate:.1f}" for s in result.segments)
-        summary += f"; pulse **{tempos} BPM**, **{rates} onsets/s** (read by the audio model in the generated latents)"
-    return overlay, summary, figure, table, spectrogram, str(wav), [str(wav), str(out)]
+    tempos = ", ".join(f"{s.tempo:.0f}" for s in result.segments)
+    rates = ", ".join(f"{s.onset_rate:.1f}" for s in result.segments)
+    summary += (f"; sound **{result.settings['sound']}** at **{tempos} BPM**, **{rates} onsets/s**, "
+                f"**{result.mastered.lufs:.0f} LUFS** (the plan the learned mapping read in the page)")
+    cues = [[c["start"], c["end"], c["layer"], c["clip"], c["license"], c["author"], c["trigger"]] for c in result.cues]
+    return overlay, summary, figure, table, spectrogram, str(wav), cues, [str(wav), str(out)]
 
 
 def analyze_sound(clip_path: str | None):
     """Clip → descriptor figure and summary table."""
     if not clip_path:
-        raise gr.Error("Upload or record a sound first.")
+        raise _refuse("Upload or record a sound first.")
     try:
         return analyze_clip(clip_path)
     except InputError as error:
-        raise gr.Error(str(error)) from None
+        raise _refuse(str(error)) from None
 
 
 def build_demo() -> gr.Blocks:
     """The app's layout."""
     files = sorted(EXAMPLES.glob("*.jpg"))
-    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", True] for p in files]
+    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", pipeline().index.default]
+                for p in files]
     labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if ex[4] else "") for p, ex in zip(files, examples)]
     with gr.Blocks(title="bd2music") as demo:
         gr.Markdown("# bd2music\nA comic page in: its panels, balloons, reading order, visual features and a "
@@ -147,7 +160,9 @@ def build_demo() -> gr.Blocks:
                     per_panel = gr.Checkbox(label="One segment per panel, in reading order")
                     rtl = gr.Checkbox(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
-                    pulse = gr.Checkbox(True, label="Pulse: the tempo and onsets the audio model reads in the sound")
+                    sound = gr.Radio(pipeline().sounds, value=pipeline().index.default, label="Sound",
+                                     info="scene: real recorded sounds from the licensed bank; neural: the "
+                                          "learned decoder and vocoder", elem_id="sound")
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
                     run_analysis = gr.Button("Analyse page only", elem_id="analyze")
                 with gr.Column(scale=2):
@@ -162,14 +177,17 @@ def build_demo() -> gr.Blocks:
                     table = gr.Dataframe(headers=["feature", "value", "meaning"], label="Features", wrap=True,
                                          column_widths=["22%", "18%", "60%"], max_height=640,
                                          elem_id="feature-table")
+                    cue_sheet = gr.Dataframe(headers=["start (s)", "end (s)", "layer", "clip", "licence", "author",
+                                                      "why"], label="Cue sheet: every clip heard, with its credits",
+                                             wrap=True, max_height=320, elem_id="cues")
                     downloads = gr.File(label="Downloads: WAV, JSON (panels, features, settings)",
                                         file_count="multiple", elem_id="downloads")
             page_outputs = [overlay, summary, figure, table]
-            outputs = [*page_outputs, spectrogram, audio, downloads]
-            settings = [page, seconds, seed, per_panel, rtl, detector, pulse]
+            outputs = [*page_outputs, spectrogram, audio, cue_sheet, downloads]
+            settings = [page, seconds, seed, per_panel, rtl, detector, sound]
             run.click(generate, settings, outputs, api_name="generate", concurrency_limit=1)
             run_analysis.click(analyze, [page, rtl, detector], [*page_outputs, downloads], api_name="analyze").then(
-                lambda: (None, None), None, [spectrogram, audio], api_visibility="private", queue=False
+                lambda: (None, None, None), None, [spectrogram, audio, cue_sheet], api_visibility="private", queue=False
             )  # no soundtrack of another page beside this analysis
             with column_of_inputs:
                 gr.Examples(examples, inputs=settings, outputs=outputs, fn=generate, cache_examples=True,
@@ -193,9 +211,28 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public share link")
     args = parser.parse_args()
+    busy = f"bd2music: port {args.port} is in use; start the app on another one with --port N"
+    if _port_in_use(args.port):  # say so at once, before the models load
+        sys.exit(busy)
     print(f"bd2music: weights from {weights().description}; device {pipeline().device}", flush=True)
     demo = build_demo().queue(default_concurrency_limit=2, max_size=32)
-    demo.launch(server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
+    try:
+        demo.launch(server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
+    except OSError as error:  # taken while the models loaded
+        if not str(error).startswith("Cannot find empty port"):
+            raise
+        sys.exit(busy)
+
+
+def _port_in_use(port: int) -> bool:
+    """Whether ``port`` cannot be bound on the host Gradio serves on (checked as Gradio checks it)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), port))
+        except OSError:
+            return True
+    return False
 
 
 if __name__ == "__main__":

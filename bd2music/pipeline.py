@@ -212,6 +212,18 @@ class Pipeline:
                    weights=str(path_or_repo or "weights/") + (f"@{revision}" if revision else ""))
 
     @property
+    def mapper(self) -> LatentMapper:
+        return self.planner.mapper
+
+    @mapper.setter
+    def mapper(self, mapper: LatentMapper) -> None:  # evaluations swap in another mapper (an ablation)
+        self.planner.mapper = mapper
+
+    @property
+    def audio_vae(self) -> AudioVAE:
+        return self.planner.audio_vae
+
+    @property
     def sounds(self) -> list[str]:
         return list(self.index.sounds)
 

@@ -30,24 +30,33 @@ def test_analyze_example_page() -> None:
     assert page["image"] == example.name and page["panels"]
 
 
-def test_classical_detector_choice(data_dir: Path) -> None:
-    *_, [json_path] = app.analyze(str(data_dir / "comics" / "openmantra_rasetugari_005.jpg"), True, "classical")
+def test_classical_detector_choice() -> None:
+    *_, [json_path] = app.analyze(str(app.EXAMPLES / "openmantra_tojime_no_siora_007.jpg"), True, "classical")
     assert json.loads(Path(json_path).read_text())["pages"][0]["panels"]
 
 
-def test_generate_per_panel(data_dir: Path) -> None:
-    page = data_dir / "comics" / "openmantra_rasetugari_005.jpg"
-    overlay, summary, _features, table, spectrogram, wav, downloads = app.generate(
-        str(page), 3, 7, True, True, "yolo", progress=no_progress
+def test_generate_per_panel() -> None:
+    page = app.EXAMPLES / "openmantra_tojime_no_siora_007.jpg"
+    overlay, summary, _features, table, spectrogram, wav, cues, downloads = app.generate(
+        str(page), 3, 7, True, True, "yolo", "scene", progress=no_progress
     )
     audio, rate = soundfile.read(wav)
-    assert rate == 16000 and abs(len(audio) / rate - 3) < 0.05 and "panel" in summary and table
+    assert rate == 44100 and audio.shape[1] == 2 and abs(len(audio) / rate - 3) < 0.05
+    assert "panel" in summary and table and "LUFS" in summary
     saved = json.loads(Path(downloads[1]).read_text())
     assert Path(downloads[0]) == Path(wav) and saved["settings"]["seed"] == 7 and saved["settings"]["per_panel"]
     numbers = {text.get_text() for text in spectrogram.axes[0].texts}
     assert len(saved["panels"]) > 1 and numbers == {str(i + 1) for i in range(len(saved["panels"]))}
     assert len(saved["segments"]) == len(saved["panels"]) and saved["features"]
-    assert "BPM" in summary and all(segment["tempo"] > 0 and segment["onset_rate"] > 0 for segment in saved["segments"])
+    assert "BPM" in summary and all(s["tempo"] > 0 and s["onset_rate"] > 0 for s in saved["plan"]["segments"])
+    assert cues and len(cues) == len(saved["cues"]) and all(row[4] and row[5] for row in cues)  # licence, author
+    assert {row[6] for row in cues} >= {f"plan: panel {i + 1} (bed)" for i in range(len(saved["panels"]))}
+
+
+def test_generate_refuses_an_unknown_sound_in_one_line() -> None:
+    page = str(app.EXAMPLES / "peppercarrot_ep03_en_002.jpg")
+    with pytest.raises(gr.Error, match="unknown sound 'buzz', expected one of scene, neural"):
+        app.generate(page, 2, 0, False, False, "yolo", "buzz", progress=no_progress)
 
 
 def test_generate_refuses_bad_settings() -> None:
@@ -85,9 +94,8 @@ def test_no_upload_is_a_gr_error() -> None:
         app.generate(None, 2, 0, False, False, "yolo", progress=no_progress)
 
 
-def test_sound_tab(data_dir: Path, tmp_path: Path) -> None:
-    clip = next((data_dir / "sounds" / "music").glob("*.flac"))
-    figure, rows = app.analyze_sound(str(clip))
+def test_sound_tab(sound_clips: dict[str, Path], tmp_path: Path) -> None:
+    figure, rows = app.analyze_sound(str(sound_clips["music"]))
     assert figure is not None and len(rows) > 5
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")

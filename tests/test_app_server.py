@@ -1,13 +1,18 @@
 """The app as a server: `python app.py --port N` starts it, and its named endpoints answer gradio_client.
 
-Every bad upload comes back as the app's one-line message, and the server keeps serving the next request.
+Every bad upload comes back as the app's one-line message, the server's log gets that line (no traceback), and
+the server keeps serving the next request. A busy port is one line naming ``--port``.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -15,6 +20,8 @@ import gradio_client
 import pytest
 from PIL import Image
 
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
 
 @pytest.fixture(scope="module")
 def client(app_url: str) -> gradio_client.Client:
@@ -55,8 +62,8 @@ BAD_PAGES = {  # upload name, content, words of the message the user sees
 }
 
 
-def test_analyze_endpoint(client: gradio_client.Client, data_dir: Path) -> None:
-    page = data_dir / "comics" / "openmantra_rasetugari_005.jpg"
+def test_analyze_endpoint(client: gradio_client.Client) -> None:
+    page = EXAMPLES / "openmantra_tojime_no_siora_007.jpg"
     overlay, summary, _figure, table, [json_file] = client.predict(
         gradio_client.handle_file(str(page)), True, "yolo", api_name="/analyze"
     )
@@ -65,31 +72,58 @@ def test_analyze_endpoint(client: gradio_client.Client, data_dir: Path) -> None:
 
 
 def test_generate_endpoint(client: gradio_client.Client, tmp_path: Path) -> None:
-    cmyk = Image.open(Path(__file__).parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg").convert("CMYK")
+    cmyk = Image.open(EXAMPLES / "peppercarrot_ep03_en_002.jpg").convert("CMYK")
     page = page_file(tmp_path, "cmyk_page.jpg", image_bytes(cmyk, "JPEG"))  # an odd but readable mode
-    *_, spectrogram, wav, [wav_file, json_file] = client.predict(
-        page, 2, 5, True, False, "yolo", True, api_name="/generate"
+    *_, spectrogram, wav, cues, [wav_file, json_file] = client.predict(
+        page, 2, 5, True, False, "yolo", "scene", api_name="/generate"
     )
     assert spectrogram and Path(wav).read_bytes()[:4] == b"RIFF" and Path(wav_file).name == "cmyk_page.wav"
     result = json.loads(Path(json_file).read_text())
     assert result["settings"]["seed"] == 5 and len(result["segments"]) == len(result["panels"])
+    assert result["layers"] == ["scene"] and cues["data"] and len(cues["data"]) == len(result["cues"])
 
 
 def test_bad_pages_are_messages_and_the_server_keeps_serving(client: gradio_client.Client, tmp_path: Path) -> None:
     for name, content, message in BAD_PAGES.values():
-        for endpoint, settings in (("/analyze", (False, "yolo")), ("/generate", (2, 0, False, False, "yolo", True))):
+        for endpoint, settings in (("/analyze", (False, "yolo")), ("/generate", (2, 0, False, False, "yolo", "scene"))):
             with pytest.raises(Exception, match=message):
                 client.predict(page_file(tmp_path, name, content), *settings, api_name=endpoint)
-    example = Path(__file__).parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg"
+    example = EXAMPLES / "peppercarrot_ep03_en_002.jpg"
     overlay, *_ = client.predict(gradio_client.handle_file(str(example)), False, "classical", api_name="/analyze")
     assert Path(overlay).is_file()
 
 
-def test_analyze_sound_endpoint_and_broken_audio(client: gradio_client.Client, tmp_path: Path, data_dir: Path) -> None:
+def test_analyze_sound_endpoint_and_broken_audio(
+    client: gradio_client.Client, tmp_path: Path, sound_clips: dict[str, Path]
+) -> None:
     broken = tmp_path / "clip.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     with pytest.raises(Exception, match="clip.wav: not a readable audio file"):
         client.predict(gradio_client.handle_file(str(broken)), api_name="/analyze_sound")
-    clip = next((data_dir / "sounds" / "animal").glob("*.flac"))
-    _figure, table = client.predict(gradio_client.handle_file(str(clip)), api_name="/analyze_sound")
+    _figure, table = client.predict(gradio_client.handle_file(str(sound_clips["animal"])), api_name="/analyze_sound")
     assert table["data"]
+
+
+def test_a_refused_upload_is_one_line_in_the_server_log(
+    client: gradio_client.Client, app_log: Path, tmp_path: Path
+) -> None:
+    before = len(app_log.read_text())
+    for endpoint, settings in (("/analyze", (False, "yolo")), ("/generate", (2, 0, False, False, "yolo", "scene"))):
+        with pytest.raises(Exception, match="not a readable image"):
+            client.predict(page_file(tmp_path, "notes.png", b"definitely not a png"), *settings, api_name=endpoint)
+    logged = app_log.read_text()[before:].splitlines()
+    assert len(logged) == 2, logged
+    assert all(line.startswith("bd2music: refused: ") and "notes.png: not a readable image" in line for line in logged)
+
+
+def test_a_busy_port_is_one_line_naming_the_option() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "app.py", "--port", str(port)], cwd=REPO, capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode != 0
+    assert (done.stdout + done.stderr).splitlines() == [
+        f"bd2music: port {port} is in use; start the app on another one with --port N"
+    ]

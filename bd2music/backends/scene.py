@@ -7,8 +7,8 @@ Per segment (a random generator seeded by the seed and the segment's index):
   the ``top_k`` best beds, never the previous segment's; the events' ``palette`` from the best events.
 * **bed**: the bed clip from a random offset, looped with ``loop_crossfade_s`` cross-fades to cover the segment.
 * **events**: at the onsets of ``bd2music.soundtrack.onset_times`` (a beat every ``60 / tempo`` s, and evenly
-  spread onsets between beats up to the onset rate), each an excerpt of a palette clip from its attack, beats
-  accented; consecutive events never use the same clip (with a palette of one, the clip is varied in pitch and
+  spread onsets between beats up to the onset rate), each an excerpt of a palette clip from its attack, shaped to decay
+  (one onset per event), beats accented; consecutive events never use the same clip (with a palette of one, the clip is varied in pitch and
   gain instead); every event varies a little in gain and pitch.
 * **level and colour**: bed and events are balanced by the flatness target (a noisier target raises the bed),
   the segment's spectrum is tilted so that its mean spectral centroid lands on the target, and its gain follows
@@ -20,7 +20,7 @@ heard has a cue (licence, author, source, and the segment that chose it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -40,13 +40,14 @@ class SceneConfig:
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
-    event_max_s: float = 1.5  # longest event excerpt
-    event_fade_s: float = 0.08  # fade-out at the end of an excerpt
+    event_max_s: float = 0.7  # longest event excerpt (longer ones hold several onsets of their own)
+    event_fade_s: float = 0.2  # fade-out at the end of an excerpt
+    event_decay_s: float = 0.15  # an excerpt decays with this time constant: one clear onset, not the clip's own
     event_peak_db: float = -6.0  # peak level of a beat's excerpt (dBFS before the master)
     offbeat_db: float = -5.0  # events between beats, relative to a beat's
     gain_jitter_db: float = 2.0  # each event's level varies by up to this much
     pitch_jitter: float = 0.04  # each event's playback rate varies by up to this share
-    bed_rms_db: tuple[float, float] = (-34.0, -20.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
+    bed_rms_db: tuple[float, float] = (-38.0, -26.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
     max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
     tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
     segment_rms_db: float = -20.0  # RMS of a segment whose loudness target is the plan's (others: + difference)
@@ -57,7 +58,7 @@ class SceneBackend:
     """Sound bank beds + events on the plan's tempo grid."""
 
     bank: SoundBank
-    config: SceneConfig = SceneConfig()
+    config: SceneConfig = field(default_factory=SceneConfig)
     name: ClassVar[str] = "scene"
 
     @classmethod
@@ -94,7 +95,8 @@ class SceneBackend:
         query = {"latent": segment.latents.latents, "embedding": segment.embedding,
                  "descriptors": {"spectral_centroid_mean": segment.centroid,
                                  "spectral_flatness_mean": segment.flatness}}
-        bed = self._draw(self.bank.rank(**query, mask=self.bank.mask(kind="bed")), 1, rng, exclude=previous_bed)
+        beds = self.bank.mask(kind="bed") & ~self.bank.mask(category="music")  # a music bed brings its own beat
+        bed = self._draw(self.bank.rank(**query, mask=beds), 1, rng, exclude=previous_bed)
         events = self._draw(self.bank.rank(**query, mask=self.bank.mask(kind="event")), self.config.palette, rng)
         if not bed and not events:  # a bank with one kind only: take anything
             events = self._draw(self.bank.rank(**query), self.config.palette, rng)
@@ -164,7 +166,7 @@ class SceneBackend:
         excerpt = soxr.resample(excerpt, rate, rate / ratio).astype(np.float32) if len(excerpt) > 16 else excerpt
         fade = min(round(config.event_fade_s * rate), len(excerpt))
         excerpt[len(excerpt) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        return excerpt
+        return excerpt * np.exp(-np.arange(len(excerpt)) / (config.event_decay_s * rate)).astype(np.float32)
 
     def _tilt(self, audio: np.ndarray, centroid: float) -> np.ndarray:
         """``audio`` with its spectrum tilted (dB linear in log frequency around the pivot) so that its mean
@@ -172,14 +174,14 @@ class SceneBackend:
         n_fft = 1024
         spectrum = torch.stft(torch.from_numpy(audio), n_fft, n_fft // 4, window=torch.hann_window(n_fft),
                               return_complex=True)
-        power = spectrum.abs().square().numpy()
-        freqs = np.linspace(0, self.sample_rate / 2, power.shape[0])
+        magnitude = spectrum.abs().numpy()  # the centroid is measured on magnitudes (as librosa does)
+        freqs = np.linspace(0, self.sample_rate / 2, magnitude.shape[0])
         octaves = np.log2(np.maximum(freqs, 20.0) / self.config.tilt_pivot_hz)
         span = np.abs(octaves).max()
 
         def centroid_at(slope_db: float) -> float:
-            gain = 10 ** (slope_db * octaves / span / 10)  # power gain
-            tilted = power * gain[:, None]
+            gain = 10 ** (slope_db * octaves / span / 20)
+            tilted = magnitude * gain[:, None]
             frames = tilted.sum(axis=0)
             valid = frames > 1e-12
             if not valid.any():

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _listed(path: Path) -> set[str]:
-    return set(path.read_text().split()) if path.is_file() else set()
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,86 @@
+"""Listening benchmark of one sound (``--sound scene``, ``neural``, ...) on page sets, against held-out real clips.
+
+    python benchmarks/bench_sound.py --sound scene --json docs/listening_scene.json
+
+Per page set (eval_pages; the held-out colour pages of tests/data/comic_vae_heldout.txt): a 10 s track per page
+with seed 0 and seed 1, then ``bd2music.evaluation.listening``: realism c2st against the held-out real clips
+(tests/data/sounds_heldout.txt), frame-rate buzz (lines at multiples of 62.5 Hz, the neural vocoder's frame rate),
+staticness, page distinctness (seed 0), seed distinctness (each page's seed 0 vs seed 1, averaged), the four
+structure links measured on the final audio, silent/clipped tracks, reproducibility and seconds per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("BD2MUSIC_DATA", REPO.parent / "shared" / "data"))
+FRAME_RATE_HZ = 62.5  # the neural vocoder's frame rate (16 kHz / hop 256)
+
+
+def page_sets() -> dict[str, list[Path]]:
+    from bd2music.evaluation.soundtrack import page_files
+
+    heldout = (REPO / "tests/data/comic_vae_heldout.txt").read_text().split()
+    return {"eval_pages": page_files(DATA / "eval_pages"), "heldout_colour": [DATA / "comics" / n for n in heldout]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sound", required=True)
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--limit", type=int, help="first N pages of each set (a quick look)")
+    args = parser.parse_args()
+
+    from tqdm import tqdm
+
+    from bd2music.audio.load import load_audio
+    from bd2music.evaluation import listening as L
+    from bd2music.pipeline import Pipeline
+
+    pipeline = Pipeline.from_pretrained(device="cpu")
+    listed = (REPO / "tests/data/sounds_heldout.txt").read_text().splitlines()
+    real = [load_audio(DATA / "sounds" / name).samples for name in listed if name and not name.startswith("#")]
+    report = {"sound": args.sound, "seconds": args.seconds, "real_clips": len(real), "machine": "2 CPU cores", "sets": {}}
+    for name, pages in page_sets().items():
+        pages = pages[: args.limit]
+        tracks, seconds_per_page, features, other = [], [], [], []
+        for page in tqdm(pages, desc=f"{args.sound} {name}", unit="page"):
+            start = time.perf_counter()
+            result = pipeline(page, seconds=args.seconds, seed=0, sound=args.sound, rtl="openmantra" in page.name)
+            seconds_per_page.append(time.perf_counter() - start)
+            tracks.append(result.audio)
+            features.append(result.analysis.features.normalised_scalars())
+            other.append(pipeline(page, seconds=args.seconds, seed=1, sound=args.sound,
+                                  rtl="openmantra" in page.name).audio)
+        rate = result.sample_rate
+        again = pipeline(pages[0], seconds=args.seconds, seed=0, sound=args.sound, rtl="openmantra" in pages[0].name)
+        flags = [L.silent_or_clipped(t) for t in tracks]
+        report["sets"][name] = {
+            "pages": len(pages),
+            "realism_c2st": L.realism_c2st(tracks, real, rate, 16000),
+            "buzz_db_median": float(np.median([L.frame_rate_buzz_db(t, rate, rate / FRAME_RATE_HZ) for t in tracks])),
+            "staticness_median": float(np.median([L.staticness(t, rate) for t in tracks])),
+            "page_distinctness_db": L.distinctness_db(tracks, rate),
+            "seed_distinctness_db": float(np.mean([L.spectral_distance_db(a, b, rate) for a, b in zip(tracks, other)])),
+            "links": L.structure_links(features, tracks, rate),
+            "silent": flags.count("silent"), "clipped": flags.count("clipped"),
+            "reproducible": bool(np.array_equal(again.audio, tracks[0])),
+            "seconds_per_page_median": float(np.median(seconds_per_page)),
+        }
+        print(name, json.dumps(report["sets"][name], indent=1), flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
