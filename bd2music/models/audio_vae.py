@@ -29,7 +29,7 @@ the end, a shorter clip is padded with silence), and decoded windows are cross-f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,7 @@ from torch import nn
 from bd2music.audio.mel import MEL, MelConfig
 from bd2music.models.base import PretrainedMixin
 from bd2music.modules.convnext import ConvNeXtStack
-from bd2music.soundtrack import overlap_add
+from bd2music.soundtrack import DECAY_SHARE, MAX_ONSETS_PER_BEAT, OFFBEAT_DB, PULSE_DEPTH_DB, overlap_add
 
 DEFAULT_DESCRIPTORS = (
     "onset_rate",
@@ -61,6 +61,21 @@ def transform_descriptors(values: torch.Tensor, log_mask: torch.Tensor) -> torch
 
 
 @dataclass
+class AudioVAEInference:
+    """How generated latents are rendered, saved in ``config.json`` beside the architecture (a config without it
+    loads these defaults, the values the shipped weights were tuned with; a checkpoint resumes whatever they are).
+
+    The decoder renders rhythm poorly, so the neural path imposes on the decoded log-mel a pulse at the tempo and
+    onset rate that the descriptor head reads in the latents (``bd2music.soundtrack.pulse_gains``; how these
+    values were chosen: ``docs/BENCHMARKS.md``)."""
+
+    pulse_depth_db: float = PULSE_DEPTH_DB  # deepest dip of the pulse envelope below a beat
+    offbeat_db: float = OFFBEAT_DB  # the lift of each onset between beats
+    decay_share: float = DECAY_SHARE  # decay time constant / the gap it decays over (a beat's, an onset's)
+    max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT
+
+
+@dataclass
 class AudioVAEConfig:
     """Architecture of the audio VAE and its heads (stored as ``config.json``)."""
 
@@ -74,6 +89,7 @@ class AudioVAEConfig:
     log_descriptors: tuple[str, ...] = ("rms_mean", "rms_std", "spectral_flatness_mean")
     semantic_dim: int = 512  # CLAP-style embedding size; 0 = no semantic head
     head_dim: int = 256  # hidden width of both heads
+    inference: AudioVAEInference = field(default_factory=AudioVAEInference)  # rendering settings, not architecture
 
     @property
     def downsampling(self) -> int:

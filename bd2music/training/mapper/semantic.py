@@ -19,6 +19,7 @@ from bd2music.models.audio_vae import AudioVAE, PooledHead
 from bd2music.training.audio_text import window_embeddings
 from bd2music.training.mapper.config import MapperTrainConfig
 from bd2music.training.mapper.data import ComicItems, file_digest
+from bd2music.training.solver import optimizer_step
 
 
 @dataclass
@@ -104,15 +105,14 @@ def cached_window_embeddings(config: MapperTrainConfig, cache: SoundCache, audio
 
 def fit_semantic_head(head: FittedSemanticHead, latents: torch.Tensor, targets: torch.Tensor, cache: SoundCache,
                       config: MapperTrainConfig, device: torch.device) -> float:
-    """Cosine regression of the training windows' embeddings from their latents; returns the held-out cosine."""
+    """Cosine regression of the training windows' embeddings from their latents (a few hundred plain steps
+    inside the mapper's setup, before its run); returns the held-out cosine."""
     train, heldout = cache.window_indices("train"), cache.window_indices("heldout")
     optimizer = torch.optim.AdamW(head.parameters(), 2e-3, weight_decay=1e-4)
     for step in tqdm(range(config.semantic_head_steps), desc="semantic head", unit="step"):
         rng = np.random.default_rng([config.seed, step, 7])
         batch = train[torch.from_numpy(rng.integers(0, len(train), 128))]
         loss = (1 - (head(latents[batch].to(device)) * targets[batch].to(device)).sum(-1)).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimizer_step(loss, head.parameters(), optimizer)
     with torch.inference_mode():
         return float((head(latents[heldout].to(device)) * targets[heldout].to(device)).sum(-1).mean())
