@@ -43,6 +43,7 @@ N_MFCC = 20
 CONTRAST_FMIN, CONTRAST_BANDS = 100.0, 6  # octave bands from 100 Hz; the top one ends at 6.4 kHz, under Nyquist
 LEVEL_FLOOR_DB = -100.0  # frame levels and log-mel bins are floored here (dB re full scale)
 STATIC_TOP_DB = 80.0  # staticness: log-mel bins more than this below the track's loudest are floored
+FLAT_FRAME_DB = 1e-3  # staticness: a frame whose bins spread less than this (std, dB) is flat (floored silence)
 SILENT_DBFS = -60.0  # a track (or frame) quieter than this RMS is silent
 NEAR_SILENT_SHARE = 0.3  # a track with more near-silent frames than this is called silent
 LEVEL_FRAME, LEVEL_HOP = 2048, 1024  # samples (as given) per frame of the near-silence check
@@ -160,9 +161,9 @@ def frame_rate_buzz_db(audio: np.ndarray, sr: int, hop: float) -> float:
 def staticness(audio: np.ndarray, sr: int) -> float:
     """Mean correlation of each frame's log-mel spectrum with the mean one (1 = never changes); frames floored
     flat (silence) are left out, and a track with none left counts as fully static."""
-    mel_db = _log_mel(mono(audio, sr))
+    mel_db = _log_mel(mono(audio, sr)).astype(np.float64)
     mel_db = np.maximum(mel_db, mel_db.max() - STATIC_TOP_DB)
-    frames = mel_db[:, mel_db.std(axis=0) > 1e-6]
+    frames = mel_db[:, mel_db.std(axis=0) > FLAT_FRAME_DB]
     if frames.shape[1] == 0:
         return 1.0
     centred = frames - frames.mean(axis=0)
