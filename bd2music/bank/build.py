@@ -105,11 +105,11 @@ class ClipIndexer:
         self.text = AudioTextModel.from_pretrained(components)
         self.descriptor_names = [*self.vae.config.descriptors, "loudness_lufs", "duration"]
         self.log_descriptors = list(self.vae.config.log_descriptors)
-        self.sha256 = {
-            f"{model.component}/{path.name}": file_sha256(path)
+        self.sha256 = {  # the weights that made the index (inference settings in config.json do not matter)
+            f"{model.component}/model.safetensors": file_sha256(
+                resolve_component(model.component, components) / "model.safetensors"
+            )
             for model in (self.vae, self.text)
-            for path in sorted(resolve_component(model.component, components).iterdir())
-            if path.name in ("config.json", "model.safetensors")
         }
 
     @torch.inference_mode()
