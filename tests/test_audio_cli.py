@@ -16,14 +16,12 @@ from bd2music.errors import InputError
 
 
 @pytest.fixture()
-def sound_folder(data_dir: Path, sound_rows: list[dict[str, str]], tmp_path: Path) -> Path:
-    """Two short real clips in sub-folders and one broken file."""
-    sounds = data_dir / "sounds"
-    rows = sorted(sound_rows, key=lambda row: float(row["duration_s"]))
+def sound_folder(sound_clips: dict[str, Path], tmp_path: Path) -> Path:
+    """Two made-up clips in sub-folders and one broken file."""
     folder = tmp_path / "in"
-    for row in (rows[0], next(row for row in rows if row["category"] != rows[0]["category"])):
-        (folder / row["category"]).mkdir(parents=True, exist_ok=True)
-        shutil.copy(sounds / row["file"], folder / row["file"])
+    for category in ("music", "animal"):
+        (folder / category).mkdir(parents=True)
+        shutil.copy(sound_clips[category], folder / category)
     (folder / "broken.wav").write_bytes(b"RIFF but not really a wave file" * 4)
     return folder
 

@@ -1,4 +1,5 @@
-"""Audio descriptors: stable names, known answers on synthetic sounds, torch matches librosa on real clips."""
+"""Audio descriptors: stable names, known answers on synthetic sounds, torch matches librosa on made-up and real
+clips."""
 
 from __future__ import annotations
 
@@ -42,9 +43,15 @@ def click_track(bpm: float = 120.0, seconds: float = 8.0) -> Clip:
     return synthetic(0.8 * librosa.clicks(times=times, sr=SR, length=int(seconds * SR)), "clicks")
 
 
-@pytest.fixture(scope="module")
-def real_clips(data_dir: Path, sound_rows: list[dict[str, str]]) -> list[Clip]:
-    """8 real clips over all six categories: the middle clip of each, plus the first music and ambience clips."""
+@pytest.fixture(scope="module", params=["made-up", pytest.param("real", marks=pytest.mark.data)])
+def clips(request: pytest.FixtureRequest) -> list[Clip]:
+    """Made-up clips of four categories and a click track; or, from the data, 8 real clips over all six
+    categories: the middle clip of each, plus the first music and ambience clips."""
+    if request.param == "made-up":
+        made_up = request.getfixturevalue("sound_clips").values()
+        return [load_audio(path, path.name) for path in made_up] + [click_track(seconds=5.0)]
+    data_dir: Path = request.getfixturevalue("data_dir")
+    sound_rows: list[dict[str, str]] = request.getfixturevalue("sound_rows")
     by_category: dict[str, list[str]] = {}
     for row in sound_rows:
         by_category.setdefault(row["category"], []).append(row["file"])
@@ -57,8 +64,8 @@ def real_clips(data_dir: Path, sound_rows: list[dict[str, str]]) -> list[Clip]:
 
 
 @pytest.fixture(scope="module")
-def both(real_clips: list[Clip]) -> tuple[list[ClipDescriptors], list[ClipDescriptors]]:
-    return compute_descriptors(real_clips, "librosa"), compute_descriptors(real_clips, "torch", batch_size=4)
+def both(clips: list[Clip]) -> tuple[list[ClipDescriptors], list[ClipDescriptors]]:
+    return compute_descriptors(clips, "librosa"), compute_descriptors(clips, "torch", batch_size=4)
 
 
 def test_torch_matches_librosa_clip_by_clip(both) -> None:
@@ -78,9 +85,9 @@ def test_torch_matches_librosa_clip_by_clip(both) -> None:
     assert not failures, "\n".join(failures)
 
 
-def test_batching_and_padding_do_not_change_results(real_clips: list[Clip], both) -> None:
+def test_batching_and_padding_do_not_change_results(clips: list[Clip], both) -> None:
     _, batched = both
-    alone = compute_descriptors(real_clips[:3], "torch", batch_size=1)
+    alone = compute_descriptors(clips[:3], "torch", batch_size=1)
     for one, many in zip(alone, batched):
         for column, value in one.summary.items():
             assert many.summary[column] == pytest.approx(value, rel=1e-4, abs=1e-4), (one.name, column)
