@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ class SoundBank:
     """Clips with their index; build one with ``bd2music bank build``, load it with :meth:`load`."""
 
     def __init__(self, root: Path, clips: list[ClipInfo], tensors: dict[str, torch.Tensor], config: dict) -> None:
-        self.root, self.clips, self.config = root, clips, config  # config: config.json (see build.write_bank)
+        self.root, self.clips, self.config = root, clips, config  # config: its config.json
         self.sample_rate: int = config["sample_rate"]
         self.descriptor_names: list[str] = config["descriptor_names"]
         self.latents, self.embeddings = tensors["latents"], F.normalize(tensors["embeddings"], dim=-1)
@@ -91,6 +92,7 @@ class SoundBank:
         self._latent_units = F.normalize(self.latents, dim=-1)
         self._decoded: dict[int, np.ndarray] = {}  # bank-rate samples, every clip decoded at most once
         self._resampled: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()  # the last RESAMPLED_CACHE
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -190,22 +192,23 @@ class SoundBank:
     def audio(self, index: int, sample_rate: int | None = None) -> np.ndarray:
         """Float32 mono samples (read-only) of clip ``index`` at ``sample_rate`` (default: the bank's), decoded
         once and resampled with soxr; raises :class:`InputError` if the clip's file is gone or broken."""
-        if index not in self._decoded:
-            samples = load_audio(self.root / self.clips[index].id, sample_rate=self.sample_rate).samples
-            samples.flags.writeable = False
-            self._decoded[index] = samples
-        rate = sample_rate or self.sample_rate
-        if rate == self.sample_rate:
-            return self._decoded[index]
-        key = (index, rate)
-        if key not in self._resampled:
-            samples = soxr.resample(self._decoded[index], self.sample_rate, rate).astype(np.float32)
-            samples.flags.writeable = False
-            self._resampled[key] = samples
-            if len(self._resampled) > RESAMPLED_CACHE:
-                self._resampled.popitem(last=False)
-        self._resampled.move_to_end(key)
-        return self._resampled[key]
+        with self._lock:  # the app may render two pages at once
+            samples = self._decoded.get(index)
+            if samples is None:
+                samples = load_audio(self.root / self.clips[index].id, sample_rate=self.sample_rate).samples
+                samples.flags.writeable = False
+                self._decoded[index] = samples
+            rate = sample_rate or self.sample_rate
+            if rate == self.sample_rate:
+                return samples
+            resampled = self._resampled.get((index, rate))
+            if resampled is None:
+                resampled = soxr.resample(samples, self.sample_rate, rate).astype(np.float32)
+                resampled.flags.writeable = False
+                self._resampled[(index, rate)] = resampled
+                if len(self._resampled) > RESAMPLED_CACHE:
+                    self._resampled.popitem(last=False)
+            return resampled
 
     def _transform(self, values: torch.Tensor) -> torch.Tensor:
         return torch.where(self._log_mask, (values.clamp_min(0) + LOG_EPS).log(), values)
