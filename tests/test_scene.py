@@ -1,0 +1,94 @@
+"""The scene backend on the shipped bank and weights (no shared data): every clip credited, seeds, the plan's
+targets heard in the audio, a bank of one kind, and the sound choice in the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+
+from bd2music.__main__ import main
+from bd2music.backends import backend_class
+from bd2music.pipeline import Pipeline
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PAGE = EXAMPLES / "peppercarrot_ep03_en_002.jpg"
+
+
+@pytest.fixture(scope="module")
+def pipe(one_torch_thread) -> Pipeline:
+    return Pipeline.from_pretrained(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def plan(pipe: Pipeline):
+    analysis = pipe.analyze(PAGE)
+    from bd2music.io import load_page
+
+    return pipe.planner(analysis, load_page(PAGE).image, 6.0, 0, True)
+
+
+@pytest.fixture(scope="module")
+def scene(pipe: Pipeline):
+    return pipe.backend("scene")
+
+
+def test_every_clip_heard_is_credited_and_seeds_choose(scene, plan) -> None:
+    [layer] = scene.render(plan, seed=0)
+    assert layer.name == "scene" and layer.audio.shape == (1, round(6.0 * scene.sample_rate))
+    assert np.isfinite(layer.audio).all() and np.abs(layer.audio).max() > 1e-3
+    for cue in layer.cues:
+        info = next(c for c in scene.bank.clips if c.id == cue.clip)
+        assert (cue.license, cue.author, cue.source) == (info.license, info.author, info.source) and cue.license
+        assert 0 <= cue.start < cue.end and cue.start < 6.0
+    beds = [c for c in layer.cues if c.trigger.endswith("(bed)")]
+    assert len(beds) == len(plan.segments) and all(a.clip != b.clip for a, b in zip(beds, beds[1:]))
+    events = [c for c in layer.cues if not c.trigger.endswith("(bed)")]
+    assert all(a.clip != b.clip for a, b in zip(events, events[1:]) if a.trigger == b.trigger), "a clip twice in a row"
+    [again] = scene.render(plan, seed=0)
+    [other] = scene.render(plan, seed=1)
+    assert np.array_equal(again.audio, layer.audio)
+    assert {c.clip for c in other.cues} != {c.clip for c in layer.cues}
+
+
+def _measured(scene, plan, **targets) -> tuple[float, float]:
+    """(spectral centroid, onset count) of the scene rendered with every segment's targets replaced."""
+    segments = [replace(s, **targets) for s in plan.segments]
+    [layer] = scene.render(replace(plan, segments=segments), seed=0)
+    y, rate = layer.audio[0], scene.sample_rate
+    centroid = float(librosa.feature.spectral_centroid(y=y, sr=rate).mean())
+    return centroid, len(librosa.onset.onset_detect(y=y, sr=rate))
+
+
+def test_the_plan_targets_are_heard(scene, plan) -> None:
+    dark, _ = _measured(scene, plan, centroid=600.0)
+    bright, _ = _measured(scene, plan, centroid=3000.0)
+    assert dark < 1000 < 2000 < bright
+    _, sparse = _measured(scene, plan, tempo=70.0, onset_rate=0.5)
+    _, busy = _measured(scene, plan, tempo=150.0, onset_rate=5.0)
+    assert busy > 1.5 * sparse
+
+
+def test_a_bank_with_one_kind_still_sounds(scene, plan) -> None:
+    from bd2music.bank import SoundBank
+
+    bank = SoundBank.load()
+    events_only = [i for i, c in enumerate(bank.clips) if c.kind == "event"][:4]
+    bank.clips = [bank.clips[i] if i in events_only else replace(bank.clips[i], kind="none")
+                  for i in range(len(bank.clips))]
+    [layer] = backend_class("scene")(bank).render(plan, seed=0)
+    assert np.abs(layer.audio).max() > 1e-3 and {c.clip for c in layer.cues} <= {bank.clips[i].id for i in events_only}
+
+
+def test_the_cli_renders_a_sound_and_refuses_an_unknown_one(tmp_path: Path, capsys) -> None:
+    assert main(["generate", str(PAGE), "--out", str(tmp_path), "--seconds", "2", "--sound", "buzz"]) == 2
+    assert "unknown sound 'buzz', expected one of scene, neural" in capsys.readouterr().err
+    assert main(["generate", str(PAGE), "--out", str(tmp_path), "--seconds", "2", "--stems"]) == 0
+    record = json.loads((tmp_path / f"{PAGE.stem}.json").read_text())
+    assert record["layers"] == ["scene"] and record["cues"] and record["plan"]["segments"]
+    assert -24.5 <= record["loudness_lufs"] <= -13.5 and record["true_peak_dbtp"] <= -1.0
+    assert (tmp_path / f"{PAGE.stem}.scene.wav").is_file()
