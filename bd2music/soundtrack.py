@@ -6,8 +6,7 @@
 * ``overlap_add``: pieces (log-mel frames or samples along the last axis) placed at their starts, linear ramps
   where a piece meets a neighbour, normalised by the summed weights (a weighted mean, so levels are kept).
 * ``pulse_gains``: the rhythm the mapper asks for, made audible. The audio VAE's descriptor head reads a tempo
-  (BPM) and an onset rate (onsets/s) in every generated latent, but its decoder renders rhythm poorly (tempo R²
-  0.39 on real clips), so the track's log-mel is shaped by a pulse: a beat every ``60 / tempo`` s and, between
+  (BPM) and an onset rate (onsets/s) in every generated latent, but its decoder renders rhythm poorly (docs/BENCHMARKS.md), so the track's log-mel is shaped by a pulse: a beat every ``60 / tempo`` s and, between
   beats, extra onsets spread evenly so that the track has ``onset_rate`` onsets per second on average. Each beat
   lifts the level back to 0 dB, from where it decays towards ``-PULSE_DEPTH_DB`` with a time constant of
   ``DECAY_SHARE`` of a beat; each onset between beats adds a smaller bump of ``OFFBEAT_DB`` that decays within
@@ -15,9 +14,8 @@
   tempogram) is the beat's, while the onset count follows ``onset_rate``.
 * ``normalise_loudness``: DC removed, short fades at both ends (no click), and the order of levels kept as the
   models put it (it carries the page: louder for more colourful pages). Tracks at or above ``LEVEL_KNEE_DBFS``
-  (about the median RMS of real clips) keep their level; quieter ones are brought toward it, their distance to
-  it divided by ``LEVEL_RATIO`` (the decoder renders many pages as a few events in near silence, 45–50 dB under
-  full scale). Any track is then lowered until its peak is at most ``PEAK_DBFS`` (never clips).
+  (about the median RMS of real clips, docs/BENCHMARKS.md) keep their level; quieter ones are brought toward it, their distance to
+  it divided by ``LEVEL_RATIO`` (the decoder renders many pages as a few events in near silence). Any track is then lowered until its peak is at most ``PEAK_DBFS`` (never clips).
 """
 
 from __future__ import annotations
@@ -29,12 +27,12 @@ import torch
 
 MIN_SEGMENT_S = 1.0  # shortest panel segment when the seconds allow it
 TEXT_FACTOR = 3.0  # a panel half covered by text is read 2.5x as long as a silent one of the same size
-LEVEL_KNEE_DBFS = -20.0  # RMS level from which tracks keep their own (real clips' median: -20.9 dBFS)
+LEVEL_KNEE_DBFS = -20.0  # RMS level from which tracks keep their own (about real clips' median)
 LEVEL_RATIO = 4.0  # a track X dB under the knee ends X / LEVEL_RATIO dB under it
 PEAK_DBFS = -1.0  # peak ceiling
 EDGE_FADE_S = 0.02  # fade-in / fade-out at the ends of a track
 PULSE_DEPTH_DB = 15.0  # deepest dip of the pulse envelope below an onset
-OFFBEAT_DB = 3.0  # onsets between beats lift the decaying beat envelope by this much (5 dB: tempo misheard)
+OFFBEAT_DB = 3.0  # onsets between beats lift the decaying beat envelope by this much (louder: tempo misheard)
 DECAY_SHARE = 0.4  # decay time constant / its gap (a beat's period, or an onset's gap to the next onset)
 MAX_ONSETS_PER_BEAT = 8
 
