@@ -36,13 +36,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def real_clips(data_dir: Path, sound_rows: list[dict[str, str]]) -> list[Clip]:
-    """4 real clips: the first of at least 3 s of music, foley, animal and ambience, cut to 3 s."""
-    firsts = {}
-    for row in sound_rows:
-        if float(row["duration_s"]) >= 3.0:
-            firsts.setdefault(row["category"], row["file"])
-    clips = [load_audio(data_dir / "sounds" / firsts[c], firsts[c]) for c in ("music", "foley", "animal", "ambience")]
+def clips(sound_clips: dict[str, Path]) -> list[Clip]:
+    """4 made-up clips: music, foley, animal and ambience, cut to 3 s."""
+    clips = [load_audio(sound_clips[c], c) for c in ("music", "foley", "animal", "ambience")]
     return [Clip(c.samples[: 3 * SR], SR, c.name, c.silent) for c in clips]
 
 
@@ -63,9 +59,9 @@ def tiny_vae(**overrides) -> AudioVAE:
 # -- mel --------------------------------------------------------------------------------------------------------
 
 
-def test_mel_matches_librosa_on_real_clips(real_clips: list[Clip]) -> None:
+def test_mel_matches_librosa(clips: list[Clip]) -> None:
     module = MelSpectrogram()
-    for clip in real_clips:
+    for clip in clips:
         reference = librosa.feature.melspectrogram(
             y=clip.samples,
             sr=SR,
@@ -83,7 +79,7 @@ def test_mel_matches_librosa_on_real_clips(real_clips: list[Clip]) -> None:
         assert np.abs(mel_spectrogram(clip.samples).numpy() - log_ref)[loud].max() < 1e-3, clip.name
 
 
-def test_mel_shares_the_analysis_framing_and_batches(real_clips: list[Clip]) -> None:
+def test_mel_shares_the_analysis_framing_and_batches(clips: list[Clip]) -> None:
     frames = FrameConfig()
     assert (MEL.sample_rate, MEL.n_fft, MEL.hop_length, MEL.n_mels) == (
         frames.sample_rate,
@@ -91,18 +87,18 @@ def test_mel_shares_the_analysis_framing_and_batches(real_clips: list[Clip]) -> 
         frames.hop_length,
         frames.n_mels,
     )
-    clip = real_clips[0]
+    clip = clips[0]
     mel_db = reference_frames(clip.samples, frames)[0]["mel_db"]  # the toolkit's dB mel (floored top_db below max)
     ours = 10 * np.log10(MelSpectrogram().power_mel(torch.from_numpy(clip.samples)).numpy())
     above = mel_db > mel_db.max() - frames.top_db + 1
     assert np.abs(ours - mel_db)[above].max() < 0.01
-    batch = torch.from_numpy(np.stack([c.samples[: 2 * SR] for c in real_clips[:3]]))
+    batch = torch.from_numpy(np.stack([c.samples[: 2 * SR] for c in clips[:3]]))
     batched = mel_spectrogram(batch.view(3, 1, -1))
     assert batched.shape == (3, 1, MEL.n_mels, MEL.num_frames(2 * SR))
     torch.testing.assert_close(batched[1, 0], mel_spectrogram(batch[1]), rtol=0, atol=1e-4)
 
 
-def test_griffin_lim_round_trip_converges(real_clips: list[Clip]) -> None:
+def test_griffin_lim_round_trip_converges(clips: list[Clip]) -> None:
     def convergence(n_iter: int, samples: np.ndarray) -> float:
         log_mel = mel_spectrogram(samples)
         waveform = mel_to_waveform(log_mel, n_iter=n_iter, length=len(samples))
@@ -110,15 +106,15 @@ def test_griffin_lim_round_trip_converges(real_clips: list[Clip]) -> None:
         target, rebuilt = log_mel.exp().sqrt(), mel_spectrogram(waveform).exp().sqrt()
         return float((rebuilt - target).norm() / target.norm())
 
-    for clip in real_clips[:2]:
+    for clip in clips[:2]:
         samples = clip.samples[: 2 * SR]
         converged, random_phase = convergence(32, samples), convergence(0, samples)
         assert converged < 0.2, clip.name
         assert converged < 0.6 * random_phase, clip.name  # the iterations do the work
 
 
-def test_stft_distance_is_zero_only_for_identical_audio(real_clips: list[Clip]) -> None:
-    reference = torch.from_numpy(real_clips[0].samples[:SR])
+def test_stft_distance_is_zero_only_for_identical_audio(clips: list[Clip]) -> None:
+    reference = torch.from_numpy(clips[0].samples[:SR])
     assert float(multi_resolution_stft_distance(reference, reference)["total"]) == pytest.approx(0.0, abs=1e-6)
     noisy = reference + 0.01 * torch.randn_like(reference)
     assert float(multi_resolution_stft_distance(noisy, reference)["total"]) > 0.05
@@ -229,9 +225,9 @@ def test_decode_long_cross_fades_tiles_only_where_they_overlap() -> None:
     assert not torch.allclose(mixed, a) and not torch.allclose(mixed, b)
 
 
-def test_long_audio_round_trip_has_the_exact_input_length(real_clips: list[Clip]) -> None:
+def test_long_audio_round_trip_has_the_exact_input_length(clips: list[Clip]) -> None:
     vae, vocoder = tiny_vae(), tiny_vocoder()
-    samples = real_clips[0].samples[: 2 * SR + 123]
+    samples = clips[0].samples[: 2 * SR + 123]
     with torch.inference_mode():
         log_mel = mel_spectrogram(samples)
         waveform = vocoder(vae.reconstruct(log_mel), length=len(samples))
@@ -242,7 +238,7 @@ def test_long_audio_round_trip_has_the_exact_input_length(real_clips: list[Clip]
 
 
 def test_vocoder_smoke_training_learns_and_resumes(
-    data_dir: Path, tmp_path: Path, real_clips: list[Clip], monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, tmp_path: Path, clips: list[Clip], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = merge_config(
         VocoderTrainConfig(),
@@ -272,7 +268,7 @@ def test_vocoder_smoke_training_learns_and_resumes(
         "metrics.json",
     }
     vocoder = Vocoder.from_pretrained(out)
-    assert evaluate_vocoder(vocoder, [real_clips[1].samples[:SR]])["mrstft_total"] > 0
+    assert evaluate_vocoder(vocoder, [clips[1].samples[:SR]])["mrstft_total"] > 0
     assert "Copyleft" in (out / "README.md").read_text() or "No copyleft" in (out / "README.md").read_text()
 
     # a run interrupted after its step-10 checkpoint and resumed ends where the uninterrupted run ended

@@ -121,11 +121,11 @@ def test_save_load_round_trip_identical(vae: AudioVAE, vocoder: Vocoder, tmp_pat
     assert torch.equal(voc_again(log_mel), vocoder(log_mel))
 
 
-def test_reconstruct_cli(data_dir: Path, tmp_path: Path, heldout_clips: list[np.ndarray]) -> None:
+def test_reconstruct_cli(tmp_path: Path, sound_clips: dict[str, Path]) -> None:
     """`bd2music reconstruct` keeps each clip's length and rate, writes prior clips, and skips a broken file."""
     clip = tmp_path / "in" / "clip.wav"
     clip.parent.mkdir()
-    sf.write(clip, heldout_clips[0][: 3 * MEL.sample_rate], MEL.sample_rate)
+    sf.write(clip, load_audio(sound_clips["music"]).samples[: 3 * MEL.sample_rate], MEL.sample_rate)
     (tmp_path / "in" / "broken.wav").write_bytes(b"RIFF not really")
     code = main(["reconstruct", str(tmp_path / "in"), "--prior", "1", "--seconds", "2", "--out", str(tmp_path / "out")])
     assert code == 1  # one input failed, the rest were written
