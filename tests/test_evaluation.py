@@ -1,4 +1,5 @@
-"""Panel/balloon metrics on hand-made cases and the evaluate-panels command on the real eval pages."""
+"""Panel/balloon metrics on hand-made cases, the evaluate-panels command on drawn pages, and the repository's
+hand-labelled western sets (their images are in the shared data)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bd2music.__main__ import main
 from bd2music.commands.evaluate_panels import markdown_table
@@ -23,6 +24,25 @@ from bd2music.evaluation import (
 from bd2music.vision.boxes import Detection
 
 A, B, C = (0, 0, 100, 100), (200, 0, 300, 100), (0, 200, 100, 300)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def drawn_pages(tmp_path: Path) -> Path:
+    """Four annotated pages in the eval_pages format: framed panels, two to four of them, on white paper."""
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for index in range(4):
+        page = Image.new("RGB", (600, 800), "white")
+        draw = ImageDraw.Draw(page)
+        panels = [(40, 40 + 240 * row, 560, 240 + 240 * row) for row in range(2 + index % 3)][:3]
+        for box in panels:
+            draw.rectangle(box, outline="black", width=4)
+            draw.ellipse((box[0] + 60, box[1] + 40, box[0] + 200, box[1] + 150), outline="black", width=3)
+        page.save(folder / f"page_{index}.jpg")
+        (folder / f"page_{index}.json").write_text(json.dumps(
+            {"image": f"page_{index}.jpg", "width": 600, "height": 800, "panels": panels}))
+    return folder
 
 
 def test_perfect_and_missed() -> None:
@@ -88,9 +108,9 @@ def test_load_annotations(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("folder", "pages", "boxes"), [("western_balloons", 8, 60), ("western_balloons_test", 8, 18),
                                                      ("western_balloons_test2", 8, 37)])
-def test_western_balloon_sets_match_their_readmes(folder: str, pages: int, boxes: int) -> None:
+def test_western_balloon_sets_match_their_readmes(folder: str, pages: int, boxes: int, relocated_labels) -> None:
     """The hand-labelled western sets load, find their images in shared/data and hold the boxes their README says."""
-    annotated = load_annotations(Path(__file__).resolve().parents[1] / "benchmarks" / folder)
+    annotated = load_annotations(relocated_labels(REPO / "benchmarks" / folder))
     assert len(annotated) == pages and sum(len(page.balloons) for page in annotated) == boxes
     for page in annotated:
         assert page.panels is None
@@ -99,13 +119,12 @@ def test_western_balloon_sets_match_their_readmes(folder: str, pages: int, boxes
         assert all(0 <= x0 < x1 <= page.width and 0 <= y0 < y1 <= page.height for x0, y0, x1, y1 in page.balloons)
 
 
-def test_training_label_folders_are_disjoint_from_the_evaluation_sets() -> None:
+def test_training_label_folders_are_disjoint_from_the_evaluation_sets(relocated_labels) -> None:
     """The western pages labelled for training hold both classes and none of the western evaluation pages."""
-    repo = Path(__file__).resolve().parents[1]
     evaluated = {page.name for folder in ("western_balloons", "western_balloons_test", "western_balloons_test2")
-                 for page in load_annotations(repo / "benchmarks" / folder)}
+                 for page in load_annotations(relocated_labels(REPO / "benchmarks" / folder))}
     for folder, pages, panels, balloons in (("western_labels", 10, 35, 17), ("handlettered_labels", 18, 41, 52)):
-        annotated = load_annotations(repo / "configs" / "detector" / folder)
+        annotated = load_annotations(relocated_labels(REPO / "configs" / "detector" / folder))
         assert not evaluated & {page.name for page in annotated}
         assert len(annotated) == pages and sum(len(page.panels) for page in annotated) == panels
         assert sum(len(page.balloons) for page in annotated) == balloons
@@ -114,10 +133,10 @@ def test_training_label_folders_are_disjoint_from_the_evaluation_sets() -> None:
                        for x0, y0, x1, y1 in page.panels + page.balloons)
 
 
-def test_cli_writes_the_report(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_writes_the_report(drawn_pages: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "report.json"
-    folder = data_dir / "eval_pages"
-    assert main(["evaluate-panels", str(folder), "--detector", "classical", "--limit", "3", "--json", str(out)]) == 0
+    assert main(["evaluate-panels", str(drawn_pages), "--detector", "classical", "--limit", "3", "--json",
+                 str(out)]) == 0
     assert "| classical |" in capsys.readouterr().out
     report = json.loads(out.read_text())
     assert {"folder", "pages", "iou_threshold", "detectors"} <= set(report) and report["pages"] == 3
@@ -125,13 +144,13 @@ def test_cli_writes_the_report(data_dir: Path, tmp_path: Path, capsys: pytest.Ca
     assert {"overall", "pages", "seconds_per_page"} <= set(classical) and len(classical["pages"]) == 3
     for counts in (classical["overall"]["panels"], classical["pages"][0]["panels"]):
         assert set(counts) == {"tp", "fp", "fn", "precision", "recall", "f1"}
-    assert classical["overall"]["panels"]["tp"] > 0
+    assert classical["overall"]["panels"]["tp"] == 8  # the framed panels of pages 0-2: 2 + 3 + 3, all found
     assert {"name", "panels", "balloons", "seconds"} == set(classical["pages"][0])
 
 
-def test_cli_reports_missing_yolo_weights(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_reports_missing_yolo_weights(drawn_pages: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "report.json"
-    args = ["evaluate-panels", str(data_dir / "eval_pages"), "--detector", "yolo", "classical",
+    args = ["evaluate-panels", str(drawn_pages), "--detector", "yolo", "classical",
             "--weights", str(tmp_path / "no_weights"), "--limit", "1", "--json", str(out)]
     assert main(args) == 0
     assert "yolo: not evaluated" in capsys.readouterr().out
