@@ -1,4 +1,5 @@
-"""Visual page features: known answers on flat and real pages, constructed layouts, JSON, vector and plots."""
+"""Visual page features: known answers on flat and real pages (the shipped examples, and many more from the data),
+constructed layouts, JSON, vector and plots."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from bd2music.vision.features import (
 from bd2music.vision.plots import feature_table, plot_features
 
 W, H = 600, 900  # page size of the constructed layouts
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def flat(colour: tuple[int, int, int], size: tuple[int, int] = (W, H)) -> Image.Image:
@@ -48,10 +50,20 @@ IRREGULAR = [
 ]
 
 
-def pages(data_dir: Path, pattern: str, step: int) -> list[Path]:
-    found = sorted((data_dir / "comics").glob(pattern))[::step]
-    assert found, f"no {pattern} in {data_dir / 'comics'}"
-    return found
+@pytest.fixture(params=["examples", pytest.param("comics", marks=pytest.mark.data)])
+def pages(request: pytest.FixtureRequest):
+    """``pages(pattern, step)``: the shipped example pages that match ``pattern``; or every ``step``-th page of the
+    data's comics/ that matches it."""
+    folder, stride = EXAMPLES, 1
+    if request.param == "comics":
+        folder, stride = request.getfixturevalue("data_dir") / "comics", None
+
+    def matching(pattern: str, step: int) -> list[Path]:
+        found = sorted(folder.glob(pattern))[:: stride or step]
+        assert found, f"no {pattern} in {folder}"
+        return found
+
+    return matching
 
 
 def test_flat_red_page() -> None:
@@ -90,17 +102,17 @@ def test_flat_grey_page() -> None:
     assert [c.hex for c in f.palette] == ["#808080"]
 
 
-def test_manga_pages_are_black_and_white_and_busier_than_flat(data_dir: Path) -> None:
+def test_manga_pages_are_black_and_white_and_busier_than_flat(pages) -> None:
     flat_edges = compute_features(flat((255, 255, 255)), [], []).colour.edge_density
-    for path in pages(data_dir, "openmantra_rasetugari_*.jpg", 6):
+    for path in pages("openmantra_*.jpg", 16):
         f = compute_features(load_page(path).image, [], [])
         assert f.is_bw, path.name
         assert f.colour.hue_histogram == [0.0] * 12, path.name
         assert f.colour.edge_density > flat_edges + 0.05, path.name
 
 
-def test_tinted_scan_of_a_manga_page_is_still_black_and_white(data_dir: Path) -> None:
-    gray = np.asarray(load_page(pages(data_dir, "openmantra_tojime_no_siora_*.jpg", 10)[1]).image, dtype=np.float64)
+def test_tinted_scan_of_a_manga_page_is_still_black_and_white(pages) -> None:
+    gray = np.asarray(load_page(pages("openmantra_tojime_no_siora_*.jpg", 10)[-1]).image, dtype=np.float64)
     for gain, offset in (((1.0, 0.95, 0.85), (8, 4, 0)), ((0.88, 0.94, 1.0), (0, 4, 16))):  # sepia, blue-ish
         tinted = np.clip(gray * gain + offset, 0, 255).astype(np.uint8)
         buffer = io.BytesIO()
@@ -109,8 +121,8 @@ def test_tinted_scan_of_a_manga_page_is_still_black_and_white(data_dir: Path) ->
         assert f.is_bw and f.colour.colourfulness > 3, gain
 
 
-def test_colour_pages_are_not_black_and_white(data_dir: Path) -> None:
-    for path in pages(data_dir, "peppercarrot_*.jpg", 3):
+def test_colour_pages_are_not_black_and_white(pages) -> None:
+    for path in pages("peppercarrot_*.jpg", 3):
         f = compute_features(load_page(path).image, [], [])
         assert not f.is_bw, path.name
         assert f.colour.colourfulness > 20 and sum(f.colour.hue_histogram) == pytest.approx(1.0), path.name
@@ -180,8 +192,8 @@ def test_balloon_coverage_and_per_panel_stats() -> None:
     assert set(top) == {"#ff0000", "#0000ff"} and list(top.values()) == pytest.approx([0.5, 0.5], abs=0.03)
 
 
-def test_json_round_trip_and_determinism(data_dir: Path) -> None:
-    image = load_page(pages(data_dir, "peppercarrot_ep03_*.jpg", 1)[0]).image
+def test_json_round_trip_and_determinism() -> None:
+    image = load_page(EXAMPLES / "peppercarrot_ep03_en_002.jpg").image
     f = compute_features(image, grid(3, 2), [Balloon((40, 40, 200, 120), 0, 0.9)])
     restored = PageFeatures.from_dict(json.loads(json.dumps(f.to_dict(), allow_nan=False)))
     assert restored == f
@@ -190,8 +202,9 @@ def test_json_round_trip_and_determinism(data_dir: Path) -> None:
     assert len(shares) == 5 and sum(shares) == pytest.approx(1.0) and shares == sorted(shares, reverse=True)
 
 
-def test_vector_is_finite_named_and_in_unit_range(data_dir: Path) -> None:
-    images = [flat((255, 0, 0)), flat((128, 128, 128)), load_page(pages(data_dir, "openmantra_*.jpg", 50)[0]).image]
+def test_vector_is_finite_named_and_in_unit_range() -> None:
+    manga = load_page(EXAMPLES / "openmantra_tojime_no_siora_007.jpg").image
+    images = [flat((255, 0, 0)), flat((128, 128, 128)), manga]
     for image in images:
         vector = compute_features(image, grid(3, 2), []).vector()
         assert vector.shape == (len(VECTOR_NAMES),) and len(set(VECTOR_NAMES)) == len(VECTOR_NAMES)
