@@ -248,6 +248,10 @@ def master(layers: Sequence[Layer], config: MasterConfig | None = None, target_l
         raise ValueError("master: no layers to mix")
     config = config or MasterConfig()
     target = float(np.clip(target_lufs, *LUFS_RANGE))
+    if max(layer.audio.shape[1] for layer in layers) == 0:
+        empty = np.zeros((2, 0), np.float32)
+        return Mastered(empty, OUTPUT_RATE, float("-inf"), float("-inf"),
+                        {layer.name: empty for layer in layers} if stems else {})
     tracks = _mixed_layers(layers, config)
     mix = np.sum(list(tracks.values()), axis=0)
     mix_lufs = integrated_loudness(mix)

@@ -84,7 +84,7 @@ def main() -> None:
     features = {name: listening.clip_features(samples, ANALYSIS_SAMPLE_RATE) for name, samples in clips.items()}
     categories = sorted({name.split("/")[0] for name in clips})
     members = {c: [name for name in clips if name.startswith(c + "/")] for c in categories}
-    groups = {"all": summary(list(clips), clips, metrics)} | {c: summary(members[c], clips, metrics) for c in categories}
+    groups = {group: summary(names, clips, metrics) for group, names in ({"all": list(clips)} | members).items()}
     halves = [[name for c in categories for name in members[c][start::2]] for start in (0, 1)]
     music, other = members["music"], [name for name in clips if name not in members["music"]]
     c2st = {

@@ -27,7 +27,8 @@ def noise(seconds: float, sr: int, amplitude: float = 0.1, seed: int = 0) -> np.
 def music_like(seconds: float = 4.0, sr: int = 22_050) -> np.ndarray:
     """A tone whose level swells, over a noise floor: loudness gating and the compressor both have work."""
     t = np.arange(int(seconds * sr)) / sr
-    return tone(220, seconds, sr) * (1 + 0.6 * np.sin(2 * np.pi * 0.7 * t)).astype(np.float32) + noise(seconds, sr, 0.02)
+    swell = (1 + 0.6 * np.sin(2 * np.pi * 0.7 * t)).astype(np.float32)
+    return tone(220, seconds, sr) * swell + noise(seconds, sr, 0.02)
 
 
 def band_level_db(audio: np.ndarray, freq: float, width: float = 20.0) -> float:
@@ -125,6 +126,16 @@ def test_silent_layers_give_silent_finite_output():
     result = master(layers, target_lufs=-14.0, stems=True)
     assert np.all(result.audio == 0.0) and all(np.all(s == 0.0) for s in result.stems.values())
     assert result.lufs == float("-inf") and result.true_peak_db == float("-inf")
+
+
+@pytest.mark.filterwarnings("error")
+def test_empty_and_very_short_layers():
+    empty = master([Layer("a", np.zeros((1, 0), np.float32), 16_000)], stems=True)
+    assert empty.audio.shape == (2, 0) and empty.stems["a"].shape == (2, 0) and empty.lufs == float("-inf")
+    burst = tone(440, 0.05, 16_000)  # shorter than a loudness block
+    short = master([Layer("a", burst, 16_000)], target_lufs=-18.0)
+    assert short.audio.shape == (2, round(len(burst) * OUTPUT_RATE / 16_000))
+    assert np.all(np.isfinite(short.audio)) and short.true_peak_db <= TRUE_PEAK_CEILING_DB + 1e-3
 
 
 def test_non_finite_samples_are_dropped():

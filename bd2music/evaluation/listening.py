@@ -17,8 +17,9 @@ track is first resampled to ``ANALYSIS_SAMPLE_RATE`` with soxr and analysed with
 * ``harmonic_share``: energy of the harmonic part (librosa HPSS) over the track's energy.
 * ``silent_or_clipped``: "silent", "clipped" or None, from the levels of the samples as given (no resampling).
 * ``key_clarity``: Krumhansl-Schmuckler key of the mean CQT chroma and its correlation with that key's profile.
-* ``structure_links`` (``linked`` on measures): Spearman rho between page features and what librosa measures on the final audio (onset
-  rate, beat-tracker tempo, spectral centroid) and its integrated loudness (BS.1770).
+* ``structure_links``: Spearman rho between page features and what is measured on the final audio
+  (``audio_measures``: librosa onset rate, beat-tracker tempo, spectral centroid; BS.1770 integrated loudness);
+  ``linked`` does the ranking on measures already taken.
 """
 
 from __future__ import annotations
