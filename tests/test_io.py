@@ -14,6 +14,8 @@ from PIL import Image
 from bd2music.errors import InputError
 from bd2music.io import MAX_PIXELS, MIN_SIDE, downscale, load_page
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg"
+
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
     buffer = io.BytesIO()
@@ -21,8 +23,8 @@ def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
     return buffer.getvalue()
 
 
-def test_real_page_loads_as_rgb(data_dir: Path) -> None:
-    page = load_page(data_dir / "comics" / "peppercarrot_ep03_en_002.jpg")
+def test_real_page_loads_as_rgb() -> None:
+    page = load_page(EXAMPLE)
     assert page.image.mode == "RGB"
     assert (page.width, page.height) == (1133, 1600)
     assert page.name == "peppercarrot_ep03_en_002.jpg"
@@ -102,8 +104,8 @@ def test_missing_file(tmp_path: Path) -> None:
         load_page(tmp_path / "nope.png")
 
 
-def test_truncated_jpeg(data_dir: Path) -> None:
-    data = (data_dir / "comics" / "peppercarrot_ep03_en_002.jpg").read_bytes()
+def test_truncated_jpeg() -> None:
+    data = EXAMPLE.read_bytes()
     with pytest.raises(InputError, match="truncated|corrupt"):
         load_page(data[: len(data) // 3])
 
