@@ -110,13 +110,16 @@ def write_hub_config(
     repo_id: str, revision: str | None, local: Path = WEIGHTS_DIR, path: Path = HUB_CONFIG
 ) -> HubConfig:
     """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local``, and of
-    every file of its sound banks (``bd2music.bank``)."""
+    every file of its sound banks (``bd2music.bank``) and settings-only components (``config.json`` alone)."""
     files = sorted(
         file for folder in local.iterdir() if all((folder / name).is_file() for name in WEIGHT_FILES)
         for file in (folder / name for name in WEIGHT_FILES)
     ) + sorted(
         file for folder in local.iterdir() if all((folder / name).is_file() for name in BANK_FILES)
         for file in folder.rglob("*") if file.is_file()
+    ) + sorted(  # settings-only components (the planner's tables)
+        folder / "config.json" for folder in local.iterdir() if folder.is_dir() and (folder / "config.json").is_file()
+        and not (folder / "model.safetensors").is_file() and not all((folder / n).is_file() for n in BANK_FILES)
     )
     if not files:
         raise InputError(f"no component folders (config.json + model.safetensors) in {local}")

@@ -19,7 +19,7 @@ from bd2music.evaluation.soundtrack import STRUCTURAL_PAIRS, frechet_distance, p
 from bd2music.training.mapper_ablation import decoded_metrics, table
 
 PAGES = ("peppercarrot_ep03_en_002.jpg", "openmantra_tojime_no_siora_007.jpg")
-RATE = 16_000
+RATE = 44_100  # the master writes 44.1 kHz stereo
 WEIGHTS = ["--weights", os.environ["BD2MUSIC_WEIGHTS"]] if os.environ.get("BD2MUSIC_WEIGHTS") else []
 
 
@@ -36,7 +36,7 @@ def test_pages_folder_gives_wav_and_json_per_page(tmp_path: Path, data_dir: Path
     for name in PAGES:
         stem = Path(name).stem
         audio, rate = sf.read(tmp_path / "out" / f"{stem}.wav")
-        assert rate == RATE and audio.shape == (3 * RATE,) and np.abs(audio).max() > 1e-3
+        assert rate == RATE and audio.shape == (3 * RATE, 2) and np.abs(audio).max() > 1e-3
         record = json.loads((tmp_path / "out" / f"{stem}.json").read_text())
         assert record["image"] == name and record["wav"] == f"{stem}.wav"
         assert record["settings"] | {"seconds": 3.0, "seed": 7, "per_panel": True} == record["settings"]
@@ -90,7 +90,8 @@ def test_evaluation_report_format(tmp_path: Path, data_dir: Path, sound_rows: li
     for row in sound_rows[::300]:
         shutil.copy(data_dir / "sounds" / row["file"], sounds / Path(row["file"]).name)
     out = tmp_path / "report.json"
-    command = ["evaluate", "--pages", str(pages), "--sounds", str(sounds), "--json", str(out), "--seconds", "3"]
+    command = ["evaluate", "--pages", str(pages), "--sounds", str(sounds), "--json", str(out), "--seconds", "3",
+               "--sound", "neural"]
     assert main([*command, "--device", "cpu", *WEIGHTS]) == 0
     report = json.loads(out.read_text())
     assert report["pages"] == 3 and report["real_clips"] == len(sound_rows[::300])
@@ -106,6 +107,8 @@ def test_evaluation_report_format(tmp_path: Path, data_dir: Path, sound_rows: li
     assert all(row["asked"]["tempo"] > 0 and row["asked"]["onset_rate"] > 0 for row in report["rows"])
     assert report["pulse_heard"]["tempo_share"] in (0, 1 / 3, 2 / 3, 1)
     assert 0 <= report["pulse_heard"]["onset_rate_median_gap"] < 1
+    assert report["sound"] == "neural" and 0.0 <= report["listening"]["realism_c2st"] <= 1.0
+    assert report["listening"]["page_distinctness_db"] > 0 and len(report["listening"]["links"]) == 4
     metrics = decoded_metrics(report)  # one row of the decoded-audio ablation table
     assert metrics["frechet"] == report["frechet"]["trained"] and metrics["silent_or_clipped"] == 0
     assert {f"rho_{f}_{d}" for f, d in STRUCTURAL_PAIRS} <= set(metrics)

@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="only the first N pages (sorted)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each generated track")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every page")
+    parser.add_argument("--sound", default="neural", help="the sound to evaluate (scene, neural, ...)")
     parser.add_argument("--no-pulse", dest="pulse", action="store_false",
                         help="leave out the pulse (tempo and onsets read from the latents): the decoder alone")
     parser.add_argument("--weights", help="folder of component weights or Hub repo id (default: weights/)")
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     pipeline = Pipeline.from_pretrained(args.weights, device=args.device)
     if args.mapper is not None:
         pipeline.mapper = LatentMapper.from_pretrained(args.mapper, device=pipeline.device)
-    report = evaluate_soundtracks(pipeline, pages, sound_files(args.sounds), args.seconds, args.seed, args.pulse)
+    pipeline.check_inputs(args.seconds, args.seed, args.sound, "yolo")
+    report = evaluate_soundtracks(pipeline, pages, sound_files(args.sounds), args.seconds, args.seed, args.pulse,
+                                  args.sound)
     report["weights"] = pipeline.weights
     report["mapper"] = str(args.mapper or pipeline.weights)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"diversity {diversity['generated']:.3f} vs real {diversity['real']:.3f} (ratio {diversity['ratio']:.2f})")
     print(f"Frechet distance {frechet['trained']:.1f} vs untrained {frechet['untrained']:.1f} "
           f"({100 * frechet['reduction']:.0f} % lower)")
+    heard = report["listening"]
+    print(f"realism c2st {heard['realism_c2st']:.2f}, buzz {heard['buzz_db_median']:.1f} dB, staticness "
+          f"{heard['staticness_median']:.3f}, page distinctness {heard['page_distinctness_db']:.1f} dB")
     print(f"silent {outputs['silent']}, clipped {outputs['clipped']} of {report['pages']} pages -> {args.json}")
     return 0
 

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 
 from bd2music.audio.descriptors import compute_descriptors
-from bd2music.audio.load import AUDIO_SUFFIXES, Clip, load_audio
+from bd2music.audio.load import ANALYSIS_SAMPLE_RATE, AUDIO_SUFFIXES, Clip, load_audio
 from bd2music.audio.mel import mel_spectrogram
 from bd2music.errors import InputError
 from bd2music.io import IMAGE_SUFFIXES, expand_inputs
@@ -130,8 +131,24 @@ class Generated:
     asked: list[dict[str, float]]  # the pulse's tempo and onset rate per track (empty without the pulse)
 
 
-def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, desc: str, pulse: bool = True) -> Generated:
-    """Run ``pipeline`` on every page (pages that cannot be read are reported and left out)."""
+def listening_report(tracks: Sequence[np.ndarray], real: Sequence[np.ndarray], rate: int,
+                     features: Sequence[dict]) -> dict:
+    """``bd2music.evaluation.listening`` on the tracks (mono, ``rate``) against the real clips (analysis rate)."""
+    from bd2music.evaluation import listening
+
+    return {
+        "realism_c2st": listening.realism_c2st(tracks, real, rate, ANALYSIS_SAMPLE_RATE),
+        "buzz_db_median": float(np.median([listening.frame_rate_buzz_db(t, rate, 256) for t in tracks])),
+        "staticness_median": float(np.median([listening.staticness(t, rate) for t in tracks])),
+        "page_distinctness_db": listening.distinctness_db(tracks, rate),
+        "links": listening.structure_links(features, tracks, rate),
+    }
+
+
+def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, desc: str, pulse: bool = True,
+                 sound: str | None = None) -> Generated:
+    """Run ``pipeline`` on every page in ``sound`` (pages that cannot be read are reported and left out); the
+    tracks are kept as mono at the analysis rate."""
     import sys
 
     from tqdm import tqdm
@@ -139,14 +156,15 @@ def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, des
     generated = Generated([], [], [], 0, [])
     for path in tqdm(pages, desc=desc, unit="page"):
         try:
-            result = pipeline(path, seconds=seconds, seed=seed, pulse=pulse)
+            result = pipeline(path, seconds=seconds, seed=seed, pulse=pulse, sound=sound)
         except InputError as error:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             continue
         generated.names.append(path.name)
         generated.features.append(result.analysis.features.normalised_scalars())
-        generated.audio.append(result.audio)
-        generated.sample_rate = result.sample_rate
+        mono = result.audio.mean(axis=0) if result.audio.ndim == 2 else result.audio
+        generated.audio.append(soxr.resample(mono, result.sample_rate, ANALYSIS_SAMPLE_RATE).astype(np.float32))
+        generated.sample_rate = ANALYSIS_SAMPLE_RATE
         if pulse:
             generated.asked.append(asked_pulse(result))
     return generated
@@ -167,10 +185,11 @@ def level_dbfs(audio: np.ndarray) -> float:
 
 
 def evaluate_soundtracks(
-    pipeline, pages: Sequence[Path], sounds: Sequence[Path], seconds: float = 10.0, seed: int = 0, pulse: bool = True
+    pipeline, pages: Sequence[Path], sounds: Sequence[Path], seconds: float = 10.0, seed: int = 0, pulse: bool = True,
+    sound: str = "neural",
 ) -> dict:
     """The report described in the module doc, as JSON-able data (summary numbers, targets, per-page rows)."""
-    trained = generate_all(pipeline, pages, seconds, seed, "pages", pulse)
+    trained = generate_all(pipeline, pages, seconds, seed, "pages", pulse, sound)
     if len(trained.audio) < 3:
         raise InputError(f"need at least 3 readable pages, got {len(trained.audio)}")
     real = [load_audio(path).samples for path in sounds]
@@ -196,7 +215,7 @@ def evaluate_soundtracks(
     mapper = pipeline.mapper
     pipeline.mapper = untrained_mapper(mapper)
     try:
-        untrained = generate_all(pipeline, pages, seconds, seed, "pages, untrained mapper", pulse)
+        untrained = generate_all(pipeline, pages, seconds, seed, "pages, untrained mapper", pulse, sound)
     finally:
         pipeline.mapper = mapper
     fd_untrained = frechet_distance(window_latents(pipeline.audio_vae, untrained.audio)[0].double().numpy(),
@@ -218,7 +237,9 @@ def evaluate_soundtracks(
         "frechet": {"trained": fd_trained, "untrained": fd_untrained, "reduction": 1 - fd_trained / fd_untrained},
         "outputs": {"silent": silent, "clipped": clipped, "silent_share": silent / len(levels),
                     "clipped_share": clipped / len(levels)},
-        "pulse_heard": pulse_heard(trained.asked, descriptors) if pulse else None,
+        "pulse_heard": pulse_heard(trained.asked, descriptors) if pulse and sound == "neural" else None,
+        "sound": sound,
+        "listening": listening_report(trained.audio, real, trained.sample_rate, trained.features),
     }
     report["targets"] = {
         "structure": all(
