@@ -148,6 +148,7 @@ class SceneBackend:
             level = config.event_peak_db + (0.0 if beat else config.offbeat_db)
             level += rng.uniform(-config.gain_jitter_db, config.gain_jitter_db)
             peak = float(np.abs(excerpt).max()) or 1.0
+            excerpt = excerpt[: len(out) - start]  # a slowed excerpt may outgrow the tail room
             out[start : start + len(excerpt)] += excerpt * (10 ** (level / 20) / peak)
             seconds = offset + time
             cues.append(self._cue(clip, seconds, seconds + len(excerpt) / rate, where + (" (beat)" if beat else "")))
@@ -161,7 +162,7 @@ class SceneBackend:
         envelope = np.sqrt(np.convolve(samples**2, np.ones(frame) / frame, mode="same"))
         attack = int(np.argmax(envelope >= 0.3 * envelope.max())) if envelope.max() > 0 else 0
         start = max(0, attack - frame)
-        excerpt = samples[start : start + round(config.event_max_s * rate)]
+        excerpt = samples[start : start + round(config.event_max_s * rate)].copy()  # the bank's arrays are read-only
         ratio = 1.0 + rng.uniform(-config.pitch_jitter, config.pitch_jitter)
         excerpt = soxr.resample(excerpt, rate, rate / ratio).astype(np.float32) if len(excerpt) > 16 else excerpt
         fade = min(round(config.event_fade_s * rate), len(excerpt))
