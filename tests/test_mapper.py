@@ -34,15 +34,16 @@ from bd2music.training.mapper import (
 )
 from bd2music.vision.description import describe_page, describe_panel
 
-PAGE = "openmantra_tojime_no_siora_003"
+PAGE = "openmantra_tojime_no_siora_007"  # a shipped example page; its human labels are in tests/data/labels
+REPO = Path(__file__).resolve().parents[1]
 TINY = MapperConfig(comic_latent_dim=8, audio_latent_shape=(4, 8), hidden=32, blocks=1, inverse_hidden=16, noise_dim=4)
 
 
 @pytest.fixture(scope="module")
-def features(data_dir: Path):
+def features():
     """Features of a real labelled page (human panel and balloon boxes, right-to-left)."""
-    image = Image.open(data_dir / "comics" / f"{PAGE}.jpg").convert("RGB")
-    labels = json.loads((data_dir / "comics" / "labels" / f"{PAGE}.json").read_text())
+    image = Image.open(REPO / "examples" / f"{PAGE}.jpg").convert("RGB")
+    labels = json.loads((REPO / "tests" / "data" / "labels" / f"{PAGE}.json").read_text())
     return features_from_boxes(image, [tuple(b) for b in labels["panels"]], [tuple(b) for b in labels["balloons"]],
                                rtl=True)
 
@@ -158,11 +159,11 @@ class _Windows:
         return self.mels[indices]
 
 
-def test_window_fill_tells_sound_that_goes_on_from_events_in_silence(data_dir: Path, sound_rows: list) -> None:
-    """A real clip that sounds all along fills its window; the same clip kept only in 4 short bursts does not."""
-    rows = [r for r in sound_rows if float(r["duration_s"]) >= 5]
-    clips = [load_audio(data_dir / "sounds" / r["file"]).samples[: 4 * MEL.sample_rate] for r in rows[:40]]
+def test_window_fill_tells_sound_that_goes_on_from_events_in_silence(sound_clips: dict[str, Path]) -> None:
+    """A clip that sounds all along fills its window; the same clip kept only in 4 short bursts does not."""
+    clips = [load_audio(path).samples[: 4 * MEL.sample_rate] for path in sound_clips.values()]
     mels = torch.stack([mel_spectrogram(torch.from_numpy(c)) for c in clips if len(c) == 4 * MEL.sample_rate])
+    assert len(mels) == len(clips)
     steady = mels[window_fill(_Windows(mels), torch.arange(len(mels)), 30.0).argmax()]
     bursts = torch.full_like(steady, MEL.log_min)
     for start in range(0, steady.shape[-1], steady.shape[-1] // 4):
