@@ -1,8 +1,10 @@
-"""The procedural page generator: reproducible, and its labels match what was drawn."""
+"""The procedural page generator: reproducible, and its labels match what was drawn (content from the shipped
+example pages; the data's comics/ for the detector's dataset and the extra label folders)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +16,22 @@ from bd2music.training.detector import yolo_label_lines
 from bd2music.vision.boxes import iou_matrix
 
 PAGES = 12
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def generator(data_dir: Path) -> PageGenerator:
-    return PageGenerator(load_content_sources(data_dir / "comics", max_side=400), seed=3, long_side=640)
+def comics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A comics folder like the data's: the four shipped example pages, one of them with its human labels."""
+    folder = tmp_path_factory.mktemp("comics")
+    for page in (REPO / "examples").glob("*.jpg"):
+        shutil.copy(page, folder)
+    shutil.copytree(REPO / "tests" / "data" / "labels", folder / "labels")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def generator(comics: Path) -> PageGenerator:
+    return PageGenerator(load_content_sources(comics, max_side=400), seed=3, long_side=640)
 
 
 @pytest.fixture(scope="module")
@@ -98,16 +111,16 @@ def test_western_balloon_boxes_hold_lettering_on_light_and_dark_balloons(western
     assert light >= PAGES and dark >= 1, (light, dark)
 
 
-def test_content_sources_can_leave_out_unlabelled_pages(generator: PageGenerator, data_dir: Path) -> None:
+def test_content_sources_can_leave_out_unlabelled_pages(generator: PageGenerator, comics: Path) -> None:
     """With ``labelled_only`` only the labelled pages give content, so no unlabelled lettering is cut in."""
-    labelled = load_content_sources(data_dir / "comics", max_side=400, labelled_only=True)
-    assert len(labelled) == len(list((data_dir / "comics" / "labels").glob("*.json"))) < len(generator.sources)
+    labelled = load_content_sources(comics, max_side=400, labelled_only=True)
+    assert len(labelled) == len(list((comics / "labels").glob("*.json"))) < len(generator.sources)
     assert sum(bool(source.texts) for source in labelled) > len(labelled) // 2
 
 
 def test_content_sources_take_labels_from_more_folders(data_dir: Path) -> None:
     """Pages labelled in ``label_dirs`` give their panels as content regions and their lettering as known text."""
-    western = Path(__file__).resolve().parents[1] / "configs" / "detector" / "western_labels"
+    western = REPO / "configs" / "detector" / "western_labels"
     manga = load_content_sources(data_dir / "comics", max_side=400, labelled_only=True)
     both = load_content_sources(data_dir / "comics", max_side=400, labelled_only=True, label_dirs=[western])
     assert len(both) == len(manga) + len(list(western.glob("*.json")))
@@ -135,28 +148,27 @@ def test_yolo_label_lines_normalise_and_drop_slivers() -> None:
     assert len(rows) == 2 and rows[1].startswith("1 0.100000 0.950000 0.200000 0.100000")
 
 
-def test_make_pages_command(tmp_path: Path, data_dir: Path) -> None:
-    assert main(["make-pages", "--out", str(tmp_path), "-n", "2", "--seed", "1",
-                 "--comics", str(data_dir / "comics")]) == 0
+def test_make_pages_command(tmp_path: Path, comics: Path) -> None:
+    assert main(["make-pages", "--out", str(tmp_path), "-n", "2", "--seed", "1", "--comics", str(comics)]) == 0
     labels = json.loads((tmp_path / "synthetic_1_00001.json").read_text())
     assert set(labels) >= {"image", "width", "height", "panels", "balloons"}
     assert (tmp_path / labels["image"]).is_file()
 
 
-def test_detector_dataset_takes_extra_labelled_pages(tmp_path: Path, data_dir: Path) -> None:
+def test_detector_dataset_takes_extra_labelled_pages(tmp_path: Path, data_dir: Path, relocated_labels) -> None:
     """Extra labelled folders train with both classes; a folder without panel boxes is refused."""
     from bd2music.errors import InputError
     from bd2music.training.detector import DetectorTrainConfig, build_dataset
 
-    repo = Path(__file__).resolve().parents[1]
-    extra = repo / "configs" / "detector" / "western_labels"
+    extra = relocated_labels(REPO / "configs" / "detector" / "western_labels")
     config = DetectorTrainConfig(synthetic_pages=0, real_repeats=1, extra_labels=[str(extra)])
     build_dataset(tmp_path / "set", data_dir / "comics", config)
     rows = [line.split()[0] for f in (tmp_path / "set" / "labels" / "train").glob("real_peppercarrot_*.txt")
             for line in f.read_text().splitlines()]
     assert len(list(extra.glob("*.json"))) == 10 and rows.count("0") == 35 and rows.count("1") == 17
     assert len(list((tmp_path / "set" / "images" / "val").glob("real_*.jpg"))) == 14  # every 10th manga page
-    balloons_only = DetectorTrainConfig(synthetic_pages=0, extra_labels=[str(repo / "benchmarks" / "western_balloons")])
+    western_balloons = relocated_labels(REPO / "benchmarks" / "western_balloons")
+    balloons_only = DetectorTrainConfig(synthetic_pages=0, extra_labels=[str(western_balloons)])
     with pytest.raises(InputError, match="need panels"):
         build_dataset(tmp_path / "bad", data_dir / "comics", balloons_only)
 
