@@ -1,5 +1,5 @@
-"""``bd2music generate`` and ``bd2music evaluate`` on real pages with the shipped weights: WAV + JSON per page,
-bad pages skipped, CBZ albums, the evaluation report's format; plus the evaluation's statistics."""
+"""``bd2music generate`` on the shipped example pages and ``bd2music evaluate`` on the data, with the shipped weights:
+WAV + JSON per page, bad pages skipped, CBZ albums, the evaluation report's format; plus the evaluation's statistics."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from bd2music.evaluation.soundtrack import STRUCTURAL_PAIRS, frechet_distance, p
 from bd2music.training.mapper_ablation import decoded_metrics, table
 
 PAGES = ("peppercarrot_ep03_en_002.jpg", "openmantra_tojime_no_siora_007.jpg")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # holds both pages
 RATE = 44_100  # the master writes 44.1 kHz stereo
 WEIGHTS = ["--weights", os.environ["BD2MUSIC_WEIGHTS"]] if os.environ.get("BD2MUSIC_WEIGHTS") else []
 
@@ -27,11 +28,11 @@ def generate(*args: str) -> int:
     return main(["generate", *args, "--device", "cpu", *WEIGHTS])
 
 
-def test_pages_folder_gives_wav_and_json_per_page(tmp_path: Path, data_dir: Path, one_torch_thread) -> None:
+def test_pages_folder_gives_wav_and_json_per_page(tmp_path: Path, one_torch_thread) -> None:
     pages = tmp_path / "pages"
     pages.mkdir()
     for name in PAGES:
-        shutil.copy(data_dir / "comics" / name, pages / name)
+        shutil.copy(EXAMPLES / name, pages / name)
     assert generate(str(pages), "--out", str(tmp_path / "out"), "--seconds", "3", "--per-panel", "--seed", "7") == 0
     for name in PAGES:
         stem = Path(name).stem
@@ -45,12 +46,12 @@ def test_pages_folder_gives_wav_and_json_per_page(tmp_path: Path, data_dir: Path
 
 
 def test_cbz_album_tracks_in_natural_order_bad_page_skipped(
-    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture, one_torch_thread
+    tmp_path: Path, capsys: pytest.CaptureFixture, one_torch_thread
 ) -> None:
     album = tmp_path / "story.cbz"
     with zipfile.ZipFile(album, "w") as archive:
-        archive.write(data_dir / "comics" / PAGES[0], "page10.jpg")
-        archive.write(data_dir / "comics" / PAGES[1], "page2.jpg")
+        archive.write(EXAMPLES / PAGES[0], "page10.jpg")
+        archive.write(EXAMPLES / PAGES[1], "page2.jpg")
         archive.writestr("page3.png", b"not an image")
         archive.writestr("notes.txt", b"ignored")
     out = tmp_path / "out"
@@ -68,8 +69,8 @@ def test_cbz_album_tracks_in_natural_order_bad_page_skipped(
     assert np.allclose(audio[: RATE], page2[: RATE], atol=1e-4)
 
 
-def test_bad_length_exits_2_missing_page_exits_1(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture) -> None:
-    page = str(data_dir / "comics" / PAGES[0])
+def test_bad_length_exits_2_missing_page_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    page = str(EXAMPLES / PAGES[0])
     assert generate(page, "--out", str(tmp_path), "--seconds", "0.2") == 2
     assert generate(str(tmp_path / "missing.png"), "--out", str(tmp_path)) == 1
     assert "missing.png: no such file" in capsys.readouterr().err
