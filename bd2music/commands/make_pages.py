@@ -6,9 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from bd2music.commands.train import DEFAULT_DATA
 from bd2music.errors import InputError
 
-DEFAULT_COMICS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "comics"
+DEFAULT_COMICS = DEFAULT_DATA / "comics"  # without it, pages are drawn with no real panel content
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,19 +1,25 @@
 """``bd2music train MODEL``: one reproducible command per model; the config is saved beside the weights.
 
-    bd2music train detector --out weights/detector
-    bd2music train detector-soup --config configs/detector/soup.json --out weights/detector --work runs
-    bd2music train vocoder --out weights/vocoder [--config run.json] [--device cuda] [--resume] [--smoke]
-    bd2music train audio-vae --out weights/audio_vae [--config run.json] [--device cuda] [--resume] [--smoke]
+    bd2music train detector --out runs/detector
+    bd2music train detector-soup --config configs/detector/soup.json --out runs/detector --work runs
+    bd2music train vocoder --out runs/vocoder [--config run.json] [--device cuda] [--resume] [--smoke]
+    bd2music train audio-vae --out runs/audio_vae [--config run.json] [--device cuda] [--resume] [--smoke]
+
+The data folder is ``--data``, else ``$BD2MUSIC_DATA``, else ``../shared/data`` beside the clone. A folder that
+already holds a model (``config.json`` or ``*.safetensors``, e.g. the shipped ``weights/<model>``) is never
+written into unless ``--overwrite`` is given. Use a trained folder with ``--weights`` (``generate``), by copying it
+into ``weights/`` or through ``BD2MUSIC_WEIGHTS`` (see the README).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from bd2music.errors import InputError
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DEFAULT_DATA = Path(os.environ.get("BD2MUSIC_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
 AUDIO_MODELS = {  # name: (training module, config class, train function)
     "vocoder": ("bd2music.training.vocoder", "VocoderTrainConfig", "train_vocoder"),
     "audio-vae": ("bd2music.training.audio_vae", "AudioVAETrainConfig", "train_audio_vae"),
@@ -27,8 +33,10 @@ AUDIO_MODELS = {  # name: (training module, config class, train function)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", choices=["detector", "detector-soup", *AUDIO_MODELS], help="which model to train")
     parser.add_argument("--config", type=Path, help="JSON file overriding the default training config")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (comics/, sounds/)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="the shared data folder (comics/, sounds/); default $BD2MUSIC_DATA or ../shared/data")
     parser.add_argument("--out", type=Path, required=True, help="folder for model.safetensors + config.json")
+    parser.add_argument("--overwrite", action="store_true", help="replace the model that --out already holds")
     parser.add_argument("--work", type=Path, help="dataset/cache and checkpoints folder (default: runs/MODEL)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or a CUDA index")
     parser.add_argument("--resume", action="store_true", help="continue the last run in --work")
@@ -56,7 +64,21 @@ def run_audio_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_folders(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an ``--out`` that holds a model (unless ``--overwrite``) and a missing data folder."""
+    if args.out.is_dir() and not args.overwrite:
+        held = sorted(path.name for path in args.out.iterdir()
+                      if path.name == "config.json" or path.suffix == ".safetensors")
+        if held:
+            raise InputError(f"{args.out} already holds a model ({', '.join(held)}): train into a new folder "
+                             f"(e.g. runs/{args.model}) or pass --overwrite to replace it")
+    if not args.data.is_dir():
+        raise InputError(f"no data folder at {args.data}: put the shared data at ../shared/data beside the clone, "
+                         "set BD2MUSIC_DATA or pass --data")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_folders(args)
     if args.model in AUDIO_MODELS:
         return run_audio_model(args)
     from bd2music.training.common import load_config
