@@ -188,3 +188,14 @@ def test_the_pulse_tempo_is_heard_on_sparse_black_and_white_pages(pipe: Pipeline
                                     for t, p in zip(tracks, pages)], "torch")
     heard = pulse_heard([asked_pulse(t) for t in tracks], [m.summary for m in measured])
     assert len(pages) > 50 and heard["tempo_share"] >= 0.85  # 0.89; stage-5 detector: 0.92 at 3 dB offbeat, 0.81 at 5
+
+
+def test_a_mel_in_inference_mode_leaves_the_cached_module_trainable() -> None:
+    """The pipeline computes its display mel under inference mode; training later uses the same cached module."""
+    from bd2music.audio.mel import mel_spectrogram
+
+    with torch.inference_mode():
+        mel_spectrogram(torch.zeros(4000))
+    waveform = torch.zeros(4000, requires_grad=True)
+    mel_spectrogram(waveform).sum().backward()
+    assert waveform.grad is not None

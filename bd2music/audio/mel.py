@@ -113,7 +113,8 @@ class MelSpectrogram(nn.Module):
 
 @functools.lru_cache(maxsize=8)
 def _module(config: MelConfig, device: str) -> MelSpectrogram:
-    return MelSpectrogram(config).to(device)
+    with torch.inference_mode(False):  # the cached buffers must also serve autograd (training) later
+        return MelSpectrogram(config).to(device)
 
 
 def mel_spectrogram(waveform: torch.Tensor | np.ndarray, config: MelConfig = MEL) -> torch.Tensor:

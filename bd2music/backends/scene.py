@@ -6,10 +6,11 @@ Per segment (a random generator seeded by the seed and the segment's index):
   semantic embedding in the audio-text space, the spectral centroid and flatness targets); the bed is drawn from
   the ``top_k`` best beds, never the previous segment's; the events' ``palette`` from the best events.
 * **bed**: the bed clip from a random offset, looped with ``loop_crossfade_s`` cross-fades to cover the segment.
-* **events**: at the onsets of ``bd2music.soundtrack.onset_times`` (a beat every ``60 / tempo`` s, and evenly
-  spread onsets between beats up to the onset rate), each an excerpt of a palette clip from its attack, shaped to decay
-  (one onset per event), beats accented; consecutive events never use the same clip (with a palette of one, the clip is varied in pitch and
-  gain instead); every event varies a little in gain and pitch.
+* **events**: at the onsets of ``bd2music.soundtrack.onset_times``: a beat every ``60 / tempo`` s, and evenly
+  spread events between beats, 1 to ``max_events_per_beat`` per beat as the onset-rate target rises through its
+  listener range (``events_per_beat``), each an excerpt of a palette clip from its attack, shaped to decay
+  (one onset per event), beats accented; consecutive events never use the same clip (with a palette of one,
+  the clip is varied in pitch and gain instead); every event varies a little in gain and pitch.
 * **level and colour**: bed and events are balanced by the flatness target (a noisier target raises the bed),
   the segment's spectrum is tilted so that its mean spectral centroid lands on the target, and its gain follows
   its loudness target relative to the plan's (the master sets the absolute loudness).
@@ -29,7 +30,7 @@ import torch
 
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import SoundBank
-from bd2music.plan import Plan, SegmentPlan
+from bd2music.plan import LISTENER_RANGES, Plan, SegmentPlan
 from bd2music.soundtrack import onset_times, overlap_add
 
 
@@ -37,6 +38,7 @@ from bd2music.soundtrack import onset_times, overlap_add
 class SceneConfig:
     """How the scene backend chooses and mixes clips."""
 
+    max_events_per_beat: float = 4.0  # events per beat at the top of the onset-rate range (1 at its bottom)
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
@@ -138,7 +140,8 @@ class SceneBackend:
         """Event excerpts at the segment's onsets (beats accented), cycling the palette."""
         config, rate = self.config, self.sample_rate
         out = np.zeros(length + round(config.event_max_s * rate), dtype=np.float32)
-        times, beats = onset_times(length / rate, segment.tempo, segment.onset_rate)
+        per_beat = self.events_per_beat(segment.onset_rate)
+        times, beats = onset_times(length / rate, segment.tempo, per_beat * segment.tempo / 60)
         for k, (time, beat) in enumerate(zip(times, beats)):
             start = round(time * rate)
             if start >= length:
@@ -153,6 +156,13 @@ class SceneBackend:
             seconds = offset + time
             cues.append(self._cue(clip, seconds, seconds + len(excerpt) / rate, where + (" (beat)" if beat else "")))
         return out[:length]
+
+    def events_per_beat(self, onset_rate: float) -> float:
+        """Events per beat for an onset-rate target: 1 at the bottom of its listener range, ``max_events_per_beat``
+        at the top, log-even between (every beat sounds, so the beat tracker hears the tempo)."""
+        low, high = LISTENER_RANGES["onset_rate"]
+        density = float(np.clip(np.log(onset_rate / low) / np.log(high / low), 0.0, 1.0))
+        return self.config.max_events_per_beat**density
 
     def _excerpt(self, clip: int, rng: np.random.Generator) -> np.ndarray:
         """Up to ``event_max_s`` of the clip from its attack, faded out, at a slightly varied playback rate."""
