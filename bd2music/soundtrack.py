@@ -72,15 +72,16 @@ def beat_period(tempo_bpm: float) -> float:
     return 60.0 / max(tempo_bpm, 1.0)
 
 
-def onset_times(seconds: float, tempo_bpm: float, onset_rate: float) -> tuple[np.ndarray, np.ndarray]:
+def onset_times(seconds: float, tempo_bpm: float, onset_rate: float,
+                max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT) -> tuple[np.ndarray, np.ndarray]:
     """(onset times in s, True where the onset is a beat) of a pulse at ``tempo_bpm`` with ``onset_rate`` onsets/s,
     up to one beat past ``seconds``.
 
     Beat ``b`` carries ``floor((b + 1) k) - floor(b k)`` evenly spaced onsets, ``k = onset_rate x beat period``
-    (at least 1, at most ``MAX_ONSETS_PER_BEAT``): every beat sounds and the average rate is ``onset_rate``.
+    (at least 1, at most ``max_onsets_per_beat``): every beat sounds and the average rate is ``onset_rate``.
     """
     period = beat_period(tempo_bpm)
-    per_beat = float(np.clip(onset_rate * period, 1.0, MAX_ONSETS_PER_BEAT))
+    per_beat = float(np.clip(onset_rate * period, 1.0, max_onsets_per_beat))
     times, beats = [], []
     for beat in range(int(np.ceil(seconds / period)) + 1):
         count = int(np.floor((beat + 1) * per_beat) - np.floor(beat * per_beat))
@@ -89,16 +90,20 @@ def onset_times(seconds: float, tempo_bpm: float, onset_rate: float) -> tuple[np
     return np.asarray(times), np.asarray(beats, dtype=bool)
 
 
-def pulse_gains(frames: int, frames_per_second: float, tempo_bpm: float, onset_rate: float) -> torch.Tensor:
-    """Natural-log power gains (frames,) imposing the pulse of ``onset_times`` on a log-mel: 0 dB at each beat."""
-    times, beats = onset_times(frames / frames_per_second, tempo_bpm, onset_rate)
+def pulse_gains(frames: int, frames_per_second: float, tempo_bpm: float, onset_rate: float,
+                pulse_depth_db: float = PULSE_DEPTH_DB, offbeat_db: float = OFFBEAT_DB,
+                decay_share: float = DECAY_SHARE, max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT) -> torch.Tensor:
+    """Natural-log power gains (frames,) imposing the pulse of ``onset_times`` on a log-mel: 0 dB at each beat
+    (the shape's settings default to the module's constants; the neural path reads them from the audio VAE's
+    ``config.inference``)."""
+    times, beats = onset_times(frames / frames_per_second, tempo_bpm, onset_rate, max_onsets_per_beat)
     t = np.arange(frames) / frames_per_second
     beat_times = times[beats]
     beat = beat_times[np.searchsorted(beat_times, t, side="right") - 1]  # the last beat at or before each frame
-    level_db = -PULSE_DEPTH_DB * (1 - np.exp(-(t - beat) / (DECAY_SHARE * beat_period(tempo_bpm))))
+    level_db = -pulse_depth_db * (1 - np.exp(-(t - beat) / (decay_share * beat_period(tempo_bpm))))
     current = np.searchsorted(times, t, side="right") - 1  # the last onset, a beat or one between beats
     gap = times[current + 1] - times[current]
-    bump = np.where(beats[current], 0.0, OFFBEAT_DB * np.exp(-(t - times[current]) / (DECAY_SHARE * gap)))
+    bump = np.where(beats[current], 0.0, offbeat_db * np.exp(-(t - times[current]) / (decay_share * gap)))
     return torch.from_numpy((level_db + bump) * np.log(10) / 10).float()
 
 

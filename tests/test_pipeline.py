@@ -199,3 +199,21 @@ def test_a_mel_in_inference_mode_leaves_the_cached_module_trainable() -> None:
     waveform = torch.zeros(4000, requires_grad=True)
     mel_spectrogram(waveform).sum().backward()
     assert waveform.grad is not None
+
+
+def test_the_neural_pulse_follows_the_settings_saved_with_the_audio_vae(pipe: Pipeline) -> None:
+    """``config.inference`` of the audio VAE shapes the pulse: a flat one renders as no pulse at all."""
+    from dataclasses import replace
+
+    page = EXAMPLES / COLOUR_PAGE
+    plain = pipe(page, seconds=2.0, seed=2, sound="neural", pulse=False)
+    pulsed = pipe(page, seconds=2.0, seed=2, sound="neural")
+    config = pipe.audio_vae.config
+    saved = config.inference
+    config.inference = replace(saved, pulse_depth_db=0.0, offbeat_db=0.0)
+    try:
+        flat = pipe(page, seconds=2.0, seed=2, sound="neural")
+    finally:
+        config.inference = saved
+    assert np.array_equal(neural_layer(flat), neural_layer(plain))
+    assert not np.allclose(neural_layer(pulsed), neural_layer(plain), atol=1e-3)

@@ -8,7 +8,7 @@ makes the waveform, brought to a peak-safe level (``bd2music.soundtrack.normalis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -45,7 +45,8 @@ class NeuralBackend:
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
         if plan.pulse:
-            gains = [pulse_gains(p.shape[-1], fps, s.raw["tempo"], s.raw["onset_rate"]).to(mel)
+            shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the weights
+            gains = [pulse_gains(p.shape[-1], fps, s.raw["tempo"], s.raw["onset_rate"], **shape).to(mel)
                      for p, s in zip(pieces, plan.segments)]
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
         return mel
