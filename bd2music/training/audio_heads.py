@@ -1,6 +1,6 @@
 """Train the semantic head (and fine-tune the descriptor head) of a trained, frozen audio VAE.
 
-    bd2music train audio-heads --out weights/audio_vae_heads                 # weights/audio_vae + weights/audio_text
+    bd2music train audio-heads --out runs/audio_vae_heads                 # weights/audio_vae + weights/audio_text
     bd2music train audio-heads --config heads.json --out OUT                 # {"audio_vae": "runs/export/audio_vae"}
 
 The VAE's encoder and decoder stay as they are: the posterior means of every cached window (the VAE's own
@@ -216,7 +216,7 @@ class AudioHeadsSolver(Solver):
             f"{metrics['heldout_cosine']:.3f} (best constant: {metrics['heldout_cosine_constant']:.3f})."
         )
         card = model_card("bd2music audio VAE (semantic head trained)", summary, vae.config, cache, metrics,
-                          "bd2music train audio-heads --config train_config.json --out weights/audio_vae",
+                          "bd2music train audio-heads --config train_config.json --out runs/audio_vae",
                           ["audio", "vae", "mel-spectrogram", "clap", "bd2music"])
         export(vae, self.out, c, cache, metrics, card)
         if (self.vae_folder / "train_config.json").is_file():

@@ -1,6 +1,6 @@
 """Train the audio-text contrastive model (``bd2music.models.audio_text``) on the clips and their labels.
 
-    bd2music train audio-text --out weights/audio_text                      # minutes on one CPU thread
+    bd2music train audio-text --out runs/audio_text                      # minutes on one CPU thread
     bd2music train audio-text --smoke --out /tmp/at --work /tmp/run_at        # seconds, tiny model
 
 Pairs: a random log-mel crop of one of a training clip's cached windows, and one of ``TEMPLATES`` filled with the
@@ -221,7 +221,7 @@ class AudioTextSolver(Solver):
             "Its audio embeddings are the targets of the audio VAE's semantic head (`bd2music train audio-heads`)."
         )
         card = model_card("bd2music audio-text model", summary, c, self.cache, metrics,
-                          "bd2music train audio-text --config train_config.json --out weights/audio_text",
+                          "bd2music train audio-text --config train_config.json --out runs/audio_text",
                           ["audio", "text", "contrastive", "clap", "bd2music"])
         export(self.model, self.out, self.config, self.cache, metrics, card)
         return metrics

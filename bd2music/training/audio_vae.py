@@ -1,7 +1,7 @@
 """Train the audio VAE (``bd2music.models.audio_vae``) with its descriptor and semantic heads.
 
-    bd2music train audio-vae --out weights/audio_vae                        # full run (defaults below)
-    bd2music train audio-vae --out weights/audio_vae --resume               # continue runs/audio-vae
+    bd2music train audio-vae --out runs/audio_vae                        # full run (defaults below)
+    bd2music train audio-vae --out runs/audio_vae --resume               # continue runs/audio-vae
     bd2music train audio-vae --smoke --out /tmp/vae --work /tmp/run          # seconds, tiny model
 
 Data: the cache's fixed windows (``window_frames`` log-mel frames every ``cache_hop_frames``, the last one
@@ -239,7 +239,7 @@ class AudioVAESolver(Solver):
             f"{self.parameter_count()}, {self.step} steps."
         )
         card = model_card("bd2music audio VAE", summary, c, self.cache, metrics,
-                          "bd2music train audio-vae --config train_config.json --out weights/audio_vae",
+                          "bd2music train audio-vae --config train_config.json --out runs/audio_vae",
                           ["audio", "vae", "mel-spectrogram", "bd2music"])
         export(model, self.out, self.config, self.cache, metrics, card)
         return metrics

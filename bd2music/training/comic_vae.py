@@ -1,7 +1,7 @@
 """Train the comic VAE (``bd2music.models.comic_vae``) on pages and panel crops.
 
-    bd2music train comic-vae --out weights/comic_vae --config configs/comic_vae/cpu.json   # the shipped run
-    bd2music train comic-vae --out weights/comic_vae --resume                              # continue runs/comic-vae
+    bd2music train comic-vae --out runs/comic_vae --config configs/comic_vae/cpu.json   # the shipped run
+    bd2music train comic-vae --out runs/comic_vae --resume                              # continue runs/comic-vae
     bd2music train comic-vae --smoke --out /tmp/cvae --work /tmp/run                       # seconds, tiny model
     {"ebdtheque": "/path/to/eBDtheque_database_v3"} in --config adds eBDtheque's pages and panels
 
@@ -303,7 +303,7 @@ def model_card(config: ComicVAETrainConfig, cache: ImageCache, metrics: dict[str
         "## Retrain",
         "",
         "```bash",
-        "bd2music train comic-vae --config train_config.json --out weights/comic_vae",
+        "bd2music train comic-vae --config train_config.json --out runs/comic_vae",
         "```",
         "",
     ]

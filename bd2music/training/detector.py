@@ -2,9 +2,9 @@
 ultralytics YOLO from its architecture YAML (no pretrained download), export safetensors + config.json.
 A soup averages the weights of several such runs fine-tuned from one starting point.
 
-    bd2music train detector --out weights/detector                 # full run (config defaults below)
+    bd2music train detector --out runs/detector                 # full run (config defaults below)
     bd2music train detector --epochs 1 --synthetic 16 --out /tmp/d  # smoke run
-    bd2music train detector-soup --config configs/detector/soup.json --out weights/detector --work runs
+    bd2music train detector-soup --config configs/detector/soup.json --out runs/detector --work runs
 """
 
 from __future__ import annotations
@@ -310,7 +310,7 @@ Held-out evaluation on `shared/data/eval_pages`: see the section below and `docs
 
 ## Retrain
 ```bash
-bd2music train detector --out weights/detector [--device cuda] [--config my.json]
+bd2music train detector --out runs/detector [--device cuda] [--config my.json]
 ```
 Training config of the last run (`train_config.json`):
 ```json
@@ -335,7 +335,7 @@ panels, text → balloons), the extra labelled folders above, and each member's 
 """ + CARD_LICENCE + """
 ## Retrain
 ```bash
-bd2music train detector-soup --config soup.json --out weights/detector --work runs
+bd2music train detector-soup --config soup.json --out runs/detector --work runs
 ```
 where `soup.json` is `{{"members": [...]}}` with the member configs ({paths}). It trains each member whose
 `runs/<config name>_out` folder is missing, then averages them. The members' configs:

@@ -1,7 +1,7 @@
 """Train the mel -> waveform vocoder (``bd2music.models.vocoder``) on the sound clips.
 
-    bd2music train vocoder --out weights/vocoder                       # full run (defaults below)
-    bd2music train vocoder --out weights/vocoder --resume              # continue runs/vocoder
+    bd2music train vocoder --out runs/vocoder                       # full run (defaults below)
+    bd2music train vocoder --out runs/vocoder --resume              # continue runs/vocoder
     bd2music train vocoder --smoke --out /tmp/vocoder --work /tmp/run   # seconds, tiny model
 
 Each step draws ``batch_size`` excerpts of ``segment_frames`` mel frames from the training clips (clips picked
@@ -167,7 +167,7 @@ class VocoderSolver(Solver):
             f"objective{' and a spectrogram GAN' if c.gan else ''}."
         )
         card = model_card("bd2music vocoder", summary, c.model, self.cache, metrics,
-                          "bd2music train vocoder --config train_config.json --out weights/vocoder",
+                          "bd2music train vocoder --config train_config.json --out runs/vocoder",
                           ["audio", "vocoder", "mel-spectrogram", "bd2music"])
         export(self.model, self.out, c, self.cache, metrics, card)
         return metrics

@@ -1,6 +1,6 @@
 """Train the latent mapper (``bd2music.models.mapper``): a latent CycleGAN between comic and audio latents.
 
-    bd2music train mapper --config configs/mapper/cpu.json --out weights/mapper    # minutes, one CPU thread
+    bd2music train mapper --config configs/mapper/cpu.json --out runs/mapper    # minutes, one CPU thread
     bd2music train mapper --config configs/mapper/no_cycle.json --out OUT --work runs/mapper-no_cycle  # one ablation
     python -m bd2music.training.mapper_ablation --out runs/mapper-ablation          # all of them + a table
     bd2music train mapper --smoke --config smoke.json --out /tmp/m --work /tmp/run   # seconds; smoke.json names

@@ -138,7 +138,7 @@ class MapperSolver(Solver):
                                           "heldout_items": len(self.heldout_items)}
         card = model_card(
             "bd2music latent mapper", summary(config, self.parameter_count(), used, self.step), config.model,
-            self.cache, metrics, "bd2music train mapper --config train_config.json --out weights/mapper",
+            self.cache, metrics, "bd2music train mapper --config train_config.json --out runs/mapper",
             ["latent-cyclegan", "bd2music"],
         ).replace("import Mapper", "import LatentMapper").replace("= Mapper.", "= LatentMapper.")
         export(self.model, self.out, config, self.cache, metrics, card + comic_card(self.pages))
