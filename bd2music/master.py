@@ -61,11 +61,11 @@ class MasterConfig:
     reverb_wet: float = 0.1  # level of the room
     reverb_dry: float = 0.9  # level of the direct sound
     reverb_width: float = 1.0  # stereo width of the room (0..1)
-    compressor_threshold_db: float = -20.0  # dBFS, on the sum at chain_input_lufs
+    compressor_threshold_db: float = -12.0  # dBFS, on the sum at chain_input_lufs (lower: beats lose their accent)
     compressor_ratio: float = 2.0
     compressor_attack_ms: float = 15.0
     compressor_release_ms: float = 150.0
-    limiter_threshold_db: float = -4.0  # the chain's limiter (peaks of the sum, before the loudness gain)
+    limiter_threshold_db: float = -1.5  # the chain's limiter (peaks of the sum, before the loudness gain)
     limiter_release_ms: float = 100.0
     fade_in_ms: float = 10.0
     fade_out_ms: float = 50.0

@@ -10,8 +10,9 @@ Calibration (``Calibration``): the heads read generated latents on their own sca
 a narrower range than real clips. Each target is therefore mapped by its quantile: the rank of the head's value
 among the values it gives on the calibration pages (the training comics, a few seeds each) is carried onto the
 same quantile of the real clips' measured descriptors, clipped to what a listener hears as a difference
-(``LISTENER_RANGES``). Two targets are ramps over their range instead: loudness (LUFS, which the master asks for)
-and onset rate (log-even: most real clips' onset rates lie above what a listener tells apart). The tables are
+(``LISTENER_RANGES``). Three targets are ramps over their range instead: loudness (LUFS, which the master asks
+for), and tempo and onset rate (log-even, ``RAMPS``: real clips' tempos crowd around 120 BPM, where a few BPM are
+hard to hear, and most of their onset rates lie above what a listener tells apart). The tables are
 saved with the weights (``weights/planner/config.json``, ``bd2music calibrate`` rebuilds them).
 """
 
@@ -41,13 +42,14 @@ TARGETS = {  # plan target -> the audio VAE's descriptor (head output) it is rea
     "flatness": "spectral_flatness_mean",
 }
 LISTENER_RANGES = {  # clip of each calibrated target (units: BPM, onsets/s, Hz, LUFS, ratio)
-    "tempo": (60.0, 170.0),
+    "tempo": (80.0, 140.0),  # wider, and the beat tracker often hears half or double the tempo
     "onset_rate": (0.3, 6.0),
     "centroid": (300.0, 4500.0),
     "loudness": (-24.0, -14.0),
     "flatness": (0.0, 1.0),
 }
 QUANTILES = 21  # knots of each calibration table (every 5 %)
+RAMPS = ("tempo", "onset_rate")  # targets mapped by rank onto a log-even ramp rather than real clips' quantiles
 
 
 @dataclass
@@ -78,7 +80,8 @@ class Calibration:
         source = {name: np.quantile(generated[name], q) for name in TARGETS}
         target = {name: np.quantile(np.clip(real[name], *LISTENER_RANGES[name]), q) for name in TARGETS if name in real}
         target["loudness"] = np.linspace(*LISTENER_RANGES["loudness"], QUANTILES)  # rank -> LUFS
-        target["onset_rate"] = np.geomspace(*LISTENER_RANGES["onset_rate"], QUANTILES)  # rank -> log-even rates
+        for name in RAMPS:  # rank -> log-even over the listener range
+            target[name] = np.geomspace(*LISTENER_RANGES[name], QUANTILES)
         clips = len(next(iter(real.values()))) if real else 0
         return cls(
             {k: np.maximum.accumulate(v).tolist() for k, v in source.items()},

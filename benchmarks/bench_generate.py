@@ -1,4 +1,4 @@
-"""End-to-end speed: page -> 10 s of audio (detection, features, comic encoder, mapper, audio decoder, vocoder),
+"""End-to-end speed: page -> 10 s of mastered audio (detection, features, plan, render, master) for each sound,
 median milliseconds per page and per stage, next to an AudioLDM-architecture pipeline timed in the same run.
 
 The reference is diffusers' ``AudioLDMPipeline`` built from the published component configs of
@@ -116,13 +116,13 @@ def audioldm_seconds(device: str, seconds: float, measured: tuple[int, int] | No
     return {n: fixed + n * per_step for n in (AUDIOLDM_STEPS, DIFFUSERS_DEFAULT_STEPS)}, True
 
 
-def time_pipeline(pipe: Pipeline, pages: list[Path], seconds: float) -> dict[str, float]:
-    """Median milliseconds per stage and in total (page file to waveform) over ``pages``."""
-    pipe(pages[0], seconds=seconds)  # warm-up
+def time_pipeline(pipe: Pipeline, pages: list[Path], seconds: float, sound: str) -> dict[str, float]:
+    """Median milliseconds per stage and in total (page file to mastered waveform) over ``pages``."""
+    pipe(pages[0], seconds=seconds, sound=sound)  # warm-up
     stages: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
     for path in pages:
         start = time.perf_counter()
-        result = pipe(path, seconds=seconds)
+        result = pipe(path, seconds=seconds, sound=sound)
         stages["total"].append(time.perf_counter() - start)
         for stage, value in result.timings.items():
             stages[stage].append(value)
@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads on the CPU")
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     parser.add_argument("--weights", help="bd2music weights folder (default: weights/)")
+    parser.add_argument("--sounds", nargs="+", default=["scene", "neural"], help="the sounds to time, side by side")
     parser.add_argument("--audioldm-steps-measured", type=int, nargs=2, metavar=("A", "B"), default=None,
                         help="time AudioLDM at A and B steps and extrapolate (default: 2 6 on CPU, best of 2 each; all 200 on CUDA)")
     parser.add_argument("--no-audioldm", action="store_true", help="time bd2music only")
@@ -145,12 +146,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pages = expand_inputs([args.pages], IMAGE_SUFFIXES)[: args.limit]
     rows = []
-    for device in args.devices:
-        row = {"device": device, "bd2music_ms": time_pipeline(Pipeline.from_pretrained(args.weights, device=device),
-                                                              pages, args.seconds)}
+    for device, sound in ((device, sound) for device in args.devices for sound in args.sounds):
+        pipe = Pipeline.from_pretrained(args.weights, device=device)
+        row = {"device": device, "sound": sound, "bd2music_ms": time_pipeline(pipe, pages, args.seconds, sound)}
         if device.startswith("cuda"):
             row["gpu"] = torch.cuda.get_device_name()
-        if not args.no_audioldm:
+        if not args.no_audioldm and sound == args.sounds[0]:
             measured = args.audioldm_steps_measured or ((2, 6) if device == "cpu" else None)
             reference, row["audioldm_extrapolated"] = audioldm_seconds(device, args.seconds,
                                                                        tuple(measured) if measured else None)
@@ -159,13 +160,14 @@ def main() -> None:
         rows.append(row)
     print(f"{len(pages)} pages from {args.pages.name}, {args.seconds:g} s of audio each; {platform.machine()}, "
           f"torch {torch.__version__}, {args.threads} CPU threads; median ms per page\n")
-    print("| device | " + " | ".join(STAGES) + " | bd2music total | AudioLDM 200 steps | AudioLDM 10 steps | speed-up |")
-    print("|---" * (len(STAGES) + 5) + "|")
+    print("| device | sound | " + " | ".join(STAGES) + " | bd2music total | AudioLDM 200 steps | AudioLDM 10 steps "
+          "| speed-up |")
+    print("|---" * (len(STAGES) + 6) + "|")
     for row in rows:
         ms = row["bd2music_ms"]
         reference = row.get("audioldm_ms", {})
         mark = " (extrapolated)" if row.get("audioldm_extrapolated") else ""
-        print(f"| {row.get('gpu', row['device'])} | " + " | ".join(f"{ms[s]:.1f}" for s in STAGES)
+        print(f"| {row.get('gpu', row['device'])} | {row['sound']} | " + " | ".join(f"{ms[s]:.1f}" for s in STAGES)
               + f" | **{ms['total']:.0f}** | "
               + (f"{reference[f'{AUDIOLDM_STEPS}_steps']:.0f}{mark} | {reference[f'{DIFFUSERS_DEFAULT_STEPS}_steps']:.0f}"
                  f"{mark} | **{row['speedup']:.0f}×** |" if reference else "- | - | - |"))

@@ -5,7 +5,8 @@ Per segment (a random generator seeded by the seed and the segment's index):
 * **choice**: the bank ranks its clips against the segment (the mapper's latents in the audio-VAE space, the
   semantic embedding in the audio-text space, the spectral centroid and flatness targets); the bed is drawn from
   the ``top_k`` best beds, never the previous segment's; the events' ``palette`` from the best events.
-* **bed**: the bed clip from a random offset, looped with ``loop_crossfade_s`` cross-fades to cover the segment.
+* **bed**: the bed clip from a random offset, looped with ``loop_crossfade_s`` cross-fades to cover the segment,
+  breathing with the beats and events (it rises with each one and dips ``bed_pulse_db`` between them).
 * **events**: at the onsets of ``bd2music.soundtrack.onset_times``: a beat every ``60 / tempo`` s, and evenly
   spread events between beats, 1 to ``max_events_per_beat`` per beat as the onset-rate target rises through its
   listener range (``events_per_beat``), each an excerpt of a palette clip from its attack, shaped to decay
@@ -31,25 +32,26 @@ import torch
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import SoundBank
 from bd2music.plan import LISTENER_RANGES, Plan, SegmentPlan
-from bd2music.soundtrack import onset_times, overlap_add
+from bd2music.soundtrack import PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
 
 
 @dataclass
 class SceneConfig:
     """How the scene backend chooses and mixes clips."""
 
-    max_events_per_beat: float = 4.0  # events per beat at the top of the onset-rate range (1 at its bottom)
+    max_events_per_beat: float = 6.0  # events per beat at the top of the onset-rate range (1 at its bottom)
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
-    event_max_s: float = 0.7  # longest event excerpt (longer ones hold several onsets of their own)
+    event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
     event_fade_s: float = 0.2  # fade-out at the end of an excerpt
-    event_decay_s: float = 0.15  # an excerpt decays with this time constant: one clear onset, not the clip's own
+    event_decay_s: float = 0.08  # an excerpt decays with this time constant: one clear onset, not the clip's own
     event_peak_db: float = -6.0  # peak level of a beat's excerpt (dBFS before the master)
-    offbeat_db: float = -5.0  # events between beats, relative to a beat's
+    offbeat_db: float = -6.0  # events between beats, relative to a beat's (louder: the tempo heard doubles)
     gain_jitter_db: float = 2.0  # each event's level varies by up to this much
     pitch_jitter: float = 0.04  # each event's playback rate varies by up to this share
     bed_rms_db: tuple[float, float] = (-38.0, -26.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
+    bed_pulse_db: float = 18.0  # the bed dips this far between beats and rises with each beat and event
     max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
     tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
     segment_rms_db: float = -20.0  # RMS of a segment whose loudness target is the plan's (others: + difference)
@@ -105,7 +107,7 @@ class SceneBackend:
         cues, where = [], trigger(segment.panel)
         audio = np.zeros(length, dtype=np.float32)
         if bed:
-            audio += self._bed(bed[0], length, segment.flatness, rng)
+            audio += self._bed(bed[0], length, segment.flatness, rng) * self._pulse(segment, length)
             cues.append(self._cue(bed[0], offset, offset + length / self.sample_rate, f"{where} (bed)"))
         if events:
             audio += self._events(events, segment, length, rng, offset, cues, where)
@@ -156,6 +158,17 @@ class SceneBackend:
             seconds = offset + time
             cues.append(self._cue(clip, seconds, seconds + len(excerpt) / rate, where + (" (beat)" if beat else "")))
         return out[:length]
+
+    def _pulse(self, segment: SegmentPlan, length: int) -> np.ndarray:
+        """(length,) amplitude envelope of the segment's beats and events (``bd2music.soundtrack.pulse_gains``,
+        ``bed_pulse_db`` deep) that the bed breathes with."""
+        rate, frame = self.sample_rate, 256
+        rate_per_s = self.events_per_beat(segment.onset_rate) * segment.tempo / 60
+        frames = length // frame + 2
+        gains_db = pulse_gains(frames, rate / frame, segment.tempo, rate_per_s).numpy() * 10 / np.log(10)
+        gains_db *= self.config.bed_pulse_db / PULSE_DEPTH_DB
+        envelope = 10 ** (gains_db / 20)
+        return np.interp(np.arange(length) / frame, np.arange(frames), envelope).astype(np.float32)
 
     def events_per_beat(self, onset_rate: float) -> float:
         """Events per beat for an onset-rate target: 1 at the bottom of its listener range, ``max_events_per_beat``
