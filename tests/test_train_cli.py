@@ -9,17 +9,15 @@ from pathlib import Path
 import pytest
 
 from bd2music.__main__ import main
+from bd2music.commands.train import AUDIO_MODELS
 from bd2music.hub import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
-TRAINERS = {  # CLI model: (module, train function, shipped weights folder)
-    "vocoder": ("bd2music.training.vocoder", "train_vocoder", "vocoder"),
-    "audio-vae": ("bd2music.training.audio_vae", "train_audio_vae", "audio_vae"),
-    "audio-text": ("bd2music.training.audio_text", "train_audio_text", "audio_text"),
-    "comic-vae": ("bd2music.training.comic_vae", "train_comic_vae", "comic_vae"),
-    "mapper": ("bd2music.training.mapper", "train_mapper", "mapper"),
-    "detector": ("bd2music.training.detector", "train_detector", "detector"),
-}
+SHIPPED = {"audio-heads": "audio_vae"}  # the CLI model whose weights live in another model's folder
+TRAINERS = {  # CLI model: (module, train function, shipped weights folder), from the command's own table
+    model: (module, function, SHIPPED.get(model, model.replace("-", "_")))
+    for model, (module, _config, function) in AUDIO_MODELS.items()
+} | {"detector": ("bd2music.training.detector", "train_detector", "detector")}
 
 
 @pytest.fixture
