@@ -248,7 +248,23 @@ class Pipeline:
         if not 0 <= seed < 2**32:
             raise InputError(f"seed must be between 0 and 2**32 - 1, got {seed}")
         self._detector(detector)
-        return check_name(self.index.default if sound is None else sound, self.index.sounds)
+        sound = check_name(self.index.default if sound is None else sound, self.index.sounds)
+        for name in self.index.sounds[sound]:  # a missing or broken asset (the bank) says so here, once
+            self.backend(name)
+        return sound
+
+    def usable_sounds(self) -> tuple[list[str], list[str]]:
+        """(the sounds whose backends build, one line for each that does not): the app offers only the first."""
+        usable, problems = [], []
+        for sound, names in self.index.sounds.items():
+            try:
+                for name in names:
+                    self.backend(name)
+            except InputError as error:
+                problems.append(f"sound {sound!r} is unavailable: {error}")
+            else:
+                usable.append(sound)
+        return usable, problems
 
     @torch.inference_mode()
     def __call__(

@@ -92,3 +92,13 @@ def test_the_cli_renders_a_sound_and_refuses_an_unknown_one(tmp_path: Path, caps
     assert record["layers"] == ["scene"] and record["cues"] and record["plan"]["segments"]
     assert -24.5 <= record["loudness_lufs"] <= -13.5 and record["true_peak_dbtp"] <= -1.0
     assert (tmp_path / f"{PAGE.stem}.scene.wav").is_file()
+
+
+def test_a_missing_bank_is_one_line_and_the_other_sounds_still_work(tmp_path: Path, capsys) -> None:
+    broken = Pipeline.from_pretrained(device="cpu", bank=tmp_path / "no_bank")
+    usable, problems = broken.usable_sounds()
+    assert usable == ["neural"] and len(problems) == 1 and "no sound bank in" in problems[0]
+    code = main(["generate", str(PAGE), "--out", str(tmp_path / "out"), "--seconds", "2", "--bank",
+                 str(tmp_path / "no_bank")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "no sound bank in" in err and not (tmp_path / "out").exists()
