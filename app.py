@@ -172,16 +172,19 @@ def build_demo() -> gr.Blocks:
                     summary = gr.Markdown(elem_id="summary")
                 with gr.Column(scale=3):
                     audio = gr.Audio(label="Soundtrack", type="filepath", interactive=False, elem_id="soundtrack")
-                    spectrogram = gr.Plot(label="Soundtrack mel spectrogram", elem_id="spectrogram")
-                    figure = gr.Plot(label="Visual features", elem_id="features")
+                    # no label badges on the figures: they would hide their titles and the first segment's number
+                    spectrogram = gr.Plot(label="Soundtrack mel spectrogram", show_label=False, elem_id="spectrogram")
+                    figure = gr.Plot(label="Visual features", show_label=False, elem_id="features")
                     table = gr.Dataframe(headers=["feature", "value", "meaning"], label="Features", wrap=True,
                                          column_widths=["22%", "18%", "60%"], max_height=640,
                                          elem_id="feature-table")
-                    cue_sheet = gr.Dataframe(headers=["start (s)", "end (s)", "layer", "clip", "licence", "author",
-                                                      "why"], label="Cue sheet: every clip heard, with its credits",
-                                             wrap=True, max_height=320, elem_id="cues")
                     downloads = gr.File(label="Downloads: WAV, JSON (panels, features, settings)",
                                         file_count="multiple", elem_id="downloads")
+            # the cue sheet's seven columns get the tab's full width (a phone scrolls it sideways); a cell cut at
+            # max_chars (long author lists) shows all its credits when clicked
+            cue_sheet = gr.Dataframe(headers=["start (s)", "end (s)", "layer", "clip", "licence", "author", "why"],
+                                     label="Cue sheet: every clip heard, with its credits", wrap=True, max_height=320,
+                                     column_widths=[80, 80, 80, 290, 170, 320, 180], max_chars=90, elem_id="cues")
             page_outputs = [overlay, summary, figure, table]
             outputs = [*page_outputs, spectrogram, audio, cue_sheet, downloads]
             settings = [page, seconds, seed, per_panel, rtl, detector, sound]
