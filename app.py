@@ -58,6 +58,18 @@ def pipeline() -> Pipeline:
     return Pipeline.from_pretrained(weights().folder)
 
 
+@functools.cache
+def sounds() -> tuple[list[str], str]:
+    """(the sounds whose assets load, the one selected first); each sound that does not load is one log line."""
+    usable, problems = pipeline().usable_sounds()
+    for problem in problems:
+        print(f"bd2music: {problem}", flush=True)
+    if not usable:
+        raise SystemExit("bd2music: no sound can be rendered; see the lines above")
+    default = pipeline().index.default
+    return usable, default if default in usable else usable[0]
+
+
 def _refuse(message: str) -> gr.Error:
     """A bad request: the user sees ``message``; the server's log gets that one line, not a traceback."""
     print(f"bd2music: refused: {message}", file=sys.stderr, flush=True)
@@ -144,7 +156,7 @@ def analyze_sound(clip_path: str | None):
 def build_demo() -> gr.Blocks:
     """The app's layout."""
     files = sorted(EXAMPLES.glob("*.jpg"))
-    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", pipeline().index.default]
+    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", sounds()[1]]
                 for p in files]
     labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if ex[4] else "") for p, ex in zip(files, examples)]
     with gr.Blocks(title="bd2music") as demo:
@@ -160,7 +172,7 @@ def build_demo() -> gr.Blocks:
                     per_panel = gr.Checkbox(label="One segment per panel, in reading order")
                     rtl = gr.Checkbox(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
-                    sound = gr.Radio(pipeline().sounds, value=pipeline().index.default, label="Sound",
+                    sound = gr.Radio(sounds()[0], value=sounds()[1], label="Sound",
                                      info="scene: real recorded sounds from the licensed bank; neural: the "
                                           "learned decoder and vocoder", elem_id="sound")
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
@@ -218,6 +230,7 @@ def main() -> None:
     if _port_in_use(args.port):  # say so at once, before the models load
         sys.exit(busy)
     print(f"bd2music: weights from {weights().description}; device {pipeline().device}", flush=True)
+    sounds()  # a sound whose assets are missing or broken says so now, and is not offered
     demo = build_demo().queue(default_concurrency_limit=2, max_size=32)
     try:
         demo.launch(server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)

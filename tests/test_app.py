@@ -118,3 +118,17 @@ def test_space_front_matter_matches_the_pins() -> None:
     required = {"title", "emoji", "colorFrom", "colorTo", "license", "models", "suggested_hardware", "short_description"}
     assert required <= set(front) and len(front["short_description"]) <= 60
     assert front["models"] == [json.loads((root / "weights" / "hub.json").read_text())["repo_id"]]
+
+
+def test_a_sound_whose_bank_is_missing_is_one_log_line_and_not_offered(tmp_path: Path, monkeypatch, capsys) -> None:
+    from bd2music.pipeline import Pipeline
+
+    broken = Pipeline.from_pretrained(device="cpu", bank=tmp_path / "no_bank")
+    monkeypatch.setattr(app, "pipeline", lambda: broken)
+    app.sounds.cache_clear()
+    try:
+        assert app.sounds() == (["neural"], "neural")
+    finally:
+        app.sounds.cache_clear()
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("bd2music: sound 'scene' is unavailable: no sound bank in")
