@@ -19,7 +19,8 @@ from bd2music.errors import InputError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 HUB_CONFIG = WEIGHTS_DIR / "hub.json"
-WEIGHT_FILES = ("config.json", "model.safetensors")  # what a component needs, and what the manifest pins
+WEIGHT_FILES = ("config.json", "model.safetensors")
+PIPELINE_INDEX = "pipeline.json"  # beside the component folders (bd2music.pipeline.PipelineIndex)  # what a component needs, and what the manifest pins
 BANK_FILES = ("config.json", "index.safetensors", "manifest.csv")  # a sound bank: the manifest pins all its files
 
 
@@ -123,6 +124,8 @@ def write_hub_config(
     )
     if not files:
         raise InputError(f"no component folders (config.json + model.safetensors) in {local}")
+    if (local / PIPELINE_INDEX).is_file():  # the components' names, the sounds and their settings
+        files.append(local / PIPELINE_INDEX)
     config = HubConfig(repo_id, revision, {file.relative_to(local).as_posix(): file_sha256(file) for file in files})
     path.write_text(json.dumps({"repo_id": repo_id, "revision": revision, "sha256": config.sha256}, indent=2) + "\n")
     return config

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from bd2music.audio.mel import MEL, mel_spectrogram
-from bd2music.backends import Layer, backend_class, check_name
+from bd2music.backends import Layer, backend_class, check_name, settings_config
 from bd2music.errors import InputError
-from bd2music.hub import WEIGHTS_DIR
+from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR
 from bd2music.io import PageSource, load_page
-from bd2music.master import Mastered, master
+from bd2music.master import MasterConfig, Mastered, master
 from bd2music.models.audio_text import AudioTextModel
 from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.comic_vae import ComicVAE
@@ -41,7 +41,6 @@ from bd2music.vision.detect import DETECTORS, Detector
 
 SECONDS_RANGE = (1.0, 60.0)
 STAGES = ("detection", "features", "plan", "render", "master")
-PIPELINE_FILE = "pipeline.json"
 Progress = Callable[[float, str], None]
 
 __all__ = ["STAGES", "WHOLE_PAGE", "Pipeline", "Result", "check_seconds"]
@@ -55,17 +54,20 @@ def check_seconds(seconds: float) -> None:
 
 @dataclass
 class PipelineIndex:
-    """``weights/pipeline.json``: component folders by name, sounds (name -> backends, layered), the default."""
+    """``weights/pipeline.json``: component folders by name, sounds (name -> backends, layered), the default, and
+    the settings each backend and the master are built with (their config dataclasses' fields; missing ones keep
+    the code's defaults)."""
 
     components: dict[str, str]
     sounds: dict[str, list[str]]
     default: str
+    settings: dict[str, dict] = field(default_factory=dict)  # backend name (or "master") -> its config's fields
 
     @classmethod
     def load(cls, folder: Path) -> PipelineIndex:
-        path = folder / PIPELINE_FILE
+        path = folder / PIPELINE_INDEX
         if not path.is_file():  # an older weights folder: every component in its usual subfolder
-            path = WEIGHTS_DIR / PIPELINE_FILE
+            path = WEIGHTS_DIR / PIPELINE_INDEX
         try:
             index = cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError) as error:
@@ -224,13 +226,17 @@ class Pipeline:
         return self.planner.audio_vae
 
     @property
+    def master_config(self) -> MasterConfig:
+        return settings_config(MasterConfig, self.index.settings.get("master"), "master")
+
+    @property
     def sounds(self) -> list[str]:
         return list(self.index.sounds)
 
     def backend(self, name: str):
         """The backend registered as ``name``, built from the components on first use."""
         if name not in self.backends:
-            self.backends[name] = backend_class(name).from_components(self.components)
+            self.backends[name] = backend_class(name).from_components(self.components, self.index.settings.get(name))
         return self.backends[name]
 
     def _detector(self, name: str) -> Detector:
@@ -297,7 +303,7 @@ class Pipeline:
         layers = [layer for name in self.index.sounds[sound] for layer in self.backend(name).render(plan, seed)]
         # 4. master
         clock.start("master")
-        mastered = master(layers, target_lufs=plan.loudness, stems=stems)
+        mastered = master(layers, self.master_config, target_lufs=plan.loudness, stems=stems)
         mel = self.display_mel(mastered)
         clock.start(None)
         settings = {"seconds": seconds, "seed": seed, "per_panel": per_panel, "rtl": rtl,

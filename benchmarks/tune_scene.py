@@ -4,7 +4,7 @@
 
 Each argument is one candidate: ``SceneConfig`` fields, plus ``"_tempo": [low, high]`` (a log-even tempo ramp in
 the planner's tables), ``"_old_tempo": true`` (the tempo table before tuning, ``planner_before_tuning.json``) and
-``"_master": {...}`` (``MasterConfig`` fields). Pages: every third training comic page (the held-out colour pages
+``"_master": {...}`` (``MasterConfig`` fields), each over the settings of weights/pipeline.json. Pages: every third training comic page (the held-out colour pages
 of tests/data/comic_vae_heldout.txt left out), 10 s, seed 0. Realism: c2st against every third real clip that is
 neither held out nor in the shipped bank. Links: Spearman rho on the final audio, manga and western pages apart.
 """
@@ -12,18 +12,16 @@ neither held out nor in the shipped bank. Links: Spearman rho on the final audio
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import os
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import soxr
 from scipy.stats import spearmanr
 
-import bd2music.master as M
 import bd2music.pipeline as P
 from bd2music.audio.load import load_audio
 from bd2music.evaluation import listening as L
@@ -49,6 +47,7 @@ def main() -> int:
     pipeline = P.Pipeline.from_pretrained(device="cpu")
     scene = pipeline.backend("scene")
     base, calibration = scene.config, pipeline.planner.config.calibration
+    master_base = pipeline.master_config
     tempo_now = list(calibration.target["tempo"])
     tempo_before = json.loads((REPO / "benchmarks/planner_before_tuning.json").read_text())["calibration"]["target"]["tempo"]
     for spec in sys.argv[1:]:
@@ -56,7 +55,7 @@ def main() -> int:
         ramp = options.pop("_tempo", None)
         before = options.pop("_old_tempo", False)
         calibration.target["tempo"] = tempo_before if before else np.geomspace(*ramp, 21).tolist() if ramp else tempo_now
-        P.master = functools.partial(M.master, config=M.MasterConfig(**options.pop("_master", {})))
+        pipeline.index.settings["master"] = asdict(replace(master_base, **options.pop("_master", {})))
         scene.config = replace(base, **options)
         tracks, features = [], []
         for page in pages:

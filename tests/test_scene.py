@@ -13,6 +13,7 @@ import pytest
 
 from bd2music.__main__ import main
 from bd2music.backends import backend_class
+from bd2music.errors import InputError
 from bd2music.pipeline import Pipeline
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -102,3 +103,12 @@ def test_a_missing_bank_is_one_line_and_the_other_sounds_still_work(tmp_path: Pa
                  str(tmp_path / "no_bank")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "no sound bank in" in err and not (tmp_path / "out").exists()
+
+
+def test_settings_come_from_the_pipeline_index_and_unknown_ones_are_one_line(pipe: Pipeline) -> None:
+    assert pipe.backend("scene").config.bed_pulse_db == pipe.index.settings["scene"]["bed_pulse_db"]
+    assert pipe.master_config.limiter_threshold_db == pipe.index.settings["master"]["limiter_threshold_db"]
+    with pytest.raises(InputError, match="scene settings: unknown loudnesss"):
+        backend_class("scene").from_components(pipe.components, {"loudnesss": 3})
+    with pytest.raises(InputError, match="neural settings: none are taken here"):
+        backend_class("neural").from_components(pipe.components, {"pulse": 1})

@@ -16,6 +16,7 @@ import torch
 
 from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.backends.base import Cue, Layer, Progress, trigger
+from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.vocoder import Vocoder
 from bd2music.plan import Plan
@@ -31,7 +32,11 @@ class NeuralBackend:
     name: ClassVar[str] = "neural"
 
     @classmethod
-    def from_components(cls, components: dict) -> NeuralBackend:
+    def from_components(cls, components: dict, settings: dict | None = None) -> NeuralBackend:
+        """Its settings live with the audio VAE (``config.inference``); none are taken here."""
+        if settings:
+            raise InputError(f"neural settings: none are taken here (the audio VAE's config.inference has them), "
+                             f"got {', '.join(sorted(settings))}")
         return cls(components["audio_vae"], components["vocoder"])
 
     @torch.inference_mode()

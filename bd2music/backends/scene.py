@@ -29,6 +29,7 @@ import numpy as np
 import soxr
 import torch
 
+from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import SoundBank
 from bd2music.plan import LISTENER_RANGES, Plan, SegmentPlan
@@ -66,8 +67,8 @@ class SceneBackend:
     name: ClassVar[str] = "scene"
 
     @classmethod
-    def from_components(cls, components: dict) -> SceneBackend:
-        return cls(SoundBank.load(components["bank"]))
+    def from_components(cls, components: dict, settings: dict | None = None) -> SceneBackend:
+        return cls(SoundBank.load(components["bank"]), settings_config(SceneConfig, settings, cls.name))
 
     @property
     def sample_rate(self) -> int:
