@@ -31,7 +31,7 @@ import torch
 
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
-from bd2music.bank import SoundBank
+from bd2music.bank import RankWeights, SoundBank
 from bd2music.plan import LISTENER_RANGES, Plan, SegmentPlan
 from bd2music.soundtrack import PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
 
@@ -42,6 +42,7 @@ class SceneConfig:
 
     max_events_per_beat: float = 6.0  # events per beat at the top of the onset-rate range (1 at its bottom)
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
+    descriptor_weight: float = 0.5  # weight of the centroid and flatness match in the bank's ranking
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
     event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
@@ -99,7 +100,8 @@ class SceneBackend:
                  previous_bed: int | None) -> tuple[np.ndarray, list[Cue], int | None]:
         query = {"latent": segment.latents.latents, "embedding": segment.embedding,
                  "descriptors": {"spectral_centroid_mean": segment.centroid,
-                                 "spectral_flatness_mean": segment.flatness}}
+                                 "spectral_flatness_mean": segment.flatness},
+                 "weights": RankWeights(descriptors=self.config.descriptor_weight)}
         beds = self.bank.mask(kind="bed") & ~self.bank.mask(category="music")  # a music bed brings its own beat
         bed = self._draw(self.bank.rank(**query, mask=beds), 1, rng, exclude=previous_bed)
         events = self._draw(self.bank.rank(**query, mask=self.bank.mask(kind="event")), self.config.palette, rng)
