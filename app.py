@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
@@ -21,10 +22,11 @@ from PIL import Image  # noqa: E402
 
 from bd2music.audio.load import write_wav  # noqa: E402
 from bd2music.audio.plots import analyze_clip, plot_soundtrack  # noqa: E402
+from bd2music import inputs  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
 from bd2music.io import Page, load_page  # noqa: E402
-from bd2music.pipeline import Pipeline  # noqa: E402
+from bd2music.pipeline import SECONDS_RANGE, Pipeline  # noqa: E402
 from bd2music.vision.analysis import PageAnalysis  # noqa: E402
 from bd2music.vision.overlay import draw_overlay  # noqa: E402
 from bd2music.vision.plots import feature_table, plot_features  # noqa: E402
@@ -74,6 +76,28 @@ def _refuse(message: str) -> gr.Error:
     """A bad request: the user sees ``message``; the server's log gets that one line, not a traceback."""
     print(f"bd2music: refused: {message}", file=sys.stderr, flush=True)
     return gr.Error(message, print_exception=False)
+
+
+def _strict(component: type, check: Callable[[object], object]) -> type:
+    """``component`` whose value from a request passes ``check`` (``bd2music.inputs``) before Gradio converts it:
+    a wrong type or range is the app's one line, not a generic error or a silent coercion."""
+
+    class Strict(component):
+        is_template = True  # drawn as ``component`` in the browser
+
+        def preprocess(self, payload):
+            try:
+                return super().preprocess(check(payload))
+            except InputError as error:
+                raise _refuse(str(error)) from None
+
+    return Strict
+
+
+Seconds = _strict(gr.Slider, lambda value: inputs.number(value, "seconds", *SECONDS_RANGE))
+Seed = _strict(gr.Number, lambda value: inputs.number(value, "seed", 0, 2**32 - 1, whole=True))
+PerPanel = _strict(gr.Checkbox, lambda value: inputs.flag(value, "per_panel"))
+RightToLeft = _strict(gr.Checkbox, lambda value: inputs.flag(value, "rtl"))
 
 
 def _load(page_path: str | None) -> Page:
@@ -167,10 +191,11 @@ def build_demo() -> gr.Blocks:
                 with gr.Column(scale=1) as column_of_inputs:
                     page = gr.File(label="Comic page (PNG, JPEG, WebP, GIF, TIFF, BMP)", file_types=["image"],
                                    type="filepath", elem_id="page")
-                    seconds = gr.Slider(1, 60, value=10, step=1, label="Length (seconds)", elem_id="seconds")
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed (same seed, same soundtrack)")
-                    per_panel = gr.Checkbox(label="One segment per panel, in reading order")
-                    rtl = gr.Checkbox(label="Manga: read right to left")
+                    seconds = Seconds(*SECONDS_RANGE, value=10, step=1, label="Length (seconds)", elem_id="seconds")
+                    seed = Seed(0, precision=0, minimum=0, maximum=2**32 - 1,
+                                label="Seed (same seed, same soundtrack)")
+                    per_panel = PerPanel(label="One segment per panel, in reading order")
+                    rtl = RightToLeft(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
                     sound = gr.Radio(sounds()[0], value=sounds()[1], label="Sound",
                                      info="scene: real recorded sounds from the licensed bank; neural: the "

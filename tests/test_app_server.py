@@ -127,3 +127,18 @@ def test_a_busy_port_is_one_line_naming_the_option() -> None:
     assert (done.stdout + done.stderr).splitlines() == [
         f"bd2music: port {port} is in use; start the app on another one with --port N"
     ]
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    (("abc", 0, False, False), "seconds must be a number between 1 and 60, got 'abc'"),
+    ((None, 0, False, False), "seconds must be a number between 1 and 60, got None"),
+    ((2, 2**70, False, False), "seed must be between 0 and 4294967295, got 1180591620717411303424"),
+    ((2, "abc", False, False), "seed must be a whole number between 0 and 4294967295, got 'abc'"),
+    ((2, 1.5, False, False), "seed must be a whole number, got 1.5"),
+    ((2, 0, False, "no"), "rtl must be true or false, got 'no'"),
+    ((2, 0, 1, False), "per_panel must be true or false, got 1"),
+])
+def test_every_generate_parameter_is_checked_in_one_line(client: gradio_client.Client, settings, message) -> None:
+    page = gradio_client.handle_file(str(EXAMPLES / "peppercarrot_ep03_en_002.jpg"))
+    with pytest.raises(Exception, match=message):
+        client.predict(page, *settings, "yolo", "scene", api_name="/generate")

@@ -1,0 +1,41 @@
+"""Checks of request parameters as they arrive (from the API they can be any JSON value): one InputError line
+that names the parameter, what it must be and what came, never a silent coercion."""
+
+from __future__ import annotations
+
+import math
+
+from bd2music.errors import InputError
+
+
+def number(value: object, name: str, low: float, high: float, whole: bool = False) -> float | int:
+    """``value`` when it is a number in [low, high] (a whole one with ``whole``)."""
+    kind = "a whole number" if whole else "a number"
+    span = f"between {_show(low)} and {_show(high)}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _error(name, f"{kind} {span}", value)
+    if whole and value != int(value):
+        raise _error(name, kind, value)
+    if not low <= value <= high:
+        raise _error(name, span, value)
+    return int(value) if whole else float(value)
+
+
+def flag(value: object, name: str) -> bool:
+    """``value`` when it is true or false."""
+    if not isinstance(value, bool):
+        raise _error(name, "true or false", value)
+    return value
+
+
+def _show(value: object) -> str:
+    """A number as people write it (whole numbers in full), anything else as Python shows it, cut short."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = str(int(value)) if math.isfinite(value) and value == int(value) else f"{value:g}"
+    else:
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _error(name: str, expected: str, value: object) -> InputError:
+    return InputError(f"{name} must be {expected}, got {_show(value)}")
