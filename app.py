@@ -9,9 +9,11 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +47,9 @@ except ImportError:
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 STAGE_WORDS = {"detection": "finding the panels", "features": "measuring the page", "plan": "planning the sound",
                "render": "mixing the sounds", "master": "mastering"}
-MAX_UPLOAD = "60mb"  # pages over 50 megapixels are refused by the loader anyway
+MAX_UPLOAD = "60mb"
+OUTPUT_ROOT = Path(tempfile.gettempdir()) / "bd2music_app"  # one folder per request below it
+OUTPUT_MAX_AGE_S = 3600.0  # request folders older than this are deleted; Gradio's cache likewise (delete_cache)  # pages over 50 megapixels are refused by the loader anyway
 
 
 @functools.cache
@@ -123,8 +127,17 @@ def _count(items: list, noun: str) -> str:
 
 
 def _output_stem(page_path: str) -> Path:
-    """A fresh folder for one request's files, and the uploaded page's name in it (no suffix)."""
-    return Path(tempfile.mkdtemp(prefix="bd2music_")) / Path(page_path).stem
+    """A fresh folder for one request's files, and the uploaded page's name in it (no suffix); request folders
+    older than ``OUTPUT_MAX_AGE_S`` are deleted first (Gradio has served its own copies of their files)."""
+    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for folder in OUTPUT_ROOT.glob("request_*"):
+        try:
+            if now - folder.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:  # another request swept it first
+            pass
+    return Path(tempfile.mkdtemp(prefix="request_", dir=OUTPUT_ROOT)) / Path(page_path).stem
 
 
 def analyze(page_path: str | None, rtl: bool, detector: str):
@@ -183,7 +196,7 @@ def build_demo() -> gr.Blocks:
     examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", sounds()[1]]
                 for p in files]
     labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if ex[4] else "") for p, ex in zip(files, examples)]
-    with gr.Blocks(title="bd2music") as demo:
+    with gr.Blocks(title="bd2music", delete_cache=(600, int(OUTPUT_MAX_AGE_S))) as demo:
         gr.Markdown("# bd2music\nA comic page in: its panels, balloons, reading order, visual features and a "
                     "soundtrack out.")
         with gr.Tab("Comic page"):

@@ -132,3 +132,16 @@ def test_a_sound_whose_bank_is_missing_is_one_log_line_and_not_offered(tmp_path:
         app.sounds.cache_clear()
     [line] = capsys.readouterr().out.splitlines()
     assert line.startswith("bd2music: sound 'scene' is unavailable: no sound bank in")
+
+
+def test_request_folders_are_deleted_after_their_age(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(app, "OUTPUT_ROOT", tmp_path / "outputs")
+    page = str(app.EXAMPLES / "peppercarrot_ep03_en_002.jpg")
+    *_, [first] = app.analyze(page, False, "classical")
+    monkeypatch.setattr(app, "OUTPUT_MAX_AGE_S", 3600.0)
+    *_, [second] = app.analyze(page, False, "classical")
+    assert Path(first).is_file() and Path(second).is_file(), "a young folder was deleted"
+    monkeypatch.setattr(app, "OUTPUT_MAX_AGE_S", 0.0)
+    *_, [third] = app.analyze(page, False, "classical")
+    assert not Path(first).exists() and not Path(second).exists() and Path(third).is_file()
+    assert [p.name for p in (tmp_path / "outputs").iterdir()] == [Path(third).parent.name]
