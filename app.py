@@ -16,10 +16,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
 
 import gradio as gr  # noqa: E402
+from gradio import component_meta  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bd2music.audio.load import write_wav  # noqa: E402
@@ -86,14 +88,17 @@ def _strict(component: type, check: Callable[[object], object]) -> type:
     """``component`` whose value from a request passes ``check`` (``bd2music.inputs``) before Gradio converts it:
     a wrong type or range is the app's one line, not a generic error or a silent coercion."""
 
-    class Strict(component):
-        is_template = True  # drawn as ``component`` in the browser
+    # Gradio writes a type-stub file beside the module of every component class it meets; app.py wants none
+    with mock.patch.object(component_meta, "create_or_modify_pyi", lambda *args: None):
 
-        def preprocess(self, payload):
-            try:
-                return super().preprocess(check(payload))
-            except InputError as error:
-                raise _refuse(str(error)) from None
+        class Strict(component):
+            is_template = True  # drawn as ``component`` in the browser
+
+            def preprocess(self, payload):
+                try:
+                    return super().preprocess(check(payload))
+                except InputError as error:
+                    raise _refuse(str(error)) from None
 
     return Strict
 

@@ -145,3 +145,7 @@ def test_request_folders_are_deleted_after_their_age(tmp_path: Path, monkeypatch
     *_, [third] = app.analyze(page, False, "classical")
     assert not Path(first).exists() and not Path(second).exists() and Path(third).is_file()
     assert [p.name for p in (tmp_path / "outputs").iterdir()] == [Path(third).parent.name]
+
+
+def test_importing_the_app_writes_no_file_beside_it() -> None:
+    assert not (Path(app.__file__).with_suffix(".pyi")).exists()
