@@ -187,3 +187,25 @@ def test_bad_parameters_are_input_errors() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA GPU"):
             compute_descriptors([clip], "torch", device="cuda")
+
+
+def test_a_tempo_that_cannot_be_measured_says_why() -> None:
+    """A very short clip, a silent one and one with a single click get no invented tempo in the app's table."""
+    from bd2music.audio.plots import analyze_clip
+
+    rate = 16000
+    rng = np.random.default_rng(0)
+    clicks = np.zeros(6 * rate, dtype=np.float32)
+    clicks[:: rate // 2] = 1.0  # 120 BPM
+    short = (0.3 * rng.standard_normal(int(0.28 * rate))).astype(np.float32)
+    one_click = np.zeros(4 * rate, dtype=np.float32)
+    one_click[rate] = 1.0
+    tempo_of = {}
+    for name, samples in {"clicks": clicks, "short": short, "silence": np.zeros(3 * rate, np.float32),
+                          "one_click": one_click}.items():
+        _figure, rows = analyze_clip((samples, rate), name)
+        tempo_of[name] = next(value for row_name, value, _unit in rows if row_name == "tempo")
+    assert isinstance(tempo_of["clicks"], float) and abs(tempo_of["clicks"] - 120) < 5
+    assert tempo_of["short"] == "not measured: too short for a tempo (under 2 s)"
+    assert tempo_of["silence"] == "not measured: silent clip"
+    assert tempo_of["one_click"] == "not measured: too few onsets for a tempo (under 3)"

@@ -23,6 +23,8 @@ from bd2music.audio.mel import MEL
 if TYPE_CHECKING:
     from bd2music.plan import SegmentPlan
 
+MIN_TEMPO_S = 2.0  # shorter clips hold too few beats for a tempo
+MIN_TEMPO_ONSETS = 3  # nor does a clip with fewer onsets than this
 SUMMARY_ROWS = (  # summary columns shown in the app's table, with the unit of their descriptor
     "duration",
     "tempo",
@@ -102,8 +104,9 @@ def plot_descriptors(result: ClipDescriptors) -> Figure:
         ax.set_xlabel("")
         ax.tick_params(labelbottom=False)
     summary, silent = result.summary, ", silent" if result.silent else ""
+    tempo = "no tempo" if tempo_unmeasured(result) else f"{summary['tempo']:.0f} BPM"
     fig.suptitle(
-        f"{result.name}: {summary['duration']:.2f} s, {summary['tempo']:.0f} BPM, "
+        f"{result.name}: {summary['duration']:.2f} s, {tempo}, "
         f"{summary['onset_rate']:.1f} onsets/s{silent}",
         fontsize="x-large",
     )
@@ -130,11 +133,27 @@ def plot_soundtrack(mel: np.ndarray, segments: Sequence[SegmentPlan]) -> Figure:
     return fig
 
 
+def tempo_unmeasured(result: ClipDescriptors) -> str | None:
+    """Why the clip's tempo means nothing (silent, shorter than ``MIN_TEMPO_S``, fewer than ``MIN_TEMPO_ONSETS``
+    onsets), or None when it can be measured."""
+    if result.silent:
+        return "silent clip"
+    if result.summary["duration"] < MIN_TEMPO_S:
+        return f"too short for a tempo (under {MIN_TEMPO_S:g} s)"
+    if result.summary["onset_rate"] * result.summary["duration"] < MIN_TEMPO_ONSETS:
+        return f"too few onsets for a tempo (under {MIN_TEMPO_ONSETS})"
+    return None
+
+
 def summary_rows(result: ClipDescriptors) -> list[list[str | float]]:
-    """``[name, value, unit]`` rows for a table: main summary values, strongest pitch class, silence flag."""
+    """``[name, value, unit]`` rows for a table: main summary values (a tempo that cannot be measured says why),
+    strongest pitch class, silence flag."""
     rows: list[list[str | float]] = []
     for column in SUMMARY_ROWS:
         descriptor = next(name for name in DESCRIPTORS if column == name or column == f"{name}_mean")
+        if column == "tempo" and (reason := tempo_unmeasured(result)):
+            rows.append([column, f"not measured: {reason}", ""])
+            continue
         rows.append([column, float(f"{result.summary[column]:.4g}"), DESCRIPTORS[descriptor].unit])
     strongest = max(PITCH_CLASSES, key=lambda pitch: result.summary[f"chroma_{pitch}_mean"])
     rows.append(["strongest_pitch_class", strongest.replace("s", "#"), "pitch class"])
