@@ -88,19 +88,16 @@ def _strict(component: type, check: Callable[[object], object]) -> type:
     """``component`` whose value from a request passes ``check`` (``bd2music.inputs``) before Gradio converts it:
     a wrong type or range is the app's one line, not a generic error or a silent coercion."""
 
-    # Gradio writes a type-stub file beside the module of every component class it meets; app.py wants none
+    def preprocess(self, payload):
+        try:
+            return component.preprocess(self, check(payload))
+        except InputError as error:
+            raise _refuse(str(error)) from None
+
+    # The subclass keeps the component's name, so the browser draws it as that component; Gradio writes a
+    # type-stub file beside the module of every component class it meets, and app.py wants none.
     with mock.patch.object(component_meta, "create_or_modify_pyi", lambda *args: None):
-
-        class Strict(component):
-            is_template = True  # drawn as ``component`` in the browser
-
-            def preprocess(self, payload):
-                try:
-                    return super().preprocess(check(payload))
-                except InputError as error:
-                    raise _refuse(str(error)) from None
-
-    return Strict
+        return type(component.__name__, (component,), {"is_template": True, "preprocess": preprocess})
 
 
 Seconds = _strict(gr.Slider, lambda value: inputs.number(value, "seconds", *SECONDS_RANGE))
@@ -220,6 +217,7 @@ def build_demo() -> gr.Blocks:
                                           "learned decoder and vocoder", elem_id="sound")
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
                     run_analysis = gr.Button("Analyse page only", elem_id="analyze")
+                    status = gr.HTML(elem_id="status")  # the one place that shows progress, beside the buttons
                 with gr.Column(scale=2):
                     gr.Markdown("Panels in reading order (red, numbered) and balloons (blue)", elem_id="overlay-legend")
                     overlay = gr.Image(label="Panels and balloons", show_label=False, type="pil", elem_id="overlay")
@@ -243,8 +241,9 @@ def build_demo() -> gr.Blocks:
             page_outputs = [overlay, summary, figure, table]
             outputs = [*page_outputs, spectrogram, audio, cue_sheet, downloads]
             settings = [page, seconds, seed, per_panel, rtl, detector, sound]
-            run.click(generate, settings, outputs, api_name="generate", concurrency_limit=1)
-            run_analysis.click(analyze, [page, rtl, detector], [*page_outputs, downloads], api_name="analyze").then(
+            run.click(generate, settings, outputs, api_name="generate", concurrency_limit=1, show_progress_on=status)
+            run_analysis.click(analyze, [page, rtl, detector], [*page_outputs, downloads], api_name="analyze",
+                               show_progress_on=status).then(
                 lambda: (None, None, None), None, [spectrogram, audio, cue_sheet], api_visibility="private", queue=False
             )  # no soundtrack of another page beside this analysis
             with column_of_inputs:

@@ -36,6 +36,10 @@ def test_generate_in_the_browser(app_url: str, tmp_path: Path) -> None:
             page.set_default_timeout(TIMEOUT_MS)
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(app_url, wait_until="domcontentloaded")
+            page.locator("#seconds input[type=range]").wait_for()
+            # the checked settings are drawn as the components they extend: one slider, two check boxes
+            assert page.locator("input[type=range]").count() == 1
+            assert page.locator("input[type=checkbox]").count() == 2
             page.locator("#page input[type=file]").set_input_files(EXAMPLE)
             page.locator("#page").get_by_text(EXAMPLE.suffix).wait_for()  # the upload is listed
             length = page.locator("#seconds input[type=number]")
@@ -54,13 +58,14 @@ def test_generate_in_the_browser(app_url: str, tmp_path: Path) -> None:
                     return [String.fromCharCode(...bytes.slice(0, 4)), bytes.length];
                 }"""
             )
-            assert magic == "RIFF" and size >= 2 * SECONDS * 16000  # 16-bit samples at 16 kHz
+            assert magic == "RIFF" and size >= 2 * 2 * SECONDS * 44100  # 16-bit stereo samples at 44.1 kHz
             page.wait_for_function(  # page overlay, features figure and spectrogram decoded at a real size
                 "ids => ids.every(id => document.querySelector(`#${id} img`)?.naturalWidth > 200)", arg=IMAGES
             )
             assert "panel" in page.locator("#summary").inner_text()
             assert "panel_count" in page.locator("#feature-table").inner_text()
             assert page.locator("#downloads").get_by_text(".json").count() == 1
+            assert "plan: page (bed)" in page.locator("#cues").inner_text()  # the cue sheet, with its credits
             page.screenshot(path=tmp_path / "app.png", full_page=True)
         finally:
             browser.close()
