@@ -52,6 +52,13 @@ QUANTILES = 21  # knots of each calibration table (every 5 %)
 RAMPS = ("tempo", "onset_rate")  # targets mapped by rank onto a log-even ramp rather than real clips' quantiles
 
 
+def frame_span(start: float, end: float, crossfade_s: float, fps: float, length: int) -> tuple[int, int]:
+    """(first, end) frames at ``fps`` of a segment from ``start`` to ``end`` s, widened by half a cross-fade on
+    each side, within the track's ``length`` frames (where the planner's latents and the decoded pieces lie)."""
+    half = round(crossfade_s * fps / 2)
+    return max(0, round(start * fps) - half), min(length, round(end * fps) + half)
+
+
 @dataclass
 class Calibration:
     """Per target, ``QUANTILES`` knots: the heads' readings on generated latents -> the listener's scale."""
@@ -199,17 +206,12 @@ class Planner:
         return Plan(float(seconds), seed, segments, describe_page(features, len(analysis.balloons)),
                     self.config.crossfade_s)
 
-    def frame_span(self, start: float, end: float, length: int) -> tuple[int, int]:
-        """(first, end) mel frames of a segment, widened by half a cross-fade on each side (within the track)."""
-        fps = self.audio_vae.config.mel.frames_per_second
-        half = round(self.config.crossfade_s * fps / 2)
-        return max(0, round(start * fps) - half), min(length, round(end * fps) + half)
-
     def _generate(self, comic: torch.Tensor, conditions: torch.Tensor, spans, seed: int) -> list[TiledLatent]:
         """One TiledLatent per segment: the mapper's latents for its windows, seeded noise for each window."""
         vae = self.audio_vae.config
         length = vae.mel.num_frames(round(spans[-1][2] * vae.mel.sample_rate))
-        frames = [self.frame_span(start, end, length) for _, start, end in spans]
+        fps, crossfade = vae.mel.frames_per_second, self.config.crossfade_s
+        frames = [frame_span(start, end, crossfade, fps, length) for _, start, end in spans]
         tiles = [tile_starts(end - start, vae.window_frames, vae.overlap_frames) for start, end in frames]
         owner = torch.tensor([i for i, starts in enumerate(tiles) for _ in starts])
         generator = torch.Generator().manual_seed(seed)

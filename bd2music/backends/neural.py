@@ -19,7 +19,7 @@ from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.vocoder import Vocoder
-from bd2music.plan import Plan
+from bd2music.plan import Plan, frame_span
 from bd2music.soundtrack import normalise_loudness, overlap_add, pulse_gains
 
 
@@ -46,7 +46,7 @@ class NeuralBackend:
         fps = mel_config.frames_per_second
         length = mel_config.num_frames(round(plan.seconds * mel_config.sample_rate))
         pieces = [self.audio_vae.decode_long(s.latents) for s in plan.segments]
-        starts = [self._first_frame(s.start, plan.crossfade_s, fps) for s in plan.segments]
+        starts = [frame_span(s.start, s.end, plan.crossfade_s, fps, length)[0] for s in plan.segments]
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
         if plan.pulse:
@@ -55,10 +55,6 @@ class NeuralBackend:
                      for p, s in zip(pieces, plan.segments)]
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
         return mel
-
-    @staticmethod
-    def _first_frame(start: float, crossfade_s: float, fps: float) -> int:
-        return max(0, round(start * fps) - round(crossfade_s * fps / 2))
 
     @torch.inference_mode()
     def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:

@@ -84,8 +84,7 @@ class SceneBackend:
             if progress is not None:
                 progress(index / len(plan.segments), f"mixing the scene of segment {index + 1}")
             rng = np.random.default_rng([seed, index])
-            first = max(0.0, segment.start - half) if index else 0.0
-            last = min(plan.seconds, segment.end + half) if index < len(plan.segments) - 1 else plan.seconds
+            first, last = max(0.0, segment.start - half), min(plan.seconds, segment.end + half)
             length = round(last * rate) - round(first * rate)
             audio, segment_cues, previous_bed = self._segment(segment, first, length, rng, previous_bed)
             audio *= _gain_to(audio, self.config.segment_rms_db + segment.loudness - plan.loudness)
@@ -145,14 +144,14 @@ class SceneBackend:
         """Event excerpts at the segment's onsets (beats accented), cycling the palette."""
         config, rate = self.config, self.sample_rate
         out = np.zeros(length + round(config.event_max_s * rate), dtype=np.float32)
-        per_beat = self.events_per_beat(segment.onset_rate)
-        times, beats = onset_times(length / rate, segment.tempo, per_beat * segment.tempo / 60)
+        times, beats = onset_times(length / rate, segment.tempo, self.event_rate(segment))
+        attacks = {clip: self._attack(clip) for clip in palette}  # each clip's attack found once per segment
         for k, (time, beat) in enumerate(zip(times, beats)):
             start = round(time * rate)
             if start >= length:
                 break
             clip = palette[k % len(palette)]
-            excerpt = self._excerpt(clip, rng)
+            excerpt = self._excerpt(attacks[clip], rng)
             level = config.event_peak_db + (0.0 if beat else config.offbeat_db)
             level += rng.uniform(-config.gain_jitter_db, config.gain_jitter_db)
             peak = float(np.abs(excerpt).max()) or 1.0
@@ -166,12 +165,15 @@ class SceneBackend:
         """(length,) amplitude envelope of the segment's beats and events (``bd2music.soundtrack.pulse_gains``,
         ``bed_pulse_db`` deep) that the bed breathes with."""
         rate, frame = self.sample_rate, 256
-        rate_per_s = self.events_per_beat(segment.onset_rate) * segment.tempo / 60
         frames = length // frame + 2
-        gains_db = pulse_gains(frames, rate / frame, segment.tempo, rate_per_s).numpy() * 10 / np.log(10)
+        gains_db = pulse_gains(frames, rate / frame, segment.tempo, self.event_rate(segment)).numpy() * 10 / np.log(10)
         gains_db *= self.config.bed_pulse_db / PULSE_DEPTH_DB
         envelope = 10 ** (gains_db / 20)
         return np.interp(np.arange(length) / frame, np.arange(frames), envelope).astype(np.float32)
+
+    def event_rate(self, segment: SegmentPlan) -> float:
+        """Events per second the segment plays: ``events_per_beat`` at its tempo."""
+        return self.events_per_beat(segment.onset_rate) * segment.tempo / 60
 
     def events_per_beat(self, onset_rate: float) -> float:
         """Events per beat for an onset-rate target: 1 at the bottom of its listener range, ``max_events_per_beat``
@@ -180,15 +182,21 @@ class SceneBackend:
         density = float(np.clip(np.log(onset_rate / low) / np.log(high / low), 0.0, 1.0))
         return self.config.max_events_per_beat**density
 
-    def _excerpt(self, clip: int, rng: np.random.Generator) -> np.ndarray:
-        """Up to ``event_max_s`` of the clip from its attack, faded out, at a slightly varied playback rate."""
-        config, rate = self.config, self.sample_rate
+    def _attack(self, clip: int) -> np.ndarray:
+        """Up to ``event_max_s`` of the clip from its attack (10 ms before its level first reaches 30 % of its
+        peak level); read-only, like the bank's clips."""
+        rate = self.sample_rate
         samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
         frame = rate // 100
         envelope = np.sqrt(np.convolve(samples**2, np.ones(frame) / frame, mode="same"))
         attack = int(np.argmax(envelope >= 0.3 * envelope.max())) if envelope.max() > 0 else 0
         start = max(0, attack - frame)
-        excerpt = samples[start : start + round(config.event_max_s * rate)].copy()  # the bank's arrays are read-only
+        return samples[start : start + round(self.config.event_max_s * rate)]
+
+    def _excerpt(self, attack: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A clip's ``_attack`` at a slightly varied playback rate, faded out and shaped to decay."""
+        config, rate = self.config, self.sample_rate
+        excerpt = attack.copy()  # the bank's arrays are read-only
         ratio = 1.0 + rng.uniform(-config.pitch_jitter, config.pitch_jitter)
         excerpt = soxr.resample(excerpt, rate, rate / ratio).astype(np.float32) if len(excerpt) > 16 else excerpt
         fade = min(round(config.event_fade_s * rate), len(excerpt))
