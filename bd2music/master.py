@@ -219,13 +219,16 @@ def _processed(audio: np.ndarray, pre_gain: float, config: MasterConfig) -> np.n
     return (audio * _fades(audio.shape[1], config)).astype(np.float32)
 
 
-def _loudness_and_peak_gain(audio: np.ndarray, target_lufs: float, config: MasterConfig) -> np.ndarray:
-    """Per-sample gain that brings ``audio`` to ``target_lufs`` with its true peak under the ceiling."""
+def _loudness_and_peak_gain(audio: np.ndarray, audio_lufs: float, target_lufs: float,
+                            config: MasterConfig) -> np.ndarray:
+    """Per-sample gain that brings ``audio`` (measured at ``audio_lufs``) to ``target_lufs`` with its true peak
+    under the ceiling."""
     gain = np.ones(audio.shape[1])
     lookahead = max(1, int(config.true_peak_lookahead_ms * 1e-3 * OUTPUT_RATE))
     aim = 10 ** ((TRUE_PEAK_CEILING_DB - config.true_peak_margin_db) / 20)
-    for _ in range(config.loudness_rounds):
-        gain *= 10 ** ((target_lufs - integrated_loudness(audio * gain)) / 20)
+    for round_ in range(config.loudness_rounds):
+        lufs = audio_lufs if round_ == 0 else integrated_loudness(audio * gain)
+        gain *= 10 ** ((target_lufs - lufs) / 20)
         limited = _limiter_gain(audio * gain, aim, lookahead)
         if limited.min() >= 1.0:
             break
@@ -257,8 +260,9 @@ def master(layers: Sequence[Layer], config: MasterConfig | None = None, target_l
     mix_lufs = integrated_loudness(mix)
     pre_gain = 10 ** ((config.chain_input_lufs - mix_lufs) / 20) if np.isfinite(mix_lufs) else 1.0
     audio = _processed(mix, pre_gain, config)
-    if np.isfinite(integrated_loudness(audio)):
-        gain = _loudness_and_peak_gain(audio, target, config).astype(np.float32)
+    audio_lufs = integrated_loudness(audio)
+    if np.isfinite(audio_lufs):
+        gain = _loudness_and_peak_gain(audio, audio_lufs, target, config).astype(np.float32)
     else:  # silence stays as it is
         gain = np.ones(audio.shape[1], np.float32)
     out = np.nan_to_num(audio * gain).astype(np.float32)

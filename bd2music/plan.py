@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from bd2music.errors import InputError
+from bd2music.master import LUFS_RANGE
 from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
 from bd2music.models.comic_vae import ComicVAE, crop_panels
 from bd2music.models.mapper import LatentMapper, page_condition, panel_condition
@@ -45,7 +46,7 @@ LISTENER_RANGES = {  # clip of each calibrated target (units: BPM, onsets/s, Hz,
     "tempo": (80.0, 140.0),  # wider, and the beat tracker often hears half or double the tempo
     "onset_rate": (0.3, 6.0),
     "centroid": (300.0, 4500.0),
-    "loudness": (-24.0, -14.0),
+    "loudness": LUFS_RANGE,  # what the master reaches
     "flatness": (0.0, 1.0),
 }
 QUANTILES = 21  # knots of each calibration table (every 5 %)
