@@ -50,7 +50,12 @@ LISTENER_RANGES = {  # clip of each calibrated target (units: BPM, onsets/s, Hz,
     "flatness": (0.0, 1.0),
 }
 QUANTILES = 21  # knots of each calibration table (every 5 %)
-RAMPS = ("tempo", "onset_rate")  # targets mapped by rank onto a log-even ramp rather than real clips' quantiles
+RAMPS = {  # targets mapped by rank onto a ramp over their listener range rather than onto real clips' quantiles
+    "tempo": np.geomspace,
+    "onset_rate": np.geomspace,
+    "loudness": np.linspace,
+}
+MEASURED = tuple(name for name in TARGETS if name not in RAMPS)  # targets whose tables come from real clips
 
 
 def frame_span(start: float, end: float, crossfade_s: float, fps: float, length: int) -> tuple[int, int]:
@@ -83,13 +88,12 @@ class Calibration:
 
     @classmethod
     def fit(cls, generated: dict[str, np.ndarray], real: dict[str, np.ndarray], pages: int) -> Calibration:
-        """Tables from head readings on generated latents and real clips' descriptors (both keyed by target)."""
+        """Tables from head readings on generated latents (keyed by target) and real clips' descriptors (keyed by
+        the ``MEASURED`` targets)."""
         q = np.linspace(0.0, 1.0, QUANTILES)
         source = {name: np.quantile(generated[name], q) for name in TARGETS}
-        target = {name: np.quantile(np.clip(real[name], *LISTENER_RANGES[name]), q) for name in TARGETS if name in real}
-        target["loudness"] = np.linspace(*LISTENER_RANGES["loudness"], QUANTILES)  # rank -> LUFS
-        for name in RAMPS:  # rank -> log-even over the listener range
-            target[name] = np.geomspace(*LISTENER_RANGES[name], QUANTILES)
+        target = {name: np.quantile(np.clip(real[name], *LISTENER_RANGES[name]), q) for name in MEASURED}
+        target |= {name: ramp(*LISTENER_RANGES[name], QUANTILES) for name, ramp in RAMPS.items()}
         clips = len(next(iter(real.values()))) if real else 0
         return cls(
             {k: np.maximum.accumulate(v).tolist() for k, v in source.items()},

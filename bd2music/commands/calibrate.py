@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from bd2music.evaluation.soundtrack import page_files, sound_files
     from bd2music.io import load_page
     from bd2music.pipeline import Pipeline
-    from bd2music.plan import TARGETS, Calibration, PlannerConfig
+    from bd2music.plan import MEASURED, TARGETS, Calibration, PlannerConfig
 
     if (args.out / "config.json").exists() and not args.overwrite:
         raise InputError(f"{args.out} already holds a planner config; pass --overwrite to replace it")
@@ -65,22 +65,20 @@ def run(args: argparse.Namespace) -> int:
                 for segment in plan.segments:
                     for name in TARGETS:
                         generated[name].append(segment.raw[name])
-    real: dict[str, list[float]] = {"tempo": [], "onset_rate": [], "centroid": [], "flatness": []}
-    columns = {"tempo": "tempo", "onset_rate": "onset_rate", "centroid": "spectral_centroid_mean",
-               "flatness": "spectral_flatness_mean"}
+    real: dict[str, list[float]] = {name: [] for name in MEASURED}  # the heads' descriptors, measured on clips
     for path in tqdm(clips, desc="clips", unit="clip"):
         clip = load_audio(path)
         if clip.silent:
             continue
         summary = compute_descriptors([clip])[0].summary
-        for name, column in columns.items():
-            real[name].append(summary[column])
+        for name in MEASURED:
+            real[name].append(summary[TARGETS[name]])
     calibration = Calibration.fit({k: np.asarray(v) for k, v in generated.items()},
                                   {k: np.asarray(v) for k, v in real.items()}, len(pages) * args.seeds)
     config = PlannerConfig(calibration=calibration)
     config.save(args.out)
-    (args.out / "README.md").write_text(_card(args, len(pages), len(real["tempo"])))
-    print(f"calibrated on {len(pages)} pages x {args.seeds} seeds and {len(real['tempo'])} clips -> {args.out}")
+    (args.out / "README.md").write_text(_card(args, len(pages), calibration.clips))
+    print(f"calibrated on {len(pages)} pages x {args.seeds} seeds and {calibration.clips} clips -> {args.out}")
     return 0
 
 
