@@ -13,6 +13,7 @@ sound is a list of backends, layered) and the default sound. The same seed gives
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import warnings
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 
 from bd2music.audio.mel import MEL, mel_spectrogram
@@ -87,13 +89,20 @@ class Result:
     plan: Plan  # what the backends were asked to render
     mastered: Mastered  # the mix (44.1 kHz stereo), its loudness, stems
     layers: list[Layer]  # the backends' layers, before mastering (their cues say what sounds when)
-    mel: np.ndarray  # (n_mels, frames) natural-log power mel of the mix (mono, MEL's rate), for display
     settings: dict  # seconds, seed, per_panel, rtl, detector, sound, device, weights
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (not part of to_dict)
 
     @property
     def audio(self) -> np.ndarray:
         return self.mastered.audio
+
+    @functools.cached_property
+    def mel(self) -> np.ndarray:
+        """(n_mels, frames) natural-log power mel of the mix (mono, resampled to ``MEL``'s rate), for display:
+        made when first asked for, not for every track."""
+        mono = self.audio.mean(axis=0)
+        resampled = soxr.resample(mono, self.sample_rate, MEL.sample_rate).astype(np.float32)
+        return mel_spectrogram(torch.from_numpy(resampled)).numpy()
 
     @property
     def sample_rate(self) -> int:
@@ -255,17 +264,19 @@ class Pipeline:
             raise InputError(f"seed must be between 0 and 2**32 - 1, got {seed}")
         self._detector(detector)
         sound = check_name(self.index.default if sound is None else sound, self.index.sounds)
-        for name in self.index.sounds[sound]:  # a missing or broken asset (the bank) says so here, once
-            self.backend(name)
+        self._build(sound)  # a missing or broken asset (the bank) says so here, once
         return sound
+
+    def _build(self, sound: str) -> list:
+        """The backends of ``sound``, built on first use."""
+        return [self.backend(name) for name in self.index.sounds[sound]]
 
     def usable_sounds(self) -> tuple[list[str], list[str]]:
         """(the sounds whose backends build, one line for each that does not): the app offers only the first."""
         usable, problems = [], []
-        for sound, names in self.index.sounds.items():
+        for sound in self.index.sounds:
             try:
-                for name in names:
-                    self.backend(name)
+                self._build(sound)
             except InputError as error:
                 problems.append(f"sound {sound!r} is unavailable: {error}")
             else:
@@ -300,22 +311,12 @@ class Pipeline:
         plan.pulse = pulse
         # 3. render
         clock.start("render")
-        layers = [layer for name in self.index.sounds[sound] for layer in self.backend(name).render(plan, seed)]
+        layers = [layer for backend in self._build(sound) for layer in backend.render(plan, seed)]
         # 4. master
         clock.start("master")
         mastered = master(layers, self.master_config, target_lufs=plan.loudness, stems=stems)
-        mel = self.display_mel(mastered)
         clock.start(None)
         settings = {"seconds": seconds, "seed": seed, "per_panel": per_panel, "rtl": rtl,
                     "detector": analysis.detector, "sound": sound, "pulse": pulse, "device": str(self.device),
                     "weights": self.weights}
-        return Result(analysis, plan, mastered, layers, mel, settings, clock.timings)
-
-    @staticmethod
-    def display_mel(mastered: Mastered) -> np.ndarray:
-        """The mix's log-mel (mono, resampled to ``MEL``'s rate) for the spectrogram figure."""
-        import soxr
-
-        mono = mastered.audio.mean(axis=0)
-        resampled = soxr.resample(mono, mastered.sample_rate, MEL.sample_rate).astype(np.float32)
-        return mel_spectrogram(torch.from_numpy(resampled)).numpy()
+        return Result(analysis, plan, mastered, layers, settings, clock.timings)
