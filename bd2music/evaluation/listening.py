@@ -136,16 +136,18 @@ def c2st_accuracy(a: np.ndarray, b: np.ndarray, folds: int = 5, seed: int = 0) -
 
 
 def realism_c2st(generated: Sequence[np.ndarray], real: Sequence[np.ndarray], sr_gen: int, sr_real: int,
-                 folds: int = 5, seed: int = 0, match_rates: bool = True) -> float:
+                 folds: int = 5, seed: int = 0, match_rates: bool = True, made_at: int | None = None) -> float:
     """Classifier two-sample test of generated vs real clips on ``clip_features`` (0.5 = indistinguishable).
 
-    With ``match_rates`` the real clips first take the generated tracks' path, resampled to ``sr_gen``, so that
-    both sides meet the analysis rate through the same resampler: a resampling round trip alone deepens the
-    spectrum's valley under the analysis Nyquist enough for the top spectral-contrast band to tell the sides apart.
+    With ``match_rates`` the real clips first take the generated tracks' path, resampled to the rate the tracks
+    were made at (``made_at``, default ``sr_gen``), so that both sides meet the analysis rate through the same
+    resamplers: a resampling round trip alone deepens the spectrum's valley under the analysis Nyquist enough for
+    the top spectral-contrast band to tell the sides apart.
     """
-    if match_rates and sr_real != sr_gen:
-        real = [soxr.resample(np.asarray(clip, dtype=np.float32), sr_real, sr_gen) for clip in real]
-        sr_real = sr_gen
+    made_at = made_at or sr_gen
+    if match_rates and sr_real != made_at:
+        real = [soxr.resample(np.asarray(clip, dtype=np.float32), sr_real, made_at) for clip in real]
+        sr_real = made_at
     features = [np.stack([clip_features(clip, sr) for clip in clips]) for clips, sr in ((generated, sr_gen),
                                                                                        (real, sr_real))]
     return c2st_accuracy(*features, folds=folds, seed=seed)

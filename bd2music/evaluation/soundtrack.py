@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 
 from bd2music.audio.descriptors import compute_descriptors
 from bd2music.audio.load import ANALYSIS_SAMPLE_RATE, AUDIO_SUFFIXES, Clip, load_audio
-from bd2music.audio.mel import mel_spectrogram
+from bd2music.audio.mel import MEL, mel_spectrogram
 from bd2music.errors import InputError
+from bd2music.evaluation import listening
 from bd2music.io import IMAGE_SUFFIXES, expand_inputs
 from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.mapper import STRUCTURAL_PAIRS, LatentMapper
@@ -129,16 +129,18 @@ class Generated:
     audio: list[np.ndarray]
     sample_rate: int
     asked: list[dict[str, float]]  # the pulse's tempo and onset rate per track (empty without the pulse)
+    made_at: int = 0  # the rate the pipeline wrote the tracks at, before they were brought to ``sample_rate``
 
 
 def listening_report(tracks: Sequence[np.ndarray], real: Sequence[np.ndarray], rate: int,
-                     features: Sequence[dict]) -> dict:
-    """``bd2music.evaluation.listening`` on the tracks (mono, ``rate``) against the real clips (analysis rate)."""
-    from bd2music.evaluation import listening
-
+                     features: Sequence[dict], made_at: int | None = None) -> dict:
+    """``bd2music.evaluation.listening`` on the tracks (at ``rate``, made at ``made_at``, default ``rate``) against
+    the real clips (at the analysis rate): realism, buzz at the neural vocoder's frame rate, staticness, page
+    distinctness and the structure links on the audio."""
     return {
-        "realism_c2st": listening.realism_c2st(tracks, real, rate, ANALYSIS_SAMPLE_RATE),
-        "buzz_db_median": float(np.median([listening.frame_rate_buzz_db(t, rate, 256) for t in tracks])),
+        "realism_c2st": listening.realism_c2st(tracks, real, rate, ANALYSIS_SAMPLE_RATE, made_at=made_at),
+        "buzz_db_median": float(np.median([listening.frame_rate_buzz_db(t, rate, rate / MEL.frames_per_second)
+                                           for t in tracks])),
         "staticness_median": float(np.median([listening.staticness(t, rate) for t in tracks])),
         "page_distinctness_db": listening.distinctness_db(tracks, rate),
         "links": listening.structure_links(features, tracks, rate),
@@ -162,9 +164,8 @@ def generate_all(pipeline, pages: Sequence[Path], seconds: float, seed: int, des
             continue
         generated.names.append(path.name)
         generated.features.append(result.analysis.features.normalised_scalars())
-        mono = result.audio.mean(axis=0) if result.audio.ndim == 2 else result.audio
-        generated.audio.append(soxr.resample(mono, result.sample_rate, ANALYSIS_SAMPLE_RATE).astype(np.float32))
-        generated.sample_rate = ANALYSIS_SAMPLE_RATE
+        generated.audio.append(listening.mono(result.audio, result.sample_rate))
+        generated.sample_rate, generated.made_at = ANALYSIS_SAMPLE_RATE, result.sample_rate
         if pulse:
             generated.asked.append(asked_pulse(result))
     return generated
@@ -239,7 +240,7 @@ def evaluate_soundtracks(
                     "clipped_share": clipped / len(levels)},
         "pulse_heard": pulse_heard(trained.asked, descriptors) if pulse and sound == "neural" else None,
         "sound": sound,
-        "listening": listening_report(trained.audio, real, trained.sample_rate, trained.features),
+        "listening": listening_report(trained.audio, real, trained.sample_rate, trained.features, trained.made_at),
     }
     report["targets"] = {
         "structure": all(
