@@ -3,10 +3,10 @@
     python benchmarks/bench_sound.py --sound scene --json docs/listening_scene.json
 
 Per page set (eval_pages; the held-out colour pages of tests/data/comic_vae_heldout.txt): a 10 s track per page
-with seed 0 and seed 1, then ``bd2music.evaluation.listening``: realism c2st against the held-out real clips
-(tests/data/sounds_heldout.txt), frame-rate buzz (lines at multiples of 62.5 Hz, the neural vocoder's frame rate),
-staticness, page distinctness (seed 0), seed distinctness (each page's seed 0 vs seed 1, averaged), the four
-structure links measured on the final audio, silent/clipped tracks, reproducibility and seconds per page.
+with seed 0 and seed 1, then ``bd2music.evaluation.soundtrack.listening_report`` (realism c2st against the
+held-out real clips of tests/data/sounds_heldout.txt, frame-rate buzz at the neural vocoder's frame rate,
+staticness, page distinctness, the four structure links measured on the final audio, all on seed 0), and seed
+distinctness (each page's seed 0 vs seed 1, averaged), silent/clipped tracks, reproducibility, seconds per page.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BD2MUSIC_DATA", REPO.parent / "shared" / "data"))
-FRAME_RATE_HZ = 62.5  # the neural vocoder's frame rate (16 kHz / hop 256)
 
 
 def page_sets() -> dict[str, list[Path]]:
@@ -44,6 +43,7 @@ def main() -> int:
 
     from bd2music.audio.load import load_audio
     from bd2music.evaluation import listening as L
+    from bd2music.evaluation.soundtrack import listening_report
     from bd2music.pipeline import Pipeline
 
     pipeline = Pipeline.from_pretrained(device="cpu")
@@ -64,14 +64,8 @@ def main() -> int:
         rate = result.sample_rate
         again = pipeline(pages[0], seconds=args.seconds, seed=0, sound=args.sound, rtl="openmantra" in pages[0].name)
         flags = [L.silent_or_clipped(t) for t in tracks]
-        report["sets"][name] = {
-            "pages": len(pages),
-            "realism_c2st": L.realism_c2st(tracks, real, rate, 16000),
-            "buzz_db_median": float(np.median([L.frame_rate_buzz_db(t, rate, rate / FRAME_RATE_HZ) for t in tracks])),
-            "staticness_median": float(np.median([L.staticness(t, rate) for t in tracks])),
-            "page_distinctness_db": L.distinctness_db(tracks, rate),
+        report["sets"][name] = {"pages": len(pages)} | listening_report(tracks, real, rate, features) | {
             "seed_distinctness_db": float(np.mean([L.spectral_distance_db(a, b, rate) for a, b in zip(tracks, other)])),
-            "links": L.structure_links(features, tracks, rate),
             "silent": flags.count("silent"), "clipped": flags.count("clipped"),
             "reproducible": bool(np.array_equal(again.audio, tracks[0])),
             "seconds_per_page_median": float(np.median(seconds_per_page)),

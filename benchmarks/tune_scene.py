@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-from scipy.stats import spearmanr
 
 import bd2music.pipeline as P
 from bd2music.audio.load import load_audio
@@ -67,9 +66,8 @@ def main() -> int:
         row = {"c2st": round(L.c2st_accuracy(generated, real), 3), "pages": len(pages)}
         for part, keep in (("manga", True), ("western", False)):
             index = [i for i, page in enumerate(pages) if ("openmantra" in page.name) == keep]
-            for feature, measure in L.STRUCTURE_LINKS:
-                rho = spearmanr([features[i][feature] for i in index], [measured[i][measure] for i in index])[0]
-                row[f"{part}:{feature}->{measure}"] = round(float(rho), 2)
+            rhos = L.linked([features[i] for i in index], [measured[i] for i in index])
+            row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
         print(spec, json.dumps(row), flush=True)
     return 0
 
