@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -61,15 +62,30 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(f"{len(skipped)} data tests skipped: {missing_data()}", yellow=True)
 
 
+def needs(reason: str | None, what: str) -> None:
+    """Skip the test for ``reason`` (one line), or fail it under CI, which runs every test; nothing when None."""
+    if reason and in_ci():
+        pytest.fail(f"CI runs every {what} test: {reason}", pytrace=False)
+    if reason:
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared real data (comics/, eval_pages/, sounds/); skips the test when absent (fails under CI)."""
-    reason = missing_data()
-    if reason and in_ci():
-        pytest.fail(f"CI runs every data test: {reason}", pytrace=False)
-    if reason:
-        pytest.skip(reason)
+    needs(missing_data(), "data")
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The system Chromium (``$BD2MUSIC_CHROMIUM`` or the first on PATH; .ci/run installs Debian's); skips the
+    browser test when there is none (a system package, which the README's pip command does not install), fails
+    under CI."""
+    found = os.environ.get("BD2MUSIC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    needs(None if found else "no Chromium for the browser test: `apt-get install chromium` (or set "
+          "BD2MUSIC_CHROMIUM)", "browser")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,6 @@ its panels, the features and the spectrogram are shown, and save a screenshot in
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,18 +17,10 @@ SECONDS = 3
 IMAGES = ["overlay", "features", "spectrogram"]  # elem_ids of the outputs shown as images
 
 
-def chromium() -> str:
-    """The system Chromium (``$BD2MUSIC_CHROMIUM`` or the first on PATH); .ci/run installs Debian's."""
-    found = os.environ.get("BD2MUSIC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("no Chromium: `apt-get install chromium` (or set BD2MUSIC_CHROMIUM)")
-    return found
-
-
-def test_generate_in_the_browser(app_url: str, tmp_path: Path) -> None:
+def test_generate_in_the_browser(chromium: str, app_url: str, tmp_path: Path) -> None:
     errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), timeout=60_000)
+        browser = playwright.chromium.launch(executable_path=chromium, timeout=60_000)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
             page.set_default_timeout(TIMEOUT_MS)
