@@ -32,9 +32,11 @@ from bd2music.models.comic_vae import ComicVAE, crop_panels
 from bd2music.models.mapper import LatentMapper, page_condition, panel_condition
 from bd2music.soundtrack import panel_durations
 from bd2music.vision.analysis import PageAnalysis
-from bd2music.vision.description import describe_page, describe_panel
+from bd2music.vision.description import describe_page, describe_panel, panel_view
+from bd2music.vision.features import HUE_BINS, PageFeatures
 
 WHOLE_PAGE = -1  # SegmentPlan.panel of the one segment of page mode
+MOOD = ("brightness", "warmth", "saturation", "colourfulness_norm", "contrast", "edge_density", "is_bw")
 TARGETS = {  # plan target -> the audio VAE's descriptor (head output) it is read from
     "tempo": "tempo",
     "onset_rate": "onset_rate",
@@ -63,6 +65,20 @@ def frame_span(start: float, end: float, crossfade_s: float, fps: float, length:
     each side, within the track's ``length`` frames (where the planner's latents and the decoded pieces lie)."""
     half = round(crossfade_s * fps / 2)
     return max(0, round(start * fps) - half), min(length, round(end * fps) + half)
+
+
+def mood(features: PageFeatures) -> dict[str, float]:
+    """What a segment looks like, for backends that follow more than the targets (the music's key, mode and
+    register): the ``MOOD`` readings of the page or panel view, normalised to about 0-1 as the mapper sees them,
+    and ``hue``, the circular mean of the hue histogram as a fraction of the colour wheel (0 red, 1/3 green,
+    2/3 blue), -1 when the view has too little colour for a hue."""
+    scalars = features.normalised_scalars()
+    histogram = np.asarray(features.colour.hue_histogram, dtype=float)
+    hue = -1.0
+    if histogram.sum() > 0:
+        angle = np.angle(np.sum(histogram * np.exp(2j * np.pi * np.arange(HUE_BINS) / HUE_BINS)))
+        hue = float(angle / (2 * np.pi) % 1.0)
+    return {name: float(scalars[name]) for name in MOOD} | {"hue": hue}
 
 
 @dataclass
@@ -140,6 +156,7 @@ class SegmentPlan:
     embedding: torch.Tensor = field(repr=False)  # (E,) L2-normalised, audio-text space (the semantic head)
     latents: TiledLatent = field(repr=False)  # the mapper's audio-VAE latents of the segment's windows
     raw: dict[str, float] = field(default_factory=dict)  # the heads' readings before calibration
+    mood: dict[str, float] = field(default_factory=dict)  # the segment's visual readings (``mood``)
 
     @property
     def duration(self) -> float:
@@ -153,7 +170,8 @@ class SegmentPlan:
     def to_dict(self) -> dict:
         numbers = {k: round(float(getattr(self, k)), 3) for k in ("start", "end", *TARGETS)}
         return {"panel": self.panel, **numbers, "text": self.text,
-                "raw": {k: round(v, 4) for k, v in self.raw.items()}}
+                "raw": {k: round(v, 4) for k, v in self.raw.items()},
+                "mood": {k: round(v, 4) for k, v in self.mood.items()}}
 
 
 @dataclass
@@ -166,6 +184,8 @@ class Plan:
     description: str  # the page's description (text cue of the whole page)
     crossfade_s: float  # overlap between consecutive segments (the backends cross-fade over it)
     pulse: bool = True  # backends without a rhythm of their own impose the segments' tempo and onset rate
+    layout: list[tuple[float, float, float]] = field(default_factory=list)  # panels in reading order: centre x,
+    # centre y (fractions of the page width and height, 0 = left / top) and area (fraction of the page)
 
     @property
     def loudness(self) -> float:
@@ -200,16 +220,20 @@ class Planner:
             comic = self.comic_vae.encode_images(crop_panels(image, [p.box for p in panels]))
             conditions = torch.stack([panel_condition(features, i) for i in range(len(panels))])
             texts = [describe_panel(features, i) for i in range(len(panels))]
+            moods = [mood(panel_view(features, i)) for i in range(len(panels))]
         else:
             spans = [(WHOLE_PAGE, 0.0, float(seconds))]
             comic = self.comic_vae.encode_images([image])
             conditions = page_condition(features)[None]
             texts = [describe_page(features, len(analysis.balloons))]
+            moods = [mood(features)]
         tiled = self._generate(comic, conditions, spans, seed)
-        segments = [self._segment(panel, start, end, text, latents)
-                    for (panel, start, end), text, latents in zip(spans, texts, tiled)]
+        segments = [self._segment(panel, start, end, text, latents, view)
+                    for (panel, start, end), text, latents, view in zip(spans, texts, tiled, moods)]
+        layout = [((p.box[0] + p.box[2]) / 2 / features.width, (p.box[1] + p.box[3]) / 2 / features.height, p.area)
+                  for p in features.panels]
         return Plan(float(seconds), seed, segments, describe_page(features, len(analysis.balloons)),
-                    self.config.crossfade_s)
+                    self.config.crossfade_s, layout=layout)
 
     def _generate(self, comic: torch.Tensor, conditions: torch.Tensor, spans, seed: int) -> list[TiledLatent]:
         """One TiledLatent per segment: the mapper's latents for its windows, seeded noise for each window."""
@@ -227,11 +251,13 @@ class Planner:
         return [TiledLatent(chunk, starts, end - start)
                 for chunk, starts, (start, end) in zip(latents.split([len(t) for t in tiles]), tiles, frames)]
 
-    def _segment(self, panel: int, start: float, end: float, text: str, latents: TiledLatent) -> SegmentPlan:
+    def _segment(
+        self, panel: int, start: float, end: float, text: str, latents: TiledLatent, view: dict[str, float]
+    ) -> SegmentPlan:
         readings = self.audio_vae.predict_descriptors(latents.latents)
         raw = {name: readings[column].mean().item() for name, column in TARGETS.items()}
         calibrated = {name: float(self.config.calibration.apply(name, value)) for name, value in raw.items()}
         embedding = self.audio_vae.embed(latents.latents)
         embedding = torch.zeros(1) if embedding is None else torch.nn.functional.normalize(embedding.mean(0), dim=0)
         return SegmentPlan(panel, start, end, text=text, embedding=embedding.cpu(), latents=latents, raw=raw,
-                           **calibrated)
+                           mood=view, **calibrated)
