@@ -1,0 +1,281 @@
+"""The procedural composer, and the accompaniment it shares with the arranger of existing pieces.
+
+Everything here is in beats (from the start of the track); ``perform`` turns events into timed notes. Each
+section (a segment of the plan) gets, from its ``intent.Section``:
+
+* a **grid** from its density: half notes, quarters, eighths or sixteenths, the finest value any voice moves on;
+* **chords**: a progression of the key (one chord per bar, two in very short sections), a new progression for
+  every other section, V - I at the end of the track;
+* **melody** in phrases of 2-4 bars: a rhythm motif on the grid repeated and varied, chord tones on strong beats
+  and steps between them, an arch towards the phrase's peak, a long chord tone and a breath at each phrase end;
+  its height follows the section's register and the panel's place on the page;
+* **harmony**: a pad at slow grids or low levels, pulsed chords, or broken chords (arpeggios) on the grid;
+* **bass**: roots, root and fifth, or driving eighths as the grid quickens;
+* **the end**: the last chord (the tonic) held by harmony and bass, the melody on one of its tones;
+* **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on the grid,
+  a crash at loud section starts and a fill into the next section.
+
+Every choice is drawn from a generator seeded by the track's seed, so the same seed gives the same score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bd2music.music.harmony import CADENCE, PROGRESSIONS, Chord, progression, voice
+from bd2music.music.intent import Key, Section
+
+MELODY, COUNTER, HARMONY, BASS, DRUMS = "melody", "counter", "harmony", "bass", "drums"
+ROLES = (MELODY, COUNTER, HARMONY, BASS, DRUMS)
+KICK, SIDE_STICK, SNARE, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, CRASH, TOM_LOW, TOM_MID, TOM_HIGH, SHAKER = (
+    36, 37, 38, 42, 44, 46, 49, 45, 47, 50, 70)
+
+# Rhythm cells (beats) per grid step: a bar's melody rhythm is a sequence of cells.
+CELLS = {
+    2.0: ((2.0,), (2.0,), (1.0, 1.0)),
+    1.0: ((1.0,), (1.0,), (1.5, 0.5), (2.0,), (0.5, 0.5)),
+    0.5: ((0.5, 0.5), (1.0,), (0.75, 0.25), (0.5, 0.5), (1.5, 0.5)),
+    0.25: ((0.25, 0.25, 0.25, 0.25), (0.5, 0.25, 0.25), (0.25, 0.25, 0.5), (0.5, 0.5), (0.75, 0.25)),
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A note of the score in beats, before performance."""
+
+    beat: float
+    length: float  # beats
+    pitch: int  # MIDI (drums: GM percussion key)
+    accent: float  # 0-1, the composer's dynamics (metric accent x phrase arc); the performer scales it
+    role: str
+    section: int
+
+
+@dataclass
+class ComposerConfig:
+    """Knobs of the composer (``weights/pipeline.json``, settings "music")."""
+
+    meter: int = 4  # beats per bar
+    grid_steps: tuple[float, float, float] = (0.6, 1.2, 2.4)  # density from which the grid is 1, 1/2, 1/4 beat
+    drums_from: float = 1.2  # density (notes per beat) from which the drums play
+    pad_below: float = 0.3  # sections quieter than this level hold pads instead of pulsing chords
+    melody_centre: int = 67  # MIDI centre of the melody at middle height and contour (G4)
+    melody_span: int = 16  # semitones the height and contour move the melody's centre over their ranges
+    harmony_centre: int = 57  # MIDI centre of the chords' voicing at middle height (A3)
+    bass_centre: int = 40  # MIDI centre of the bass (E2)
+    phrase_bars: int = 4  # longest phrase
+    rest_share: float = 0.15  # chance that a weak grid step of the melody is a rest
+
+
+def grid(section: Section, config: ComposerConfig) -> float:
+    """The finest note value (beats) any voice moves on, from the section's density."""
+    low, mid, high = config.grid_steps
+    d = section.density
+    return 2.0 if d < low else 1.0 if d < mid else 0.5 if d < high else 0.25
+
+
+def section_starts(sections: list[Section]) -> list[int]:
+    """The beat at which each section starts."""
+    return list(np.concatenate([[0], np.cumsum([s.beats for s in sections])[:-1]]).astype(int))
+
+
+def total_beats(sections: list[Section]) -> int:
+    return int(sum(s.beats for s in sections))
+
+
+def phrase_bars(sections: list[Section], config: ComposerConfig) -> int:
+    """Bars per phrase: ``phrase_bars``, fewer when the track is short (at least two phrases when it can)."""
+    bars = int(np.ceil(total_beats(sections) / config.meter))
+    return int(np.clip(bars // 2, 1, config.phrase_bars))
+
+
+def chords_for(sections: list[Section], key: Key, rng: np.random.Generator, config: ComposerConfig) -> list[Chord]:
+    """One chord per bar (two per bar in a track of under three bars), two progressions alternating phrase by
+    phrase, a V - I cadence at the end. Phrases run across the sections: the music flows from panel to panel."""
+    total = total_beats(sections)
+    step = config.meter if total >= 3 * config.meter else max(1, config.meter // 2)
+    per_phrase = max(1, phrase_bars(sections, config) * config.meter // step)
+    choices = PROGRESSIONS[key.mode]
+    picked = rng.choice(len(choices), size=2, replace=False)
+    count = int(np.ceil(total / step))
+    degrees = [choices[picked[(i // per_phrase) % 2]][i % per_phrase % 4] for i in range(count)]
+    degrees[-len(CADENCE):] = CADENCE[-count:]
+    chords = progression(key, tuple(degrees), 0.0, step)
+    return clip_chords(chords, total)
+
+
+def clip_chords(chords: list[Chord], total: float) -> list[Chord]:
+    """Chords cut at ``total`` beats (the last bar of a section may be short)."""
+    return [Chord(c.start, min(c.length, total - c.start), c.root, c.tones) for c in chords if c.start < total]
+
+
+def chord_at(chords: list[Chord], beat: float) -> Chord:
+    for chord in chords:
+        if chord.start <= beat < chord.end:
+            return chord
+    return chords[-1]
+
+
+def metric_accent(beat_in_bar: float, meter: int) -> float:
+    """1 on the downbeat, a little less on the other strong beat, less on beats, least between them."""
+    if beat_in_bar == 0:
+        return 1.0
+    if meter == 4 and beat_in_bar == 2:
+        return 0.85
+    return 0.75 if float(beat_in_bar).is_integer() else 0.6
+
+
+def arch(position: float) -> float:
+    """Phrase dynamics and height: rising to 2/3 of the phrase, falling after (0.8 .. 1)."""
+    return 0.8 + 0.2 * (position / 0.66 if position < 0.66 else (1 - position) / 0.34)
+
+
+def melody(sections: list[Section], chords: list[Chord], key: Key, rng: np.random.Generator,
+           config: ComposerConfig) -> list[Event]:
+    """The melody over the whole track (see the module docstring); each bar takes the grid of its section."""
+    events, total, meter = [], total_beats(sections), config.meter
+    phrase = phrase_bars(sections, config)
+    bars = int(np.ceil(total / meter))
+    motifs = {}  # a rhythm motif per grid, repeated in alternate bars of each phrase
+    previous = None
+    for bar in range(bars):
+        first = bar * meter
+        section = section_of(sections, first)
+        step = grid(section, config)
+        if step not in motifs:
+            motifs[step] = [_bar_rhythm(step, meter, rng) for _ in range(2)]
+        in_phrase = bar % phrase
+        end_of_phrase = in_phrase == phrase - 1 or bar == bars - 1
+        rhythm = motifs[step][in_phrase % 2] if rng.random() > 0.25 else _bar_rhythm(step, meter, rng)
+        if end_of_phrase:  # a long note on a chord tone, then a breath
+            rhythm = [meter / 2, meter / 2] if meter % 2 == 0 else [float(meter)]
+        beat = float(first)
+        for k, length in enumerate(rhythm):
+            if beat >= total:
+                break
+            section = section_of(sections, beat)
+            centre = config.melody_centre + config.melody_span * ((section.height - 0.5) + 0.5 * (section.contour - 0.5))
+            previous = int(round(centre)) if previous is None else previous
+            position = (in_phrase * meter + beat - first) / (phrase * meter)
+            target = centre + 5 * (arch(position) - 0.9) / 0.1
+            in_bar = beat - first
+            strong = float(in_bar).is_integer() and (in_bar % 2 == 0 or step >= 1)
+            rest = (end_of_phrase and k == len(rhythm) - 1 and len(rhythm) > 1) or (
+                not strong and rng.random() < config.rest_share)
+            if not rest:
+                pitch = _pick_pitch(previous, target, chord_at(chords, beat), key, strong or end_of_phrase, rng)
+                events.append(Event(beat, min(length, total - beat), pitch,
+                                    metric_accent(in_bar, meter) * arch(position), MELODY, section.index))
+                previous = pitch
+            beat += length
+    return events
+
+
+def _bar_rhythm(step: float, meter: int, rng: np.random.Generator) -> list[float]:
+    """Cells of the grid's family filling one bar."""
+    cells, filled, rhythm = CELLS[step], 0.0, []
+    while filled < meter:
+        cell = cells[rng.integers(len(cells))]
+        for length in cell:
+            length = min(length, meter - filled)
+            if length <= 0:
+                break
+            rhythm.append(length)
+            filled += length
+    return rhythm
+
+
+def _pick_pitch(previous: int, target: float, chord: Chord, key: Key, strong: bool,
+                rng: np.random.Generator) -> int:
+    """A chord tone (strong beats) or a scale tone (between them) near the previous note and pulled to the
+    target; a repeated note or a leap over a fifth costs extra, so the line moves mostly by steps."""
+    pool = chord.tones if strong else tuple((key.tonic + d) % 12 for d in key.scale)
+    candidates = np.array([p for p in range(previous - 9, previous + 10) if p % 12 in pool])
+    interval = np.abs(candidates - previous)
+    cost = 0.4 * interval + 0.7 * np.abs(candidates - target) + 2.5 * (interval == 0) + 2.0 * (interval > 7)
+    cost += rng.random(len(candidates)) * 2.0
+    return int(candidates[int(np.argmin(cost))])
+
+
+def harmony(sections: list[Section], chords: list[Chord], config: ComposerConfig) -> list[Event]:
+    """Pads, pulsed chords or broken chords, voiced near the section's height with smooth voice leading."""
+    events, previous = [], None
+    for chord in chords:
+        section = section_of(sections, chord.start)
+        step = grid(section, config)
+        centre = int(round(config.harmony_centre + 10 * (section.height - 0.5)))
+        pitches = voice(chord.tones, centre, previous, voices=3 if section.level < 0.6 else 4)
+        previous = pitches
+        if section.level < config.pad_below or step >= 2.0 or chord is chords[-1]:  # the last chord is held
+            events += [Event(chord.start, chord.length, p, 0.8, HARMONY, section.index) for p in pitches]
+        elif step >= 1.0:  # pulsed chords on the beats
+            for beat in np.arange(chord.start, chord.end, 1.0):
+                accent = metric_accent((beat - chord.start) % config.meter, config.meter)
+                events += [Event(beat, 0.9, p, accent, HARMONY, section.index) for p in pitches]
+        else:  # broken chords: low, high, middle, high ... on the grid
+            order = [pitches[0], pitches[-1], pitches[len(pitches) // 2], pitches[-1]]
+            for i, beat in enumerate(np.arange(chord.start, chord.end, step)):
+                accent = metric_accent((beat - chord.start) % config.meter, config.meter)
+                events.append(Event(beat, step * 1.5, order[i % 4], 0.85 * accent, HARMONY, section.index))
+    return events
+
+
+def bass(sections: list[Section], chords: list[Chord], config: ComposerConfig) -> list[Event]:
+    """Roots (slow), root and fifth (quarters), driving eighths (fast grids)."""
+    events = []
+    for chord in chords:
+        section = section_of(sections, chord.start)
+        step = grid(section, config)
+        root = config.bass_centre - 6 + (chord.root - config.bass_centre + 6) % 12
+        fifth = root + 7 if root + 7 <= config.bass_centre + 9 else root - 5
+        if step >= 2.0 or chord is chords[-1]:  # the last chord: its root, held
+            pattern = [(0.0, chord.length, root)]
+        elif step >= 1.0:
+            half = chord.length / 2
+            pattern = [(0.0, half, root), (half, half, fifth)] if chord.length >= 2 else [(0.0, chord.length, root)]
+        else:
+            pattern = [(b, 0.45, root if (b % 2) < 1.5 else fifth) for b in np.arange(0, chord.length, 0.5)]
+        for offset, length, pitch in pattern:
+            accent = metric_accent(offset % config.meter, config.meter)
+            events.append(Event(chord.start + offset, length, pitch, accent, BASS, section.index))
+    return events
+
+
+def drums(sections: list[Section], config: ComposerConfig) -> list[Event]:
+    """A groove for the sections dense enough (see the module docstring), bars counted over the whole track."""
+    events, meter = [], config.meter
+    for section, start in zip(sections, section_starts(sections)):
+        if section.density < config.drums_from:
+            continue
+        step = 0.25 if section.density >= 2 * config.drums_from else 0.5
+        snare = SNARE if section.level >= config.pad_below else SIDE_STICK
+        end = start + section.beats
+        if section.level > 0.6 and section.index > 0:
+            events.append(Event(start, 2.0, CRASH, 0.9, DRUMS, section.index))
+        for beat in np.arange(start, end, step):
+            in_bar = beat % meter
+            if in_bar == 0 or (meter == 4 and in_bar in (2.0, 2.5)):
+                events.append(Event(beat, 0.5, KICK, metric_accent(in_bar, meter), DRUMS, section.index))
+            if meter == 4 and in_bar in (1.0, 3.0) or meter == 3 and in_bar == 2.0:
+                events.append(Event(beat, 0.5, snare, 0.9, DRUMS, section.index))
+            fill = beat >= end - 1 and section.index < len(sections) - 1
+            accent = 0.5 + 0.3 * float(float(in_bar).is_integer())
+            events.append(Event(beat, step, SNARE if fill else CLOSED_HAT, accent, DRUMS, section.index))
+    return events
+
+
+def section_of(sections: list[Section], beat: float) -> Section:
+    for section, start in zip(sections, section_starts(sections)):
+        if beat < start + section.beats:
+            return section
+    return sections[-1]
+
+
+def compose(sections: list[Section], key: Key, seed: int, config: ComposerConfig) -> list[Event]:
+    """The whole score of the procedural composer."""
+    rng = np.random.default_rng([seed, 21])
+    chords = chords_for(sections, key, rng, config)
+    return sorted(melody(sections, chords, key, rng, config) + harmony(sections, chords, config)
+                  + bass(sections, chords, config) + drums(sections, config), key=lambda e: (e.beat, e.role))

@@ -1,0 +1,155 @@
+"""From plan to score without any asset: the key and mode a page's look asks for, sections that fit their
+segments, the composer's score (scale, cadence, density, register, seeds) and its performance."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from bd2music.music.compose import BASS, DRUMS, HARMONY, MELODY, ComposerConfig, compose, grid
+from bd2music.music.harmony import chord_of, triad, voice
+from bd2music.music.intent import IntentConfig, Key, choose_key, plan_sections
+from bd2music.music.perform import Orchestration, PerformerConfig, perform
+from bd2music.plan import Plan, SegmentPlan
+
+MOOD = {"brightness": 0.7, "warmth": 0.6, "saturation": 0.5, "colourfulness_norm": 0.5, "contrast": 0.4,
+        "edge_density": 0.3, "is_bw": 0.0, "hue": 0.0}
+RANGES = {"lead": (55, 96, True), "keys": (36, 96, False), "low": (28, 60, False)}
+
+
+def segment(panel=-1, start=0.0, end=10.0, tempo=110.0, onset_rate=2.0, centroid=1500.0, loudness=-18.0, **mood):
+    return SegmentPlan(panel, start, end, tempo, onset_rate, centroid, loudness, 0.2, "a page",
+                       embedding=torch.zeros(4), latents=None, mood=MOOD | mood)
+
+
+def make_plan(*segments: SegmentPlan, layout=None) -> Plan:
+    segments = segments or (segment(),)
+    return Plan(segments[-1].end, 0, list(segments), "a page", 0.5, layout=layout or [])
+
+
+def score(plan: Plan, seed: int = 0, config: ComposerConfig = ComposerConfig()):
+    key = choose_key(plan, IntentConfig())
+    sections = plan_sections(plan, IntentConfig())
+    return key, sections, compose(sections, key, seed, config)
+
+
+@pytest.mark.parametrize(("hue", "tonic"), [(0.0, 0), (1 / 12, 7), (2 / 12, 2), (4 / 12, 4), (8 / 12, 8)])
+def test_the_hue_of_a_colour_page_picks_the_tonic_round_the_circle_of_fifths(hue, tonic) -> None:
+    assert choose_key(make_plan(segment(hue=hue)), IntentConfig()).tonic == tonic
+
+
+def test_black_and_white_pages_take_their_key_from_brightness_and_dark_cool_pages_are_minor() -> None:
+    dark = choose_key(make_plan(segment(brightness=0.2, warmth=0.2, saturation=0.0, is_bw=1.0, hue=-1.0)),
+                      IntentConfig())
+    light = choose_key(make_plan(segment(brightness=0.9, warmth=0.7, saturation=0.0, is_bw=1.0, hue=-1.0)),
+                       IntentConfig())
+    assert dark.mode == "minor" and light.mode == "major"
+    assert dark.tonic in (5, 10, 3, 8) and light.tonic in (7, 2, 9, 4)  # flats for dark, sharps for light
+
+
+def test_each_section_holds_whole_beats_at_a_tempo_that_fills_its_segment() -> None:
+    plan = make_plan(segment(0, 0.0, 2.3, tempo=97.0), segment(1, 2.3, 6.0, tempo=131.0, onset_rate=5.0))
+    sections = plan_sections(plan, IntentConfig())
+    for section, seg in zip(sections, plan.segments):
+        assert isinstance(section.beats, int) and section.beats >= 1
+        assert section.beats * 60 / section.tempo == pytest.approx(seg.duration)
+        assert abs(section.tempo - seg.tempo) / seg.tempo < 0.35
+    assert sections[1].density > sections[0].density
+
+
+def test_the_score_stays_in_its_key_ends_on_the_tonic_and_is_seeded() -> None:
+    plan = make_plan(segment(hue=2 / 12, brightness=0.8))
+    key, sections, events = score(plan)
+    scale = {(key.tonic + step) % 12 for step in key.scale}
+    pitched = [e for e in events if e.role != DRUMS]
+    assert {e.role for e in pitched} == {MELODY, HARMONY, BASS}
+    assert all(e.pitch % 12 in scale for e in pitched)
+    total = sum(s.beats for s in sections)
+    assert all(0 <= e.beat < total and e.length > 0 for e in events)
+    last_bass = max((e for e in pitched if e.role == BASS), key=lambda e: e.beat)
+    assert last_bass.pitch % 12 == key.tonic
+    last_melody = max((e for e in pitched if e.role == MELODY), key=lambda e: e.beat)
+    assert last_melody.pitch % 12 in triad(key, 0)
+    assert score(plan, seed=0)[2] == events
+    assert score(plan, seed=1)[2] != events
+
+
+def test_density_quickens_the_grid_and_brings_the_drums() -> None:
+    calm = score(make_plan(segment(onset_rate=0.6)))[2]
+    busy = score(make_plan(segment(onset_rate=5.5)))[2]
+    onsets = [len({e.beat for e in events}) for events in (calm, busy)]
+    assert onsets[1] > 2 * onsets[0]
+    assert not any(e.role == DRUMS for e in calm) and any(e.role == DRUMS for e in busy)
+
+
+def test_a_brighter_higher_segment_plays_higher() -> None:
+    def mean_melody(**kwargs):
+        events = score(make_plan(segment(**kwargs)))[2]
+        return np.mean([e.pitch for e in events if e.role == MELODY])
+
+    assert mean_melody(centroid=4000.0, brightness=0.9) > mean_melody(centroid=400.0, brightness=0.2) + 5
+
+
+def test_panels_higher_on_the_page_raise_the_melody() -> None:
+    segments = [segment(0, 0.0, 5.0), segment(1, 5.0, 10.0)]
+    key, sections, events = score(make_plan(*segments, layout=[(0.5, 0.1, 0.5), (0.5, 0.9, 0.5)]))
+    top = np.mean([e.pitch for e in events if e.role == MELODY and e.section == 0])
+    bottom = np.mean([e.pitch for e in events if e.role == MELODY and e.section == 1])
+    assert sections[0].contour > sections[1].contour and top > bottom
+
+
+def test_grid_follows_density() -> None:
+    config = ComposerConfig()
+    sections = plan_sections(make_plan(segment(onset_rate=0.5), ), IntentConfig())
+    assert grid(sections[0], config) == 2.0
+    sections = plan_sections(make_plan(segment(onset_rate=6.0)), IntentConfig())
+    assert grid(sections[0], config) == 0.25
+
+
+def test_voicings_move_little_and_chords_are_read_from_notes() -> None:
+    key = Key(0, "major")
+    first = voice(triad(key, 0), 60, None)
+    second = voice(triad(key, 3), 60, first)  # C -> F: common tone C held
+    assert sorted(p % 12 for p in first) == [0, 4, 7] and sum(abs(a - b) for a, b in zip(first, second)) <= 4
+    assert chord_of(np.array([67, 71, 74, 62]), np.ones(4), key) == triad(key, 4)
+    assert Key(9, "minor").name == "A minor" and triad(Key(9, "minor"), 4) == (4, 8, 11)  # E major in A minor
+
+
+def _performed(level_loudness: float, seed: int = 0):
+    plan = make_plan(segment(loudness=level_loudness, onset_rate=3.0))
+    key, sections, events = score(plan)
+    orchestration = [Orchestration("lead", "keys", "low", counter=None, drums=True)]
+    return perform(events, sections, orchestration, seed, RANGES, PerformerConfig()), sections
+
+
+def test_performance_is_in_range_louder_when_asked_and_rings_to_the_end() -> None:
+    quiet, _ = _performed(-23.0)
+    loud, sections = _performed(-15.0)
+    for notes in (quiet, loud):
+        assert all(1 <= n.velocity <= 127 and n.start >= 0 and n.duration > 0 for n in notes)
+        for n in notes:
+            if n.instrument in RANGES:
+                low, high, _ = RANGES[n.instrument]
+                assert low <= n.pitch <= high
+    assert np.mean([n.velocity for n in loud]) > np.mean([n.velocity for n in quiet]) + 10
+    last = max(n.start for n in loud if n.instrument != "drums")
+    assert max(n.end for n in loud if n.start == last) >= sections[-1].end - 0.05
+    again, _ = _performed(-15.0)
+    other, _ = _performed(-15.0, seed=1)
+    assert again == loud and other != loud
+    starts = np.array([n.start for n in loud])
+    assert np.all(np.diff(starts) >= 0)
+
+
+def test_a_counter_voice_doubles_the_melody_an_octave_below() -> None:
+    plan = make_plan(segment())
+    key, sections, events = score(plan)
+    plain = perform(events, sections, [Orchestration("lead", None, None)], 0, RANGES, PerformerConfig())
+    doubled = perform(events, sections, [Orchestration("lead", None, None, counter="keys")], 0, RANGES,
+                      PerformerConfig())
+    melody = [e for e in events if e.role == MELODY]
+    assert len(plain) == len(melody) and len(doubled) == 2 * len(melody)
+    assert replace(plain[0], velocity=0) != plain[0]  # a dataclass: the comparison above means what it says
