@@ -22,6 +22,8 @@ HUB_CONFIG = WEIGHTS_DIR / "hub.json"
 WEIGHT_FILES = ("config.json", "model.safetensors")
 PIPELINE_INDEX = "pipeline.json"  # beside the component folders (bd2music.pipeline.PipelineIndex)  # what a component needs, and what the manifest pins
 BANK_FILES = ("config.json", "index.safetensors", "manifest.csv")  # a sound bank: the manifest pins all its files
+INSTRUMENT_FILES = ("config.json", "samples.safetensors")  # the instrument bank (bd2music.music.instruments): all
+ASSETS = (BANK_FILES, INSTRUMENT_FILES)  # folders pinned file by file, card included
 
 
 @dataclass(frozen=True)
@@ -110,17 +112,17 @@ def file_sha256(path: Path) -> str:
 def write_hub_config(
     repo_id: str, revision: str | None, local: Path = WEIGHTS_DIR, path: Path = HUB_CONFIG
 ) -> HubConfig:
-    """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local``, and of
-    every file of its sound banks (``bd2music.bank``) and settings-only components (``config.json`` alone)."""
+    """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local``, of
+    every file of its sound banks (``bd2music.bank``) and instrument bank (``bd2music.music.instruments``), and of
+    its settings-only components (``config.json`` alone)."""
     files = sorted(
         file for folder in local.iterdir() if all((folder / name).is_file() for name in WEIGHT_FILES)
         for file in (folder / name for name in WEIGHT_FILES)
     ) + sorted(
-        file for folder in local.iterdir() if all((folder / name).is_file() for name in BANK_FILES)
-        for file in folder.rglob("*") if file.is_file()
+        file for folder in local.iterdir() if _is_asset(folder) for file in folder.rglob("*") if file.is_file()
     ) + sorted(  # settings-only components (the planner's tables)
         folder / "config.json" for folder in local.iterdir() if folder.is_dir() and (folder / "config.json").is_file()
-        and not (folder / "model.safetensors").is_file() and not all((folder / n).is_file() for n in BANK_FILES)
+        and not (folder / "model.safetensors").is_file() and not _is_asset(folder)
     )
     if not files:
         raise InputError(f"no component folders (config.json + model.safetensors) in {local}")
@@ -129,6 +131,11 @@ def write_hub_config(
     config = HubConfig(repo_id, revision, {file.relative_to(local).as_posix(): file_sha256(file) for file in files})
     path.write_text(json.dumps({"repo_id": repo_id, "revision": revision, "sha256": config.sha256}, indent=2) + "\n")
     return config
+
+
+def _is_asset(folder: Path) -> bool:
+    """A sound bank or the instrument bank: every one of its files is pinned."""
+    return any(all((folder / name).is_file() for name in files) for files in ASSETS)
 
 
 def _snapshot(repo_id: str, revision: str | None, patterns: list[str]) -> Path:

@@ -8,6 +8,7 @@ COMMANDS = {
     "evaluate-panels": ("bd2music.commands.evaluate_panels", "panel/balloon precision, recall, F1 on annotated pages"),
     "bank": ("bd2music.commands.bank", "build a sound bank: clips indexed for the scene backend"),
     "audio-features": ("bd2music.commands.audio_features", "audio descriptors (CSV, per-clip .npz, plots)"),
+    "instruments": ("bd2music.commands.instruments", "render the instrument bank (samples) from a GM SoundFont"),
     "hub-manifest": ("bd2music.commands.hub_manifest", "pin the Hub weights repo, commit and file sha256s"),
     "make-pages": ("bd2music.commands.make_pages", "draw procedural comic pages with exact YOLO labels"),
     "reconstruct": ("bd2music.commands.reconstruct", "round-trip clips through the audio latent; sample its prior"),
