@@ -40,6 +40,15 @@ def test_manifest_pins_every_component_file(local: Path, tmp_path: Path) -> None
     assert config.sha256["vocoder/model.safetensors"] == file_sha256(local / "vocoder" / "model.safetensors")
 
 
+def test_manifest_pins_every_file_of_the_instrument_bank(local: Path, tmp_path: Path) -> None:
+    instruments = local / "instruments"
+    instruments.mkdir()
+    for name in ("config.json", "samples.safetensors", "README.md"):
+        (instruments / name).write_text(name)
+    config = write_hub_config("someone/bd2music", COMMIT, local, tmp_path / "hub.json")
+    assert {"instruments/config.json", "instruments/samples.safetensors", "instruments/README.md"} <= set(config.sha256)
+
+
 def test_environment_overrides_repo_and_revision(local: Path, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "hub.json"
     write_hub_config("someone/bd2music", COMMIT, local, out)
@@ -87,14 +96,17 @@ def test_importing_the_app_touches_no_network() -> None:
 
 
 def test_shipped_manifest_matches_the_shipped_weights() -> None:
-    """weights/hub.json lists every shipped weight file, and every file of the sound bank, with its current sha256
-    (rerun `bd2music hub-manifest` after retraining or rebuilding, or the app would take the Hub snapshot for stale)."""
+    """weights/hub.json lists every shipped weight file, and every file of the sound bank and the instrument bank,
+    with its current sha256 (rerun `bd2music hub-manifest` after retraining or rebuilding, or the app would take the
+    Hub snapshot for stale)."""
     config = load_hub_config(REPO / "weights" / "hub.json")
     folders = [folder for folder in (REPO / "weights").iterdir() if folder.is_dir()]
+    whole = {folder for folder in folders if any((folder / name).is_file() for name in
+                                                 ("index.safetensors", "samples.safetensors"))}
     shipped = sorted(
         str(p.relative_to(REPO / "weights")) for folder in folders
-        for p in (folder.rglob("*") if (folder / "index.safetensors").is_file() else folder.glob("*"))
-        if p.is_file() and ((folder / "index.safetensors").is_file() or p.name in ("config.json", "model.safetensors"))
+        for p in (folder.rglob("*") if folder in whole else folder.glob("*"))
+        if p.is_file() and (folder in whole or p.name in ("config.json", "model.safetensors"))
     )
     assert sorted(config.sha256) == sorted([*shipped, "pipeline.json"])
     for name, digest in config.sha256.items():

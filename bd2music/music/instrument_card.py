@@ -1,8 +1,9 @@
 """The instrument bank's ``README.md``: what it holds, where every sample comes from, its licence, how to rebuild it.
 
-Written by ``build_instruments`` from the bank's settings. The SoundFont's licence and credits are copied from the
-licence file beside it (``COPYRIGHT.debian`` or ``COPYRIGHT``/``LICENSE``) and each preset's sample credit from its
-``*_Sample_Sources.csv`` when there is one, so that attribution travels with everything derived from its samples.
+Written by ``build_instruments`` from the bank's settings. From beside the SoundFont it copies where the
+SoundFont comes from (``README.md``), its licence and credits (``COPYRIGHT.debian``, ``COPYRIGHT`` or
+``LICENSE``) and each preset's sample credit (``*_Sample_Sources.csv``), so that attribution travels with
+everything derived from its samples.
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def licence_text(soundfont: Path) -> str:
             start = text.find("Licence:")
             return text[start + len("Licence:"):].strip() if start >= 0 else text.strip()
     return f"No licence file was found beside {soundfont.name}: add its licence and credits here before sharing."
+
+
+def source_text(soundfont: Path) -> str:
+    """The first paragraph after the title of the ``README.md`` beside the SoundFont (where it comes from)."""
+    readme = soundfont.parent / "README.md"
+    if not readme.is_file():
+        return ""
+    paragraphs = [p for p in readme.read_text(encoding="utf-8").split("\n\n") if p.strip() and
+                  not p.startswith("#")]
+    return " ".join(paragraphs[0].split()) if paragraphs else ""
 
 
 def write_card(folder: Path, settings: dict, soundfont: Path) -> Path:
@@ -83,6 +94,8 @@ gain, loop points); a tensor is named `instrument/root/velocity`. The drum kit's
 {made}
 
 ## Licence and credits
+
+{textwrap.fill(source_text(soundfont), 115)}
 
 The SoundFont is under the MIT licence, with parts CC0 or public domain, as below (its licence file, verbatim).
 These samples are derived from it: keep this card with them.
