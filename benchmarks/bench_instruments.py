@@ -99,7 +99,8 @@ def main() -> None:
     bank.render(notes, seconds=SECONDS)
     warm = best_of(args.repeats, lambda: bank.render(notes, seconds=SECONDS))
     result = {"notes": len(notes), "instruments": len({note.instrument for note in notes}), "load_s": load,
-              "cold_s": cold, "warm_s": warm, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+              "cold_s": cold, "warm_s": warm, "cpu": platform.processor() or platform.machine(),
+              "cores": os.cpu_count(),
               "loops": loop_check(bank)}
     print(f"{result['notes']} notes on {result['instruments']} instruments, 10 s at 44.1 kHz stereo, "
           f"{result['cores']} cores\n")

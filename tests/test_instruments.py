@@ -216,5 +216,5 @@ def test_build_renders_instruments_from_the_soundfont(data_dir: Path, tmp_path: 
     audio = built.render([Note(0.0, 1.0, 52, 100, "cello")], RATE)[0]
     assert abs(median_pitch(audio[RATE // 10: RATE]) - 52) < 0.3
     assert main(args) == 2  # an existing bank is kept without --overwrite
-    assert main(args + ["--overwrite"]) == 0
+    assert main(args[:-1] + ["marimba", "--overwrite"]) == 0 and InstrumentBank.load(out).names == ["marimba"]
     assert main(["instruments", "build", "--soundfont", str(tmp_path / "none.sf3"), "--out", str(tmp_path / "x")]) == 2

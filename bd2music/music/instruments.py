@@ -93,7 +93,8 @@ class InstrumentBank:
                 instruments[name] = Instrument({k: v for k, v in entry.items() if k != "samples"}, samples)
             exponent = float(settings["velocity_exponent"])
         except Exception as error:  # unreadable JSON or tensors, a missing key or sample
-            reason = f"no {error}" if isinstance(error, KeyError) else str(error).splitlines()[0] or type(error).__name__
+            reason = f"no {error}" if isinstance(error, KeyError) else \
+                (str(error).splitlines() or [type(error).__name__])[0]
             raise InputError(f"instrument bank {folder} is corrupt: {reason}") from None
         return cls(instruments, exponent, config)
 
@@ -125,10 +126,10 @@ class InstrumentBank:
         loop = None
         if sustained:
             shortest, longest = self.config.found_loop
-            longest = min(longest, (len(audio) / sample_rate - attack_end(audio, sample_rate) / sample_rate) / 2)
+            steady = attack_end(audio, sample_rate) / sample_rate
             try:
-                audio, found = find_loop(audio, sample_rate, attack_end(audio, sample_rate) / sample_rate,
-                                         shortest, longest)
+                audio, found = find_loop(audio, sample_rate, steady, shortest,
+                                         min(longest, (len(audio) / sample_rate - steady) / 2))
             except ValueError as error:
                 raise InputError(f"found sound {name}: too short to loop ({error})") from None
             loop = (found.start, found.end)
