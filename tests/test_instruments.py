@@ -13,6 +13,7 @@ import pytest
 from bd2music.__main__ import main
 from bd2music.errors import InputError
 from bd2music.music.instruments import DEFAULT_FOLDER, InstrumentBank
+from bd2music.music.sampler import Sample, pitched
 from bd2music.music.score import DRUMS, Note
 
 RATE = 22_050  # pYIN is faster here, and the sampler writes any rate
@@ -76,12 +77,27 @@ def test_a_looped_found_tone_stays_smooth(bank: InstrumentBank) -> None:
     sine = 0.5 * np.sin(2 * np.pi * 441 * t)
     found = InstrumentBank({}, bank.velocity_exponent)
     found.add_found("hum", sine, RATE, root_pitch=float(librosa.hz_to_midi(441)), sustained=True)
-    audio = found.render([Note(0.0, 4.0, 72, 127, "hum")], RATE, seconds=4.0)[0]
-    steady = audio[RATE // 10: int(3.9 * RATE)]
-    peak = np.abs(steady).max()
-    assert np.abs(steady[RATE:]).max() > 0.9 * peak  # still sounding after the clip's own length
-    jump_of_a_sine = 2 * np.sin(np.pi * librosa.midi_to_hz(72) / RATE) * peak
-    assert np.abs(np.diff(steady)).max() < 1.05 * jump_of_a_sine
+    for pitch in (45, 72, 93):  # two octaves down and up: soxr's filter reads further when downsampling
+        audio = found.render([Note(0.0, 4.0, pitch, 127, "hum")], RATE, seconds=4.0)[0]
+        steady = audio[RATE // 10: int(3.9 * RATE)]
+        peak = np.abs(steady).max()
+        assert np.abs(steady[RATE:]).max() > 0.9 * peak  # still sounding after the clip's own length
+        jump_of_a_sine = 2 * np.sin(np.pi * librosa.midi_to_hz(pitch) / RATE) * peak
+        assert np.abs(np.diff(steady)).max() < 1.05 * jump_of_a_sine, pitch
+
+
+def test_a_loop_resampled_two_octaves_up_stays_a_clean_loop() -> None:
+    rate = 8000  # noise, then a 250 Hz sine whose loop holds 50 periods: the noise must not leak into the loop
+    noise = np.random.default_rng(0).uniform(-1, 1, 4000)
+    sine = np.sin(2 * np.pi * 250 * np.arange(1600) / rate)
+    audio = np.round(np.concatenate([noise, sine]) * 16000).astype(np.int16)
+    sample = Sample("test/59/127", audio, rate, 59.0, 127, 1 / 16000, (4000, 5600))
+    sound = pitched(sample, 83.0, rate)  # 1000 Hz
+    start, end = sound.loop
+    assert end - start == 400
+    looped = np.tile(sound.audio[start:end], 3)
+    assert np.abs(looped).max() < 1.001  # noise leaking in would raise the sine's peak
+    assert np.abs(np.diff(looped)).max() < 1.01 * 2 * np.sin(np.pi * 1000 / rate)  # and no seam
 
 
 def test_decaying_notes_decay_and_end(bank: InstrumentBank) -> None:
