@@ -12,7 +12,7 @@ import pytest
 
 from bd2music.__main__ import main
 from bd2music.errors import InputError
-from bd2music.music.instruments import DEFAULT_FOLDER, InstrumentBank
+from bd2music.music.instruments import DEFAULT_FOLDER, InstrumentBank, SamplerConfig
 from bd2music.music.sampler import Sample, pitched
 from bd2music.music.score import DRUMS, Note
 
@@ -152,6 +152,9 @@ def test_the_same_notes_render_bit_identically(bank: InstrumentBank) -> None:
     assert first.dtype == np.float32 and first.shape[0] == 2 and np.abs(first).max() > 0.01
     assert np.array_equal(first, bank.render(notes))  # from the cache
     assert np.array_equal(first, InstrumentBank.load().render(list(reversed(notes))))  # fresh, other order
+    small = InstrumentBank(bank.instruments, bank.velocity_exponent, SamplerConfig(cache_mb=0.5))
+    assert np.array_equal(first, small.render(notes))  # resampled again after eviction: the same
+    assert small._cached_bytes <= 0.5e6 or len(small._cache) == 1
 
 
 def test_length_follows_seconds_or_the_last_release(bank: InstrumentBank) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class SamplerConfig:
     choke_fade: float = 0.03  # s: an open hi-hat cut by a closed or pedal one fades out over this
     found_peak: float = 0.25  # peak of a found sound at velocity 127
     found_loop: tuple[float, float] = (0.1, 1.0)  # s: shortest and longest loop of a sustained found sound
-    cache_mb: float = 256.0  # resampled samples kept, per (sample, pitch, rate), least recently used dropped
+    cache_mb: float = 128.0  # resampled samples kept, per (sample, pitch, rate), least recently used dropped
     quality: str = "MQ"  # soxr quality: MQ keeps 16 bits, all that the int16 samples hold
 
 
@@ -68,6 +69,7 @@ class InstrumentBank:
         self.config = config
         self._cache: OrderedDict[tuple, Pitched] = OrderedDict()
         self._cached_bytes = 0
+        self._cache_lock = threading.Lock()  # the app may render two pages at once
         self._curves: dict[tuple[int, bool], np.ndarray] = {}  # attack ramps and release curves by length
 
     @classmethod
@@ -205,14 +207,15 @@ class InstrumentBank:
 
     def _pitched(self, sample: Sample, pitch: float, rate: int) -> Pitched:
         key = (sample.key, pitch, rate)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        sound = self._cache[key] = pitched(sample, pitch, rate, self.config.quality)
-        self._cached_bytes += sound.nbytes
-        while self._cached_bytes > self.config.cache_mb * 1e6 and len(self._cache) > 1:
-            self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
-        return sound
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            sound = self._cache[key] = pitched(sample, pitch, rate, self.config.quality)
+            self._cached_bytes += sound.nbytes
+            while self._cached_bytes > self.config.cache_mb * 1e6 and len(self._cache) > 1:
+                self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
+            return sound
 
     def _instrument(self, name: str) -> Instrument:
         if name not in self.instruments:
