@@ -3,8 +3,9 @@
 For each instrument of ``bd2music.music.gm`` the SoundFont (through TinySoundFont, imported here only) plays root
 notes every ``root_step`` semitones over its range at each layer velocity: a held note, then its release. The
 render is mixed to mono and trimmed to its onset. Sustained instruments keep their attack and a seamless loop
-(``bd2music.music.loops``); decaying ones ring out until ``decay_floor_db`` under their peak (``decay_max`` at
-most, a short fade ends them). The release after the note-off gives the instrument's release time, which the
+(``bd2music.music.loops``); decaying ones ring out until ``decay_floor_db`` under their peak, a short fade ending
+them, and those still ringing after ``decay_max`` end on a loop that the sampler repeats ever quieter, at the decay
+rate of their last second, so that a long note goes on decaying. The release after the note-off gives the instrument's release time, which the
 sampler applies as its envelope. A layer whose waveform is the loud layer's at another gain (the preset has no
 velocity samples) is not stored twice. Levels: each layer is scaled to the velocity curve through its loud layer
 (``velocity_exponent``), each instrument so that its median level (RMS of a note's first half second) is the same
@@ -28,7 +29,7 @@ from bd2music.hub import file_sha256
 from bd2music.models.base import config_to_dict
 from bd2music.music.gm import CHOKE_GROUPS, DRUM_KEYS, INSTRUMENTS, InstrumentSpec
 from bd2music.music.instrument_card import write_card
-from bd2music.music.loops import attack_end, find_loop
+from bd2music.music.loops import attack_end, decay_rate, find_loop
 from bd2music.music.score import DRUMS
 
 SAMPLES_FILE = "samples.safetensors"
@@ -39,14 +40,17 @@ class InstrumentBuildConfig:
     """How the bank is rendered (saved in its ``config.json`` under ``build``)."""
 
     sample_rate: int = 32_000  # Hz of the stored samples (mono int16)
-    root_step: int = 6  # semitones between root notes: a note is resampled by at most half of this
+    root_step: int = 5  # semitones between root notes: a note is resampled by at most half of this
     velocities: tuple[int, ...] = (64, 118)  # MIDI velocity of each layer (the piano's 80-100 zone is broken)
     velocity_exponent: float = 2.0  # level ~ velocity ** this (the GM curve, 40 log10 dB)
     same_layer_db: float = 1.0  # a layer whose spectrum is within this of the loud one's (mean dB over bands)
     hold: float = 2.5  # s a sustained note is held while rendering (its attack and a loop must fit)
     loop_min: float = 0.3  # s: shortest loop
     loop_max: float = 1.0  # s: longest loop
-    decay_max: float = 3.0  # s at most kept of a decaying note (a fade ends it)
+    decay_max: float = 3.0  # s rendered of a decaying note; one still ringing then ends on a decaying loop
+    decay_fit: float = 1.0  # s at the end of such a note over which its decay rate (dB/s) is measured
+    decay_loop_region: float = 1.2  # s at the end of such a note where its loop is looked for
+    decay_loop: tuple[float, float] = (0.25, 0.5)  # s: shortest and longest decaying loop
     drum_max: float = 2.0  # s at most kept of a drum hit
     decay_floor_db: float = -50.0  # dB under its peak where a decaying note is cut
     release_hold: float = 1.0  # s held before the note-off when the release is measured
@@ -65,6 +69,7 @@ class Rendered:
     audio: np.ndarray  # float32 mono at the bank's rate
     loop: tuple[int, int] | None = None
     match: float | None = None  # the loop's end-to-start correlation
+    loop_gain: float = 1.0  # each repetition of the loop this times the last (a decaying note's loop: below 1)
     gain: float = 1.0
     level: float = field(default=0.0)  # RMS of its first half second
 
@@ -120,16 +125,20 @@ def trim_onset(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return audio[max(0, first - sample_rate // 1000):]
 
 
-def decay_cut(audio: np.ndarray, sample_rate: int, floor_db: float, longest: float) -> np.ndarray:
-    """A decaying note up to its last 10 ms frame above ``floor_db`` under its peak frame (``longest`` s at
-    most), faded out over its last 50 ms."""
+def decay_end(audio: np.ndarray, sample_rate: int, floor_db: float) -> int | None:
+    """Where a decaying note ends: after its last 10 ms frame above ``floor_db`` under its peak frame; None when
+    it still rings at the end of the render."""
     hop = sample_rate // 100
     level = np.sqrt(np.mean(audio[: len(audio) // hop * hop].reshape(-1, hop) ** 2, axis=1))
-    loud = np.flatnonzero(level > level.max() * 10 ** (floor_db / 20))
-    end = min((int(loud[-1]) + 1) * hop, int(longest * sample_rate), len(audio))
-    out = audio[:end].copy()
-    fade = min(sample_rate // 20, end)
-    out[end - fade:] *= np.linspace(1, 0, fade, dtype=np.float32)
+    last = int(np.flatnonzero(level > level.max() * 10 ** (floor_db / 20))[-1])
+    return (last + 1) * hop if last < len(level) - 1 else None
+
+
+def faded(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``audio`` with its last 50 ms faded out."""
+    out = audio.copy()
+    fade = min(sample_rate // 20, len(out))
+    out[len(out) - fade:] *= np.linspace(1, 0, fade, dtype=np.float32)
     return out
 
 
@@ -159,8 +168,13 @@ def render_instrument(renderer: SoundFontRenderer, name: str, spec: InstrumentSp
                 start = attack_end(audio, rate) / rate + 0.05
                 sample.audio, loop = find_loop(audio, rate, start, config.loop_min, config.loop_max)
                 sample.loop, sample.match = (loop.start, loop.end), round(loop.match, 4)
-            else:
-                sample.audio = decay_cut(audio, rate, config.decay_floor_db, held)
+            elif (end := decay_end(audio, rate, config.decay_floor_db)) is not None or drums:
+                sample.audio = faded(audio[:end], rate)  # a drum still ringing at drum_max is faded there
+            else:  # still ringing: a loop at its end goes on decaying at the rate of its last second
+                slope = decay_rate(audio, rate, config.decay_fit)
+                sample.audio, loop = find_loop(audio, rate, len(audio) / rate - config.decay_loop_region,
+                                               *config.decay_loop, decay_db_per_s=slope)
+                sample.loop, sample.match, sample.loop_gain = (loop.start, loop.end), round(loop.match, 4), loop.gain
             sample.level = float(np.sqrt(np.mean(sample.audio[: rate // 2] ** 2)))
             if layers and _same_timbre(layers[0].audio, sample.audio, rate, config.same_layer_db):
                 break
@@ -241,6 +255,7 @@ def build_instruments(soundfont: str | Path, out: str | Path, config: Instrument
                 "key": sample.key, "root": sample.root, "velocity": sample.velocity,
                 "gain": float(f"{peak / 32767 * sample.gain * scale:.6g}"),
                 "loop": list(sample.loop) if sample.loop else None, "loop_match": sample.match,
+                "loop_gain": float(f"{sample.loop_gain:.6g}"),
             })
     staging = out.parent / f".{out.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)

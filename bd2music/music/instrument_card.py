@@ -12,6 +12,8 @@ import csv
 import textwrap
 from pathlib import Path
 
+from bd2music.music.score import DRUMS
+
 LICENCE_FILES = ("COPYRIGHT.debian", "COPYRIGHT", "LICENSE", "LICENSE.txt")
 
 
@@ -71,20 +73,26 @@ def write_card(folder: Path, settings: dict, soundfont: Path) -> Path:
         f"held note then its release. Sustained instruments keep their attack and a loop of "
         f"{build['loop_min']:g}-{build['loop_max']:g} s found by cross-correlation at a zero crossing, with a "
         f"crossfade baked into its end, so that a note lasts as long as it is held; decaying ones ring until "
-        f"{-build['decay_floor_db']:g} dB under their peak ({build['decay_max']:g} s at most, drums "
-        f"{build['drum_max']:g} s). The release after the note-off gives each instrument's release time (to "
+        f"{-build['decay_floor_db']:g} dB under their peak (drums {build['drum_max']:g} s at most); those still "
+        f"ringing after {build['decay_max']:g} s end on a loop that repeats ever quieter, at the decay rate of their "
+        f"last {build['decay_fit']:g} s, so that a long note goes on decaying. The release after the note-off gives each instrument's release time (to "
         f"{-build['release_floor_db']:g} dB). A velocity layer that only repeats the loud one at a lower gain (a "
         f"preset without velocity samples) is kept once. Layers follow one velocity curve, level ~ velocity^"
         f"{build['velocity_exponent']:g}; instruments are levelled to the same median RMS over a note's first half "
         f"second at the same velocity, and the loudest note at velocity 127 peaks at {build['peak']:g}.", 115)
+    kit = " and a drum kit" if DRUMS in instruments else ""
+    intro = textwrap.fill(
+        f"{count} int16 mono samples ({size:.1f} MB, `samples.safetensors`) of "
+        f"{len(instruments) - (DRUMS in instruments)} instruments{kit} rendered from the General MIDI SoundFont "
+        f"`{settings['soundfont']['file']}` (sha256 `{settings['soundfont']['sha256'][:16]}...`), played by "
+        "bd2music's sampler (`bd2music/music/instruments.py`): nearest root and layer, pitch by resampling, loops, "
+        "envelopes, panning. `config.json` describes each instrument (GM program, family, description for "
+        "audio-text matching, playable range, sustained or decaying, role, release time) and each sample (root, "
+        "velocity, gain, loop points and the gain of each repetition of the loop); a tensor is named "
+        "`instrument/root/velocity`. The drum kit's samples are GM percussion keys.", 115)
     text = f"""# Instrument bank
 
-{count} int16 mono samples ({size:.1f} MB, `samples.safetensors`) of {len(instruments)} instruments rendered from
-the General MIDI SoundFont `{settings['soundfont']['file']}` (sha256 `{settings['soundfont']['sha256'][:16]}...`),
-played by bd2music's sampler (`bd2music/music/instruments.py`): nearest root and layer, pitch by resampling,
-loops, envelopes, panning. `config.json` describes each instrument (GM program, family, description for
-audio-text matching, playable range, sustained or decaying, role, release time) and each sample (root, velocity,
-gain, loop points); a tensor is named `instrument/root/velocity`. The drum kit's samples are GM percussion keys.
+{intro}
 
 {_table(["name", "bank:preset", "description", "range", "kind", "role", "roots", "layers", "release s",
          "sample credit"], rows)}

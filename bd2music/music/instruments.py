@@ -88,8 +88,8 @@ class InstrumentBank:
             instruments = {}
             for name, entry in settings["instruments"].items():
                 samples = [Sample(s["key"], _int16(tensors[s["key"]], s["key"]), rate, s["root"], s["velocity"],
-                                  float(s["gain"]), tuple(s["loop"]) if s["loop"] else None)
-                           for s in entry["samples"]]
+                                  float(s["gain"]), tuple(s["loop"]) if s["loop"] else None,
+                                  float(s.get("loop_gain", 1.0))) for s in entry["samples"]]
                 if not samples:
                     raise ValueError(f"{name} has no samples")
                 instruments[name] = Instrument({k: v for k, v in entry.items() if k != "samples"}, samples)

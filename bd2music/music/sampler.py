@@ -4,7 +4,8 @@
 loop holds a whole number of output samples (the rate moves by half a sample per loop at most: under 0.1 cent for
 the bank's loops) and from a copy whose loop goes on past its end for as long as the filter reads, so that the
 resampled loop is itself seamless. soxr's medium quality keeps 16 bits, as much as the samples hold. ``voice`` then
-plays the attack, repeats the loop while the key is held and applies the envelope: a short fade-in, and after the
+plays the attack, repeats the loop while the key is held (a decaying note's loop each time quieter, until it is
+60 dB down) and applies the envelope: a short fade-in, and after the
 note-off an exponential release that reaches -60 dB, and silence, at the release time.
 """
 
@@ -30,6 +31,7 @@ class Sample:
     velocity: int  # the layer's MIDI velocity
     gain: float  # int16 units -> the bank's level at ``velocity``
     loop: tuple[int, int] | None = None  # [start, end) in samples; None: it plays once
+    loop_gain: float = 1.0  # each repetition of the loop is this times the one before (decaying notes: below 1)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Pitched:
 
     audio: np.ndarray
     loop: tuple[int, int] | None
+    loop_gain: float = 1.0
 
     @property
     def nbytes(self) -> int:
@@ -54,12 +57,12 @@ def pitched(sample: Sample, pitch: float, rate: int, quality: str = "MQ") -> Pit
     length = end - start
     out_length = max(1, round(length * factor))
     margin = math.ceil(FILTER_MARGIN / min(1.0, factor))  # the filter is longer in input samples downsampling
-    tail = np.resize(audio[start:end], 2 * margin + 1)  # the loop goes on past its end (it may be short)
+    tail = np.resize(audio[start:end], 2 * margin + 1) * np.float32(sample.loop_gain)  # the loop goes on
     periodic = np.concatenate([audio[:end], tail, np.zeros(margin, np.float32)])
     resampled = soxr.resample(periodic, length, out_length, quality)  # exactly out_length / length
     out_start = math.ceil((start + margin) * out_length / length)
     out_end = out_start + out_length
-    return Pitched(resampled[:out_end], (out_start, out_end))
+    return Pitched(resampled[:out_end], (out_start, out_end), sample.loop_gain)
 
 
 def release_curve(length: int) -> np.ndarray:
@@ -78,18 +81,27 @@ def voice(sound: Pitched, held: int, release: np.ndarray, attack: np.ndarray, ga
         out = source * gain
         out[: len(attack)] *= attack[: len(out)]
         return out
-    length = held + len(release) if sound.loop is not None else min(held + len(release), len(source))
+    length = min(held + len(release), len(source) if sound.loop is None else audible_length(sound))
     out = np.empty(length, dtype=np.float32)
     np.multiply(source[:length], gain, out=out[: min(length, len(source))])
     if sound.loop is not None:  # the loop again and again after the stored end
         start, end = sound.loop
-        for position in range(end, length, end - start):
+        for repetition, position in enumerate(range(end, length, end - start), start=1):
             count = min(end - start, length - position)
-            out[position:position + count] = out[start:start + count]
+            np.multiply(out[start:start + count], np.float32(sound.loop_gain**repetition),
+                        out=out[position:position + count])
     out[: len(attack)] *= attack[:length]
     if length > held:
         out[held:] *= release[: length - held]
     return out
+
+
+def audible_length(sound: Pitched) -> float:
+    """Samples until a looped note has decayed 60 dB under its loop's first pass (infinite when it sustains)."""
+    if sound.loop_gain >= 1:
+        return math.inf
+    start, end = sound.loop
+    return end + (end - start) * math.ceil(math.log(1e-3) / math.log(sound.loop_gain))
 
 
 def pan_gains(pan: float) -> tuple[float, float]:
