@@ -41,7 +41,7 @@ class InstrumentBuildConfig:
 
     sample_rate: int = 32_000  # Hz of the stored samples (mono int16)
     root_step: int = 5  # semitones between root notes: a note is resampled by at most half of this
-    velocities: tuple[int, ...] = (64, 118)  # MIDI velocity of each layer (the piano's 80-100 zone is broken)
+    velocities: tuple[int, ...] = (64, 118)  # MIDI velocity of each layer (TinySoundFont plays the piano 80-100 badly)
     velocity_exponent: float = 2.0  # level ~ velocity ** this (the GM curve, 40 log10 dB)
     same_layer_db: float = 1.0  # a layer whose spectrum is within this of the loud one's (mean dB over bands)
     hold: float = 2.5  # s a sustained note is held while rendering (its attack and a loop must fit)
