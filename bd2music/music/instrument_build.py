@@ -5,11 +5,12 @@ notes every ``root_step`` semitones over its range at each layer velocity: a hel
 render is mixed to mono and trimmed to its onset. Sustained instruments keep their attack and a seamless loop
 (``bd2music.music.loops``); decaying ones ring out until ``decay_floor_db`` under their peak, a short fade ending
 them, and those still ringing after ``decay_max`` end on a loop that the sampler repeats ever quieter, at the decay
-rate of their last second, so that a long note goes on decaying. The release after the note-off gives the instrument's release time, which the
-sampler applies as its envelope. A layer whose waveform is the loud layer's at another gain (the preset has no
-velocity samples) is not stored twice. Levels: each layer is scaled to the velocity curve through its loud layer
-(``velocity_exponent``), each instrument so that its median level (RMS of a note's first half second) is the same
-at the same velocity, and the whole bank so that the loudest note at velocity 127 peaks at ``peak``.
+rate of their last second, so that a long note goes on decaying. The release after the note-off gives the
+instrument's release time, which the sampler applies as its envelope. A layer whose spectrum is the loud layer's (the
+preset has no velocity samples, only a gain) is not stored twice. Levels: each layer is scaled to the velocity
+curve through its loud layer (``velocity_exponent``), each instrument so that its median level (RMS of a note's
+first half second) is the same at the same velocity, and the whole bank so that the loudest note at velocity 127
+peaks at ``peak``.
 """
 
 from __future__ import annotations

@@ -75,9 +75,10 @@ def write_card(folder: Path, settings: dict, soundfont: Path) -> Path:
         f"crossfade baked into its end, so that a note lasts as long as it is held; decaying ones ring until "
         f"{-build['decay_floor_db']:g} dB under their peak (drums {build['drum_max']:g} s at most); those still "
         f"ringing after {build['decay_max']:g} s end on a loop that repeats ever quieter, at the decay rate of their "
-        f"last {build['decay_fit']:g} s, so that a long note goes on decaying. The release after the note-off gives each instrument's release time (to "
-        f"{-build['release_floor_db']:g} dB). A velocity layer that only repeats the loud one at a lower gain (a "
-        f"preset without velocity samples) is kept once. Layers follow one velocity curve, level ~ velocity^"
+        f"last {build['decay_fit']:g} s, so that a long note goes on decaying. The release after the note-off "
+        f"gives each instrument's release time (to {-build['release_floor_db']:g} dB). A velocity layer whose "
+        f"spectrum is the loud one's within {build['same_layer_db']:g} dB (a preset without velocity samples) is "
+        "kept once. Layers follow one velocity curve, level ~ velocity^"
         f"{build['velocity_exponent']:g}; instruments are levelled to the same median RMS over a note's first half "
         f"second at the same velocity, and the loudest note at velocity 127 peaks at {build['peak']:g}.", 115)
     kit = " and a drum kit" if DRUMS in instruments else ""
