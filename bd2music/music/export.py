@@ -1,0 +1,174 @@
+"""Scores out: ``write_midi`` (Standard MIDI File, mido) and ``write_musicxml`` (music21, imported when called).
+
+Both take the :class:`~bd2music.music.score.Note` list the sampler plays, in seconds, and a tempo map
+``[(start_s, bpm), ...]`` (quarter notes per minute from each start on; the first applies from 0 s), so that a
+DAW or a score editor shows the bars the music was composed in. ``read_midi`` reads a file written here back
+into notes (tests, tools).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bd2music.errors import InputError
+from bd2music.music.score import DRUMS, Note
+
+TICKS_PER_BEAT = 480  # MIDI ticks per quarter note
+DRUM_CHANNEL = 9  # General MIDI percussion: channel 10, counted from 1
+SIXTEENTH = 0.25  # MusicXML grid, quarter notes
+
+TempoMap = Sequence[tuple[float, float]]
+
+
+class TempoGrid:
+    """Seconds <-> quarter notes through a tempo map: the tempo changes where each entry starts."""
+
+    def __init__(self, tempo_map: TempoMap) -> None:
+        entries = sorted((float(start), float(bpm)) for start, bpm in tempo_map)
+        if not entries or any(not np.isfinite(bpm) or bpm <= 0 for _, bpm in entries):
+            raise InputError(f"tempo map needs at least one (start_s, bpm) with bpm > 0, got {list(tempo_map)}")
+        self.starts = np.array([0.0] + [start for start, _ in entries[1:]])
+        self.bpms = np.array([bpm for _, bpm in entries])
+        self.beats = np.concatenate([[0.0], np.cumsum(np.diff(self.starts) * self.bpms[:-1] / 60.0)])
+
+    def beats_at(self, seconds: np.ndarray | float) -> np.ndarray:
+        """Quarter notes from the start at ``seconds``."""
+        seconds = np.asarray(seconds, dtype=np.float64)
+        segment = np.searchsorted(self.starts, seconds, side="right") - 1
+        return self.beats[segment] + (seconds - self.starts[segment]) * self.bpms[segment] / 60.0
+
+
+def _check(notes: Sequence[Note], names: dict[str, object], what: str) -> None:
+    if missing := sorted({note.instrument for note in notes} - set(names) - {DRUMS}):
+        raise InputError(f"no {what} for instrument {', '.join(missing)}")
+
+
+def write_midi(notes: Sequence[Note], path: str | Path, tempo_map: TempoMap, programs: dict[str, int]) -> Path:
+    """Write ``notes`` as a type-1 MIDI file: a tempo track, then one track per instrument (named after it, in
+    order of first note) with its General MIDI ``programs`` number (0-127) on its own channel, DRUMS on channel 10.
+    Velocities are kept; a track's pan is its notes' mean pan; a key struck again while it sounds ends there."""
+    import mido
+
+    _check(notes, programs, "GM program")
+    grid = TempoGrid(tempo_map)
+    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    conductor = mido.MidiTrack([mido.MetaMessage("track_name", name="tempo", time=0)])
+    tempo_ticks = np.round(grid.beats * TICKS_PER_BEAT).astype(int)
+    conductor += _delta([(int(tick), 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
+                         for tick, bpm in zip(tempo_ticks, grid.bpms)])
+    midi.tracks.append(conductor)
+    instruments = list(dict.fromkeys(note.instrument for note in notes))
+    melodic = [name for name in instruments if name != DRUMS]
+    if len(melodic) > 15:
+        raise InputError(f"{len(melodic)} instruments: a MIDI file holds at most 15 besides the drums")
+    for name in instruments:
+        channel = DRUM_CHANNEL if name == DRUMS else [c for c in range(16) if c != DRUM_CHANNEL][melodic.index(name)]
+        own = [note for note in notes if note.instrument == name]
+        start = np.round(grid.beats_at([note.start for note in own]) * TICKS_PER_BEAT).astype(int)
+        end = _restruck(start, np.round(grid.beats_at([note.end for note in own]) * TICKS_PER_BEAT).astype(int),
+                        np.array([note.pitch for note in own]))
+        pan = int(np.clip(round((np.mean([note.pan for note in own]) + 1) * 63.5), 0, 127))
+        head = [mido.MetaMessage("track_name", name=name, time=0),
+                mido.Message("control_change", channel=channel, control=10, value=pan, time=0)]
+        if name != DRUMS:
+            head.append(mido.Message("program_change", channel=channel, program=int(programs[name]), time=0))
+        events = [(int(on), 1, mido.Message("note_on", channel=channel, note=note.pitch, velocity=note.velocity))
+                  for on, note in zip(start, own)]
+        events += [(int(off), 0, mido.Message("note_off", channel=channel, note=note.pitch, velocity=0))
+                   for off, note in zip(end, own)]  # at the same tick a note ends before the next one starts
+        midi.tracks.append(mido.MidiTrack(head + _delta(events)))
+    path = Path(path)
+    midi.save(str(path))
+    return path
+
+
+def _restruck(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Note ends in ticks: a key struck again while it sounds ends there (MIDI cannot tell two overlapping notes of
+    one key apart), and every note lasts at least one tick."""
+    end = end.copy()
+    for key in np.unique(pitch):
+        same = np.flatnonzero(pitch == key)
+        same = same[np.argsort(start[same], kind="stable")]
+        end[same[:-1]] = np.minimum(end[same[:-1]], start[same[1:]])
+    return np.maximum(end, start + 1)
+
+
+def _delta(events: list[tuple[int, int, object]]) -> list:
+    """Messages sorted by (tick, order) with their delta times set, and the end of track."""
+    import mido
+
+    messages, now = [], 0
+    for tick, _, message in sorted(events, key=lambda event: (event[0], event[1])):
+        messages.append(message.copy(time=tick - now))
+        now = tick
+    return messages + [mido.MetaMessage("end_of_track", time=0)]
+
+
+def read_midi(path: str | Path) -> list[Note]:
+    """The notes of a MIDI file (times in seconds through its tempo changes), instruments named after their
+    tracks (channel 10: DRUMS), pans from each channel's last pan controller; one-line InputError if unreadable."""
+    import mido
+
+    try:
+        midi = mido.MidiFile(str(path))
+    except (OSError, ValueError, EOFError, KeyError) as error:
+        raise InputError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
+    names: dict[int, str] = {}
+    for track in midi.tracks:
+        channels = {message.channel for message in track if hasattr(message, "channel")}
+        title = next((message.name for message in track if message.type == "track_name"), "")
+        names.update({channel: DRUMS if channel == DRUM_CHANNEL else title or f"channel {channel + 1}"
+                      for channel in channels})
+    notes, sounding, pans, now = [], {}, {}, 0.0
+    for message in midi:  # merged tracks, delta times in seconds
+        now += message.time
+        if message.type == "control_change" and message.control == 10:
+            pans[message.channel] = message.value / 63.5 - 1
+        elif message.type == "note_on" and message.velocity > 0:
+            sounding.setdefault((message.channel, message.note), []).append((now, message.velocity))
+        elif message.type in ("note_on", "note_off") and sounding.get((message.channel, message.note)):
+            start, velocity = sounding[(message.channel, message.note)].pop(0)
+            notes.append(Note(start, now - start, message.note, velocity, names.get(message.channel, ""),
+                              round(pans.get(message.channel, 0.0), 3)))
+    return sorted(notes, key=lambda note: (note.start, note.instrument, note.pitch))
+
+
+def write_musicxml(notes: Sequence[Note], path: str | Path, tempo_map: TempoMap, names: dict[str, str],
+                   time_signature: str = "4/4") -> Path:
+    """Write ``notes`` as MusicXML: one part per instrument (``names``: instrument -> the part's name, in score
+    order), onsets and ends quantised to sixteenth notes through the tempo map, a metronome mark at each tempo
+    change; overlapping notes of a part become chords or voices."""
+    from music21 import clef, meter, note as m21note, stream, tempo
+
+    _check(notes, names, "part name")
+    grid = TempoGrid(tempo_map)
+    score = stream.Score()
+    order = [name for name in names if any(note.instrument == name for note in notes)]
+    order += [DRUMS] if any(note.instrument == DRUMS for note in notes) and DRUMS not in order else []
+    for index, name in enumerate(order):
+        part = stream.Part()
+        part.partName = names.get(name, "Drums")
+        part.insert(0, meter.TimeSignature(time_signature))
+        if name == DRUMS:
+            part.insert(0, clef.PercussionClef())
+        if index == 0:
+            for beat, bpm in zip(grid.beats, grid.bpms):
+                part.insert(_quantise(beat), tempo.MetronomeMark(number=round(float(bpm), 2)))
+        own = [note for note in notes if note.instrument == name]
+        onsets = _quantise(grid.beats_at([note.start for note in own]))
+        ends = np.maximum(_quantise(grid.beats_at([note.end for note in own])), onsets + SIXTEENTH)
+        for onset, end, note in zip(onsets, ends, own):
+            element = m21note.Note(note.pitch, quarterLength=float(end - onset))
+            element.volume.velocity = note.velocity
+            part.insert(float(onset), element)
+        score.insert(0, part)
+    path = Path(path)
+    score.write("musicxml", fp=str(path))
+    return path
+
+
+def _quantise(beats: np.ndarray | float) -> np.ndarray:
+    return np.round(np.asarray(beats, dtype=np.float64) / SIXTEENTH) * SIXTEENTH
