@@ -73,6 +73,20 @@ def test_a_key_struck_again_ends_the_sounding_note(tmp_path: Path) -> None:
     assert [(note.start, round(note.duration, 3), note.velocity) for note in back] == [(0.0, 1.0, 90), (1.0, 0.5, 70)]
 
 
+def test_instruments_that_stopped_hand_their_channel_on(tmp_path: Path) -> None:
+    """An album: 20 instruments one after another fit the 15 channels; 16 at once do not."""
+    names = [f"instrument{index}" for index in range(20)]
+    notes = [Note(2.0 * index + 0.1 * step, 0.1, 60 + step, 80, name) for index, name in enumerate(names)
+             for step in range(4)]
+    programs = {name: index for index, name in enumerate(names)}
+    back = read_midi(write_midi(notes, tmp_path / "album.mid", [(0.0, 100.0)], programs))
+    assert [(note.instrument, note.pitch) for note in back] == [(note.instrument, note.pitch) for note in notes]
+    assert max(abs(mine.start - read.start) for mine, read in zip(notes, back)) <= 60 / (100 * TICKS_PER_BEAT)
+    together = [Note(0.0, 1.0, 60, 80, name) for name in names[:16]]
+    with pytest.raises(InputError, match="more than 15 play at once"):
+        write_midi(together, tmp_path / "crowd.mid", [(0.0, 100.0)], programs)
+
+
 def test_tempo_grid_maps_seconds_to_quarter_notes() -> None:
     grid = TempoGrid(TEMPO_MAP)
     np.testing.assert_allclose(grid.beats_at([0.0, 4.0, 7.5, 9.5]), [0.0, 8.0, 13.25, 18.25])

@@ -48,8 +48,9 @@ def _check(notes: Sequence[Note], names: dict[str, object], what: str) -> None:
 
 def write_midi(notes: Sequence[Note], path: str | Path, tempo_map: TempoMap, programs: dict[str, int]) -> Path:
     """Write ``notes`` as a type-1 MIDI file: a tempo track, then one track per instrument (named after it, in
-    order of first note) with its General MIDI ``programs`` number (0-127) on its own channel, DRUMS on channel 10.
-    Velocities are kept; a track's pan is its notes' mean pan; a key struck again while it sounds ends there."""
+    order of first note) with its General MIDI ``programs`` number (0-127) on its own channel (shared only with
+    instruments that have stopped playing), DRUMS on channel 10. Velocities are kept; a track's pan is its notes'
+    mean pan; a key struck again while it sounds ends there."""
     import mido
 
     _check(notes, programs, "GM program")
@@ -60,29 +61,46 @@ def write_midi(notes: Sequence[Note], path: str | Path, tempo_map: TempoMap, pro
     conductor += _delta([(int(tick), 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
                          for tick, bpm in zip(tempo_ticks, grid.bpms)])
     midi.tracks.append(conductor)
-    instruments = list(dict.fromkeys(note.instrument for note in notes))
-    melodic = [name for name in instruments if name != DRUMS]
-    if len(melodic) > 15:
-        raise InputError(f"{len(melodic)} instruments: a MIDI file holds at most 15 besides the drums")
-    for name in instruments:
-        channel = DRUM_CHANNEL if name == DRUMS else [c for c in range(16) if c != DRUM_CHANNEL][melodic.index(name)]
+    tracks = {}  # instrument -> (its notes, start ticks, end ticks), in order of first note
+    for name in sorted(dict.fromkeys(note.instrument for note in notes), key=lambda name: min(
+            note.start for note in notes if note.instrument == name)):
         own = [note for note in notes if note.instrument == name]
-        start = np.round(grid.beats_at([note.start for note in own]) * TICKS_PER_BEAT).astype(int)
-        end = _restruck(start, np.round(grid.beats_at([note.end for note in own]) * TICKS_PER_BEAT).astype(int),
-                        np.array([note.pitch for note in own]))
+        on = np.round(grid.beats_at([note.start for note in own]) * TICKS_PER_BEAT).astype(int)
+        off = np.round(grid.beats_at([note.end for note in own]) * TICKS_PER_BEAT).astype(int)
+        tracks[name] = own, on, _restruck(on, off, np.array([note.pitch for note in own]))
+    channels = _channels({name: (int(on.min()), int(off.max())) for name, (_, on, off) in tracks.items()})
+    for name, (own, on, off) in tracks.items():
+        channel, first = channels[name], int(on.min())
         pan = int(np.clip(round((np.mean([note.pan for note in own]) + 1) * 63.5), 0, 127))
-        head = [mido.MetaMessage("track_name", name=name, time=0),
-                mido.Message("control_change", channel=channel, control=10, value=pan, time=0)]
+        events = [(first, -1, mido.Message("control_change", channel=channel, control=10, value=pan))]
         if name != DRUMS:
-            head.append(mido.Message("program_change", channel=channel, program=int(programs[name]), time=0))
-        events = [(int(on), 1, mido.Message("note_on", channel=channel, note=note.pitch, velocity=note.velocity))
-                  for on, note in zip(start, own)]
-        events += [(int(off), 0, mido.Message("note_off", channel=channel, note=note.pitch, velocity=0))
-                   for off, note in zip(end, own)]  # at the same tick a note ends before the next one starts
-        midi.tracks.append(mido.MidiTrack(head + _delta(events)))
+            events.append((first, -1, mido.Message("program_change", channel=channel, program=int(programs[name]))))
+        events += [(int(tick), 1, mido.Message("note_on", channel=channel, note=note.pitch, velocity=note.velocity))
+                   for tick, note in zip(on, own)]
+        events += [(int(tick), 0, mido.Message("note_off", channel=channel, note=note.pitch, velocity=0))
+                   for tick, note in zip(off, own)]  # at the same tick a note ends before the next one starts
+        midi.tracks.append(mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)] + _delta(events)))
     path = Path(path)
     midi.save(str(path))
     return path
+
+
+def _channels(spans: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """A MIDI channel per instrument (first tick, last tick): DRUMS on channel 10, the others on the 15 left,
+    an instrument taking a channel that an earlier one has stopped using (an album's pages); InputError when more
+    than 15 play at once."""
+    free_from = {channel: -1 for channel in range(16) if channel != DRUM_CHANNEL}
+    assigned = {}
+    for name, (first, last) in spans.items():
+        if name == DRUMS:
+            assigned[name] = DRUM_CHANNEL
+            continue
+        channel = next((channel for channel, end in free_from.items() if end < first), None)
+        if channel is None:
+            raise InputError(f"{len(spans)} instruments: more than 15 play at once, a MIDI file has 15 channels "
+                             "besides the drums")
+        assigned[name], free_from[channel] = channel, last
+    return assigned
 
 
 def _restruck(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.ndarray:
@@ -107,32 +125,51 @@ def _delta(events: list[tuple[int, int, object]]) -> list:
     return messages + [mido.MetaMessage("end_of_track", time=0)]
 
 
+def _absolute(track) -> list[tuple[int, object]]:
+    """A track's messages with their absolute ticks."""
+    now, timed = 0, []
+    for message in track:
+        now += message.time
+        timed.append((now, message))
+    return timed
+
+
 def read_midi(path: str | Path) -> list[Note]:
     """The notes of a MIDI file (times in seconds through its tempo changes), instruments named after their
-    tracks (channel 10: DRUMS), pans from each channel's last pan controller; one-line InputError if unreadable."""
+    tracks (channel 10: DRUMS), pans from each track's last pan controller; one-line InputError if unreadable."""
     import mido
 
     try:
         midi = mido.MidiFile(str(path))
     except (OSError, ValueError, EOFError, KeyError) as error:
         raise InputError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
-    names: dict[int, str] = {}
+    tempi = sorted((tick, message.tempo) for track in midi.tracks for tick, message in _absolute(track)
+                   if message.type == "set_tempo")
+    tempi = [(0, mido.bpm2tempo(120))] * (not tempi or tempi[0][0] > 0) + tempi  # MIDI's default before any
+
+    def seconds(tick: int) -> float:
+        passed, last_tick, tempo = 0.0, 0, tempi[0][1]
+        for change, value in tempi:
+            if change > tick:
+                break
+            passed += mido.tick2second(change - last_tick, midi.ticks_per_beat, tempo)
+            last_tick, tempo = change, value
+        return passed + mido.tick2second(tick - last_tick, midi.ticks_per_beat, tempo)
+
+    notes = []
     for track in midi.tracks:
-        channels = {message.channel for message in track if hasattr(message, "channel")}
-        title = next((message.name for message in track if message.type == "track_name"), "")
-        names.update({channel: DRUMS if channel == DRUM_CHANNEL else title or f"channel {channel + 1}"
-                      for channel in channels})
-    notes, sounding, pans, now = [], {}, {}, 0.0
-    for message in midi:  # merged tracks, delta times in seconds
-        now += message.time
-        if message.type == "control_change" and message.control == 10:
-            pans[message.channel] = message.value / 63.5 - 1
-        elif message.type == "note_on" and message.velocity > 0:
-            sounding.setdefault((message.channel, message.note), []).append((now, message.velocity))
-        elif message.type in ("note_on", "note_off") and sounding.get((message.channel, message.note)):
-            start, velocity = sounding[(message.channel, message.note)].pop(0)
-            notes.append(Note(start, now - start, message.note, velocity, names.get(message.channel, ""),
-                              round(pans.get(message.channel, 0.0), 3)))
+        name = next((message.name for message in track if message.type == "track_name"), "")
+        sounding, pan = {}, 0.0
+        for tick, message in _absolute(track):
+            if message.type == "control_change" and message.control == 10:
+                pan = message.value / 63.5 - 1
+            elif message.type == "note_on" and message.velocity > 0:
+                sounding.setdefault(message.note, []).append((tick, message.velocity))
+            elif message.type in ("note_on", "note_off") and sounding.get(message.note):
+                on, velocity = sounding[message.note].pop(0)
+                instrument = DRUMS if message.channel == DRUM_CHANNEL else name or f"channel {message.channel + 1}"
+                notes.append(Note(seconds(on), seconds(tick) - seconds(on), message.note, velocity, instrument,
+                                  round(pan, 3)))
     return sorted(notes, key=lambda note: (note.start, note.instrument, note.pitch))
 
 
