@@ -23,7 +23,8 @@ WEIGHT_FILES = ("config.json", "model.safetensors")
 PIPELINE_INDEX = "pipeline.json"  # beside the component folders (bd2music.pipeline.PipelineIndex)  # what a component needs, and what the manifest pins
 BANK_FILES = ("config.json", "index.safetensors", "manifest.csv")  # a sound bank: the manifest pins all its files
 INSTRUMENT_FILES = ("config.json", "samples.safetensors")  # the instrument bank (bd2music.music.instruments): all
-ASSETS = (BANK_FILES, INSTRUMENT_FILES)  # folders pinned file by file, card included
+PIECES_FILES = ("config.json", "index.json", "notes.safetensors")  # a piece library (bd2music.music.library): all
+ASSETS = (BANK_FILES, INSTRUMENT_FILES, PIECES_FILES)  # folders pinned file by file, card included
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,8 @@ def write_hub_config(
     repo_id: str, revision: str | None, local: Path = WEIGHTS_DIR, path: Path = HUB_CONFIG
 ) -> HubConfig:
     """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local``, of
-    every file of its sound banks (``bd2music.bank``) and instrument bank (``bd2music.music.instruments``), and of
-    its settings-only components (``config.json`` alone)."""
+    every file of its sound banks (``bd2music.bank``), instrument bank (``bd2music.music.instruments``) and
+    piece library (``bd2music.music.library``), and of its settings-only components (``config.json`` alone)."""
     files = sorted(
         file for folder in local.iterdir() if all((folder / name).is_file() for name in WEIGHT_FILES)
         for file in (folder / name for name in WEIGHT_FILES)
@@ -134,7 +135,7 @@ def write_hub_config(
 
 
 def _is_asset(folder: Path) -> bool:
-    """A sound bank or the instrument bank: every one of its files is pinned."""
+    """A sound bank, the instrument bank or the piece library: every one of its files is pinned."""
     return any(all((folder / name).is_file() for name in files) for files in ASSETS)
 
 

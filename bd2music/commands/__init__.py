@@ -10,6 +10,7 @@ COMMANDS = {
     "audio-features": ("bd2music.commands.audio_features", "audio descriptors (CSV, per-clip .npz, plots)"),
     "instruments": ("bd2music.commands.instruments", "render the instrument bank (samples) from a GM SoundFont"),
     "hub-manifest": ("bd2music.commands.hub_manifest", "pin the Hub weights repo, commit and file sha256s"),
+    "pieces": ("bd2music.commands.pieces", "build the library of public-domain pieces the music backend arranges"),
     "make-pages": ("bd2music.commands.make_pages", "draw procedural comic pages with exact YOLO labels"),
     "reconstruct": ("bd2music.commands.reconstruct", "round-trip clips through the audio latent; sample its prior"),
     "train": ("bd2music.commands.train", "train a model (detector, vocoder, audio-vae)"),
