@@ -6,7 +6,7 @@ fast it loads and serves pieces.
 Key agreement: the tagged key against the best of the 24 Krumhansl-Kessler profiles on the kept notes'
 duration-weighted pitch classes (``bd2music.music.library.key_correlations``), an analysis the build did not use
 (it used music21's on the same notes, or the key the score names): "same" when they are the same key, "close"
-when the tagged key's correlation is within 0.1 of the best one.
+when the tagged key's correlation is within 0.1 of the best one, "top3" when it is among the 3 best.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ from bd2music.music.pieces_card import DENSITY_BINS, TEMPO_BINS
 
 
 def agreement(pieces: list) -> dict[str, float]:
-    same, close = [], []
+    same, close, top3 = [], [], []
     for piece in pieces:
         scores = key_correlations(piece.notes.pitch, piece.notes.duration)
         tagged = scores[int(piece.mode == "minor"), piece.tonic]
         same.append(tagged == scores.max())
         close.append(scores.max() - tagged <= 0.1)
-    return {"pieces": len(pieces), "same": round(float(np.mean(same)), 3), "close": round(float(np.mean(close)), 3)}
+        top3.append((scores >= tagged).sum() <= 3)
+    return {"pieces": len(pieces), **{name: round(float(np.mean(values)), 3)
+                                      for name, values in (("same", same), ("close", close), ("top3", top3))}}
 
 
 def timed(call, repeats: int = 5) -> float:

@@ -45,6 +45,7 @@ def test_tags_are_in_range_and_match_the_notes(pieces: list) -> None:
         assert 0 <= piece.tonic < 12 and piece.mode in ("major", "minor") and 40 <= piece.tempo <= 200, piece.id
         assert len(notes) == piece.tags["notes"] and np.isclose(piece.density, len(notes) / piece.length, atol=1e-4)
         assert np.isclose(piece.melody_density, (notes.part == 0).sum() / piece.length, atol=1e-4)
+        assert np.isclose(piece.onset_density, len(np.unique(notes.onset)) / piece.length, atol=1e-4)
         assert (piece.low, piece.high) == (notes.pitch.min(), notes.pitch.max())
         assert np.all(notes.onset >= 0) and np.all(notes.duration > 0), piece.id
         assert np.all(notes.onset + notes.duration <= piece.length + 1e-4), piece.id

@@ -52,8 +52,9 @@ def tag(reading: Reading, collection: Collection, config: PiecesConfig) -> tuple
     onset, duration, pitch, part = onset[rows], duration[rows], pitch[rows], part[rows]
     melody = part == 0
     density, melody_density = len(onset) / reading.length, int(melody.sum()) / reading.length
+    onset_density = len(np.unique(onset)) / reading.length
     tonic, mode, key_source = choose_key(reading, config.signature_bonus, config.final_bonus)
-    bpm, tempo_source = suggest_tempo(reading, collection.name, melody_density, config.bpm_range)
+    bpm, tempo_source = suggest_tempo(reading, collection.name, onset_density, config.bpm_range)
     entry = {
         "id": reading.id, "title": reading.title, "composer": reading.composer,
         "collection": collection.name, "licence": f"public-domain composition; {collection.licence}",
@@ -61,6 +62,7 @@ def tag(reading: Reading, collection: Collection, config: PiecesConfig) -> tuple
         "tonic": tonic, "mode": mode, "key_source": key_source, "tempo": round(bpm, 2), "tempo_source": tempo_source,
         "dance": dance(reading),
         "density": round(density, 4), "melody_density": round(melody_density, 4),
+        "onset_density": round(onset_density, 4),
         "low": int(pitch.min()), "high": int(pitch.max()), "melody_low": int(pitch[melody].min()),
         "melody_high": int(pitch[melody].max()), "length": reading.length, "parts": count, "notes": len(onset),
         "bar_quarters": reading.bar_quarters, "beat_quarters": reading.beat_quarters, "pickup": reading.pickup,

@@ -98,7 +98,7 @@ class Reading:
     final_pitch: int | None  # the lowest pitch sounding at the end of the whole piece (a tonic cue)
     profile: dict[str, float]  # music21's key correlations of the kept notes: 'C major' -> r
     bpm: float | None  # a metronome mark in quarter notes per minute
-    tempo_words: str  # tempo words of the score (Allegro, ABC N: "Slow"...)
+    tempo_words: list[str]  # texts that may name a tempo, in time order (Allegro, Grave, ABC N: "Slow"...)
     rhythm: str  # ABC R: (reel, jig...) or ''
 
 
@@ -133,12 +133,15 @@ def abc_headers(tune: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for line in tune.splitlines():
         match = re.match(r"^([A-Za-z]):\s*(.*)$", line)
-        if match:
-            value = match[2].strip().replace('"', "")
-            fields[match[1]] = f"{fields[match[1]]} {value}" if match[1] == "N" and match[1] in fields else (
-                fields.get(match[1]) or value)
-            if match[1] == "K":
-                break
+        if not match:
+            continue
+        field, value = match[1], match[2].strip().replace('"', "")
+        if field == "N" and fields.get(field):
+            fields[field] += f" {value}"
+        elif not fields.get(field):
+            fields[field] = value
+        if field == "K":
+            break
     return fields
 
 
@@ -187,7 +190,7 @@ def read_piece(candidate: str, config, root: Path | None = None) -> Reading:
     key = next(iter(score.recurse().getElementsByClass("KeySignature")), None)
     analysed = _key_profile(onset, duration, pitch)
     final = _final_pitch(whole)
-    bpm, words = _tempo(score, headers)
+    bpm, words = _tempo(score, headers, length)
     metadata = score.metadata
     title = headers.get("T") or _title(candidate, metadata)
     composer = COMPOSERS.get(candidate.split("/")[0]) or headers.get("C") or (metadata.composer or "traditional")
@@ -342,15 +345,17 @@ def _final_pitch(parts: list[np.ndarray]) -> int | None:
     return int(pitches.min()) if len(pitches) else None
 
 
-def _tempo(score, headers: dict[str, str]) -> tuple[float | None, str]:
-    """A metronome mark (quarter notes per minute) and the tempo words, from ABC fields or the score."""
-    bpm = None
-    for mark in score.recurse().getElementsByClass("MetronomeMark"):
-        if mark.number and mark.referent is not None and not mark.numberImplicit:
-            bpm = float(mark.number) * float(mark.referent.quarterLength)
-            break
-    words = [str(mark.text) for mark in score.recurse().getElementsByClass("MetronomeMark") if mark.text]
-    words += [str(text.text) for text in score.recurse().getElementsByClass("TempoText")]
-    if headers.get("N"):
-        words.append(headers["N"])
-    return bpm, " ".join(" ".join(words).split())
+def _tempo(score, headers: dict[str, str], until: float) -> tuple[float | None, list[str]]:
+    """The first metronome mark (quarter notes per minute) and the texts that may name a tempo (marks' words,
+    tempo texts and text expressions such as "Grave", ABC ``N:`` notes), in time order, before ``until``."""
+    from music21 import expressions, tempo
+
+    timed = sorted(((float(element.getOffsetInHierarchy(score)), index, element) for index, element in enumerate(
+        score.recurse().getElementsByClass([tempo.TempoIndication, expressions.TextExpression]))),
+        key=lambda item: item[:2])
+    timed = [element for offset, _, element in timed if offset < until]
+    marks = [element for element in timed if isinstance(element, tempo.MetronomeMark)
+             and element.number and element.referent is not None and not element.numberImplicit]
+    bpm = float(marks[0].number) * float(marks[0].referent.quarterLength) if marks else None
+    texts = [str(getattr(element, "text", None) or getattr(element, "content", "") or "") for element in timed]
+    return bpm, [" ".join(text.split()) for text in [*texts, headers.get("N", "")] if text.strip()]

@@ -29,8 +29,8 @@ from bd2music.hub import PIECES_FILES, WEIGHTS_DIR
 DEFAULT_LIBRARY = WEIGHTS_DIR / "pieces"
 CONFIG, INDEX, NOTES = PIECES_FILES
 ARRAYS = {"notes": ("onset", "duration", "pitch", "part"), "bars": ("bars",), "phrases": ("phrases",)}
-NUMERIC_TAGS = ("tonic", "tempo", "density", "melody_density", "low", "high", "melody_low", "melody_high", "length",
-                "parts", "notes", "bar_quarters", "beat_quarters", "pickup")
+NUMERIC_TAGS = ("tonic", "tempo", "density", "melody_density", "onset_density", "low", "high", "melody_low",
+                "melody_high", "length", "parts", "notes", "bar_quarters", "beat_quarters", "pickup")
 TEXT_TAGS = ("mode", "collection", "key_source", "tempo_source", "dance")
 ROLES = ("melody", "inner", "bass")
 KEY_PROFILES = np.array([  # Krumhansl-Kessler probe-tone ratings from the tonic up: major, minor
@@ -85,6 +85,7 @@ class Piece:
     dance: str  # reel, jig, hornpipe, air, march, waltz... when the tune names one, else ''
     density: float  # notes per quarter note, all parts
     melody_density: float  # notes per quarter note of the melody part
+    onset_density: float  # distinct onsets per quarter note, all parts (the surface rhythm)
     low: int  # lowest and highest MIDI pitch, all parts
     high: int
     length: float  # quarter notes

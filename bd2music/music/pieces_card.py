@@ -57,7 +57,7 @@ def write_card(folder: Path, entries: list[dict], settings: dict) -> Path:
         "of music21's Krumhansl-Schmuckler keys with a bonus for the score's signature and for ending on the "
         "tonic; church modes mapped to the nearer of major and minor), a suggested tempo (metronome mark, tempo "
         "words, dance rhythm as a note rate, or the collection's default), the dance a tune names, note density "
-        "(all parts, melody alone), pitch range, length, meter, pickup, parts and their roles, title, composer, "
+        "(all parts, melody alone, distinct onsets), pitch range, length, meter, pickup, parts and their roles, title, composer, "
         "corpus path, licence and the encoding's copyright line.",
         "\n".join([
             f"- modes: {_counts(Counter(entry['mode'] for entry in entries))}",

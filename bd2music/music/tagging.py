@@ -8,8 +8,9 @@ correlation over the kept notes, plus a bonus when the key shares the score's si
 piece ends on its tonic.
 
 Tempo, in quarter notes per minute, from the first that applies: a metronome mark; tempo words (Allegro,
-O'Neill's "Slow"...), read as beats per minute of the meter's beat; a dance rhythm (ABC ``R:`` or the title:
-reel, jig...), read as the melody's notes per second; the collection's default (a tempo or a note rate).
+O'Neill's "Slow"...; the first text naming one), read as beats per minute of the meter's beat (three quarters
+of that for a dotted beat, as in 6/8); a dance rhythm (ABC ``R:`` or the title: reel, jig...), read as onsets
+per second (all parts); the collection's default (a tempo or a note rate).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ MAJOR_SHARPS = {0: 0, 7: 1, 2: 2, 9: 3, 4: 4, 11: 5, 6: 6, 1: -5, 8: -4, 3: -3, 
 TEMPO_WORDS = {  # beats per minute of the meter's beat; longest words are matched first
     "very slow": 50, "grave": 44, "largo": 48, "larghetto": 60, "lento": 52, "adagio": 60, "slow": 66,
     "andante": 80, "andantino": 88, "moderato": 104, "moderate": 104, "allegretto": 112, "allegro": 132,
-    "lively": 132, "quick": 144, "vivace": 152, "presto": 176,
+    "lively": 132, "quick": 144, "vivace": 152, "presto": 176, "langsam": 56, "mässig": 88, "massig": 88,
+    "lebhaft": 132, "schnell": 152,
 }
-RHYTHM_NOTE_RATES = {  # melody notes per second that dance rhythms are played at
+RHYTHM_NOTE_RATES = {  # onsets per second that dance rhythms are played at
     "reel": 7.5, "hornpipe": 5.5, "jig": 6.0, "slide": 6.0, "clog": 5.5, "strathspey": 4.5, "fling": 5.0,
     "polka": 5.0, "schottische": 4.5, "march": 4.0, "waltz": 3.5, "air": 2.5, "lament": 2.0,
 }
@@ -41,15 +43,15 @@ class TempoDefault:
     rhythm's when it has one) turned into a tempo within a range."""
 
     bpm: float | None = None  # quarter notes per minute (chorales)
-    note_rate: float = 3.5  # else melody notes per second
+    note_rate: float = 3.5  # else onsets per second (all parts)
     bpm_range: tuple[float, float] = (60.0, 200.0)  # where the note rate's tempo is clipped
 
 
 COLLECTION_TEMPI = {
     "chorales": TempoDefault(bpm=76.0), "essen": TempoDefault(note_rate=2.2, bpm_range=(60.0, 132.0)),
     "oneills": TempoDefault(note_rate=5.0), "ryans": TempoDefault(note_rate=5.5), "airds": TempoDefault(note_rate=4.0),
-    "fife": TempoDefault(note_rate=4.5), "classical": TempoDefault(note_rate=4.0, bpm_range=(50.0, 176.0)),
-    "monteverdi": TempoDefault(note_rate=2.0, bpm_range=(72.0, 160.0)),
+    "fife": TempoDefault(note_rate=4.5), "classical": TempoDefault(note_rate=4.5, bpm_range=(50.0, 160.0)),
+    "monteverdi": TempoDefault(note_rate=2.5, bpm_range=(72.0, 160.0)),
 }
 
 
@@ -83,15 +85,17 @@ def dance(reading) -> str:
                  if re.search(rf"\b{rhythm}", described)), "")
 
 
-def suggest_tempo(reading, collection: str, melody_density: float, bpm_range: tuple[float, float]):
-    """(quarter notes per minute, source: 'mark', 'words', 'rhythm' or 'collection') of a Reading."""
+def suggest_tempo(reading, collection: str, onset_density: float, bpm_range: tuple[float, float]):
+    """(quarter notes per minute, source: 'mark', 'words', 'rhythm' or 'collection') of a Reading;
+    ``onset_density``: distinct onsets per quarter note, all parts (the surface rhythm a note rate applies to)."""
     low, high = bpm_range
     if reading.bpm:
         return float(np.clip(reading.bpm, low, high)), "mark"
-    words = reading.tempo_words.lower()
-    for word in sorted(TEMPO_WORDS, key=len, reverse=True):
-        if re.search(rf"\b{word}\b", words):
-            return float(np.clip(TEMPO_WORDS[word] * reading.beat_quarters, low, high)), "words"
+    for text in reading.tempo_words:
+        for word in sorted(TEMPO_WORDS, key=len, reverse=True):
+            if re.search(rf"\b{word}\b", text.lower()):
+                compound = 0.75 if reading.beat_quarters % 1 else 1.0  # dotted beats (6/8) are taken slower
+                return float(np.clip(TEMPO_WORDS[word] * reading.beat_quarters * compound, low, high)), "words"
     rhythm = dance(reading)
     rate, source = (RHYTHM_NOTE_RATES[rhythm], "rhythm") if rhythm else (None, "collection")
     default = COLLECTION_TEMPI[collection]
@@ -99,7 +103,7 @@ def suggest_tempo(reading, collection: str, melody_density: float, bpm_range: tu
         return default.bpm, source
     rate = rate or default.note_rate
     low, high = max(low, default.bpm_range[0]), min(high, default.bpm_range[1])
-    return float(np.clip(60.0 * rate / max(melody_density, 1e-6), low, high)), source
+    return float(np.clip(60.0 * rate / max(onset_density, 1e-6), low, high)), source
 
 
 def order_parts(part: np.ndarray, pitch: np.ndarray, count: int) -> tuple[np.ndarray, list[int], list[str]]:
