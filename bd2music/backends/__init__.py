@@ -19,6 +19,7 @@ T = TypeVar("T")
 REGISTRY = {  # name -> "module:Class"
     "neural": "bd2music.backends.neural:NeuralBackend",
     "scene": "bd2music.backends.scene:SceneBackend",
+    "music": "bd2music.backends.music:MusicBackend",
 }
 
 __all__ = ["REGISTRY", "Backend", "Cue", "Layer", "Progress", "backend_class", "check_name", "settings_config"]

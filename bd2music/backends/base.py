@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from bd2music.music.score import Score
     from bd2music.plan import Plan
 
 Progress = Callable[[float, str], None]
@@ -45,6 +46,7 @@ class Layer:
     sample_rate: int
     cues: list[Cue] = field(default_factory=list)
     role: str = "main"  # "main" or "bed": the master ducks beds under the other layers
+    score: Score | None = None  # the notes a music layer played (written as MIDI beside the track)
 
     def __post_init__(self) -> None:
         self.audio = np.atleast_2d(np.asarray(self.audio, dtype=np.float32))

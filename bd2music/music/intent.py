@@ -32,10 +32,10 @@ class IntentConfig:
     """The thresholds of the mapping from plan to music (``weights/pipeline.json``, settings "music")."""
 
     valence_weights: tuple[float, float, float] = (0.5, 0.3, 0.2)  # brightness, warmth, saturation
-    minor_below: float = 0.5  # valence under which the page is in minor
+    minor_below: float = 0.52  # valence under which the page is in minor (about a third of the training pages)
     min_hue_saturation: float = 0.15  # a page less saturated than this picks its key by brightness, not hue
-    flat_keys_from: float = 0.35  # black and white: brightness mapped onto the circle of fifths from here...
-    sharp_keys_to: float = 0.95  # ...(4 flats) to here (4 sharps)
+    flat_keys_from: float = 0.55  # black and white: brightness mapped onto the circle of fifths from here...
+    sharp_keys_to: float = 0.9  # ...(4 flats) to here (4 sharps): the span of the training pages' brightness
     height_mix: float = 0.5  # height = this share of the centroid target + the rest of the brightness
 
 

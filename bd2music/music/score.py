@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 DRUMS = "drums"  # the instrument name of the GM percussion kit: a note's pitch is its GM drum key (35-81)
 
@@ -21,3 +23,47 @@ class Note:
     @property
     def end(self) -> float:
         return self.start + self.duration
+
+
+@dataclass
+class Score:
+    """What the music backend played: the notes, the tempo map, the key, where the music came from and each
+    section's instruments; the MIDI and MusicXML files are written from it (``bd2music.music.export``)."""
+
+    notes: list[Note]
+    tempo_map: list[tuple[float, float]]  # (start in seconds, quarter notes per minute) per section
+    key: str  # e.g. "D minor"
+    source: str  # "procedural" or "piece: <title> (<collection>)"
+    sections: list[dict]  # per section: panel, start, end, tempo, beats, instruments by role
+    programs: dict[str, int]  # instrument name -> General MIDI program (the MIDI file's program changes)
+    fallback: str = ""  # why the procedural composer played when a piece was asked for ("" otherwise)
+    time_signature: str = "4/4"
+
+    def to_dict(self) -> dict:
+        """The score's summary for the result JSON (the notes go to the MIDI file)."""
+        return {"key": self.key, "source": self.source, "fallback": self.fallback, "notes": len(self.notes),
+                "time_signature": self.time_signature, "sections": self.sections}
+
+    def write(self, stem: str | Path, musicxml: bool = False) -> dict[str, Path]:
+        """``<stem>.mid`` (and ``<stem>.musicxml``): the files written, by kind ("midi", "musicxml")."""
+        from bd2music.music.export import write_midi, write_musicxml
+
+        stem = Path(stem)
+        written = {"midi": write_midi(self.notes, stem.with_suffix(".mid"), self.tempo_map, self.programs)}
+        if musicxml:
+            names = {name: name.replace("_", " ") for name in self.programs}
+            written["musicxml"] = write_musicxml(self.notes, stem.with_suffix(".musicxml"), self.tempo_map, names,
+                                                 self.time_signature)
+        return written
+
+    @classmethod
+    def joined(cls, scores: Sequence[Score], starts: Sequence[float]) -> Score:
+        """The scores played one after another from ``starts`` (seconds): an album's score."""
+        notes = [replace(n, start=n.start + start) for score, start in zip(scores, starts) for n in score.notes]
+        tempo_map = [(at + start, bpm) for score, start in zip(scores, starts) for at, bpm in score.tempo_map]
+        sections = [s | {"start": round(s["start"] + start, 3), "end": round(s["end"] + start, 3)}
+                    for score, start in zip(scores, starts) for s in score.sections]
+        programs = {name: program for score in scores for name, program in score.programs.items()}
+        return cls(sorted(notes, key=lambda n: (n.start, n.instrument, n.pitch)), tempo_map,
+                   " / ".join(dict.fromkeys(s.key for s in scores)), " / ".join(s.source for s in scores), sections,
+                   programs)

@@ -1,0 +1,280 @@
+"""Backend ``music``: the plan becomes a score (``bd2music.music``) played by recorded instruments.
+
+1. **intent** (``music.intent``): the page's key and mode, each segment's tempo, density, level, height, contour.
+2. **score**: a public-domain piece of the library (``music.library``) chosen by mood and re-arranged
+   (``music.arrange``), or the procedural composer (``music.compose``): on ``composer_share`` of the pages (by
+   seed and page) for variety, and when no piece fits or the library is missing (the score says why).
+3. **orchestration**: per section, an instrument for each role (melody, harmony, bass, a doubling counter
+   voice at loud sections, drums at dense ones), ranked by the audio-text similarity between the segment's
+   semantic embedding and the instruments' descriptions, by how well the instrument's brightness matches the
+   section's height, and, as WAVE turns an image's objects into instruments, by the scene's sound sources: the
+   categories of the bank clips the scene would pick for the segment, each suggesting instruments
+   (``SOURCE_INSTRUMENTS``); drawn from the ``top_k`` best with the seed and the page; the melody changes
+   instrument from one section to the next.
+4. **performance** (``music.perform``) and rendering by the sampler (``music.instruments``), then a room
+   (reverb) and the faint noise floor of a recording. The layer is stereo at the sampler's rate; it carries
+   the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from bd2music.backends import settings_config
+from bd2music.backends.base import Cue, Layer, Progress, trigger
+from bd2music.bank import SoundBank
+from bd2music.errors import InputError
+from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, page_hash
+from bd2music.music.compose import BASS, HARMONY, MELODY, ComposerConfig, compose
+from bd2music.music.instruments import InstrumentBank
+from bd2music.music.intent import IntentConfig, Key, Section, choose_key, plan_sections
+from bd2music.music.library import Piece, PieceLibrary
+from bd2music.music.perform import Orchestration, PerformerConfig, perform
+from bd2music.music.score import DRUMS, Note, Score
+from bd2music.plan import Plan, SegmentPlan
+
+MUSIC_LICENSE = "MIT (MuseScore General SoundFont, see weights/instruments/README.md)"
+SOURCE_INSTRUMENTS = {  # a scene's sound sources (the bank's categories) and the instruments they suggest
+    "animal": ("flute", "pan_flute", "clarinet", "oboe", "music_box"),
+    "ambience": ("warm_pad", "strings", "harp", "choir", "celesta"),
+    "human": ("choir", "cello", "violin", "horn", "nylon_guitar"),
+    "machine": ("brass", "trumpet", "trombone", "electric_bass", "steel_guitar", "electric_piano"),
+    "foley": ("pizzicato", "marimba", "vibraphone", "nylon_guitar", "acoustic_bass"),
+    "music": ("piano", "electric_piano", "strings", "acoustic_bass", "organ"),
+}
+ALSO_PLAYS = {  # roles an instrument takes besides its typical one (``info(name)["role"]``)
+    MELODY: ("piano", "electric_piano", "nylon_guitar", "steel_guitar", "harp", "horn", "vibraphone"),
+    HARMONY: ("marimba", "vibraphone"),
+    BASS: ("cello", "piano", "pizzicato"),
+}
+
+
+@dataclass
+class MusicConfig:
+    """Settings of the music backend (``weights/pipeline.json``, settings "music")."""
+
+    top_k: int = 3  # each instrument is drawn from this many best-ranked ones
+    semantic_weight: float = 1.0  # weight of the audio-text similarity in the instrument ranking...
+    height_weight: float = 1.0  # ...of the match between the instrument's brightness and the section's height...
+    source_weight: float = 0.5  # ...and of the scene's sound sources (share of the top clips suggesting it)
+    source_clips: int = 12  # how many of the bank's best clips for a segment count as its sound sources
+    counter_from: float = 0.65  # sections at least this loud double the melody an octave below
+    reverb_room: float = 0.45  # pedalboard Reverb room size of the music's room
+    reverb_wet: float = 0.22  # wet level of the room
+    noise_floor_db: float = -54.0  # a recording's noise floor, relative to the music's RMS
+    sample_rate: int = 44_100
+    composer_share: float = 0.25  # share of the pages (by seed and page) the composer plays though a piece fits
+    intent: IntentConfig = field(default_factory=IntentConfig)
+    arranger: ArrangerConfig = field(default_factory=ArrangerConfig)
+    composer: ComposerConfig = field(default_factory=ComposerConfig)
+    performer: PerformerConfig = field(default_factory=PerformerConfig)
+
+    def __post_init__(self) -> None:
+        for part in ("intent", "arranger", "composer", "performer"):
+            value = getattr(self, part)
+            if isinstance(value, dict):
+                kind = {f.name: f.default_factory for f in fields(self) if f.name == part}[part]
+                setattr(self, part, settings_config(type(kind()), value, f"music {part}"))
+
+
+@dataclass
+class MusicBackend:
+    """Score + orchestration + sampler."""
+
+    instruments: InstrumentBank
+    descriptions: torch.Tensor  # (instruments, E) unit text embeddings of the instruments' descriptions
+    library: PieceLibrary | None  # None: the composer writes every score...
+    library_problem: str = ""  # ...and this says why (a missing or corrupt library)
+    sources: SoundBank | None = None  # the scene's bank, whose clips suggest instruments (None: not used)
+    config: MusicConfig = field(default_factory=MusicConfig)
+    name: ClassVar[str] = "music"
+
+    def __post_init__(self) -> None:
+        self.players = {role: [n for n in self.instruments.names if self._plays(n, role)]
+                        for role in (MELODY, HARMONY, BASS)}
+        self.brightness = _brightness(self.instruments, 22_050)
+
+    @classmethod
+    def from_components(cls, components: dict, settings: dict | None = None) -> MusicBackend:
+        bank = InstrumentBank.load(components["instruments"])
+        texts = [bank.info(name)["description"] for name in bank.names]
+        with torch.inference_mode():
+            descriptions = components["audio_text"].embed_text(texts).float().cpu()
+        library, problem = None, "no piece library given"
+        if components.get("pieces"):
+            try:
+                library, problem = PieceLibrary.load(components["pieces"]), ""
+            except InputError as error:
+                problem = str(error)
+                warnings.warn(f"{problem}; the composer writes every score", stacklevel=2)
+        try:  # the scene's sound sources suggest instruments when its bank is there
+            sources = SoundBank.load(components["bank"]) if components.get("bank") else None
+        except InputError:
+            sources = None
+        return cls(bank, descriptions, library, problem, sources, settings_config(MusicConfig, settings, cls.name))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:
+        if progress is not None:
+            progress(0.0, "writing the score")
+        key = choose_key(plan, self.config.intent)
+        sections = plan_sections(plan, self.config.intent)
+        piece, fallback = self.choose(plan, key, sections, seed)
+        if piece is None:
+            events, source = compose(sections, key, seed, self.config.composer), "procedural"
+        else:
+            events = arrange(piece, key, sections, self.config.arranger, self.config.composer)
+            source = f"piece: {piece.title} ({piece.collection}, {piece.id})"
+        orchestration = self.orchestrate(plan, sections, seed)
+        ranges = {n: (self.instruments.info(n)["low"], self.instruments.info(n)["high"],
+                      bool(self.instruments.info(n)["sustained"])) for n in self.instruments.names}
+        notes = perform(events, sections, orchestration, seed, ranges, self.config.performer)
+        if progress is not None:
+            progress(0.4, "playing the score")
+        audio = self.instruments.render(notes, self.sample_rate, plan.seconds)
+        audio = self._room(audio, seed)
+        unit = piece.beat_quarters if piece else 1.0  # quarter notes per beat (6/8: a dotted quarter)
+        score = Score(notes=notes, tempo_map=[(s.start, s.tempo * unit) for s in sections], key=key.name,
+                      source=source, sections=[self._section_dict(s, o, g) for s, o, g in zip(sections, orchestration, plan.segments)],
+                      programs={n: self.instruments.info(n)["program"] for n in self.instruments.names},
+                      fallback=fallback,
+                      time_signature=_time_signature(piece, self.config.composer.meter))
+        cues = self._cues(sections, orchestration) + ([self._piece_cue(piece, plan)] if piece else [])
+        return [Layer(self.name, audio, self.sample_rate, cues, score=score)]
+
+    def choose(self, plan: Plan, key: Key, sections: list[Section], seed: int) -> tuple[Piece | None, str]:
+        """The piece to arrange, or (None, why the composer writes the score instead)."""
+        if self.library is None:
+            return None, self.library_problem
+        if np.random.default_rng([seed, page_hash(plan), 26]).random() < self.config.composer_share:
+            return None, ""  # the composer's turn, for variety
+        density = float(np.average([s.density for s in sections], weights=[s.beats for s in sections]))
+        return choose_piece(self.library, key, sections, plan, seed, self.config.arranger, density)
+
+    # -- orchestration ---------------------------------------------------------------------------------------
+    def orchestrate(self, plan: Plan, sections: list[Section], seed: int) -> list[Orchestration]:
+        """An instrument per role and section (see the module docstring)."""
+        rng = np.random.default_rng([seed, page_hash(plan), 23])
+        chosen, previous = [], None
+        for section, segment in zip(sections, plan.segments):
+            scores = self._scores(segment, section)
+            melody = self._draw(scores, MELODY, rng, exclude={previous} if previous else set())
+            harmony = self._draw(scores, HARMONY, rng, exclude={melody})
+            bass = self._draw(scores, BASS, rng, exclude={melody, harmony})
+            counter = None
+            if section.level >= self.config.counter_from:
+                counter = self._draw(scores, MELODY, rng, exclude={melody, harmony, bass})
+            drums = section.density >= self.config.composer.drums_from
+            chosen.append(Orchestration(melody, harmony, bass, counter, drums))
+            previous = melody
+        return chosen
+
+    def _scores(self, segment: SegmentPlan, section: Section) -> np.ndarray:
+        """Ranking score of every instrument for a section: semantic similarity, brightness match, sources."""
+        names, config = self.instruments.names, self.config
+        semantic = np.zeros(len(names))
+        if segment.embedding.numel() == self.descriptions.shape[1]:
+            semantic = (self.descriptions @ segment.embedding.float()).numpy()
+        brightness = np.array([self.brightness.get(n, 0.5) for n in names])
+        shares = self.sound_sources(segment)
+        suggested = np.array([sum(share for category, share in shares.items()
+                                  if n in SOURCE_INSTRUMENTS.get(category, ())) for n in names])
+        return (config.semantic_weight * semantic - config.height_weight * np.abs(brightness - section.height)
+                + config.source_weight * suggested)
+
+    def sound_sources(self, segment: SegmentPlan) -> dict[str, float]:
+        """The share of each bank category among the ``source_clips`` clips that best match the segment (its
+        latents, semantic embedding and centroid and flatness targets, as the scene ranks them)."""
+        if self.sources is None:
+            return {}
+        ranked = self.sources.rank(segment.latents.latents, segment.embedding,
+                                   {"spectral_centroid_mean": segment.centroid,
+                                    "spectral_flatness_mean": segment.flatness})[: self.config.source_clips]
+        categories = [self.sources.clips[i].category for i in ranked]
+        return {c: categories.count(c) / len(categories) for c in dict.fromkeys(categories)}
+
+    def _draw(self, scores: np.ndarray, role: str, rng: np.random.Generator, exclude: set) -> str | None:
+        """One instrument for ``role`` from the ``top_k`` best (better ranks likelier)."""
+        names = self.instruments.names
+        able = [i for i, n in enumerate(names) if n in self.players[role] and n not in exclude]
+        if not able:
+            able = [i for i, n in enumerate(names) if n in self.players[role]]
+        if not able:
+            return None
+        best = sorted(able, key=lambda i: -scores[i])[: self.config.top_k]
+        weights = 1.0 / np.arange(1, len(best) + 1)
+        return names[best[rng.choice(len(best), p=weights / weights.sum())]]
+
+    def _plays(self, name: str, role: str) -> bool:
+        info = self.instruments.info(name)
+        return info.get("role") == role or name in ALSO_PLAYS[role]
+
+    # -- sound -----------------------------------------------------------------------------------------------
+    def _room(self, audio: np.ndarray, seed: int) -> np.ndarray:
+        """The music in a room (reverb) with the faint noise floor of a recording."""
+        from pedalboard import Pedalboard, Reverb
+
+        room = Pedalboard([Reverb(room_size=self.config.reverb_room, wet_level=self.config.reverb_wet,
+                                  dry_level=1.0 - self.config.reverb_wet, width=1.0)])
+        wet = room(audio.astype(np.float32), self.sample_rate)
+        rms = float(np.sqrt(np.mean(wet**2))) or 1e-4
+        white = np.fft.rfft(np.random.default_rng([seed, 24]).standard_normal(wet.shape), axis=-1)
+        freqs = np.fft.rfftfreq(wet.shape[-1], 1.0 / self.sample_rate)
+        noise = np.fft.irfft(white / np.sqrt(np.maximum(freqs, 20.0)), n=wet.shape[-1], axis=-1)  # pink (1/f)
+        noise *= rms * 10 ** (self.config.noise_floor_db / 20) / (float(np.sqrt(np.mean(noise**2))) or 1.0)
+        return (wet + noise).astype(np.float32)
+
+    def _section_dict(self, section: Section, orchestration: Orchestration, segment: SegmentPlan) -> dict:
+        return {"panel": section.panel, "start": round(section.start, 3), "end": round(section.end, 3),
+                "tempo": round(section.tempo, 2), "beats": section.beats,
+                "instruments": {k: v for k, v in asdict(orchestration).items() if v},
+                "sound_sources": {k: round(v, 3) for k, v in self.sound_sources(segment).items()}}
+
+    def _piece_cue(self, piece: Piece, plan: Plan) -> Cue:
+        return Cue(self.name, 0.0, plan.seconds, f"piece: {piece.id}", piece.licence, piece.composer or "traditional",
+                   f"music21 corpus: {piece.title}", "plan: page mood (key, mode, tempo, density)")
+
+    def _cues(self, sections: list[Section], orchestration: list[Orchestration]) -> list[Cue]:
+        cues = []
+        for section, plan in zip(sections, orchestration):
+            players = [plan.melody, plan.harmony, plan.bass, plan.counter] + ([DRUMS] if plan.drums else [])
+            for instrument in dict.fromkeys(p for p in players if p):
+                cues.append(Cue(self.name, section.start, section.end, f"instrument: {instrument}", MUSIC_LICENSE,
+                                "S. Christian Collins et al. (MuseScore General)", "MuseScore_General_Lite.sf3",
+                                trigger(section.panel)))
+        return cues
+
+
+
+def _brightness(bank: InstrumentBank, rate: int) -> dict[str, float]:
+    """Each pitched instrument's brightness, 0 (darkest) to 1: the rank, among the bank's instruments, of the
+    spectral centroid of the middle note of its range (half a second at velocity 90): the instrument where it plays."""
+    centroids = {}
+    for name in bank.names:
+        info = bank.info(name)
+        if name == DRUMS or info.get("role") == "percussion":
+            continue
+        pitch = (info["low"] + info["high"]) // 2
+        audio = bank.render([Note(0.0, 0.5, pitch, 90, name)], rate, 0.5).mean(axis=0)
+        magnitude = np.abs(np.fft.rfft(audio))
+        centroids[name] = float(np.fft.rfftfreq(len(audio), 1 / rate) @ magnitude / max(magnitude.sum(), 1e-12))
+    order = sorted(centroids, key=centroids.get)
+    return {name: i / max(len(order) - 1, 1) for i, name in enumerate(order)}
+
+
+def _time_signature(piece: Piece | None, meter: int) -> str:
+    """The score's time signature: the composer's ``meter`` in quarters, or the piece's (compound metres in
+    eighths)."""
+    if piece is None:
+        return f"{meter}/4"
+    if piece.beat_quarters == 1.5:
+        return f"{round(piece.bar_quarters * 2)}/8"
+    return f"{round(piece.bar_quarters)}/4" if float(piece.bar_quarters).is_integer() else "4/4"

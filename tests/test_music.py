@@ -1,0 +1,156 @@
+"""The music backend on the shipped instruments and pieces (no shared data): a score in the page's key played by
+credited instruments, pieces fitted to the plan, seeds, orchestration that changes with the panels, the default
+soundtrack (music over a ducked scene), MIDI and MusicXML beside the WAV, and missing assets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bd2music.__main__ import main
+from bd2music.backends import backend_class
+from bd2music.errors import InputError
+from bd2music.evaluation.listening import harmonic_share, key_clarity
+from bd2music.io import load_page
+from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, excerpt
+from bd2music.music.compose import MELODY, ComposerConfig
+from bd2music.music.export import read_midi
+from bd2music.music.intent import IntentConfig, choose_key, plan_sections
+from bd2music.music.library import PieceLibrary
+from bd2music.pipeline import Pipeline
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PAGE = EXAMPLES / "peppercarrot_ep03_en_002.jpg"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+@pytest.fixture(scope="module")
+def pipe(one_torch_thread) -> Pipeline:
+    return Pipeline.from_pretrained(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def plans(pipe: Pipeline):
+    page = load_page(PAGE)
+    analysis = pipe.analyze(page)
+    return {per_panel: pipe.planner(analysis, page.image, 8.0, 0, per_panel) for per_panel in (False, True)}
+
+
+@pytest.fixture(scope="module")
+def music(pipe: Pipeline):
+    return pipe.backend("music")
+
+
+def test_the_score_is_in_the_pages_key_played_by_credited_instruments(music, plans) -> None:
+    plan = plans[False]
+    [layer] = music.render(plan, seed=0)
+    assert layer.name == "music" and layer.sample_rate == 44_100 and layer.audio.shape[0] == 2
+    assert layer.audio.shape[1] >= round(8.0 * 44_100) and np.isfinite(layer.audio).all()
+    score = layer.score
+    assert score.key == choose_key(plan, music.config.intent).name and len(score.notes) > 10
+    heard, clarity = key_clarity(layer.audio, layer.sample_rate)
+    tonic, mode = score.key.replace("♭", "b").replace("♯", "#").split()
+    assert clarity > 0.5 and harmonic_share(layer.audio, layer.sample_rate) > 0.3
+    relative = {"major": -3, "minor": 3}[mode]  # the relative key has the same notes
+    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    flats = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
+    index = names.index(flats.get(tonic, tonic))
+    assert heard.split()[0] in (names[index], names[(index + relative) % 12])
+    instruments = {n.instrument for n in score.notes}
+    credited = {c.clip.removeprefix("instrument: ") for c in layer.cues if c.clip.startswith("instrument: ")}
+    assert instruments <= credited and all("MIT" in c.license for c in layer.cues if c.clip.startswith("instr"))
+    if score.source != "procedural":
+        [piece] = [c for c in layer.cues if c.clip.startswith("piece: ")]
+        assert piece.license and piece.source.startswith("music21 corpus")
+
+
+def test_same_seed_same_music_other_seed_other_music(music, plans) -> None:
+    plan = plans[True]
+    [a], [b], [c] = music.render(plan, 0), music.render(plan, 0), music.render(plan, 1)
+    assert np.array_equal(a.audio, b.audio) and a.score.notes == b.score.notes
+    assert a.score.notes != c.score.notes
+
+
+def test_each_panel_changes_the_orchestration(music, plans) -> None:
+    [layer] = music.render(plans[True], seed=0)
+    sections = layer.score.sections
+    assert len(sections) == len(plans[True].segments) > 1
+    melodies = [s["instruments"]["melody"] for s in sections]
+    assert all(a != b for a, b in zip(melodies, melodies[1:]))
+
+
+def test_a_piece_is_chosen_in_the_pages_mode_and_fitted_to_the_plan(music, plans) -> None:
+    plan = plans[False]
+    key = choose_key(plan, IntentConfig())
+    sections = plan_sections(plan, IntentConfig())
+    library = PieceLibrary.load(WEIGHTS / "pieces")
+    piece, reason = choose_piece(library, key, sections, plan, 0, ArrangerConfig(max_misfit=10.0), 1.0)
+    assert piece is not None and reason == "" and piece.mode == key.mode
+    total = sum(s.beats for s in sections)
+    passage = excerpt(piece, total, ArrangerConfig())
+    assert len(passage) and passage.onset.min() >= 0 and passage.onset.max() < total
+    events = arrange(piece, key, sections, ArrangerConfig(), ComposerConfig())
+    scale = {(key.tonic + step) % 12 for step in key.scale}
+    melody = [e for e in events if e.role == MELODY]
+    assert melody and np.mean([e.pitch % 12 in scale for e in melody]) > 0.8  # transposed into the page's key
+    last = max(melody, key=lambda e: e.beat)
+    assert last.pitch % 12 in {key.tonic, (key.tonic + key.scale[2]) % 12}  # ends on the tonic chord
+    assert all(0 <= e.beat < total for e in events)
+
+
+def test_no_piece_fits_the_composer_plays_and_the_score_says_why(pipe, plans) -> None:
+    components = dict(pipe.components, pieces=Path("/nonexistent/pieces"))
+    with pytest.warns(UserWarning, match="no piece library"):
+        backend = backend_class("music").from_components(components, {"composer_share": 0.0})
+    [layer] = backend.render(plans[False], seed=0)
+    assert layer.score.source == "procedural" and "no piece library" in layer.score.fallback
+
+
+def test_a_missing_or_corrupt_instrument_bank_disables_music_with_one_line(pipe, tmp_path) -> None:
+    broken = tmp_path / "instruments"
+    shutil.copytree(WEIGHTS / "instruments", broken)
+    (broken / "samples.safetensors").write_bytes(b"not safetensors")
+    for folder in (tmp_path / "nothing", broken):
+        with pytest.raises(InputError) as error:
+            backend_class("music").from_components(dict(pipe.components, instruments=folder))
+        assert "\n" not in str(error.value) and str(folder) in str(error.value)
+
+
+def test_the_default_soundtrack_is_music_over_the_ducked_scene(pipe) -> None:
+    result = pipe(PAGE, seconds=6.0, seed=0)
+    record = result.to_dict()
+    assert record["settings"]["sound"] == "soundtrack" and record["layers"] == ["music", "scene"]
+    assert [layer.role for layer in result.layers] == ["main", "bed"]
+    assert record["music"]["key"] and record["music"]["notes"] > 0
+    assert {c["layer"] for c in record["cues"]} == {"music", "scene"}
+
+
+def test_generate_writes_the_score_as_midi_and_musicxml_beside_the_wav(tmp_path) -> None:
+    out = tmp_path / "out"
+    assert main(["generate", str(PAGE), "--out", str(out), "--seconds", "5", "--sound", "music", "--musicxml"]) == 0
+    record = json.loads((out / f"{PAGE.stem}.json").read_text())
+    assert record["midi"] == f"{PAGE.stem}.mid" and record["musicxml"] == f"{PAGE.stem}.musicxml"
+    notes = read_midi(out / record["midi"])
+    assert len(notes) == record["music"]["notes"]
+    assert (out / record["musicxml"]).read_text().lstrip().startswith("<?xml")
+    scene = tmp_path / "scene"
+    assert main(["generate", str(PAGE), "--out", str(scene), "--seconds", "4", "--sound", "scene"]) == 0
+    assert not list(scene.glob("*.mid")) and "music" not in json.loads((scene / f"{PAGE.stem}.json").read_text())
+
+
+def test_the_scenes_sound_sources_suggest_instruments(pipe, plans) -> None:
+    backend = backend_class("music").from_components(pipe.components, {"source_weight": 100.0, "top_k": 1})
+    plan = plans[False]
+    shares = backend.sound_sources(plan.segments[0])
+    assert shares and sum(shares.values()) == pytest.approx(1.0)
+    [layer] = backend.render(plan, seed=0)
+    [section] = layer.score.sections
+    assert section["sound_sources"] == {k: round(v, 3) for k, v in shares.items()}
+    top = max(shares, key=shares.get)
+    from bd2music.backends.music import SOURCE_INSTRUMENTS
+
+    assert section["instruments"]["melody"] in SOURCE_INSTRUMENTS[top]
