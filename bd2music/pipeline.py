@@ -8,7 +8,8 @@
 * master: mix, ducking, effects, loudness and true peak (``bd2music.master``), 44.1 kHz stereo.
 
 ``weights/pipeline.json`` (like diffusers' ``model_index.json``) names the component folders, the sounds (a
-sound is a list of backends, layered) and the default sound. The same seed gives the same audio.
+sound is a list of backends, layered: the first leads, the others are beds the master ducks under it) and the
+default sound. The same seed gives the same audio.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.comic_vae import ComicVAE
 from bd2music.models.mapper import LatentMapper
 from bd2music.models.vocoder import load_vocoder
+from bd2music.music.score import Score
 from bd2music.plan import WHOLE_PAGE, Plan, Planner, PlannerConfig, SegmentPlan
 from bd2music.vision.analysis import PageAnalysis, analyze_page
 from bd2music.vision.classical import ClassicalDetector
@@ -117,6 +119,11 @@ class Result:
         return self.audio.shape[-1] / self.sample_rate
 
     @property
+    def score(self) -> Score | None:
+        """The notes the music layer played (None without one)."""
+        return next((layer.score for layer in self.layers if layer.score is not None), None)
+
+    @property
     def cues(self) -> list[dict]:
         return sorted((cue.to_dict() for layer in self.layers for cue in layer.cues), key=lambda c: c["start"])
 
@@ -128,6 +135,7 @@ class Result:
             "segments": segments,
             "layers": [layer.name for layer in self.layers],
             "cues": self.cues,
+            **({"music": self.score.to_dict()} if self.score is not None else {}),
             "settings": self.settings,
             "sample_rate": self.sample_rate,
             "loudness_lufs": round(self.mastered.lufs, 2),
@@ -218,6 +226,8 @@ class Pipeline:
             "vocoder": load_vocoder("neural", path_or_repo, revision, device=device),
             "audio_text": AudioTextModel.from_pretrained(path_or_repo, revision, device=device),
             "bank": Path(bank) if bank is not None else folder / index.components["bank"],
+            "instruments": folder / index.components.get("instruments", "instruments"),
+            "pieces": folder / index.components.get("pieces", "pieces"),
         }
         return cls(detector, ClassicalDetector(), planner, components, index, device,
                    weights=str(path_or_repo or "weights/") + (f"@{revision}" if revision else ""))
@@ -311,7 +321,10 @@ class Pipeline:
         plan.pulse = pulse
         # 3. render
         clock.start("render")
-        layers = [layer for backend in self._build(sound) for layer in backend.render(plan, seed)]
+        layers = []
+        for lead, backend in enumerate(self._build(sound)):  # the first backend leads, the others are beds
+            rendered = backend.render(plan, seed)
+            layers += rendered if lead == 0 else [replace(layer, role="bed") for layer in rendered]
         # 4. master
         clock.start("master")
         mastered = master(layers, self.master_config, target_lufs=plan.loudness, stems=stems)

