@@ -30,6 +30,7 @@ from bd2music import inputs  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
 from bd2music.io import Page, load_page  # noqa: E402
+from bd2music.music.plots import plot_piano_roll  # noqa: E402
 from bd2music.pipeline import SECONDS_RANGE, Pipeline  # noqa: E402
 from bd2music.vision.analysis import PageAnalysis  # noqa: E402
 from bd2music.vision.overlay import draw_overlay  # noqa: E402
@@ -47,6 +48,9 @@ except ImportError:
 
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
+SOUND_INFO = ("soundtrack: music over the scene; music: a score (a public-domain piece or a new one) played by "
+              "recorded instruments; scene: real recorded sounds from the licensed bank; neural: the learned "
+              "decoder and vocoder")
 STAGE_WORDS = {"detection": "finding the panels", "features": "measuring the page", "plan": "planning the sound",
                "render": "mixing the sounds", "master": "mastering"}
 MAX_UPLOAD = "60mb"
@@ -157,8 +161,8 @@ def analyze(page_path: str | None, rtl: bool, detector: str):
 @gpu
 def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, rtl: bool, detector: str,
              sound: str | None = None, progress: gr.Progress = gr.Progress()):
-    """Page + settings → overlay, summary, features figure and table, spectrogram, WAV, cue sheet, downloads
-    (WAV, JSON)."""
+    """Page + settings → overlay, summary, features figure and table, spectrogram, piano roll (when music plays),
+    WAV, cue sheet, downloads (WAV, JSON, MIDI)."""
     page = _load(page_path)
     if seconds is None or seed is None:
         raise _refuse("Give a length in seconds and a seed.")
@@ -172,6 +176,11 @@ def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, 
     wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
     write_wav(wav, result.audio, result.sample_rate)
     out.write_text(json.dumps(result.to_dict(), indent=1))
+    downloads = [str(wav), str(out)]
+    roll = None
+    if result.score is not None:
+        downloads.append(str(result.score.write(stem)["midi"]))
+        roll = plot_piano_roll(result.score, result.segments, result.duration)
     spectrogram = plot_soundtrack(result.mel, result.segments)
     overlay, summary, figure, table = _page_outputs(page, result.analysis)
     tempos = ", ".join(f"{s.tempo:.0f}" for s in result.segments)
@@ -179,7 +188,7 @@ def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, 
     summary += (f"; sound **{result.settings['sound']}** at **{tempos} BPM**, **{rates} onsets/s**, "
                 f"**{result.mastered.lufs:.0f} LUFS** (the plan the learned mapping read in the page)")
     cues = [[c["start"], c["end"], c["layer"], c["clip"], c["license"], c["author"], c["trigger"]] for c in result.cues]
-    return overlay, summary, figure, table, spectrogram, str(wav), cues, [str(wav), str(out)]
+    return overlay, summary, figure, table, spectrogram, roll, str(wav), cues, downloads
 
 
 def analyze_sound(clip_path: str | None):
@@ -212,9 +221,7 @@ def build_demo() -> gr.Blocks:
                     per_panel = PerPanel(label="One segment per panel, in reading order")
                     rtl = RightToLeft(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
-                    sound = gr.Radio(sounds()[0], value=sounds()[1], label="Sound",
-                                     info="scene: real recorded sounds from the licensed bank; neural: the "
-                                          "learned decoder and vocoder", elem_id="sound")
+                    sound = gr.Radio(sounds()[0], value=sounds()[1], label="Sound", info=SOUND_INFO, elem_id="sound")
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
                     run_analysis = gr.Button("Analyse page only", elem_id="analyze")
                     status = gr.HTML(elem_id="status")  # the one place that shows progress, beside the buttons
@@ -227,11 +234,12 @@ def build_demo() -> gr.Blocks:
                     audio = gr.Audio(label="Soundtrack", type="filepath", interactive=False, elem_id="soundtrack")
                     # no label badges on the figures: they would hide their titles and the first segment's number
                     spectrogram = gr.Plot(label="Soundtrack mel spectrogram", show_label=False, elem_id="spectrogram")
+                    piano_roll = gr.Plot(label="Score (piano roll)", show_label=False, elem_id="piano-roll")
                     figure = gr.Plot(label="Visual features", show_label=False, elem_id="features")
                     table = gr.Dataframe(headers=["feature", "value", "meaning"], label="Features", wrap=True,
                                          column_widths=["22%", "18%", "60%"], max_height=640,
                                          elem_id="feature-table")
-                    downloads = gr.File(label="Downloads: WAV, JSON (panels, features, settings)",
+                    downloads = gr.File(label="Downloads: WAV, JSON (panels, features, plan, cues), MIDI (the score)",
                                         file_count="multiple", elem_id="downloads")
             # the cue sheet's seven columns get the tab's full width (a phone scrolls it sideways); a cell cut at
             # max_chars (long author lists) shows all its credits when clicked
@@ -239,12 +247,13 @@ def build_demo() -> gr.Blocks:
                                      label="Cue sheet: every clip heard, with its credits", wrap=True, max_height=320,
                                      column_widths=[80, 80, 80, 290, 170, 320, 180], max_chars=90, elem_id="cues")
             page_outputs = [overlay, summary, figure, table]
-            outputs = [*page_outputs, spectrogram, audio, cue_sheet, downloads]
+            outputs = [*page_outputs, spectrogram, piano_roll, audio, cue_sheet, downloads]
             settings = [page, seconds, seed, per_panel, rtl, detector, sound]
             run.click(generate, settings, outputs, api_name="generate", concurrency_limit=1, show_progress_on=status)
             run_analysis.click(analyze, [page, rtl, detector], [*page_outputs, downloads], api_name="analyze",
                                show_progress_on=status).then(
-                lambda: (None, None, None), None, [spectrogram, audio, cue_sheet], api_visibility="private", queue=False
+                lambda: (None, None, None, None), None, [spectrogram, piano_roll, audio, cue_sheet],
+                api_visibility="private", queue=False
             )  # no soundtrack of another page beside this analysis
             with column_of_inputs:
                 gr.Examples(examples, inputs=settings, outputs=outputs, fn=generate, cache_examples=True,

@@ -37,9 +37,10 @@ def test_classical_detector_choice() -> None:
 
 def test_generate_per_panel() -> None:
     page = app.EXAMPLES / "openmantra_tojime_no_siora_007.jpg"
-    overlay, summary, _features, table, spectrogram, wav, cues, downloads = app.generate(
+    overlay, summary, _features, table, spectrogram, roll, wav, cues, downloads = app.generate(
         str(page), 3, 7, True, True, "yolo", "scene", progress=no_progress
     )
+    assert roll is None and len(downloads) == 2  # no music, no score
     audio, rate = soundfile.read(wav)
     assert rate == 44100 and audio.shape[1] == 2 and abs(len(audio) / rate - 3) < 0.05
     assert "panel" in summary and table and "LUFS" in summary
@@ -55,7 +56,7 @@ def test_generate_per_panel() -> None:
 
 def test_generate_refuses_an_unknown_sound_in_one_line() -> None:
     page = str(app.EXAMPLES / "peppercarrot_ep03_en_002.jpg")
-    with pytest.raises(gr.Error, match="unknown sound 'buzz', expected one of scene, neural"):
+    with pytest.raises(gr.Error, match="unknown sound 'buzz', expected one of soundtrack, music, scene, neural"):
         app.generate(page, 2, 0, False, False, "yolo", "buzz", progress=no_progress)
 
 
@@ -127,11 +128,12 @@ def test_a_sound_whose_bank_is_missing_is_one_log_line_and_not_offered(tmp_path:
     monkeypatch.setattr(app, "pipeline", lambda: broken)
     app.sounds.cache_clear()
     try:
-        assert app.sounds() == (["neural"], "neural")
+        assert app.sounds() == (["music", "neural"], "music")  # the default (music over the scene) needs the bank
     finally:
         app.sounds.cache_clear()
-    [line] = capsys.readouterr().out.splitlines()
-    assert line.startswith("bd2music: sound 'scene' is unavailable: no sound bank in")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" is unavailable")[0] for line in lines] == ["bd2music: sound 'soundtrack'", "bd2music: sound 'scene'"]
+    assert all("no sound bank in" in line for line in lines)
 
 
 def test_request_folders_are_deleted_after_their_age(tmp_path: Path, monkeypatch) -> None:

@@ -74,10 +74,10 @@ def test_analyze_endpoint(client: gradio_client.Client) -> None:
 def test_generate_endpoint(client: gradio_client.Client, tmp_path: Path) -> None:
     cmyk = Image.open(EXAMPLES / "peppercarrot_ep03_en_002.jpg").convert("CMYK")
     page = page_file(tmp_path, "cmyk_page.jpg", image_bytes(cmyk, "JPEG"))  # an odd but readable mode
-    *_, spectrogram, wav, cues, [wav_file, json_file] = client.predict(
+    *_, spectrogram, roll, wav, cues, [wav_file, json_file] = client.predict(
         page, 2, 5, True, False, "yolo", "scene", api_name="/generate"
     )
-    assert spectrogram and Path(wav).read_bytes()[:4] == b"RIFF" and Path(wav_file).name == "cmyk_page.wav"
+    assert spectrogram and roll is None and Path(wav).read_bytes()[:4] == b"RIFF" and Path(wav_file).name == "cmyk_page.wav"
     result = json.loads(Path(json_file).read_text())
     assert result["settings"]["seed"] == 5 and len(result["segments"]) == len(result["panels"])
     assert result["layers"] == ["scene"] and cues["data"] and len(cues["data"]) == len(result["cues"])

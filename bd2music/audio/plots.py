@@ -37,6 +37,7 @@ SUMMARY_ROWS = (  # summary columns shown in the app's table, with the unit of t
     "zero_crossing_rate_mean",
     "onset_strength_mean",
 )
+DISPLAY_SIZE = (6.4, 3.0)  # inches at 100 dpi: about the width the app's result column shows, so text stays legible
 PANELS = (1.0, 1.6, 1.2, 1.0, 1.2, 1.0, 1.0)  # relative heights: waveform, mel, MFCC, chroma, curves, tonnetz, energy
 
 
@@ -115,7 +116,7 @@ def plot_descriptors(result: ClipDescriptors) -> Figure:
 
 def plot_soundtrack(mel: np.ndarray, segments: Sequence[SegmentPlan]) -> Figure:
     """A generated track's log-mel (``MEL`` framing) in dB against seconds and Hz, each panel's segment numbered."""
-    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    fig = Figure(figsize=DISPLAY_SIZE, layout="constrained")
     ax = fig.add_subplot()
     mesh = librosa.display.specshow(
         mel * (10 / np.log(10)), sr=MEL.sample_rate, hop_length=MEL.hop_length, x_axis="s", y_axis="mel",
