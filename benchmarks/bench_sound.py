@@ -7,6 +7,11 @@ with seed 0 and seed 1, then ``bd2music.evaluation.soundtrack.listening_report``
 held-out real clips of tests/data/sounds_heldout.txt, frame-rate buzz at the neural vocoder's frame rate,
 staticness, page distinctness, the four structure links measured on the final audio, all on seed 0), and seed
 distinctness (each page's seed 0 vs seed 1, averaged), silent/clipped tracks, reproducibility, seconds per page.
+With ``--real-category music`` realism is measured against the held-out clips of that category only. A sound
+with a music layer adds its score's measures: harmonic share and key clarity (medians), the keys heard, the
+pages sharing a piece and instruments, and the seconds the render stage took per 10 s of track.
+
+    python benchmarks/bench_sound.py --sound music --real-category music --json docs/listening_music.json
 """
 
 from __future__ import annotations
@@ -31,12 +36,32 @@ def page_sets() -> dict[str, list[Path]]:
     return {"eval_pages": page_files(DATA / "eval_pages"), "heldout_colour": [DATA / "comics" / n for n in heldout]}
 
 
+def music_measures(tracks: list[np.ndarray], rate: int, scores: list, render_s: list[float]) -> dict:
+    """Harmonic share and key clarity (medians), keys heard, pages that share a piece and instruments, render
+    seconds per 10 s of track (median)."""
+    from bd2music.evaluation import listening as L
+
+    keys = [L.key_clarity(t, rate) for t in tracks]
+    choices = [(s.source, tuple(sorted({n.instrument for n in s.notes}))) for s in scores
+               if s.source != "procedural"]  # the composer writes a new score for every page
+    return {
+        "harmonic_share_median": float(np.median([L.harmonic_share(t, rate) for t in tracks])),
+        "key_clarity_median": float(np.median([clarity for _, clarity in keys])),
+        "keys_heard": len({key for key, _ in keys}),
+        "keys_planned": len({s.key for s in scores}),
+        "pages_sharing_piece_and_instruments": len(choices) - len(set(choices)),
+        "procedural_scores": sum(s.source == "procedural" for s in scores),
+        "render_seconds_per_10s_median": float(np.nanmedian(render_s)),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sound", required=True)
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--limit", type=int, help="first N pages of each set (a quick look)")
+    parser.add_argument("--real-category", help="compare with the held-out clips of this category only (music)")
     args = parser.parse_args()
 
     from tqdm import tqdm
@@ -48,17 +73,23 @@ def main() -> int:
 
     pipeline = Pipeline.from_pretrained(device="cpu")
     listed = (REPO / "tests/data/sounds_heldout.txt").read_text().splitlines()
-    real = [load_audio(DATA / "sounds" / name).samples for name in listed if name and not name.startswith("#")]
-    report = {"sound": args.sound, "seconds": args.seconds, "real_clips": len(real), "machine": "2 CPU cores", "sets": {}}
+    listed = [name for name in listed if name and not name.startswith("#")]
+    if args.real_category:
+        listed = [name for name in listed if name.startswith(f"{args.real_category}/")]
+    real = [load_audio(DATA / "sounds" / name).samples for name in listed]
+    report = {"sound": args.sound, "seconds": args.seconds, "real_clips": len(real),
+              "real_category": args.real_category or "all", "machine": "2 CPU cores", "sets": {}}
     for name, pages in page_sets().items():
         pages = pages[: args.limit]
-        tracks, seconds_per_page, features, other = [], [], [], []
+        tracks, seconds_per_page, features, other, scores, render_s = [], [], [], [], [], []
         for page in tqdm(pages, desc=f"{args.sound} {name}", unit="page"):
             start = time.perf_counter()
             result = pipeline(page, seconds=args.seconds, seed=0, sound=args.sound, rtl="openmantra" in page.name)
             seconds_per_page.append(time.perf_counter() - start)
             tracks.append(result.audio)
             features.append(result.analysis.features.normalised_scalars())
+            scores.append(result.score)
+            render_s.append(result.timings.get("render", np.nan) * 10.0 / args.seconds)
             other.append(pipeline(page, seconds=args.seconds, seed=1, sound=args.sound,
                                   rtl="openmantra" in page.name).audio)
         rate = result.sample_rate
@@ -69,7 +100,7 @@ def main() -> int:
             "silent": flags.count("silent"), "clipped": flags.count("clipped"),
             "reproducible": bool(np.array_equal(again.audio, tracks[0])),
             "seconds_per_page_median": float(np.median(seconds_per_page)),
-        }
+        } | (music_measures(tracks, rate, scores, render_s) if all(scores) else {})
         print(name, json.dumps(report["sets"][name], indent=1), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
