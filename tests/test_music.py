@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pytest
 
@@ -52,14 +53,13 @@ def test_the_score_is_in_the_pages_key_played_by_credited_instruments(music, pla
     assert layer.audio.shape[1] >= round(8.0 * 44_100) and np.isfinite(layer.audio).all()
     score = layer.score
     assert score.key == choose_key(plan, music.config.intent).name and len(score.notes) > 10
-    heard, clarity = key_clarity(layer.audio, layer.sample_rate)
-    tonic, mode = score.key.replace("♭", "b").replace("♯", "#").split()
+    _, clarity = key_clarity(layer.audio, layer.sample_rate)
     assert clarity > 0.5 and harmonic_share(layer.audio, layer.sample_rate) > 0.3
-    relative = {"major": -3, "minor": 3}[mode]  # the relative key has the same notes
-    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-    flats = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
-    index = names.index(flats.get(tonic, tonic))
-    assert heard.split()[0] in (names[index], names[(index + relative) % 12])
+    key = choose_key(plan, music.config.intent)
+    chroma = librosa.feature.chroma_stft(y=layer.audio.mean(axis=0), sr=layer.sample_rate).mean(axis=1)
+    in_key = [chroma[[(tonic + step) % 12 for step in key.scale]].sum() for tonic in range(12)]
+    assert sorted(in_key, reverse=True).index(in_key[key.tonic]) <= 1  # the page's scale holds the most energy
+    # (or the second most, after a neighbour on the circle of fifths, which shares all its notes but one)
     instruments = {n.instrument for n in score.notes}
     credited = {c.clip.removeprefix("instrument: ") for c in layer.cues if c.clip.startswith("instrument: ")}
     assert instruments <= credited and all("MIT" in c.license for c in layer.cues if c.clip.startswith("instr"))
