@@ -103,7 +103,7 @@ def test_panels_higher_on_the_page_raise_the_melody() -> None:
 
 def test_grid_follows_density() -> None:
     config = ComposerConfig()
-    sections = plan_sections(make_plan(segment(onset_rate=0.5), ), IntentConfig())
+    sections = plan_sections(make_plan(segment(onset_rate=0.3)), IntentConfig())
     assert grid(sections[0], config) == 2.0
     sections = plan_sections(make_plan(segment(onset_rate=6.0)), IntentConfig())
     assert grid(sections[0], config) == 0.25

@@ -58,8 +58,8 @@ class ComposerConfig:
     """Knobs of the composer (``weights/pipeline.json``, settings "music")."""
 
     meter: int = 4  # beats per bar
-    grid_steps: tuple[float, float, float] = (0.6, 1.2, 2.4)  # density from which the grid is 1, 1/2, 1/4 beat
-    drums_from: float = 1.2  # density (notes per beat) from which the drums play
+    grid_steps: tuple[float, float, float] = (0.9, 1.6, 3.0)  # density from which the grid is 1, 1/2, 1/4 beat
+    drums_from: float = 1.5  # density (notes per beat) from which the drums play
     pad_below: float = 0.3  # sections quieter than this level hold pads instead of pulsing chords
     melody_centre: int = 67  # MIDI centre of the melody at middle height and contour (G4)
     melody_span: int = 16  # semitones the height and contour move the melody's centre over their ranges

@@ -8,7 +8,9 @@ each segment) and is stated where it is applied:
 * **mode**: valence, a weighted mean of brightness, warmth and saturation; below ``minor_below`` the page is in
   minor (dark, cool pages), otherwise in major.
 * **tempo**: the segment's tempo target, nudged so that the segment holds a whole number of beats.
-* **density** (notes per beat the texture aims at): the onset-rate target divided by the beats per second.
+* **density** (notes per beat the texture aims at): the onset-rate target's place in its listener range (log),
+  carried onto the onset rates of music (``onsets``, log-even: music moves faster than a scene's events), divided
+  by the beats per second.
 * **level** (0-1, dynamics: velocity and the number of voices): the loudness target's place in the listener range.
 * **height** (0-1, register and the instruments' brightness): the centroid target's place in its listener range
   (log frequency), averaged with the segment's brightness.
@@ -37,6 +39,7 @@ class IntentConfig:
     flat_keys_from: float = 0.55  # black and white: brightness mapped onto the circle of fifths from here...
     sharp_keys_to: float = 0.9  # ...(4 flats) to here (4 sharps): the span of the training pages' brightness
     height_mix: float = 0.5  # height = this share of the centroid target + the rest of the brightness
+    onsets: tuple[float, float] = (1.5, 8.0)  # onsets per second of the music at the bottom and top of the range
 
 
 @dataclass(frozen=True)
@@ -115,10 +118,17 @@ def plan_sections(plan: Plan, config: IntentConfig) -> list[Section]:
         height += (1 - config.height_mix) * segment.mood.get("brightness", 0.5)
         sections.append(Section(
             index=index, panel=segment.panel, start=segment.start, end=segment.end, beats=beats, tempo=tempo,
-            density=segment.onset_rate * 60.0 / tempo, level=_place("loudness", segment.loudness),
+            density=_music_onsets(segment.onset_rate, config) * 60.0 / tempo,
+            level=_place("loudness", segment.loudness),
             height=float(height), contour=_contour(plan, segment),
         ))
     return sections
+
+
+def _music_onsets(onset_rate: float, config: IntentConfig) -> float:
+    """The onset-rate target carried from its listener range onto the music's (both log-even)."""
+    low, high = np.log(config.onsets)
+    return float(np.exp(low + _place("onset_rate", onset_rate, log=True) * (high - low)))
 
 
 def _contour(plan: Plan, segment: SegmentPlan) -> float:

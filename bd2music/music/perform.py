@@ -29,8 +29,8 @@ BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, BASS: 0.85, DRUMS: 0.8}  # 
 class PerformerConfig:
     """How the score is played (``weights/pipeline.json``, settings "music")."""
 
-    velocity_range: tuple[int, int] = (36, 112)  # MIDI velocity of an accented note at level 0 and at level 1
-    swell: float = 0.25  # the level rises by this much towards 2/3 of a section and falls back after
+    velocity_range: tuple[int, int] = (24, 116)  # MIDI velocity of an accented note at level 0 and at level 1
+    swell: float = 0.5  # the level rises by this much towards 2/3 of a section and falls back after
     velocity_jitter: float = 6.0  # standard deviation of the velocity noise
     timing_ms: float = 9.0  # standard deviation of the timing noise (drums: half)
     legato: float = 0.95  # share of a note's length a sustained instrument holds it

@@ -1,0 +1,57 @@
+"""Tuning the music backend on TRAINING data only: generated music vs the training music clips.
+
+    python benchmarks/tune_music.py ['{"composer": {"drums_from": 1.5}}']
+
+30 training pages (the comics minus tests/data/comic_vae_heldout.txt, seeded draw), 10 s of ``--sound music``
+each (optionally with other music settings, a JSON object of MusicConfig fields), against 40 music clips of
+shared/data/sounds outside tests/data/sounds_heldout.txt: the realism c2st and the features that tell the sides
+apart most (standardised mean difference). The held-out pages and clips stay for bench_sound.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("BD2MUSIC_DATA", REPO.parent / "shared" / "data"))
+
+
+def main() -> int:
+    import soxr
+
+    from bd2music.audio.load import load_audio
+    from bd2music.evaluation import listening as L
+    from bd2music.pipeline import Pipeline
+
+    held_pages = set((REPO / "tests/data/comic_vae_heldout.txt").read_text().split())
+    held_clips = {line for line in (REPO / "tests/data/sounds_heldout.txt").read_text().splitlines()
+                  if line and not line.startswith("#")}
+    rng = np.random.default_rng(0)
+    pages = [p for p in sorted((DATA / "comics").glob("*.jpg")) if p.name not in held_pages]
+    pages = [pages[i] for i in sorted(rng.choice(len(pages), 30, replace=False))]
+    clips = [p for p in sorted((DATA / "sounds" / "music").iterdir())
+             if p.suffix != ".md" and f"music/{p.name}" not in held_clips]
+    clips = [clips[i] for i in sorted(rng.choice(len(clips), 40, replace=False))]
+    pipeline = Pipeline.from_pretrained(device="cpu")
+    if len(sys.argv) > 1:
+        pipeline.index.settings["music"] = json.loads(sys.argv[1])
+    made = [pipeline(p, seconds=10.0, seed=0, sound="music", rtl="openmantra" in p.name).audio for p in pages]
+    real = [soxr.resample(load_audio(c).samples, 16_000, 44_100) for c in clips]
+    generated = np.stack([L.clip_features(t, 44_100) for t in made])
+    recorded = np.stack([L.clip_features(t, 44_100) for t in real])
+    print(f"realism c2st {L.c2st_accuracy(generated, recorded):.3f}")
+    spread = np.sqrt((generated.var(0) + recorded.var(0)) / 2 + 1e-9)
+    effect = (generated.mean(0) - recorded.mean(0)) / spread
+    for i in np.argsort(-np.abs(effect))[:12]:
+        print(f"{L.FEATURE_NAMES[i]:22s} d={effect[i]:+.2f} generated {generated[:, i].mean():.3f} "
+              f"real {recorded[:, i].mean():.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
