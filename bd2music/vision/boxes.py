@@ -30,11 +30,15 @@ class Panel:
 
 @dataclass(frozen=True)
 class Balloon:
-    """The text region of a balloon or caption; ``panel`` is the reading-order index of its panel, or None."""
+    """A lettered area (balloon, caption, sign, sound effect); ``panel`` is the reading-order index of its panel,
+    or None. ``text`` (its words in reading order) and ``kind`` (``bd2music.vision.lettering.KINDS``) are filled
+    when the lettering was read."""
 
     box: Box
     panel: int | None
     score: float
+    text: str = ""
+    kind: str = "unknown"
 
 
 def box_area(box: Box) -> float:

@@ -1,0 +1,134 @@
+"""Reading the lettering: text lines found and read by RapidOCR's PP-OCR models, offline.
+
+``rapidocr`` (3.x) ships its text detection and recognition models inside its wheel (``rapidocr/models``) and
+runs them with ``onnxruntime``. This module gives it those files by path, so it never takes its download branch,
+turns its logging down, and skips the 0/180 degree classifier (comic lettering is upright). The page is read on
+a copy at most ``long_side`` pixels long (detection and recognition both run there), and lines come back in the
+page's own pixels.
+
+Only what the recogniser reads with confidence and in the Latin script is kept: a line under ``min_score``, one
+of a single glyph, or one whose letters are mostly of another script (Japanese lettering, which its Chinese-English recogniser cannot
+read reliably), is dropped rather than invented.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bd2music.errors import InputError
+from bd2music.vision.boxes import Box
+
+MODEL_FILES = {"det": "PP-OCRv6_det_small.onnx", "rec": "PP-OCRv6_rec_small.onnx"}  # inside rapidocr/models
+LATIN = re.compile(r"[A-Za-z0-9À-ɏ]")
+LETTERS = re.compile(r"\w", re.UNICODE)
+ALNUM = re.compile(r"[^\W_]", re.UNICODE)
+STRETCHED_DIGITS = re.compile(r"\b([A-Za-z]+)([02]{2,})(?![0-9A-Za-z])")
+
+
+@dataclass
+class ReaderConfig:
+    """How the page is read (the ``lettering`` settings of the analysis)."""
+
+    long_side: int = 1024  # the page is read on a copy at most this many pixels long (speed; hand lettering stays legible)
+    min_score: float = 0.8  # recognised lines under this confidence are dropped
+    min_chars: int = 2  # lines with fewer letters and digits are dropped (a lone glyph is mostly a misreading)
+    min_latin: float = 0.6  # share of a line's letters that must be Latin letters or digits to keep it
+    box_threshold: float = 0.5  # detector confidence of a text line's box
+    threads: int = 2  # onnxruntime threads
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of lettering: its box (page pixels), its words, the recogniser's confidence, its height (the
+    short side of its rotated box, page pixels) and its angle in degrees (0: horizontal)."""
+
+    box: Box
+    text: str
+    score: float
+    height: float
+    angle: float
+
+
+def model_folder() -> Path:
+    """Where the installed ``rapidocr`` keeps its bundled models; InputError if it or a model is missing."""
+    try:
+        import rapidocr
+    except ImportError:
+        raise InputError("reading lettering needs rapidocr: pip install -r requirements.txt") from None
+    folder = Path(rapidocr.__file__).parent / "models"
+    if missing := [name for name in MODEL_FILES.values() if not (folder / name).is_file()]:
+        raise InputError(f"rapidocr's bundled models are missing from {folder}: {', '.join(missing)}")
+    return folder
+
+
+def _lettered(match: re.Match) -> str:
+    return match.group(1) + match.group(2).replace("0", "O").replace("2", "Z")
+
+
+def fix_digits(text: str) -> str:
+    """Stretched lettering read with digits for letters: a word of letters ending in a run of 0s and 2s
+    (``B222222``, ``huUW0000!``) gets them back as O and Z; numbers (``50 000Ko``) are left as they are."""
+    return STRETCHED_DIGITS.sub(_lettered, text)
+
+
+def is_latin(text: str, share: float) -> bool:
+    """True when at least ``share`` of the letters of ``text`` are Latin letters or digits (and there is one)."""
+    letters = LETTERS.findall(text)
+    return bool(letters) and sum(bool(LATIN.match(c)) for c in letters) >= share * len(letters)
+
+
+class TextReader:
+    """``read(image) -> list[TextLine]``: the lettering of a page image. The models load on the first read."""
+
+    def __init__(self, config: ReaderConfig | None = None) -> None:
+        self.config = config or ReaderConfig()
+        self._engine = None
+        self._lock = threading.Lock()  # the app may analyse two pages at once
+
+    def _load(self):
+        if self._engine is None:
+            folder = model_folder()
+            from rapidocr import RapidOCR
+
+            threads = self.config.threads
+            self._engine = RapidOCR(params={
+                "Global.log_level": "error", "Global.use_cls": False, "Global.text_score": self.config.min_score,
+                "Global.max_side_len": self.config.long_side, "Det.limit_type": "max",
+                "Det.limit_side_len": self.config.long_side, "Det.box_thresh": self.config.box_threshold,
+                "Det.model_path": str(folder / MODEL_FILES["det"]), "Rec.model_path": str(folder / MODEL_FILES["rec"]),
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            })
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+        return self._engine
+
+    def read(self, image: Image.Image) -> list[TextLine]:
+        """The readable lines of an RGB page, in page pixels (top to bottom as the detector returns them)."""
+        scale = min(1.0, self.config.long_side / max(image.size))
+        small = image if scale == 1.0 else image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
+        pixels = np.ascontiguousarray(np.asarray(small.convert("RGB"))[:, :, ::-1])  # RapidOCR takes BGR
+        with self._lock:
+            result = self._load()(pixels, use_det=True, use_cls=False, use_rec=True)
+        if result.boxes is None or not result.txts:
+            return []
+        lines = []
+        for quad, text, score in zip(result.boxes, result.txts, result.scores):
+            text = fix_digits(" ".join(str(text).split()))
+            if (score < self.config.min_score or len(ALNUM.findall(text)) < self.config.min_chars
+                    or not is_latin(text, self.config.min_latin)):
+                continue
+            quad = np.asarray(quad, dtype=np.float64) / scale
+            (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
+            top, side = quad[1] - quad[0], quad[3] - quad[0]  # along the line, and across it
+            angle = float(np.degrees(np.arctan2(top[1], top[0])))
+            lines.append(TextLine((float(x0), float(y0), float(x1), float(y1)), text, float(score),
+                                  float(np.hypot(*side)), angle))
+        return lines
