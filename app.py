@@ -33,7 +33,7 @@ from bd2music.io import Page, load_page  # noqa: E402
 from bd2music.music.plots import plot_piano_roll  # noqa: E402
 from bd2music.pipeline import SECONDS_RANGE, Pipeline  # noqa: E402
 from bd2music.vision.analysis import PageAnalysis  # noqa: E402
-from bd2music.vision.overlay import draw_overlay  # noqa: E402
+from bd2music.vision.overlay import KIND_COLOURS, draw_overlay  # noqa: E402
 from bd2music.vision.plots import feature_table, plot_features  # noqa: E402
 
 try:  # on a ZeroGPU Space, a GPU is lent for each call of a function decorated with spaces.GPU
@@ -53,6 +53,7 @@ SOUND_INFO = ("soundtrack: music over the scene; music: a score (a public-domain
               "decoder and vocoder")
 STAGE_WORDS = {"detection": "finding the panels", "features": "measuring the page", "plan": "planning the sound",
                "render": "mixing the sounds", "master": "mastering"}
+LEGEND = ", ".join(f'<span style="color:rgb{colour}">{kind}</span>' for kind, colour in KIND_COLOURS.items())
 MAX_UPLOAD = "60mb"
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "bd2music_app"  # one folder per request below it
 OUTPUT_MAX_AGE_S = 3600.0  # request folders older than this are deleted; Gradio's cache likewise (delete_cache)  # pages over 50 megapixels are refused by the loader anyway
@@ -108,6 +109,7 @@ Seconds = _strict(gr.Slider, lambda value: inputs.number(value, "seconds", *SECO
 Seed = _strict(gr.Number, lambda value: inputs.number(value, "seed", 0, 2**32 - 1, whole=True))
 PerPanel = _strict(gr.Checkbox, lambda value: inputs.flag(value, "per_panel"))
 RightToLeft = _strict(gr.Checkbox, lambda value: inputs.flag(value, "rtl"))
+ReadText = _strict(gr.Checkbox, lambda value: inputs.flag(value, "text"))
 
 
 def _load(page_path: str | None) -> Page:
@@ -120,11 +122,18 @@ def _load(page_path: str | None) -> Page:
 
 
 def _page_outputs(page: Page, analysis: PageAnalysis) -> tuple:
-    """Overlay, one-line summary, features figure and features table of an analysed page."""
-    overlay: Image.Image = draw_overlay(page.image, analysis.panels, analysis.balloons)
+    """Overlay, one-line summary, features figure, features table and lettering table of an analysed page."""
+    overlay: Image.Image = draw_overlay(page.image, analysis.panels, analysis.balloons, kinds=analysis.lettering)
     counts = f"**{_count(analysis.panels, 'panel')}**, **{_count(analysis.balloons, 'balloon')}**"
-    summary = f"{counts} ({analysis.detector} detector)"
-    return overlay, summary, plot_features(analysis.features), feature_table(analysis.features)
+    summary = f"{counts} ({analysis.detector} detector{', lettering read' if analysis.lettering else ''})"
+    return overlay, summary, plot_features(analysis.features), feature_table(analysis.features), _lettering(analysis)
+
+
+def _lettering(analysis: PageAnalysis) -> list[list]:
+    """One row per lettered area with text: panel number (or "-"), kind, text; in the panels' reading order."""
+    read = [b for b in analysis.balloons if b.text]
+    read.sort(key=lambda b: (b.panel if b.panel is not None else len(analysis.panels), b.box[1], b.box[0]))
+    return [["-" if b.panel is None else b.panel + 1, b.kind, b.text] for b in read]
 
 
 def _count(items: list, noun: str) -> str:
@@ -146,11 +155,11 @@ def _output_stem(page_path: str) -> Path:
     return Path(tempfile.mkdtemp(prefix="request_", dir=OUTPUT_ROOT)) / Path(page_path).stem
 
 
-def analyze(page_path: str | None, rtl: bool, detector: str):
-    """Page → overlay image, summary, features figure, features table, analysis JSON."""
+def analyze(page_path: str | None, rtl: bool, detector: str, text: bool = True):
+    """Page → overlay image, summary, features figure, features table, lettering table, analysis JSON."""
     page = _load(page_path)
     try:
-        analysis = pipeline().analyze(page, rtl=rtl, detector=detector)
+        analysis = pipeline().analyze(page, rtl=rtl, detector=detector, text=text)
     except InputError as error:
         raise _refuse(str(error)) from None
     out = _output_stem(page_path).with_suffix(".json")
@@ -160,15 +169,15 @@ def analyze(page_path: str | None, rtl: bool, detector: str):
 
 @gpu
 def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, rtl: bool, detector: str,
-             sound: str | None = None, progress: gr.Progress = gr.Progress()):
-    """Page + settings → overlay, summary, features figure and table, spectrogram, piano roll (when music plays),
-    WAV, cue sheet, downloads (WAV, JSON, MIDI)."""
+             sound: str | None = None, text: bool = True, progress: gr.Progress = gr.Progress()):
+    """Page + settings → overlay, summary, features figure and table, lettering table, spectrogram, piano roll
+    (when music plays), WAV, cue sheet, downloads (WAV, JSON, MIDI)."""
     page = _load(page_path)
     if seconds is None or seed is None:
         raise _refuse("Give a length in seconds and a seed.")
     try:
         result = pipeline()(page, seconds=float(seconds), seed=int(seed), per_panel=per_panel, rtl=rtl,
-                            detector=detector, sound=sound or None,
+                            detector=detector, sound=sound or None, text=text,
                             progress=lambda fraction, stage: progress(fraction, desc=STAGE_WORDS.get(stage, stage)))
     except InputError as error:
         raise _refuse(str(error)) from None
@@ -182,13 +191,13 @@ def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, 
         downloads.append(str(result.score.write(stem)["midi"]))
         roll = plot_piano_roll(result.score, result.segments, result.duration)
     spectrogram = plot_soundtrack(result.mel, result.segments)
-    overlay, summary, figure, table = _page_outputs(page, result.analysis)
+    overlay, summary, figure, table, lettering = _page_outputs(page, result.analysis)
     tempos = ", ".join(f"{s.tempo:.0f}" for s in result.segments)
     rates = ", ".join(f"{s.onset_rate:.1f}" for s in result.segments)
     summary += (f"; sound **{result.settings['sound']}** at **{tempos} BPM**, **{rates} onsets/s**, "
                 f"**{result.mastered.lufs:.0f} LUFS** (the plan the learned mapping read in the page)")
     cues = [[c["start"], c["end"], c["layer"], c["clip"], c["license"], c["author"], c["trigger"]] for c in result.cues]
-    return overlay, summary, figure, table, spectrogram, roll, str(wav), cues, downloads
+    return overlay, summary, figure, table, lettering, spectrogram, roll, str(wav), cues, downloads
 
 
 def analyze_sound(clip_path: str | None):
@@ -204,7 +213,7 @@ def analyze_sound(clip_path: str | None):
 def build_demo() -> gr.Blocks:
     """The app's layout."""
     files = sorted(EXAMPLES.glob("*.jpg"))
-    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", sounds()[1]]
+    examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", sounds()[1], True]
                 for p in files]
     labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if ex[4] else "") for p, ex in zip(files, examples)]
     with gr.Blocks(title="bd2music", delete_cache=(600, int(OUTPUT_MAX_AGE_S))) as demo:
@@ -222,14 +231,20 @@ def build_demo() -> gr.Blocks:
                     rtl = RightToLeft(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
                     sound = gr.Radio(sounds()[0], value=sounds()[1], label="Sound", info=SOUND_INFO, elem_id="sound")
+                    text = ReadText(value=True, label="Read the lettering (its words and sound effects shape the sound)",
+                                    elem_id="text")
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
                     run_analysis = gr.Button("Analyse page only", elem_id="analyze")
                     status = gr.HTML(elem_id="status")  # the one place that shows progress, beside the buttons
                 with gr.Column(scale=2):
-                    gr.Markdown("Panels in reading order (red, numbered) and balloons (blue)", elem_id="overlay-legend")
+                    gr.Markdown(f"Panels in reading order (red, numbered) and lettered areas: {LEGEND}",
+                                elem_id="overlay-legend")
                     overlay = gr.Image(label="Panels and balloons", show_label=False, type="pil", elem_id="overlay")
                     # no label badge on the image: it would hide the top-left panel's number
                     summary = gr.Markdown(elem_id="summary")
+                    lettering = gr.Dataframe(headers=["panel", "kind", "text"], label="Lettering: each panel's text",
+                                             wrap=True, column_widths=["14%", "16%", "70%"], max_height=400,
+                                             elem_id="lettering")
                 with gr.Column(scale=3):
                     audio = gr.Audio(label="Soundtrack", type="filepath", interactive=False, elem_id="soundtrack")
                     # no label badges on the figures: they would hide their titles and the first segment's number
@@ -246,11 +261,11 @@ def build_demo() -> gr.Blocks:
             cue_sheet = gr.Dataframe(headers=["start (s)", "end (s)", "layer", "clip", "licence", "author", "why"],
                                      label="Cue sheet: every clip heard, with its credits", wrap=True, max_height=320,
                                      column_widths=[80, 80, 80, 290, 170, 320, 180], max_chars=90, elem_id="cues")
-            page_outputs = [overlay, summary, figure, table]
+            page_outputs = [overlay, summary, figure, table, lettering]
             outputs = [*page_outputs, spectrogram, piano_roll, audio, cue_sheet, downloads]
-            settings = [page, seconds, seed, per_panel, rtl, detector, sound]
+            settings = [page, seconds, seed, per_panel, rtl, detector, sound, text]
             run.click(generate, settings, outputs, api_name="generate", concurrency_limit=1, show_progress_on=status)
-            run_analysis.click(analyze, [page, rtl, detector], [*page_outputs, downloads], api_name="analyze",
+            run_analysis.click(analyze, [page, rtl, detector, text], [*page_outputs, downloads], api_name="analyze",
                                show_progress_on=status).then(
                 lambda: (None, None, None, None), None, [spectrogram, piano_roll, audio, cue_sheet],
                 api_visibility="private", queue=False

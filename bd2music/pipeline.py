@@ -39,9 +39,11 @@ from bd2music.models.mapper import LatentMapper
 from bd2music.models.vocoder import load_vocoder
 from bd2music.music.score import Score
 from bd2music.plan import WHOLE_PAGE, Plan, Planner, PlannerConfig, SegmentPlan
+from bd2music.text_cues import apply_lettering
 from bd2music.vision.analysis import PageAnalysis, analyze_page
 from bd2music.vision.classical import ClassicalDetector
 from bd2music.vision.detect import DETECTORS, Detector
+from bd2music.vision.ocr import TextReader
 
 SECONDS_RANGE = (1.0, 60.0)
 STAGES = ("detection", "features", "plan", "render", "master")
@@ -192,6 +194,7 @@ class Pipeline:
     device: torch.device
     weights: str = "weights/"  # where the components came from (recorded in each Result's settings)
     backends: dict = field(default_factory=dict)  # name -> built backend
+    reader: TextReader = field(default_factory=TextReader)  # reads the lettering (its models load on first use)
 
     @classmethod
     def from_pretrained(
@@ -263,9 +266,10 @@ class Pipeline:
             raise InputError(f"unknown detector {name!r}, expected one of {', '.join(DETECTORS)}")
         return self.classical if name == "classical" else self.detector
 
-    def analyze(self, page: PageSource, rtl: bool = False, detector: str = "yolo") -> PageAnalysis:
-        """Panels in reading order, balloons and visual features of one page (any supported image input)."""
-        return analyze_page(load_page(page), self._detector(detector), rtl=rtl)
+    def analyze(self, page: PageSource, rtl: bool = False, detector: str = "yolo", text: bool = True) -> PageAnalysis:
+        """Panels in reading order, balloons (with their lettering read unless ``text`` is False) and visual
+        features of one page (any supported image input)."""
+        return analyze_page(load_page(page), self._detector(detector), rtl=rtl, reader=self.reader if text else None)
 
     def check_inputs(self, seconds: float, seed: int, sound: str | None, detector: str) -> str:
         """The sound's name (the default for None); InputError for any argument out of range."""
@@ -306,19 +310,24 @@ class Pipeline:
         progress: Progress | None = None,
         pulse: bool = True,
         stems: bool = False,
+        text: bool = True,
     ) -> Result:
         """A ``seconds`` long soundtrack of ``page`` (one segment per panel with ``per_panel``) in ``sound``
-        (default: the index's); ``pulse`` lets backends without a rhythm of their own impose the plan's."""
+        (default: the index's); ``pulse`` lets backends without a rhythm of their own impose the plan's; ``text``
+        reads the lettering, whose words shape the plan (``bd2music.text_cues``)."""
         sound = self.check_inputs(seconds, seed, sound, detector)
         loaded = load_page(page)
         clock = _StageClock(progress)
         # 1. analyse
         clock.start("detection")
-        analysis = analyze_page(loaded, _ReportingDetector(self._detector(detector), clock), rtl=rtl)
+        analysis = analyze_page(loaded, _ReportingDetector(self._detector(detector), clock), rtl=rtl,
+                                reader=self.reader if text else None)
         # 2. plan
         clock.start("plan")
         plan = self.planner(analysis, loaded.image, seconds, seed, per_panel)
         plan.pulse = pulse
+        if analysis.lettering:
+            apply_lettering(plan, analysis.balloons, self.components["audio_text"])
         # 3. render
         clock.start("render")
         layers = []
@@ -330,6 +339,7 @@ class Pipeline:
         mastered = master(layers, self.master_config, target_lufs=plan.loudness, stems=stems)
         clock.start(None)
         settings = {"seconds": seconds, "seed": seed, "per_panel": per_panel, "rtl": rtl,
-                    "detector": analysis.detector, "sound": sound, "pulse": pulse, "device": str(self.device),
+                    "detector": analysis.detector, "sound": sound, "pulse": pulse, "text": text,
+                    "device": str(self.device),
                     "weights": self.weights}
         return Result(analysis, plan, mastered, layers, settings, clock.timings)

@@ -157,6 +157,8 @@ class SegmentPlan:
     latents: TiledLatent = field(repr=False)  # the mapper's audio-VAE latents of the segment's windows
     raw: dict[str, float] = field(default_factory=dict)  # the heads' readings before calibration
     mood: dict[str, float] = field(default_factory=dict)  # the segment's visual readings (``mood``)
+    lettering: str = ""  # the words read in the segment's panel (bd2music.text_cues), sound effects aside
+    effects: list = field(default_factory=list)  # the SoundEffects its lettering asks for (bd2music.text_cues)
 
     @property
     def duration(self) -> float:
@@ -171,7 +173,8 @@ class SegmentPlan:
         numbers = {k: round(float(getattr(self, k)), 3) for k in ("start", "end", *TARGETS)}
         return {"panel": self.panel, **numbers, "text": self.text,
                 "raw": {k: round(v, 4) for k, v in self.raw.items()},
-                "mood": {k: round(v, 4) for k, v in self.mood.items()}}
+                "mood": {k: round(v, 4) for k, v in self.mood.items()},
+                "lettering": self.lettering, "effects": [effect.to_dict() for effect in self.effects]}
 
 
 @dataclass

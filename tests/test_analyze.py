@@ -16,6 +16,7 @@ from bd2music.io import load_page
 from bd2music.vision.analysis import analyze_page
 from bd2music.vision.classical import ClassicalDetector
 from bd2music.vision.detect import load_detector
+from bd2music.vision.lettering import KINDS
 from bd2music.vision.yolo import YoloDetector
 
 PAGE_KEYS = {"image", "width", "height", "panels", "balloons", "features"}
@@ -50,9 +51,16 @@ def test_cli_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
             assert 0.0 <= item["score"] <= 1.0
         for balloon in page["balloons"]:
             assert balloon["panel"] is None or 0 <= balloon["panel"] < len(page["panels"])
+            assert set(balloon) == {"box", "panel", "score", "text", "kind"} and balloon["kind"] in KINDS
+            assert isinstance(balloon["text"], str) and (balloon["text"] or balloon["kind"] == "unknown")
         assert page["features"]["layout"]["panel_count"] == len(page["panels"])
         assert page["features"]["layout"]["balloon_count"] == len(page["balloons"])
         assert (tmp_path / "overlay" / f"{Path(page['image']).stem}.png").is_file()
+    pepper = result["pages"][1]
+    assert any("Pepper" in balloon["text"] for balloon in pepper["balloons"]), pepper["balloons"]
+    assert main(["analyze", str(pages / "peppercarrot_ep03_en_002.jpg"), "--json", str(out), "--no-text"]) == 0
+    balloons = json.loads(out.read_text())["pages"][0]["balloons"]
+    assert balloons and all(set(balloon) == {"box", "panel", "score"} for balloon in balloons)
 
 
 def test_cli_single_bad_file_fails_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -12,6 +12,8 @@ import soundfile
 import yaml
 from PIL import Image
 
+from bd2music.vision.lettering import KINDS
+
 import app
 
 
@@ -21,8 +23,13 @@ def no_progress(fraction: float, desc: str | None = None) -> None:
 
 def test_analyze_example_page() -> None:
     example = app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"
-    overlay, summary, figure, table, [json_path] = app.analyze(str(example), False, "yolo")
+    overlay, summary, figure, table, lettering, [json_path] = app.analyze(str(example), False, "yolo")
     assert isinstance(overlay, Image.Image) and max(overlay.size) <= 1200
+    assert any("Pepper" in row[2] for row in lettering) and all(row[1] in KINDS for row in lettering)
+    assert [row[0] for row in lettering] == sorted(row[0] for row in lettering)  # panels in reading order
+    *_, lettering, [json_path] = app.analyze(str(example), False, "yolo", False)
+    assert lettering == [] and "text" not in json.loads(Path(json_path).read_text())["pages"][0]["balloons"][0]
+    *_, lettering, [json_path] = app.analyze(str(example), False, "yolo")
     assert re.search(r"\*\*\d+ panels?\*\*", summary), summary
     assert app._count([1], "panel") == "1 panel" and app._count([], "balloon") == "0 balloons"
     assert figure is not None and len(table) > 10
@@ -37,7 +44,7 @@ def test_classical_detector_choice() -> None:
 
 def test_generate_per_panel() -> None:
     page = app.EXAMPLES / "openmantra_tojime_no_siora_007.jpg"
-    overlay, summary, _features, table, spectrogram, roll, wav, cues, downloads = app.generate(
+    overlay, summary, _features, table, _lettering, spectrogram, roll, wav, cues, downloads = app.generate(
         str(page), 3, 7, True, True, "yolo", "scene", progress=no_progress
     )
     assert roll is None and len(downloads) == 2  # no music, no score

@@ -64,7 +64,7 @@ BAD_PAGES = {  # upload name, content, words of the message the user sees
 
 def test_analyze_endpoint(client: gradio_client.Client) -> None:
     page = EXAMPLES / "openmantra_tojime_no_siora_007.jpg"
-    overlay, summary, _figure, table, [json_file] = client.predict(
+    overlay, summary, _figure, table, _lettering, [json_file] = client.predict(
         gradio_client.handle_file(str(page)), True, "yolo", api_name="/analyze"
     )
     assert Path(overlay).is_file() and "panel" in summary and table["data"]
@@ -137,8 +137,9 @@ def test_a_busy_port_is_one_line_naming_the_option() -> None:
     ((2, 1.5, False, False), "seed must be a whole number, got 1.5"),
     ((2, 0, False, "no"), "rtl must be true or false, got 'no'"),
     ((2, 0, 1, False), "per_panel must be true or false, got 1"),
+    ((2, 0, False, False, "yolo", "scene", "yes"), "text must be true or false, got 'yes'"),
 ])
 def test_every_generate_parameter_is_checked_in_one_line(client: gradio_client.Client, settings, message) -> None:
     page = gradio_client.handle_file(str(EXAMPLES / "peppercarrot_ep03_en_002.jpg"))
     with pytest.raises(Exception, match=message):
-        client.predict(page, *settings, "yolo", "scene", api_name="/generate")
+        client.predict(page, *settings, *("yolo", "scene")[len(settings) - 4:], api_name="/generate")

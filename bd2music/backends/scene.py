@@ -12,6 +12,10 @@ Per segment (a random generator seeded by the seed and the segment's index):
   listener range (``events_per_beat``), each an excerpt of a palette clip from its attack, shaped to decay
   (one onset per event), beats accented; consecutive events never use the same clip (with a palette of one,
   the clip is varied in pitch and gain instead); every event varies a little in gain and pitch.
+* **lettering**: each sound effect the plan's lettering asks for (``SegmentPlan.effects``) is the bank clip
+  its text embedding ranks first among the clips of its label (any event when the bank has none), from its
+  attack (at most ``effect_max_s``) at ``effect_peak_db``, where its area comes in the panel; the voices of a
+  dialogue-heavy panel loop under the segment at ``voices_rms_db``. Their cues' trigger is ``lettering: WORD``.
 * **level and colour**: bed and events are balanced by the flatness target (a noisier target raises the bed),
   the segment's spectrum is tilted so that its mean spectral centroid lands on the target, and its gain follows
   its loudness target relative to the plan's (the master sets the absolute loudness).
@@ -34,6 +38,7 @@ from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import RankWeights, SoundBank
 from bd2music.plan import LISTENER_RANGES, Plan, SegmentPlan
 from bd2music.soundtrack import PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
+from bd2music.text_cues import DIALOGUE
 
 
 @dataclass
@@ -57,6 +62,9 @@ class SceneConfig:
     max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
     tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
     segment_rms_db: float = -20.0  # RMS of a segment whose loudness target is the plan's (others: + difference)
+    effect_max_s: float = 1.5  # longest sound effect the lettering asks for
+    effect_peak_db: float = -3.0  # peak level of a lettering sound effect (dBFS before the master)
+    voices_rms_db: float = -32.0  # RMS level of the voices a dialogue-heavy panel brings
 
 
 @dataclass
@@ -113,6 +121,8 @@ class SceneBackend:
             cues.append(self._cue(bed[0], offset, offset + length / self.sample_rate, f"{where} (bed)"))
         if events:
             audio += self._events(events, segment, length, rng, offset, cues, where)
+        for effect in segment.effects:
+            audio += self._effect(effect, segment, offset, length, rng, cues)
         audio = self._tilt(audio, segment.centroid)
         return audio, cues, (bed[0] if bed else previous_bed)
 
@@ -161,6 +171,35 @@ class SceneBackend:
             cues.append(self._cue(clip, seconds, seconds + len(excerpt) / rate, where + (" (beat)" if beat else "")))
         return out[:length]
 
+    def _effect(self, effect, segment: SegmentPlan, offset: float, length: int, rng: np.random.Generator,
+                cues: list[Cue]) -> np.ndarray:
+        """(length,) one sound effect of the lettering (or the voices of a dialogue), with its cue."""
+        config, rate = self.config, self.sample_rate
+        out = np.zeros(length, dtype=np.float32)
+        mask = self.bank.mask(label=effect.label) if effect.label else torch.zeros(len(self.bank), dtype=torch.bool)
+        if not mask.any():
+            mask = self.bank.mask(kind="event")
+        chosen = self._draw(self.bank.rank(embedding=effect.embedding, mask=mask), 1, rng)
+        if not chosen:
+            return out
+        clip = chosen[0]
+        if effect.word == DIALOGUE:
+            voices = self._bed(clip, length, 0.0, rng)
+            out += voices * _gain_to(voices, config.voices_rms_db)
+            start, end = 0, length
+        else:
+            attack = self._attack(clip, config.effect_max_s)
+            fade = min(round(config.event_fade_s * rate), len(attack))
+            sound = attack.copy()
+            sound[len(sound) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+            start = min(length - 1, max(0, round((segment.start - offset + effect.at * segment.duration) * rate)))
+            sound = sound[: length - start]
+            peak = float(np.abs(sound).max()) or 1.0
+            out[start : start + len(sound)] = sound * (10 ** (config.effect_peak_db / 20) / peak)
+            end = start + len(sound)
+        cues.append(self._cue(clip, offset + start / rate, offset + end / rate, effect.trigger))
+        return out
+
     def _pulse(self, segment: SegmentPlan, length: int) -> np.ndarray:
         """(length,) amplitude envelope of the segment's beats and events (``bd2music.soundtrack.pulse_gains``,
         ``bed_pulse_db`` deep) that the bed breathes with."""
@@ -182,16 +221,16 @@ class SceneBackend:
         density = float(np.clip(np.log(onset_rate / low) / np.log(high / low), 0.0, 1.0))
         return self.config.max_events_per_beat**density
 
-    def _attack(self, clip: int) -> np.ndarray:
-        """Up to ``event_max_s`` of the clip from its attack (10 ms before its level first reaches 30 % of its
-        peak level); read-only, like the bank's clips."""
+    def _attack(self, clip: int, seconds: float | None = None) -> np.ndarray:
+        """Up to ``seconds`` (default ``event_max_s``) of the clip from its attack (10 ms before its level first
+        reaches 30 % of its peak level); read-only, like the bank's clips."""
         rate = self.sample_rate
         samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
         frame = rate // 100
         envelope = np.sqrt(np.convolve(samples**2, np.ones(frame) / frame, mode="same"))
         attack = int(np.argmax(envelope >= 0.3 * envelope.max())) if envelope.max() > 0 else 0
         start = max(0, attack - frame)
-        return samples[start : start + round(self.config.event_max_s * rate)]
+        return samples[start : start + round((seconds or self.config.event_max_s) * rate)]
 
     def _excerpt(self, attack: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A clip's ``_attack`` at a slightly varied playback rate, faded out and shaped to decay."""

@@ -126,10 +126,12 @@ class SoundBank:
         return cls(root, clips, {name: tensors[name].float() for name in INDEX_TENSORS}, config)
 
     # -- queries --------------------------------------------------------------------------------------------------
-    def mask(self, category: str | None = None, kind: str | None = None) -> torch.Tensor:
-        """Boolean (N,) of the clips of ``category`` and ``kind`` (None: any); all False if the bank has none."""
+    def mask(self, category: str | None = None, kind: str | None = None, label: str | None = None) -> torch.Tensor:
+        """Boolean (N,) of the clips of ``category``, ``kind`` and ``label`` (None: any); all False if the bank
+        has none."""
         return torch.tensor(
-            [(category is None or c.category == category) and (kind is None or c.kind == kind) for c in self.clips],
+            [(category is None or c.category == category) and (kind is None or c.kind == kind)
+             and (label is None or c.label == label) for c in self.clips],
             dtype=torch.bool,
         ).reshape(len(self.clips))
 

@@ -1,4 +1,5 @@
-"""``bd2music analyze``: panels, balloons, reading order and visual features of pages, as one JSON file."""
+"""``bd2music analyze``: panels, balloons (with their lettering read), reading order and visual features of pages,
+as one JSON file."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlay", type=Path, metavar="DIR", help="also write each page with its boxes drawn")
     parser.add_argument("--rtl", action="store_true", help="right-to-left reading order (manga)")
     parser.add_argument("--detector", choices=DETECTORS, default="yolo", help="panel/balloon detector")
+    parser.add_argument("--text", action=argparse.BooleanOptionalAction, default=True,
+                        help="read the lettering: each balloon's text and kind, areas the detector missed (default: on)")
     parser.add_argument("--weights", help="detector weights folder or Hub repo id (default: weights/detector)")
 
 
@@ -26,12 +29,14 @@ def run(args: argparse.Namespace) -> int:
 
     from bd2music.vision.analysis import analyze_page
     from bd2music.vision.detect import load_detector
+    from bd2music.vision.ocr import TextReader
     from bd2music.vision.overlay import draw_overlay
 
     files = expand_inputs(args.inputs, IMAGE_SUFFIXES)
     if not files:
         raise InputError("no page images found in " + ", ".join(map(str, args.inputs)))
     detector = load_detector(args.detector, args.weights)
+    reader = TextReader() if args.text else None
     if args.overlay is not None:
         args.overlay.mkdir(parents=True, exist_ok=True)
     pages, failed = [], 0
@@ -42,10 +47,11 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1
             continue
-        analysis = analyze_page(page, detector, rtl=args.rtl)
+        analysis = analyze_page(page, detector, rtl=args.rtl, reader=reader)
         pages.append(analysis.to_dict())
         if args.overlay is not None:
-            draw_overlay(page.image, analysis.panels, analysis.balloons).save(args.overlay / f"{path.stem}.png")
+            overlay = draw_overlay(page.image, analysis.panels, analysis.balloons, kinds=analysis.lettering)
+            overlay.save(args.overlay / f"{path.stem}.png")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"pages": pages}, indent=1) + "\n")
     print(f"{len(pages)} page(s) analysed with {detector.name}, {failed} skipped → {args.json}")

@@ -93,6 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--rtl", action="store_true", help="right-to-left reading order (manga)")
     parser.add_argument("--detector", choices=DETECTORS, default="yolo", help="panel/balloon detector")
+    parser.add_argument("--text", action=argparse.BooleanOptionalAction, default=True,
+                        help="read the lettering and let its words shape the sound (default: on)")
     parser.add_argument("--weights", help="folder of component weights or Hub repo id (default: weights/)")
     parser.add_argument("--revision", help="Hub revision (commit) of --weights")
 
@@ -166,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             page = load_page(job.read(), job.name)
             result = pipeline(page, args.seconds, args.seed, args.per_panel, args.rtl, args.detector, args.sound,
-                              pulse=args.pulse, stems=args.stems)
+                              pulse=args.pulse, stems=args.stems, text=args.text)
         except InputError as error:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1

@@ -7,7 +7,8 @@ a copy at most ``long_side`` pixels long (detection and recognition both run the
 page's own pixels.
 
 Only what the recogniser reads with confidence and in the Latin script is kept: a line under ``min_score``, one
-of a single glyph, or one whose letters are mostly of another script (Japanese lettering, which its Chinese-English recogniser cannot
+of a single glyph, a vertical one (taller than long: text turned sideways or set in columns, which it misreads),
+or one whose letters are mostly of another script (Japanese lettering, which its Chinese-English recogniser cannot
 read reliably), is dropped rather than invented.
 """
 
@@ -128,6 +129,8 @@ class TextReader:
             quad = np.asarray(quad, dtype=np.float64) / scale
             (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
             top, side = quad[1] - quad[0], quad[3] - quad[0]  # along the line, and across it
+            if np.hypot(*top) < np.hypot(*side):  # a vertical line: read unreliably (rotated text, columns)
+                continue
             angle = float(np.degrees(np.arctan2(top[1], top[0])))
             lines.append(TextLine((float(x0), float(y0), float(x1), float(y1)), text, float(score),
                                   float(np.hypot(*side)), angle))
