@@ -231,8 +231,8 @@ def build_demo() -> gr.Blocks:
                     rtl = RightToLeft(label="Manga: read right to left")
                     detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
                     sound = gr.Radio(sounds()[0], value=sounds()[1], label="Sound", info=SOUND_INFO, elem_id="sound")
-                    text = ReadText(value=True, label="Read the lettering (its words and sound effects shape the sound)",
-                                    elem_id="text")
+                    text = ReadText(value=True, elem_id="text",
+                                    label="Read the lettering (its words and sound effects shape the sound)")
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
                     run_analysis = gr.Button("Analyse page only", elem_id="analyze")
                     status = gr.HTML(elem_id="status")  # the one place that shows progress, beside the buttons

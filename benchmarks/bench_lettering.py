@@ -8,8 +8,10 @@ For each folder of labelled pages (``*.json`` with ``balloons`` boxes; ``benchma
   by construction wherever lettering outside the balloons is read);
 * character error rate on the matched areas of pages labelled with text: edit distance between the read and
   the true text over the true text's length, letters and digits only, case and spaces ignored (summed over areas);
-* kinds: how often a matched area's kind is the labelled one;
-* seconds per page of the whole analysis (load, detection, reading, grouping, features), median and max;
+* kinds: how often a matched area's kind is the labelled one; and the precision of the areas of the kinds the
+  box-only sets label (leaving out those found as ``sfx`` or ``sign``);
+* seconds per page of the whole analysis (load, detection, reading, grouping, features), median and max, and
+  the median CPU seconds (all threads) per page, which other work on a shared machine does not inflate;
 * with ``--eval-pages DIR``: balloon F1 at IoU 0.5 there, without and with the text read (manga: the reader
   keeps no Japanese text, so the areas should be the detector's).
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import statistics
@@ -55,18 +58,22 @@ def edit_distance(a: str, b: str) -> int:
 
 def evaluate_folder(folder: Path, detector, reader: TextReader) -> dict:
     """Counts, CER, kinds and timings of one folder of labelled pages."""
-    total = None
+    total = speech = None
     errors = chars = kinds_right = kinds_seen = 0
-    seconds, misread = [], []
+    seconds, cpu, misread = [], [], []
     for page_label in load_annotations(folder):
         label_file = folder / f"{page_label.name}.json"
         areas = json.loads(label_file.read_text()).get("areas")
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         analysis = analyze_page(load_page(page_label.image), detector, reader=reader)
         seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         predicted = [b.box for b in analysis.balloons]
         counts = count_matches(predicted, page_label.balloons, IOU)
         total = counts if total is None else total + counts
+        unlabelled_kinds = [b.box for b in analysis.balloons if b.kind not in ("sfx", "sign")]
+        spoken = count_matches(unlabelled_kinds, page_label.balloons, IOU)
+        speech = spoken if speech is None else speech + spoken
         if areas is None:
             continue
         for p, t in match_boxes(predicted, [tuple(a["box"]) for a in areas], IOU):
@@ -77,7 +84,8 @@ def evaluate_folder(folder: Path, detector, reader: TextReader) -> dict:
             kinds_right += analysis.balloons[p].kind == areas[t]["kind"]
             if distance:
                 misread.append(f"{page_label.name}: {areas[t]['text']!r} read {analysis.balloons[p].text!r}")
-    result = {"pages": len(seconds), **total.to_dict(), "median_s": statistics.median(seconds), "max_s": max(seconds)}
+    result = {"pages": len(seconds), **total.to_dict(), "median_s": statistics.median(seconds), "max_s": max(seconds),
+              "median_cpu_s": statistics.median(cpu), "precision_without_sfx_signs": speech.precision}
     if chars:
         result |= {"cer": errors / chars, "chars": chars, "kind_accuracy": kinds_right / kinds_seen,
                    "misread": misread}
@@ -92,6 +100,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
     detector = load_detector("yolo", fallback=False)
     reader = TextReader(ReaderConfig(threads=args.threads))
     first = load_annotations(args.folders[0])[0]
@@ -104,13 +113,16 @@ def main() -> None:
             results[f"eval_pages ({name})"] = {"pages": len(pages), **report.balloons.to_dict(),
                                                "median_s": report.seconds_per_page}
     print(f"{platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}\n")
-    print("| pages | n | areas P | areas R | areas F1 | CER | kind right | s/page median | s/page max |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"load average (1 min) at the start: {load:.2f}, at the end: {os.getloadavg()[0]:.2f}\n")
+    print("| pages | n | areas P | P without sfx, signs | areas R | areas F1 | CER | kind right | s/page median "
+          "| s/page max | CPU s/page |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         cer = f"{r['cer']:.3f} ({r['chars']} chars)" if "cer" in r else "-"
         kind = f"{r['kind_accuracy']:.2f}" if "kind_accuracy" in r else "-"
-        print(f"| {name} | {r['pages']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {cer} | {kind} "
-              f"| {r['median_s']:.2f} | {r.get('max_s', r['median_s']):.2f} |")
+        plain = f"{r['precision_without_sfx_signs']:.3f}" if "precision_without_sfx_signs" in r else "-"
+        print(f"| {name} | {r['pages']} | {r['precision']:.3f} | {plain} | {r['recall']:.3f} | {r['f1']:.3f} | {cer} | {kind} "
+              f"| {r['median_s']:.2f} | {r.get('max_s', r['median_s']):.2f} | {r.get('median_cpu_s', float('nan')):.2f} |")
     for r in results.values():
         for line in r.get("misread", []):
             print("  misread:", line)

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rtl", action="store_true", help="right-to-left reading order (manga)")
     parser.add_argument("--detector", choices=DETECTORS, default="yolo", help="panel/balloon detector")
     parser.add_argument("--text", action=argparse.BooleanOptionalAction, default=True,
-                        help="read the lettering: each balloon's text and kind, areas the detector missed (default: on)")
+                        help="read the lettering: each balloon's text and kind, and the areas the detector missed "
+                             "(default: on)")
     parser.add_argument("--weights", help="detector weights folder or Hub repo id (default: weights/detector)")
 
 

@@ -2,7 +2,9 @@
 
 DIR holds one JSON per page in the ``shared/data/eval_pages`` format. Each detector runs on every page as the
 pipeline runs it (page downscaled to ``ANALYSIS_LONG_SIDE``); predictions match ground truth one-to-one at
-IoU >= 0.5. Prints a markdown table and optionally writes per-page and overall results as JSON.
+IoU >= 0.5. With ``--text`` the balloons scored are the lettered areas (the detector's balloons merged with the
+text read, as ``analyze`` reports them). Prints a markdown table and optionally writes per-page and overall
+results as JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="YOLO weights folder or Hub repo id (default: weights/detector)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write per-page and overall results here")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N pages only")
+    parser.add_argument("--text", action="store_true",
+                        help="score the lettered areas (balloons merged with the text read) as balloons")
 
 
 def markdown_table(reports: list[DetectorReport]) -> str:
@@ -45,11 +49,14 @@ def run(args: argparse.Namespace) -> int:
     from bd2music.evaluation.panels import IOU_THRESHOLD, evaluate_detector, load_annotations
     from bd2music.vision.analysis import ANALYSIS_LONG_SIDE
     from bd2music.vision.detect import load_detector
+    from bd2music.vision.lettering import LetteringDetector
+    from bd2music.vision.ocr import TextReader
 
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
     pages = load_annotations(args.folder)[: args.limit]
     reports, skipped = [], {}
+    reader = TextReader() if args.text else None
     for kind in dict.fromkeys(args.detector):
         try:
             detector = load_detector(kind, args.weights, fallback=False)
@@ -57,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
             skipped[kind] = str(error).splitlines()[0] if str(error) else type(error).__name__
             print(f"{kind}: not evaluated ({skipped[kind]})")
             continue
+        if reader is not None:
+            detector = LetteringDetector(detector, reader)
         reports.append(evaluate_detector(detector, pages, ANALYSIS_LONG_SIDE))
     print(f"\n{len(pages)} page(s) from {args.folder}, IoU >= {IOU_THRESHOLD}\n")
     print(markdown_table(reports))

@@ -3,11 +3,11 @@
 ``rapidocr`` (3.x) ships its text detection and recognition models inside its wheel (``rapidocr/models``) and
 runs them with ``onnxruntime``. This module gives it those files by path, so it never takes its download branch,
 turns its logging down, and skips the 0/180 degree classifier (comic lettering is upright). The page is read on
-a copy at most ``long_side`` pixels long (detection and recognition both run there), and lines come back in the
-page's own pixels.
+a copy at most ``long_side`` pixels long (detection and recognition both run there; only the lines that run
+across the page are recognised), and lines come back in the page's own pixels.
 
 Only what the recogniser reads with confidence and in the Latin script is kept: a line under ``min_score``, one
-of a single glyph, a vertical one (taller than long: text turned sideways or set in columns, which it misreads),
+with under ``min_letters`` letters (a lone glyph, a bare number), a vertical one (taller than long: text turned sideways or set in columns, which it misreads),
 or one whose letters are mostly of another script (Japanese lettering, which its Chinese-English recogniser cannot
 read reliably), is dropped rather than invented.
 """
@@ -29,7 +29,7 @@ from bd2music.vision.boxes import Box
 MODEL_FILES = {"det": "PP-OCRv6_det_small.onnx", "rec": "PP-OCRv6_rec_small.onnx"}  # inside rapidocr/models
 LATIN = re.compile(r"[A-Za-z0-9À-ɏ]")
 LETTERS = re.compile(r"\w", re.UNICODE)
-ALNUM = re.compile(r"[^\W_]", re.UNICODE)
+ALPHA = re.compile(r"[^\W\d_]", re.UNICODE)
 STRETCHED_DIGITS = re.compile(r"\b([A-Za-z]+)([02]{2,})(?![0-9A-Za-z])")
 
 
@@ -37,9 +37,10 @@ STRETCHED_DIGITS = re.compile(r"\b([A-Za-z]+)([02]{2,})(?![0-9A-Za-z])")
 class ReaderConfig:
     """How the page is read (the ``lettering`` settings of the analysis)."""
 
-    long_side: int = 1024  # the page is read on a copy at most this many pixels long (speed; hand lettering stays legible)
+    long_side: int = 1024  # the page is read on a copy at most this long (pixels): speed, yet lettering stays legible
     min_score: float = 0.8  # recognised lines under this confidence are dropped
-    min_chars: int = 2  # lines with fewer letters and digits are dropped (a lone glyph is mostly a misreading)
+    min_letters: int = 2  # lines with fewer letters are dropped (a lone glyph is mostly a misreading; a bare
+    # number is a page number, a scale or a date, not lettering that means a sound)
     min_latin: float = 0.6  # share of a line's letters that must be Latin letters or digits to keep it
     box_threshold: float = 0.5  # detector confidence of a text line's box
     threads: int = 2  # onnxruntime threads
@@ -117,21 +118,34 @@ class TextReader:
             (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
         pixels = np.ascontiguousarray(np.asarray(small.convert("RGB"))[:, :, ::-1])  # RapidOCR takes BGR
         with self._lock:
-            result = self._load()(pixels, use_det=True, use_cls=False, use_rec=True)
-        if result.boxes is None or not result.txts:
-            return []
+            engine = self._load()
+            found = engine(pixels, use_det=True, use_cls=False, use_rec=False)
+            quads = [] if found.boxes is None else [np.asarray(q, dtype=np.float32) for q in found.boxes]
+            quads = [q for q in quads if _along(q) >= _across(q)]  # vertical lines are misread: not read at all
+            if not quads:
+                return []
+            from rapidocr.utils.process_img import get_rotate_crop_image
+
+            read = engine.recognize_txt([get_rotate_crop_image(pixels, q.copy()) for q in quads])
         lines = []
-        for quad, text, score in zip(result.boxes, result.txts, result.scores):
+        for quad, text, score in zip(quads, read.txts, read.scores):
             text = fix_digits(" ".join(str(text).split()))
-            if (score < self.config.min_score or len(ALNUM.findall(text)) < self.config.min_chars
+            if (score < self.config.min_score or len(ALPHA.findall(text)) < self.config.min_letters
                     or not is_latin(text, self.config.min_latin)):
                 continue
-            quad = np.asarray(quad, dtype=np.float64) / scale
+            quad = quad.astype(np.float64) / scale
             (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
-            top, side = quad[1] - quad[0], quad[3] - quad[0]  # along the line, and across it
-            if np.hypot(*top) < np.hypot(*side):  # a vertical line: read unreliably (rotated text, columns)
-                continue
+            top = quad[1] - quad[0]
             angle = float(np.degrees(np.arctan2(top[1], top[0])))
             lines.append(TextLine((float(x0), float(y0), float(x1), float(y1)), text, float(score),
-                                  float(np.hypot(*side)), angle))
+                                  _across(quad), angle))
         return lines
+
+
+def _along(quad: np.ndarray) -> float:
+    """Length of a text box's first side (the detector's quads run along the line first)."""
+    return float(np.hypot(*(quad[1] - quad[0])))
+
+
+def _across(quad: np.ndarray) -> float:
+    return float(np.hypot(*(quad[3] - quad[0])))
