@@ -15,8 +15,8 @@ merged with the detector's balloons, so that an area is found when either finds 
   median line height) and outside any balloon;
   ``caption`` when the paper behind the text (the median grey of its box, give or take ``paper_tolerance``)
   reaches ``margin`` line heights past it on all four sides and ``corner`` line heights past each corner (a box
-  or the page, not an ellipse); ``speech`` when it reaches past the sides only, or when a detected balloon
-  holds the area; ``sign`` when it does not (lettering drawn on the picture);
+  or the page, not an ellipse); ``speech`` when it reaches past the sides only; when it does not (lettering
+  drawn on the picture) ``sign``, or ``speech`` if a detected balloon holds the area;
   ``unknown`` when nothing was read (a detected balloon in a script the reader skips).
 """
 

@@ -14,11 +14,13 @@ read reliably), is dropped rather than invented.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -108,6 +110,9 @@ class TextReader:
                 "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             })
+            with _without_spinning():  # the sessions are made now, with that option
+                self._engine._load_det_model()
+                self._engine._load_rec_model()
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         return self._engine
 
@@ -140,6 +145,23 @@ class TextReader:
             lines.append(TextLine((float(x0), float(y0), float(x1), float(y1)), text, float(score),
                                   _across(quad), angle))
         return lines
+
+
+@contextlib.contextmanager
+def _without_spinning():
+    """Make the onnxruntime sessions RapidOCR creates meanwhile let their threads sleep between runs: by default
+    they spin on, and take the CPU from the detector (torch) that runs next on a 2-core machine."""
+    from rapidocr.inference_engine.onnxruntime.main import OrtInferSession
+
+    options = OrtInferSession._init_sess_opts
+
+    def quiet(config):
+        made = options(config)
+        made.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return made
+
+    with mock.patch.object(OrtInferSession, "_init_sess_opts", staticmethod(quiet)):
+        yield
 
 
 def _along(quad: np.ndarray) -> float:
