@@ -27,9 +27,9 @@ def test_generate_in_the_browser(chromium: str, app_url: str, tmp_path: Path) ->
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(app_url, wait_until="domcontentloaded")
             page.locator("#seconds input[type=range]").wait_for()
-            # the checked settings are drawn as the components they extend: one slider, two check boxes
+            # the checked settings are drawn as the components they extend: one slider, three check boxes
             assert page.locator("input[type=range]").count() == 1
-            assert page.locator("input[type=checkbox]").count() == 2
+            assert page.locator("input[type=checkbox]").count() == 3
             page.locator("#page input[type=file]").set_input_files(EXAMPLE)
             page.locator("#page").get_by_text(EXAMPLE.suffix).wait_for()  # the upload is listed
             length = page.locator("#seconds input[type=number]")
@@ -54,6 +54,7 @@ def test_generate_in_the_browser(chromium: str, app_url: str, tmp_path: Path) ->
             )
             assert "panel" in page.locator("#summary").inner_text()
             assert "panel_count" in page.locator("#feature-table").inner_text()
+            assert "Pepper" in page.locator("#lettering").inner_text()  # the text read, in its panel's row
             assert page.locator("#downloads").get_by_text(".json").count() == 1
             assert "plan: page (bed)" in page.locator("#cues").inner_text()  # the cue sheet, with its credits
             page.screenshot(path=tmp_path / "app.png", full_page=True)
