@@ -4,7 +4,7 @@ For each segment (a panel, or the whole page), from the lettered areas of its pa
 with their ``text`` and ``kind``):
 
 * **sound effects**: every onomatopoeia of the lexicon (``bd2music.onomatopoeia``) in an ``sfx`` area, and each
-  ``sfx`` area with none (large display lettering: its own words are the query), becomes a
+  ``sfx`` area with none (display lettering: "a loud sound effect: " and its own words are the query), becomes a
   :class:`SoundEffect` placed where the area comes in the panel's reading order. Backends fetch it from their
   sounds with its text embedding in the audio-text space ("the sound of a gunshot") and cue it as
   ``"lettering: BANG"``.
@@ -86,7 +86,7 @@ def _effects(areas: list[Balloon], config: TextCueConfig) -> list[SoundEffect]:
         else:
             word = re.sub(r"[^\w\- ]", "", area.text).strip().upper()
             if word:
-                effects.append(SoundEffect(word, f"the sound of {word.lower()}", None, at))
+                effects.append(SoundEffect(word, f"a loud sound effect: {word.lower()}", None, at))
     return effects[: config.max_effects]
 
 

@@ -16,7 +16,8 @@ merged with the detector's balloons, so that an area is found when either finds 
   ``caption`` when the paper behind the text (the median grey of its box, give or take ``paper_tolerance``)
   reaches ``margin`` line heights past it on all four sides and ``corner`` line heights past each corner (a box
   or the page, not an ellipse); ``speech`` when it reaches past the sides only; when it does not (lettering
-  drawn on the picture) ``sign``, or ``speech`` if a detected balloon holds the area;
+  drawn on the picture) ``sign``, or ``sfx`` if it exclaims in at most ``sfx_words`` words, or ``speech`` if a
+  detected balloon holds the area;
   ``unknown`` when nothing was read (a detected balloon in a script the reader skips).
 """
 
@@ -147,7 +148,9 @@ def _kind(grey: np.ndarray, area: _Area, in_balloon: bool, median_height: float,
     sides = (is_paper[cy, max(0, x0 - reach):x0], is_paper[cy, x1 + 1:x1 + 1 + reach],
              is_paper[max(0, y0 - reach):y0, cx], is_paper[y1 + 1:y1 + 1 + reach, cx])
     if not all(side.all() for side in sides):  # the paper stops at the lettering: it is drawn on the picture
-        return "speech" if in_balloon else "sign"
+        if in_balloon:
+            return "speech"
+        return "sfx" if len(words) <= config.sfx_words and "!" in text else "sign"  # signs do not exclaim
     pad = max(2, round(config.corner * height))
     corners = [is_paper[min(h - 1, max(0, y)), min(w - 1, max(0, x))]
                for x, y in ((x0 - pad, y0 - pad), (x1 + pad, y0 - pad), (x0 - pad, y1 + pad), (x1 + pad, y1 + pad))]
