@@ -4,12 +4,14 @@ nothing invented on blank, rotated or pure-lettering pages, and the onomatopoeia
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from bd2music.evaluation.panels import load_annotations
 from bd2music.io import load_page
 from bd2music.onomatopoeia import LEXICON, TABLE, lookup, sound_words
 from bd2music.vision.analysis import analyze_page
@@ -137,3 +139,23 @@ def test_the_lexicon_covers_english_and_japanese_with_sounds_the_bank_knows() ->
     assert lookup("the") is None and lookup("HIS") is None and lookup("!!") is None
     assert [word for word, _ in sound_words("Oh no... BANG! Bang bang, zzzz")] == ["BANG", "BANG", "BANG", "ZZZZ"]
     assert lookup("BANG").query == "the sound of a gunshot"
+
+
+@pytest.mark.parametrize(("folder", "pages", "areas"), [("western_lettering", 6, 33),
+                                                        ("western_lettering_test", 3, 11)])
+def test_the_lettering_label_sets_match_their_readmes(folder: str, pages: int, areas: int, relocated_labels) -> None:
+    """The lettering sets load, find their images in shared/data, give every area a text and a kind, and share
+    no page with the detector's training labels."""
+    relocated = relocated_labels(REPO / "benchmarks" / folder)
+    annotated = load_annotations(relocated)
+    assert len(annotated) == pages and sum(len(page.balloons) for page in annotated) == areas
+    trained = {path.stem for path in (REPO / "configs" / "detector").glob("*_labels/*.json")}
+    for page in annotated:
+        labels = json.loads((relocated / f"{page.name}.json").read_text())["areas"]
+        assert [tuple(area["box"]) for area in labels] == page.balloons
+        assert all(area["text"].strip() and area["kind"] in KINDS[:-1] for area in labels)
+        with Image.open(page.image) as image:
+            assert image.size == (page.width, page.height)
+        assert all(0 <= x0 < x1 <= page.width and 0 <= y0 < y1 <= page.height for x0, y0, x1, y1 in page.balloons)
+    if folder.endswith("_test"):
+        assert not trained & {page.name for page in annotated}
