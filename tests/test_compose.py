@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from bd2music.music.compose import BASS, DRUMS, HARMONY, MELODY, ComposerConfig, compose, grid
+from bd2music.music.compose import (BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, SHAKER, ComposerConfig,
+                                    compose, grid)
 from bd2music.music.harmony import chord_of, triad, voice
 from bd2music.music.intent import IntentConfig, Key, choose_key, plan_sections
 from bd2music.music.perform import Orchestration, PerformerConfig, perform
@@ -78,11 +79,13 @@ def test_the_score_stays_in_its_key_ends_on_the_tonic_and_is_seeded() -> None:
 
 
 def test_density_quickens_the_grid_and_brings_the_drums() -> None:
-    calm = score(make_plan(segment(onset_rate=0.6)))[2]
+    calm = score(make_plan(segment(onset_rate=0.3)))[2]
+    moving = score(make_plan(segment(onset_rate=0.6)))[2]
     busy = score(make_plan(segment(onset_rate=5.5)))[2]
     onsets = [len({e.beat for e in events}) for events in (calm, busy)]
     assert onsets[1] > 2 * onsets[0]
-    assert not any(e.role == DRUMS for e in calm) and any(e.role == DRUMS for e in busy)
+    kit = [{e.pitch for e in events if e.role == DRUMS} for events in (calm, moving, busy)]
+    assert kit[0] == set() and kit[1] == {SHAKER} and {KICK, CLOSED_HAT} <= kit[2]
 
 
 def test_a_brighter_higher_segment_plays_higher() -> None:

@@ -172,7 +172,7 @@ class MusicBackend:
             counter = None
             if section.level >= self.config.counter_from:
                 counter = self._draw(scores, MELODY, rng, exclude={melody, harmony, bass})
-            drums = section.density >= self.config.composer.drums_from
+            drums = section.density >= min(self.config.composer.drums_from, self.config.composer.shaker_from)
             chosen.append(Orchestration(melody, harmony, bass, counter, drums))
             previous = melody
         return chosen

@@ -13,7 +13,8 @@ section (a segment of the plan) gets, from its ``intent.Section``:
 * **bass**: roots, root and fifth, or driving eighths as the grid quickens;
 * **the end**: the last chord (the tonic) held by harmony and bass, the melody on one of its tones;
 * **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on the grid,
-  a crash at loud section starts and a fill into the next section.
+  a crash at loud section starts and a fill into the next section; below that, from ``shaker_from``, a shaker on
+  the grid, so that the onsets a listener hears follow the density even under legato instruments.
 
 Every choice is drawn from a generator seeded by the track's seed, so the same seed gives the same score.
 """
@@ -59,7 +60,8 @@ class ComposerConfig:
 
     meter: int = 4  # beats per bar
     grid_steps: tuple[float, float, float] = (0.9, 1.6, 3.0)  # density from which the grid is 1, 1/2, 1/4 beat
-    drums_from: float = 1.5  # density (notes per beat) from which the drums play
+    drums_from: float = 1.5  # density (notes per beat) from which the drums play...
+    shaker_from: float = 0.9  # ...and from which, below it, a shaker marks the grid (onsets a listener hears)
     pad_below: float = 0.3  # sections quieter than this level hold pads instead of pulsing chords
     melody_centre: int = 67  # MIDI centre of the melody at middle height and contour (G4)
     melody_span: int = 16  # semitones the height and contour move the melody's centre over their ranges
@@ -247,6 +249,10 @@ def drums(sections: list[Section], config: ComposerConfig) -> list[Event]:
     """A groove for the sections dense enough (see the module docstring), bars counted over the whole track."""
     events, meter = [], config.meter
     for section, start in zip(sections, section_starts(sections)):
+        if config.shaker_from <= section.density < config.drums_from:
+            step = grid(section, config)
+            events += [Event(beat, step, SHAKER, 0.45 + 0.2 * float(beat % config.meter == 0), DRUMS, section.index)
+                       for beat in np.arange(start, start + section.beats, step)]
         if section.density < config.drums_from:
             continue
         step = 0.25 if section.density >= 2 * config.drums_from else 0.5
