@@ -34,9 +34,9 @@ from bd2music.plan import Plan
 class ArrangerConfig:
     """How pieces are chosen and fitted (``weights/pipeline.json``, settings "music")."""
 
-    top_k: int = 8  # the piece is drawn from this many best fits
+    top_k: int = 5  # the piece is drawn from this many best fits
     tempo_weight: float = 1.0  # weight of |log(piece tempo / plan tempo)| in the misfit...
-    density_weight: float = 1.0  # ...and of |log(melody density / the plan's)|
+    density_weight: float = 2.5  # ...and of |log(melody density / the plan's)|: the rhythm heard is the piece's
     max_misfit: float = 1.2  # a best misfit above this: no piece fits, the composer plays
     phrase_reach: float = 0.25  # the excerpt may start this share of the track early to end on a phrase end
 
