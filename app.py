@@ -196,8 +196,17 @@ def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, 
     rates = ", ".join(f"{s.onset_rate:.1f}" for s in result.segments)
     summary += (f"; sound **{result.settings['sound']}** at **{tempos} BPM**, **{rates} onsets/s**, "
                 f"**{result.mastered.lufs:.0f} LUFS** (the plan the learned mapping read in the page)")
+    if result.score is not None:
+        summary += f". The music: {_music_words(result.score)}."
     cues = [[c["start"], c["end"], c["layer"], c["clip"], c["license"], c["author"], c["trigger"]] for c in result.cues]
     return overlay, summary, figure, table, lettering, spectrogram, roll, str(wav), cues, downloads
+
+
+def _music_words(score) -> str:
+    """One plain sentence on the score: its key, where it comes from, who plays the melody."""
+    melodies = list(dict.fromkeys(s["instruments"]["melody"].replace("_", " ") for s in score.sections))
+    source = score.source.removeprefix("piece: ").split(" (")[0] if score.source != "procedural" else "a new score"
+    return f"**{score.key}**, {source}, melody on {', then '.join(melodies)}"
 
 
 def analyze_sound(clip_path: str | None):

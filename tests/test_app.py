@@ -61,6 +61,18 @@ def test_generate_per_panel() -> None:
     assert {row[6] for row in cues} >= {f"plan: panel {i + 1} (bed)" for i in range(len(saved["panels"]))}
 
 
+def test_generate_music_shows_its_score_and_offers_its_midi() -> None:
+    page = app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"
+    *_, summary, _features, _table, _lettering, _spectrogram, roll, wav, cues, downloads = app.generate(
+        str(page), 3, 0, True, False, "yolo", "music", progress=no_progress
+    )
+    saved = json.loads(Path(downloads[1]).read_text())
+    assert Path(downloads[2]).suffix == ".mid" and Path(downloads[2]).read_bytes()[:4] == b"MThd"
+    assert f"The music: **{saved['music']['key']}**" in summary and "melody on" in summary
+    assert roll.axes[0].get_title().startswith(f"Score: {saved['music']['key']}")
+    assert {row[2] for row in cues} == {"music"}
+
+
 def test_generate_refuses_an_unknown_sound_in_one_line() -> None:
     page = str(app.EXAMPLES / "peppercarrot_ep03_en_002.jpg")
     with pytest.raises(gr.Error, match="unknown sound 'buzz', expected one of soundtrack, music, scene, neural"):
