@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -31,6 +31,7 @@ from bd2music.bank import SoundBank
 from bd2music.errors import InputError
 from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, page_hash
 from bd2music.music.compose import BASS, HARMONY, MELODY, ComposerConfig, compose
+from bd2music.music.compose import DRUMS as PERCUSSION  # the score's role (score.DRUMS: the kit)
 from bd2music.music.instruments import InstrumentBank
 from bd2music.music.intent import IntentConfig, Key, Section, choose_key, plan_sections
 from bd2music.music.library import Piece, PieceLibrary
@@ -75,11 +76,11 @@ class MusicConfig:
     performer: PerformerConfig = field(default_factory=PerformerConfig)
 
     def __post_init__(self) -> None:
-        for part in ("intent", "arranger", "composer", "performer"):
-            value = getattr(self, part)
-            if isinstance(value, dict):
-                kind = {f.name: f.default_factory for f in fields(self) if f.name == part}[part]
-                setattr(self, part, settings_config(type(kind()), value, f"music {part}"))
+        parts = {"intent": IntentConfig, "arranger": ArrangerConfig, "composer": ComposerConfig,
+                 "performer": PerformerConfig}
+        for part, kind in parts.items():
+            if isinstance(getattr(self, part), dict):  # read from weights/pipeline.json
+                setattr(self, part, settings_config(kind, getattr(self, part), f"music {part}"))
 
 
 @dataclass
@@ -98,6 +99,9 @@ class MusicBackend:
         self.players = {role: [n for n in self.instruments.names if self._plays(n, role)]
                         for role in (MELODY, HARMONY, BASS)}
         self.brightness = _brightness(self.instruments, 22_050)
+        infos = {n: self.instruments.info(n) for n in self.instruments.names}
+        self.ranges = {n: (info["low"], info["high"], bool(info["sustained"])) for n, info in infos.items()}
+        self.programs = {n: info["program"] for n, info in infos.items()}
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> MusicBackend:
@@ -133,19 +137,18 @@ class MusicBackend:
         else:
             events = arrange(piece, key, sections, self.config.arranger, self.config.composer)
             source = f"piece: {piece.title} ({piece.collection}, {piece.id})"
-        orchestration = self.orchestrate(plan, sections, seed)
-        ranges = {n: (self.instruments.info(n)["low"], self.instruments.info(n)["high"],
-                      bool(self.instruments.info(n)["sustained"])) for n in self.instruments.names}
-        notes = perform(events, sections, orchestration, seed, ranges, self.config.performer)
+        sources = [self.sound_sources(segment) for segment in plan.segments]
+        drummed = {e.section for e in events if e.role == PERCUSSION}
+        orchestration = self.orchestrate(plan, sections, seed, sources, drummed)
+        notes = perform(events, sections, orchestration, seed, self.ranges, self.config.performer)
         if progress is not None:
             progress(0.4, "playing the score")
         audio = self.instruments.render(notes, self.sample_rate, plan.seconds)
         audio = self._room(audio, seed)
         unit = piece.beat_quarters if piece else 1.0  # quarter notes per beat (6/8: a dotted quarter)
+        summaries = [self._section_dict(*parts) for parts in zip(sections, orchestration, sources)]
         score = Score(notes=notes, tempo_map=[(s.start, s.tempo * unit) for s in sections], key=key.name,
-                      source=source, sections=[self._section_dict(s, o, g) for s, o, g in zip(sections, orchestration, plan.segments)],
-                      programs={n: self.instruments.info(n)["program"] for n in self.instruments.names},
-                      fallback=fallback,
+                      source=source, sections=summaries, programs=self.programs, fallback=fallback,
                       time_signature=_time_signature(piece, self.config.composer.meter))
         cues = self._cues(sections, orchestration) + ([self._piece_cue(piece, plan)] if piece else [])
         return [Layer(self.name, audio, self.sample_rate, cues, score=score)]
@@ -160,31 +163,31 @@ class MusicBackend:
         return choose_piece(self.library, key, sections, plan, seed, self.config.arranger, density)
 
     # -- orchestration ---------------------------------------------------------------------------------------
-    def orchestrate(self, plan: Plan, sections: list[Section], seed: int) -> list[Orchestration]:
-        """An instrument per role and section (see the module docstring)."""
+    def orchestrate(self, plan: Plan, sections: list[Section], seed: int, sources: list[dict[str, float]],
+                    drummed: set[int]) -> list[Orchestration]:
+        """An instrument per role and section (see the module docstring); ``sources``: each segment's
+        ``sound_sources``; ``drummed``: the sections the score has percussion in."""
         rng = np.random.default_rng([seed, page_hash(plan), 23])
         chosen, previous = [], None
-        for section, segment in zip(sections, plan.segments):
-            scores = self._scores(segment, section)
+        for section, segment, shares in zip(sections, plan.segments, sources):
+            scores = self._scores(segment, section, shares)
             melody = self._draw(scores, MELODY, rng, exclude={previous} if previous else set())
             harmony = self._draw(scores, HARMONY, rng, exclude={melody})
             bass = self._draw(scores, BASS, rng, exclude={melody, harmony})
             counter = None
             if section.level >= self.config.counter_from:
                 counter = self._draw(scores, MELODY, rng, exclude={melody, harmony, bass})
-            drums = section.density >= min(self.config.composer.drums_from, self.config.composer.shaker_from)
-            chosen.append(Orchestration(melody, harmony, bass, counter, drums))
+            chosen.append(Orchestration(melody, harmony, bass, counter, section.index in drummed))
             previous = melody
         return chosen
 
-    def _scores(self, segment: SegmentPlan, section: Section) -> np.ndarray:
+    def _scores(self, segment: SegmentPlan, section: Section, shares: dict[str, float]) -> np.ndarray:
         """Ranking score of every instrument for a section: semantic similarity, brightness match, sources."""
         names, config = self.instruments.names, self.config
         semantic = np.zeros(len(names))
         if segment.embedding.numel() == self.descriptions.shape[1]:
             semantic = (self.descriptions @ segment.embedding.float()).numpy()
         brightness = np.array([self.brightness.get(n, 0.5) for n in names])
-        shares = self.sound_sources(segment)
         suggested = np.array([sum(share for category, share in shares.items()
                                   if n in SOURCE_INSTRUMENTS.get(category, ())) for n in names])
         return (config.semantic_weight * semantic - config.height_weight * np.abs(brightness - section.height)
@@ -232,11 +235,11 @@ class MusicBackend:
         noise *= rms * 10 ** (self.config.noise_floor_db / 20) / (float(np.sqrt(np.mean(noise**2))) or 1.0)
         return (wet + noise).astype(np.float32)
 
-    def _section_dict(self, section: Section, orchestration: Orchestration, segment: SegmentPlan) -> dict:
+    def _section_dict(self, section: Section, orchestration: Orchestration, sources: dict[str, float]) -> dict:
         return {"panel": section.panel, "start": round(section.start, 3), "end": round(section.end, 3),
                 "tempo": round(section.tempo, 2), "beats": section.beats,
                 "instruments": {k: v for k, v in asdict(orchestration).items() if v},
-                "sound_sources": {k: round(v, 3) for k, v in self.sound_sources(segment).items()}}
+                "sound_sources": {k: round(v, 3) for k, v in sources.items()}}
 
     def _piece_cue(self, piece: Piece, plan: Plan) -> Cue:
         return Cue(self.name, 0.0, plan.seconds, f"piece: {piece.id}", piece.licence, piece.composer or "traditional",
@@ -251,7 +254,6 @@ class MusicBackend:
                                 "S. Christian Collins et al. (MuseScore General)", "MuseScore_General_Lite.sf3",
                                 trigger(section.panel)))
         return cues
-
 
 
 def _brightness(bank: InstrumentBank, rate: int) -> dict[str, float]:

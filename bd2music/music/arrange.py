@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bd2music.music.compose import (BASS, HARMONY, MELODY, ComposerConfig, Event, arch, bass, drums, grid, harmony,
-                                    metric_accent, section_of, total_beats)
+from bd2music.music.compose import (BASS, HARMONY, MELODY, ComposerConfig, Event, arch, bass, bass_root, drums, grid,
+                                    harmony, harmony_centre, metric_accent, section_of, total_beats)
 from bd2music.music.harmony import Chord, chord_of, triad, voice
 from bd2music.music.intent import Key, Section
 from bd2music.music.library import Passage, Piece, PieceLibrary
@@ -149,8 +149,8 @@ def _cadence(events: list[Event], key: Key, last_bar: float, total: int, section
     top = min((p for p in range(previous - 6, previous + 7) if p % 12 in (tonic[0], tonic[1])),
               key=lambda p: abs(p - previous))
     length = total - last_bar
-    centre = int(round(composer.harmony_centre + 10 * (section.height - 0.5)))
-    root = composer.bass_centre - 6 + (tonic[0] - composer.bass_centre + 6) % 12
+    centre = harmony_centre(section, composer)
+    root = bass_root(tonic[0], composer)
     chord = [Event(last_bar, length, top, 0.9, MELODY, section.index),
              Event(last_bar, length, root, 0.9, BASS, section.index)]
     chord += [Event(last_bar, length, p, 0.8, HARMONY, section.index) for p in voice(tonic, centre, None)]

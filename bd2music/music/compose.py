@@ -120,6 +120,16 @@ def chord_at(chords: list[Chord], beat: float) -> Chord:
     return chords[-1]
 
 
+def harmony_centre(section: Section, config: ComposerConfig) -> int:
+    """MIDI centre of the chords' voicing: ``harmony_centre`` moved by the section's height."""
+    return int(round(config.harmony_centre + 10 * (section.height - 0.5)))
+
+
+def bass_root(pitch_class: int, config: ComposerConfig) -> int:
+    """The bass note of ``pitch_class`` within half an octave of ``bass_centre``."""
+    return config.bass_centre - 6 + (pitch_class - config.bass_centre + 6) % 12
+
+
 def metric_accent(beat_in_bar: float, meter: int) -> float:
     """1 on the downbeat, a little less on the other strong beat, less on beats, least between them."""
     if beat_in_bar == 0:
@@ -207,7 +217,7 @@ def harmony(sections: list[Section], chords: list[Chord], config: ComposerConfig
     for chord in chords:
         section = section_of(sections, chord.start)
         step = grid(section, config)
-        centre = int(round(config.harmony_centre + 10 * (section.height - 0.5)))
+        centre = harmony_centre(section, config)
         pitches = voice(chord.tones, centre, previous, voices=3 if section.level < 0.6 else 4)
         previous = pitches
         if section.level < config.pad_below or step >= 2.0 or chord is chords[-1]:  # the last chord is held
@@ -230,7 +240,7 @@ def bass(sections: list[Section], chords: list[Chord], config: ComposerConfig) -
     for chord in chords:
         section = section_of(sections, chord.start)
         step = grid(section, config)
-        root = config.bass_centre - 6 + (chord.root - config.bass_centre + 6) % 12
+        root = bass_root(chord.root, config)
         fifth = root + 7 if root + 7 <= config.bass_centre + 9 else root - 5
         if step >= 2.0 or chord is chords[-1]:  # the last chord: its root, held
             pattern = [(0.0, chord.length, root)]

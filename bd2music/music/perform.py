@@ -50,7 +50,9 @@ class Orchestration:
     drums: bool = False
 
     def instrument(self, role: str) -> str | None:
-        return DRUM_KIT if role == DRUMS and self.drums else getattr(self, role, None) if role != DRUMS else None
+        if role == DRUMS:
+            return DRUM_KIT if self.drums else None
+        return getattr(self, role)
 
 
 class Timeline:
