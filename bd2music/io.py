@@ -161,3 +161,14 @@ def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
         else:
             files.append(item)
     return files
+
+
+def check_replaceable(out: Path, overwrite: bool, marker: str | None, what: str) -> None:
+    """Refuse, before any work, to build into ``out`` when something is there already: without ``overwrite``
+    always, and with it unless ``out`` holds ``marker`` (the file that makes it ``what``, e.g. "a piece
+    library"); ``marker`` None: no such check. An empty folder or no folder is fine."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise InputError(f"{out} already exists; pass --overwrite to replace it")
+        if marker is not None and not (out / marker).is_file():
+            raise InputError(f"{out} is not {what} (no {marker}); refusing to replace it")

@@ -36,6 +36,7 @@ from bd2music.bank.index import MANIFEST_COLUMNS, pool_frames
 from bd2music.data.sounds import SoundItem, load_dataset
 from bd2music.errors import InputError
 from bd2music.hub import file_sha256, resolve_component
+from bd2music.io import check_replaceable
 from bd2music.models.audio_text import AudioTextModel
 from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.base import config_to_dict
@@ -135,11 +136,7 @@ def clip_kind(category: str, summary: dict[str, float], config: BankConfig) -> s
 def prepare_out(out: Path, in_place: bool, overwrite: bool) -> Path:
     """Where to write: ``out`` itself in place, else a fresh staging folder beside it; refuses to replace an
     existing bank without ``overwrite`` and anything that is not a bank at all."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not overwrite:
-            raise InputError(f"{out} already exists; pass --overwrite to replace it")
-        if not in_place and not (out / "index.safetensors").is_file():
-            raise InputError(f"{out} is not a sound bank (no index.safetensors); refusing to replace it")
+    check_replaceable(out, overwrite, None if in_place else "index.safetensors", "a sound bank")
     if in_place:
         return out
     staging = out.parent / f".{out.name}.partial"

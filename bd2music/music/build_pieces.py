@@ -20,6 +20,7 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from bd2music.errors import InputError
+from bd2music.io import check_replaceable
 from bd2music.music.corpus import COLLECTIONS, Collection, Reading, candidates, corpus_root, read_piece
 from bd2music.music.library import ARRAYS, INDEX, NOTES, PieceLibrary
 from bd2music.music.pieces_card import write_card
@@ -112,11 +113,7 @@ def build_library(out: Path, overwrite: bool = False, limit: int | None = None,
     known = {collection.name: collection for collection in COLLECTIONS}
     if unknown := sorted(set(collections or []) - set(known)):
         raise InputError(f"unknown collection {', '.join(unknown)} (known: {', '.join(known)})")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise InputError(f"{out} already exists; pass --overwrite to replace it")
-        if not (out / INDEX).is_file():
-            raise InputError(f"{out} is not a piece library (no {INDEX}); refusing to replace it")
+    check_replaceable(out, overwrite, INDEX, "a piece library")
     root = corpus_root()
     pieces, skipped = [], []
     for collection in COLLECTIONS:

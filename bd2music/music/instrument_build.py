@@ -27,6 +27,7 @@ from scipy.signal import welch
 
 from bd2music.errors import InputError
 from bd2music.hub import file_sha256
+from bd2music.io import check_replaceable
 from bd2music.models.base import config_to_dict
 from bd2music.music.gm import CHOKE_GROUPS, DRUM_KEYS, INSTRUMENTS, InstrumentSpec
 from bd2music.music.instrument_card import write_card
@@ -226,11 +227,7 @@ def build_instruments(soundfont: str | Path, out: str | Path, config: Instrument
     soundfont, out = Path(soundfont), Path(out)
     if unknown := [name for name in config.instruments if name not in INSTRUMENTS]:
         raise InputError(f"unknown instruments {', '.join(unknown)} (known: {', '.join(INSTRUMENTS)})")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise InputError(f"{out} already exists; pass --overwrite to replace it")
-        if not (out / SAMPLES_FILE).is_file():
-            raise InputError(f"{out} is not an instrument bank (no {SAMPLES_FILE}); refusing to replace it")
+    check_replaceable(out, overwrite, SAMPLES_FILE, "an instrument bank")
     if not soundfont.is_file():
         raise InputError(f"no SoundFont at {soundfont}")
     renderer = SoundFontRenderer(soundfont, config.sample_rate)
