@@ -120,6 +120,16 @@ def test_audio_is_resampled_and_cached(built) -> None:
     assert np.argmax(spectrum) * 44_100 / len(samples) == pytest.approx(440, abs=2)
 
 
+def test_one_bank_per_folder_until_its_files_change(tmp_path: Path, built) -> None:
+    copy = shutil.copytree(built[0].root, tmp_path / "copy")
+    first = SoundBank.load(copy)
+    assert SoundBank.load(copy) is first and SoundBank.load(copy / ".." / "copy") is first
+    with open(copy / "manifest.csv", "a") as manifest:  # a changed file: read again, and refused here
+        manifest.write("extra.flac,foley,x,s,p,CC0-1.0,a,1.0,event\n")
+    with pytest.raises(InputError, match="manifest rows"):
+        SoundBank.load(copy)
+
+
 def test_missing_or_corrupt_bank_is_one_line(tmp_path: Path, built) -> None:
     with pytest.raises(InputError, match="no sound bank") as missing:
         SoundBank.load(tmp_path / "nowhere")

@@ -48,6 +48,8 @@ CONFIG_KEYS = ("descriptor_names", "log_descriptors", "sample_rate")  # what a q
 INDEX_TENSORS = ("latents", "embeddings", "descriptors", "latent_mean", "latent_std")
 LOG_EPS = 1e-6  # log_descriptors are compared as ln(x + LOG_EPS)
 RESAMPLED_CACHE = 64  # resampled clips kept (a bank-rate copy of every clip used is kept anyway)
+_LOADED: dict[Path, tuple[tuple, "SoundBank"]] = {}  # folder -> (its files' mtimes and sizes, the bank)
+_LOADED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ class SoundBank:
         root = Path(path) if path is not None else DEFAULT_BANK
         if missing := [name for name in BANK_FILES if not (root / name).is_file()]:
             raise InputError(f"no sound bank in {root} (missing {', '.join(missing)}; build one: bd2music bank build)")
+        stamp = tuple((stat.st_mtime_ns, stat.st_size) for stat in ((root / name).stat() for name in BANK_FILES))
+        with _LOADED_LOCK:  # the backends of one process (scene, music) share one bank and its decoded clips
+            loaded = _LOADED.get(root.resolve())
+            if loaded is None or loaded[0] != stamp:
+                loaded = _LOADED[root.resolve()] = (stamp, cls._read(root))
+        return loaded[1]
+
+    @classmethod
+    def _read(cls, root: Path) -> SoundBank:
         try:
             with open(root / "manifest.csv", newline="") as manifest:
                 rows = list(csv.DictReader(manifest))
