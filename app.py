@@ -28,10 +28,12 @@ from bd2music.audio.load import write_wav  # noqa: E402
 from bd2music.audio.plots import analyze_clip, plot_soundtrack  # noqa: E402
 from bd2music import inputs  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
+from bd2music.explain import explain  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
 from bd2music.io import Page, load_page  # noqa: E402
 from bd2music.music.plots import plot_piano_roll  # noqa: E402
 from bd2music.pipeline import SECONDS_RANGE, Pipeline  # noqa: E402
+from bd2music.playback import page_map  # noqa: E402
 from bd2music.vision.analysis import PageAnalysis  # noqa: E402
 from bd2music.vision.overlay import KIND_COLOURS, draw_overlay  # noqa: E402
 from bd2music.vision.plots import feature_table, plot_features  # noqa: E402
@@ -48,6 +50,7 @@ except ImportError:
 
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
+WEB = Path(__file__).resolve().parent / "web"  # the page map's script and style
 SOUND_INFO = ("soundtrack: music over the scene; music: a score (a public-domain piece or a new one) played by "
               "recorded instruments; scene: real recorded sounds from the licensed bank; neural: the learned "
               "decoder and vocoder")
@@ -56,7 +59,7 @@ STAGE_WORDS = {"detection": "finding the panels", "features": "measuring the pag
 LEGEND = ", ".join(f'<span style="color:rgb{colour}">{kind}</span>' for kind, colour in KIND_COLOURS.items())
 MAX_UPLOAD = "60mb"
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "bd2music_app"  # one folder per request below it
-OUTPUT_MAX_AGE_S = 3600.0  # request folders older than this are deleted; Gradio's cache likewise (delete_cache)  # pages over 50 megapixels are refused by the loader anyway
+OUTPUT_MAX_AGE_S = 3600.0  # request folders older than this are deleted; Gradio's cache likewise (delete_cache)
 
 
 @functools.cache
@@ -122,7 +125,8 @@ def _load(page_path: str | None) -> Page:
 
 
 def _page_outputs(page: Page, analysis: PageAnalysis) -> tuple:
-    """Overlay, one-line summary, features figure, features table and lettering table of an analysed page."""
+    """Overlay, one-line summary, features figure, features table and lettering table of an analysed page (the
+    page map, which the browser shows instead of the overlay, is made apart: with a track it carries its times)."""
     overlay: Image.Image = draw_overlay(page.image, analysis.panels, analysis.balloons, kinds=analysis.lettering)
     counts = f"**{_count(analysis.panels, 'panel')}**, **{_count(analysis.balloons, 'balloon')}**"
     summary = f"{counts} ({analysis.detector} detector{', lettering read' if analysis.lettering else ''})"
@@ -164,14 +168,14 @@ def analyze(page_path: str | None, rtl: bool, detector: str, text: bool = True):
         raise _refuse(str(error)) from None
     out = _output_stem(page_path).with_suffix(".json")
     out.write_text(json.dumps({"pages": [analysis.to_dict()]}, indent=1))
-    return *_page_outputs(page, analysis), [str(out)]
+    return *_page_outputs(page, analysis), page_map(page.image, analysis), [str(out)]
 
 
 @gpu
 def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, rtl: bool, detector: str,
              sound: str | None = None, text: bool = True, progress: gr.Progress = gr.Progress()):
-    """Page + settings → overlay, summary, features figure and table, lettering table, spectrogram, piano roll
-    (when music plays), WAV, cue sheet, downloads (WAV, JSON, MIDI)."""
+    """Page + settings → overlay, summary, features figure and table, lettering table, page map, spectrogram,
+    piano roll (when music plays), WAV, cue sheet, downloads (WAV, JSON, MIDI)."""
     page = _load(page_path)
     if seconds is None or seed is None:
         raise _refuse("Give a length in seconds and a seed.")
@@ -194,19 +198,13 @@ def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, 
     overlay, summary, figure, table, lettering = _page_outputs(page, result.analysis)
     tempos = ", ".join(f"{s.tempo:.0f}" for s in result.segments)
     rates = ", ".join(f"{s.onset_rate:.1f}" for s in result.segments)
-    summary += (f"; sound **{result.settings['sound']}** at **{tempos} BPM**, **{rates} onsets/s**, "
-                f"**{result.mastered.lufs:.0f} LUFS** (the plan the learned mapping read in the page)")
-    if result.score is not None:
-        summary += f". The music: {_music_words(result.score)}."
+    summary += (f"\n\n**Why it sounds like this**: {explain(result)}\n\nSound **{result.settings['sound']}** at "
+                f"{tempos} BPM, {rates} onsets/s, {result.mastered.lufs:.0f} LUFS (the plan the learned mapping "
+                "read in the page).")
     cues = [[c["start"], c["end"], c["layer"], c["clip"], c["license"], c["author"], c["trigger"]] for c in result.cues]
-    return overlay, summary, figure, table, lettering, spectrogram, roll, str(wav), cues, downloads
-
-
-def _music_words(score) -> str:
-    """One plain sentence on the score: its key, where it comes from, who plays the melody."""
-    melodies = list(dict.fromkeys(s["instruments"]["melody"].replace("_", " ") for s in score.sections))
-    source = score.source.removeprefix("piece: ").split(" (")[0] if score.source != "procedural" else "a new score"
-    return f"**{score.key}**, {source}, melody on {', then '.join(melodies)}"
+    tied = page_map(page.image, result.analysis, result.segments, result.duration,
+                    {"spectrogram": spectrogram, "piano-roll": roll})
+    return overlay, summary, figure, table, lettering, tied, spectrogram, roll, str(wav), cues, downloads
 
 
 def analyze_sound(clip_path: str | None):
@@ -248,14 +246,18 @@ def build_demo() -> gr.Blocks:
                 with gr.Column(scale=2):
                     gr.Markdown(f"Panels in reading order (red, numbered) and lettered areas: {LEGEND}",
                                 elem_id="overlay-legend")
-                    overlay = gr.Image(label="Panels and balloons", show_label=False, type="pil", elem_id="overlay")
-                    # no label badge on the image: it would hide the top-left panel's number
+                    # the overlay image is for API clients; the browser shows the page map: the same page with
+                    # panel boxes that light up while their segment plays and play it when clicked
+                    overlay = gr.Image(label="Panels and balloons", type="pil", elem_id="overlay", visible=False)
+                    tied = gr.HTML("", elem_id="page-map", js_on_load=(WEB / "playhead.js").read_text(),
+                                   css_template=(WEB / "page_map.css").read_text())
                     summary = gr.Markdown(elem_id="summary")
                     lettering = gr.Dataframe(headers=["panel", "kind", "text"], label="Lettering: each panel's text",
                                              wrap=True, column_widths=["14%", "16%", "70%"], max_height=400,
                                              elem_id="lettering")
                 with gr.Column(scale=3):
-                    audio = gr.Audio(label="Soundtrack", type="filepath", interactive=False, elem_id="soundtrack")
+                    audio = gr.Audio(label="Soundtrack", type="filepath", interactive=False, elem_id="soundtrack",
+                                     waveform_options=gr.WaveformOptions(show_recording_waveform=False))
                     # no label badges on the figures: they would hide their titles and the first segment's number
                     spectrogram = gr.Plot(label="Soundtrack mel spectrogram", show_label=False, elem_id="spectrogram")
                     piano_roll = gr.Plot(label="Score (piano roll)", show_label=False, elem_id="piano-roll")
@@ -270,7 +272,7 @@ def build_demo() -> gr.Blocks:
             cue_sheet = gr.Dataframe(headers=["start (s)", "end (s)", "layer", "clip", "licence", "author", "why"],
                                      label="Cue sheet: every clip heard, with its credits", wrap=True, max_height=320,
                                      column_widths=[80, 80, 80, 290, 170, 320, 180], max_chars=90, elem_id="cues")
-            page_outputs = [overlay, summary, figure, table, lettering]
+            page_outputs = [overlay, summary, figure, table, lettering, tied]
             outputs = [*page_outputs, spectrogram, piano_roll, audio, cue_sheet, downloads]
             settings = [page, seconds, seed, per_panel, rtl, detector, sound, text]
             run.click(generate, settings, outputs, api_name="generate", concurrency_limit=1, show_progress_on=status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import gradio as gr
@@ -21,15 +22,27 @@ def no_progress(fraction: float, desc: str | None = None) -> None:
     """Stands in for gr.Progress outside a request."""
 
 
+def panel_boxes(page_map: str) -> dict[int, dict]:
+    """The page map's panel boxes by panel number: their attributes."""
+    boxes = {}
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: boxes.update(
+        {int(dict(attrs)["data-panel"]): dict(attrs)} if "data-panel" in dict(attrs) else {})
+    parser.feed(page_map)
+    return boxes
+
+
 def test_analyze_example_page() -> None:
     example = app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"
-    overlay, summary, figure, table, lettering, [json_path] = app.analyze(str(example), False, "yolo")
+    overlay, summary, figure, table, lettering, page_map, [json_path] = app.analyze(str(example), False, "yolo")
     assert isinstance(overlay, Image.Image) and max(overlay.size) <= 1200
+    boxes = panel_boxes(page_map)  # numbered boxes, without times: no track yet
+    assert sorted(boxes) == list(range(1, 6)) and not any("data-start" in box for box in boxes.values())
     assert any("Pepper" in row[2] for row in lettering) and all(row[1] in KINDS for row in lettering)
     assert [row[0] for row in lettering] == sorted(row[0] for row in lettering)  # panels in reading order
-    *_, lettering, [json_path] = app.analyze(str(example), False, "yolo", False)
+    *_, lettering, _page_map, [json_path] = app.analyze(str(example), False, "yolo", False)
     assert lettering == [] and "text" not in json.loads(Path(json_path).read_text())["pages"][0]["balloons"][0]
-    *_, lettering, [json_path] = app.analyze(str(example), False, "yolo")
+    *_, lettering, _page_map, [json_path] = app.analyze(str(example), False, "yolo")
     assert re.search(r"\*\*\d+ panels?\*\*", summary), summary
     assert app._count([1], "panel") == "1 panel" and app._count([], "balloon") == "0 balloons"
     assert figure is not None and len(table) > 10
@@ -44,7 +57,7 @@ def test_classical_detector_choice() -> None:
 
 def test_generate_per_panel() -> None:
     page = app.EXAMPLES / "openmantra_tojime_no_siora_007.jpg"
-    overlay, summary, _features, table, _lettering, spectrogram, roll, wav, cues, downloads = app.generate(
+    overlay, summary, _features, table, _lettering, page_map, spectrogram, roll, wav, cues, downloads = app.generate(
         str(page), 3, 7, True, True, "yolo", "scene", progress=no_progress
     )
     assert roll is None and len(downloads) == 2  # no music, no score
@@ -56,6 +69,11 @@ def test_generate_per_panel() -> None:
     numbers = {text.get_text() for text in spectrogram.axes[0].texts}
     assert len(saved["panels"]) > 1 and numbers == {str(i + 1) for i in range(len(saved["panels"]))}
     assert len(saved["segments"]) == len(saved["panels"]) and saved["features"]
+    boxes = panel_boxes(page_map)  # each panel's box plays the segment it is heard in
+    assert {n: (float(b["data-start"]), float(b["data-end"])) for n, b in boxes.items()} == {
+        s["panel"] + 1: (pytest.approx(s["start"], abs=1e-3), pytest.approx(s["end"], abs=1e-3))
+        for s in saved["segments"]}
+    assert "Why it sounds like this" in summary and "with " in summary  # the scene's clips, named
     assert "BPM" in summary and all(s["tempo"] > 0 and s["onset_rate"] > 0 for s in saved["plan"]["segments"])
     assert cues and len(cues) == len(saved["cues"]) and all(row[4] and row[5] for row in cues)  # licence, author
     assert {row[6] for row in cues} >= {f"plan: panel {i + 1} (bed)" for i in range(len(saved["panels"]))}
@@ -63,12 +81,15 @@ def test_generate_per_panel() -> None:
 
 def test_generate_music_shows_its_score_and_offers_its_midi() -> None:
     page = app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"
-    *_, summary, _features, _table, _lettering, _spectrogram, roll, wav, cues, downloads = app.generate(
-        str(page), 3, 0, True, False, "yolo", "music", progress=no_progress
-    )
+    *_, summary, _features, _table, _lettering, page_map, _spectrogram, roll, wav, cues, downloads = app.generate(
+        str(page), 3, 0, False, False, "yolo", "music", progress=no_progress
+    )  # page mode: one segment, every panel heard all along it
+    boxes = panel_boxes(page_map)
+    assert len(boxes) == 5 and {(b["data-start"], b["data-end"]) for b in boxes.values()} == {("0.000", "3.000")}
     saved = json.loads(Path(downloads[1]).read_text())
     assert Path(downloads[2]).suffix == ".mid" and Path(downloads[2]).read_bytes()[:4] == b"MThd"
-    assert f"The music: **{saved['music']['key']}**" in summary and "melody on" in summary
+    assert "Why it sounds like this**: " in summary and f"**{saved['music']['key']}**" in summary
+    assert "melody on" in summary
     assert roll.axes[0].get_title().startswith(f"Score: {saved['music']['key']}")
     assert {row[2] for row in cues} == {"music"}
 

@@ -64,10 +64,10 @@ BAD_PAGES = {  # upload name, content, words of the message the user sees
 
 def test_analyze_endpoint(client: gradio_client.Client) -> None:
     page = EXAMPLES / "openmantra_tojime_no_siora_007.jpg"
-    overlay, summary, _figure, table, _lettering, [json_file] = client.predict(
+    overlay, summary, _figure, table, _lettering, page_map, [json_file] = client.predict(
         gradio_client.handle_file(str(page)), True, "yolo", api_name="/analyze"
     )
-    assert Path(overlay).is_file() and "panel" in summary and table["data"]
+    assert Path(overlay).is_file() and "panel" in summary and table["data"] and 'class="bd-panel"' in page_map
     assert json.loads(Path(json_file).read_text())["pages"][0]["panels"]
 
 

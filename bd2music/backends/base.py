@@ -32,6 +32,7 @@ class Cue:
     author: str
     source: str
     trigger: str  # why: "plan: panel 3", "plan: page", ...
+    label: str = ""  # what is heard, in words: the bank clip's label ("rain"), the instrument, the piece
 
     def to_dict(self) -> dict:
         return asdict(self) | {"start": round(self.start, 3), "end": round(self.end, 3)}

@@ -243,7 +243,7 @@ class MusicBackend:
 
     def _piece_cue(self, piece: Piece, plan: Plan) -> Cue:
         return Cue(self.name, 0.0, plan.seconds, f"piece: {piece.id}", piece.licence, piece.composer or "traditional",
-                   f"music21 corpus: {piece.title}", "plan: page mood (key, mode, tempo, density)")
+                   f"music21 corpus: {piece.title}", "plan: page mood (key, mode, tempo, density)", piece.title)
 
     def _cues(self, sections: list[Section], orchestration: list[Orchestration]) -> list[Cue]:
         cues = []
@@ -252,7 +252,7 @@ class MusicBackend:
             for instrument in dict.fromkeys(p for p in players if p):
                 cues.append(Cue(self.name, section.start, section.end, f"instrument: {instrument}", MUSIC_LICENSE,
                                 "S. Christian Collins et al. (MuseScore General)", "MuseScore_General_Lite.sf3",
-                                trigger(section.panel)))
+                                trigger(section.panel), instrument.replace("_", " ")))
         return cues
 
 

@@ -66,6 +66,7 @@ class NeuralBackend:
         waveform, _ = normalise_loudness(self.vocoder(mel[None], length=samples)[0], mel_config.sample_rate)
         vocoder = "griffin-lim" if isinstance(self.vocoder, GriffinLim) else "trained vocoder"
         cues = [Cue("neural", s.start, s.end, f"audio VAE + {vocoder}", "AGPL-3.0-or-later (model output)",
-                    "bd2music", "weights/audio_vae, weights/vocoder", trigger(s.panel)) for s in plan.segments]
+                    "bd2music", "weights/audio_vae, weights/vocoder", trigger(s.panel), "learned sound")
+                for s in plan.segments]
         audio = waveform.clamp(-1.0, 1.0).float().cpu().numpy().astype(np.float32)
         return [Layer("neural", audio, mel_config.sample_rate, cues)]

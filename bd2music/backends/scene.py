@@ -274,7 +274,7 @@ class SceneBackend:
 
     def _cue(self, clip: int, start: float, end: float, why: str) -> Cue:
         info = self.bank.clips[clip]
-        return Cue(self.name, start, end, info.id, info.license, info.author, info.source, why)
+        return Cue(self.name, start, end, info.id, info.license, info.author, info.source, why, info.label)
 
 
 def _gain_to(audio: np.ndarray, rms_db: float) -> float:
