@@ -152,6 +152,32 @@ def polygon_box(polygon: Polygon) -> Box:
     return (min(xs), min(ys), max(xs), max(ys))
 
 
+def split_polygon(polygon: Polygon, axis: str, weights: Sequence[float], gutters: Sequence[float],
+                  slants: Sequence[float]) -> list[Polygon]:
+    """Cut a convex polygon along ``axis`` (``"y"``: into tiers, ``"x"``: into cells) into parts sized by
+    ``weights``; the cut between parts ``i`` and ``i + 1`` is a gutter ``gutters[i]`` wide whose line has the
+    slope ``slants[i]`` (0: straight). Parts left with fewer than three corners are dropped."""
+    x0, y0, x1, y1 = polygon_box(polygon)
+    cuts = np.cumsum(weights)[:-1] / np.sum(weights)
+    pieces, rest = [], polygon
+    for cut, g, slant in zip(cuts, gutters, slants):
+        if axis == "y":  # line y = yc + slant * (x - xm); keep above / below
+            yc, xm = y0 + cut * (y1 - y0), (x0 + x1) / 2
+            c = yc - slant * xm
+            before = clip_polygon(rest, slant, -1.0, c - g / 2)
+            rest = clip_polygon(rest, -slant, 1.0, -(c + g / 2))
+        else:  # line x = xc + slant * (y - ym)
+            xc, ym = x0 + cut * (x1 - x0), (y0 + y1) / 2
+            c = xc - slant * ym
+            before = clip_polygon(rest, -1.0, slant, c - g / 2)
+            rest = clip_polygon(rest, 1.0, -slant, -(c + g / 2))
+        if len(before) >= 3:
+            pieces.append(before)
+    if len(rest) >= 3:
+        pieces.append(rest)
+    return pieces
+
+
 class PageGenerator:
     """Draws page ``index`` of a reproducible stream of synthetic comic pages."""
 
@@ -232,28 +258,12 @@ class _PageDrawing:
         if parts <= 1:
             return [polygon]
         rng = self.rng
-        x0, y0, x1, y1 = polygon_box(polygon)
         weights = rng.uniform(0.6, 1.6, parts)
-        cuts = np.cumsum(weights)[:-1] / weights.sum()
-        pieces, rest = [], polygon
-        for cut in cuts:
-            g = gutter * rng.uniform(0.6, 1.5)
-            slant = math.tan(math.radians(rng.uniform(-7, 7))) if rng.random() < 0.2 else 0.0
-            if axis == "y":  # line y = yc + slant * (x - xm); keep above / below
-                yc, xm = y0 + cut * (y1 - y0), (x0 + x1) / 2
-                c = yc - slant * xm
-                before = clip_polygon(rest, slant, -1.0, c - g / 2)
-                rest = clip_polygon(rest, -slant, 1.0, -(c + g / 2))
-            else:  # line x = xc + slant * (y - ym)
-                xc, ym = x0 + cut * (x1 - x0), (y0 + y1) / 2
-                c = xc - slant * ym
-                before = clip_polygon(rest, -1.0, slant, c - g / 2)
-                rest = clip_polygon(rest, 1.0, -slant, -(c + g / 2))
-            if len(before) >= 3:
-                pieces.append(before)
-        if len(rest) >= 3:
-            pieces.append(rest)
-        return pieces
+        gutters, slants = [], []
+        for _ in range(parts - 1):
+            gutters.append(gutter * rng.uniform(0.6, 1.5))
+            slants.append(math.tan(math.radians(rng.uniform(-7, 7))) if rng.random() < 0.2 else 0.0)
+        return split_polygon(polygon, axis, weights, gutters, slants)
 
     # ----- panels -------------------------------------------------------------------------------------
     def fill(self, polygon: Polygon) -> None:

@@ -296,6 +296,13 @@ def _colour_stats(pixels: _Pixels, config: FeatureConfig) -> ColourStats:
     )
 
 
+def measure_colour(image: Image.Image, config: FeatureConfig = DEFAULT_CONFIG) -> ColourStats:
+    """The colour, light and line statistics of a whole image, measured as :func:`compute_features` measures a
+    page (``PageFeatures.colour``) without its layout, palette or black-and-white test."""
+    work = _resize_long_side(image.convert("RGB"), config.work_side)
+    return _colour_stats(_Pixels.of(work, np.zeros((work.height, work.width), bool), config), config)
+
+
 def _squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """(N, K) squared Euclidean distances between ``points`` (N, D) and ``centres`` (K, D)."""
     return (points**2).sum(1)[:, None] - 2 * points @ centres.T + (centres**2).sum(1)[None]
