@@ -3,6 +3,7 @@
 COMMANDS = {
     "analyze": ("bd2music.commands.analyze", "detect panels and balloons, reading order and visual features"),
     "generate": ("bd2music.commands.generate", "turn pages, folders or .cbz albums into soundtracks (WAV + JSON)"),
+    "depict": ("bd2music.commands.depict", "draw a comic page for each sound clip (PNG + JSON of its readings)"),
     "calibrate": ("bd2music.commands.calibrate", "fit the planner's quantile tables (head readings -> real sound)"),
     "evaluate": ("bd2music.commands.evaluate", "score generated soundtracks: structure, diversity, Frechet distance"),
     "evaluate-panels": ("bd2music.commands.evaluate_panels", "panel/balloon precision, recall, F1 on annotated pages"),
