@@ -51,14 +51,36 @@ def test_black_and_white_pages_take_their_key_from_brightness_and_dark_cool_page
     assert dark.tonic in (5, 10, 3, 8) and light.tonic in (7, 2, 9, 4)  # flats for dark, sharps for light
 
 
-def test_each_section_holds_whole_beats_at_a_tempo_that_fills_its_segment() -> None:
+def test_each_section_holds_whole_beats_and_moves_its_bounds_to_the_nearest_beat() -> None:
     plan = make_plan(segment(0, 0.0, 2.3, tempo=97.0), segment(1, 2.3, 6.0, tempo=131.0, onset_rate=5.0))
-    sections = plan_sections(plan, IntentConfig())
+    sections = plan_sections(plan, IntentConfig(tempo_glue=0.0))
+    assert sections[0].start == 0.0 and sections[-1].end == 6.0
     for section, seg in zip(sections, plan.segments):
         assert isinstance(section.beats, int) and section.beats >= 1
-        assert section.beats * 60 / section.tempo == pytest.approx(seg.duration)
-        assert abs(section.tempo - seg.tempo) / seg.tempo < 0.35
-    assert sections[1].density > sections[0].density
+        assert section.beats * 60 / section.tempo == pytest.approx(section.end - section.start)
+        assert abs(section.start - seg.start) <= 0.5 * 60 / section.tempo + 1e-9
+        assert abs(section.tempo - seg.tempo) / seg.tempo < 0.1
+    assert sections[0].end == sections[1].start and sections[1].density > sections[0].density
+
+
+def test_short_panels_keep_the_tempo_instead_of_squeezing_whole_beats_in() -> None:
+    lengths = [2.4, 1.45, 0.4, 2.3, 1.6, 1.85]  # a 0.4 s panel held one whole beat at 150 BPM before
+    edges = np.concatenate([[0.0], np.cumsum(lengths)])
+    plan = make_plan(*(segment(k, a, b, tempo=104.0) for k, (a, b) in enumerate(zip(edges, edges[1:]))))
+    sections = plan_sections(plan, IntentConfig())
+    assert all(s.beats >= 1 for s in sections) and sum(s.beats for s in sections) == round(10.0 * 104 / 60)
+    assert all(s.tempo == pytest.approx(104.0, rel=0.05) for s in sections)
+    crowded = make_plan(*(segment(k, 0.1 * k, 0.1 * (k + 1), tempo=90.0) for k in range(12)))
+    assert all(s.beats == 1 for s in plan_sections(crowded, IntentConfig()))  # too short: one beat each, faster
+
+
+def test_panel_tempos_are_pulled_towards_the_pages_tempo_but_keep_their_order() -> None:
+    plan = make_plan(segment(0, 0.0, 4.0, tempo=80.0), segment(1, 4.0, 8.0, tempo=160.0))
+    apart = plan_sections(plan, IntentConfig(tempo_glue=0.0))
+    glued = plan_sections(plan, IntentConfig(tempo_glue=0.5))
+    assert apart[1].tempo / apart[0].tempo == pytest.approx(2.0, rel=0.15)
+    assert 1.1 < glued[1].tempo / glued[0].tempo < 1.6  # about the square root of 2: closer, same order
+    assert plan_sections(plan, IntentConfig(tempo_glue=1.0))[0].tempo == pytest.approx(113, rel=0.1)
 
 
 def test_the_score_stays_in_its_key_ends_on_the_tonic_and_is_seeded() -> None:

@@ -5,6 +5,7 @@ soundtrack (music over a ducked scene), MIDI and MusicXML beside the WAV, and mi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import shutil
 from pathlib import Path
 
@@ -81,6 +82,19 @@ def test_each_panel_changes_the_orchestration(music, plans) -> None:
     assert len(sections) == len(plans[True].segments) > 1
     melodies = [s["instruments"]["melody"] for s in sections]
     assert all(a != b for a, b in zip(melodies, melodies[1:]))
+
+
+def test_the_band_stays_together_while_the_melody_moves(pipe, plans) -> None:
+    def changes(keep_weight: float) -> int:
+        backend = replace(pipe.backend("music"))
+        backend.config = replace(backend.config, keep_weight=keep_weight)
+        count = 0
+        for seed in range(4):
+            sections = [s["instruments"] for s in backend.render(plans[True], seed)[0].score.sections]
+            count += sum(a.get(role) != b.get(role) for a, b in zip(sections, sections[1:]) for role in ("harmony", "bass"))
+        return count
+
+    assert changes(keep_weight=5.0) < changes(keep_weight=0.0)
 
 
 def test_a_piece_is_chosen_in_the_pages_mode_and_fitted_to_the_plan(music, plans) -> None:

@@ -10,7 +10,7 @@
    section's height, and, as WAVE turns an image's objects into instruments, by the scene's sound sources: the
    categories of the bank clips the scene would pick for the segment, each suggesting instruments
    (``SOURCE_INSTRUMENTS``); drawn from the ``top_k`` best with the seed and the page; the melody changes
-   instrument from one section to the next.
+   instrument from one section to the next, while the other roles lean to keep theirs (``keep_weight``).
 4. **performance** (``music.perform``) and rendering by the sampler (``music.instruments``), then a room
    (reverb) and the faint noise floor of a recording. The layer is stereo at the sampler's rate; it carries
    the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
@@ -64,6 +64,7 @@ class MusicConfig:
     height_weight: float = 1.0  # ...of the match between the instrument's brightness and the section's height...
     source_weight: float = 0.5  # ...and of the scene's sound sources (share of the top clips suggesting it)
     source_clips: int = 12  # how many of the bank's best clips for a segment count as its sound sources
+    keep_weight: float = 0.6  # harmony, bass and counter: added to the score of the previous section's player
     counter_from: float = 0.65  # sections at least this loud double the melody an octave below
     reverb_room: float = 0.45  # pedalboard Reverb room size of the music's room
     reverb_wet: float = 0.22  # wet level of the room
@@ -168,18 +169,27 @@ class MusicBackend:
         """An instrument per role and section (see the module docstring); ``sources``: each segment's
         ``sound_sources``; ``drummed``: the sections the score has percussion in."""
         rng = np.random.default_rng([seed, page_hash(plan), 23])
-        chosen, previous = [], None
+        chosen: list[Orchestration] = []
         for section, segment, shares in zip(sections, plan.segments, sources):
             scores = self._scores(segment, section, shares)
-            melody = self._draw(scores, MELODY, rng, exclude={previous} if previous else set())
-            harmony = self._draw(scores, HARMONY, rng, exclude={melody})
-            bass = self._draw(scores, BASS, rng, exclude={melody, harmony})
+            last = chosen[-1] if chosen else Orchestration(None, None, None)
+            melody = self._draw(scores, MELODY, rng, exclude={last.melody} - {None})
+            harmony = self._draw(self._keep(scores, last.harmony), HARMONY, rng, exclude={melody})
+            bass = self._draw(self._keep(scores, last.bass), BASS, rng, exclude={melody, harmony})
             counter = None
             if section.level >= self.config.counter_from:
-                counter = self._draw(scores, MELODY, rng, exclude={melody, harmony, bass})
+                counter = self._draw(self._keep(scores, last.counter), MELODY, rng, exclude={melody, harmony, bass})
             chosen.append(Orchestration(melody, harmony, bass, counter, section.index in drummed))
-            previous = melody
         return chosen
+
+    def _keep(self, scores: np.ndarray, player: str | None) -> np.ndarray:
+        """``scores`` with ``keep_weight`` added to ``player`` (the role's instrument in the previous section): the
+        band stays together from panel to panel while the melody passes from one instrument to the next."""
+        if player is None:
+            return scores
+        kept = scores.copy()
+        kept[self.instruments.names.index(player)] += self.config.keep_weight
+        return kept
 
     def _scores(self, segment: SegmentPlan, section: Section, shares: dict[str, float]) -> np.ndarray:
         """Ranking score of every instrument for a section: semantic similarity, brightness match, sources."""

@@ -7,7 +7,9 @@ each segment) and is stated where it is applied:
   brightness does: darker pages lean to the flat keys (F, B flat, E flat...), lighter ones to the sharp keys.
 * **mode**: valence, a weighted mean of brightness, warmth and saturation; below ``minor_below`` the page is in
   minor (dark, cool pages), otherwise in major.
-* **tempo**: the segment's tempo target, nudged so that the segment holds a whole number of beats.
+* **tempo**: the segment's tempo target, pulled ``tempo_glue`` of the way (log) towards the page's mean tempo
+  (weighted by duration) so that the music does not lurch from panel to panel; the boundaries between panels
+  move to the nearest beat (``beat_bounds``), so every section holds whole beats at its tempo.
 * **density** (notes per beat the texture aims at): the onset-rate target's place in its listener range (log),
   carried onto the onset rates of music (``onsets``, log-even: music moves faster than a scene's events), divided
   by the beats per second.
@@ -40,6 +42,7 @@ class IntentConfig:
     sharp_keys_to: float = 0.9  # ...(4 flats) to here (4 sharps): the span of the training pages' brightness
     height_mix: float = 0.5  # height = this share of the centroid target + the rest of the brightness
     onsets: tuple[float, float] = (1.5, 8.0)  # onsets per second of the music at the bottom and top of the range
+    tempo_glue: float = 0.3  # a segment's tempo: its target pulled this far (log) towards the page's mean tempo
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,10 @@ class Section:
 
     index: int  # segment index
     panel: int  # the segment's panel (-1: the whole page)
-    start: float  # seconds
+    start: float  # seconds: the segment's start moved to the nearest beat (``beat_bounds``)
     end: float
-    beats: int  # whole beats in the segment
-    tempo: float  # BPM that fits ``beats`` into the segment exactly
+    beats: int  # whole beats in the section
+    tempo: float  # BPM that fits ``beats`` into the section exactly
     density: float  # notes per beat
     level: float  # 0 quietest .. 1 loudest
     height: float  # 0 low and dark .. 1 high and bright
@@ -110,19 +113,46 @@ def choose_key(plan: Plan, config: IntentConfig) -> Key:
 
 def plan_sections(plan: Plan, config: IntentConfig) -> list[Section]:
     """One ``Section`` per plan segment (see the module docstring for each rule)."""
+    bounds, tempos = beat_bounds(plan, config)
     sections = []
     for index, segment in enumerate(plan.segments):
-        beats = max(1, round(segment.duration * segment.tempo / 60.0))
-        tempo = 60.0 * beats / segment.duration
+        start, end = bounds[index], bounds[index + 1]
         height = config.height_mix * _place("centroid", segment.centroid, log=True)
         height += (1 - config.height_mix) * segment.mood.get("brightness", 0.5)
         sections.append(Section(
-            index=index, panel=segment.panel, start=segment.start, end=segment.end, beats=beats, tempo=tempo,
-            density=_music_onsets(segment.onset_rate, config) * 60.0 / tempo,
+            index=index, panel=segment.panel, start=start, end=end, beats=tempos[index][0], tempo=tempos[index][1],
+            density=_music_onsets(segment.onset_rate, config) * 60.0 / tempos[index][1],
             level=_place("loudness", segment.loudness),
             height=float(height), contour=_contour(plan, segment),
         ))
     return sections
+
+
+def beat_bounds(plan: Plan, config: IntentConfig) -> tuple[list[float], list[tuple[int, float]]]:
+    """Where the music's sections start and end (s), and each one's (whole beats, BPM).
+
+    The tempo runs as a curve: each segment at its glued target, scaled a little so that the track holds whole
+    beats. Each boundary between panels moves to the nearest beat of that curve (at most half a beat away), so a
+    short panel neither rushes nor drags the tempo to fit whole beats into its exact length; every section keeps
+    at least one beat (a track too short for that plays faster).
+    """
+    segments = plan.segments
+    logs = np.log([s.tempo for s in segments])
+    page = np.average(logs, weights=[s.duration for s in segments])
+    bps = np.exp((1 - config.tempo_glue) * logs + config.tempo_glue * page) / 60.0  # beats per second
+    durations = np.array([s.duration for s in segments])
+    total = max(len(segments), round(float(bps @ durations)))
+    bps *= total / float(bps @ durations)
+    at = np.concatenate([[0.0], np.cumsum(bps * durations)])  # beats at the plan's boundaries
+    beats = [0]
+    for k in range(1, len(segments)):  # the nearest beat, one beat after the last, leaving one per later section
+        beats.append(int(min(max(round(at[k]), beats[-1] + 1), total - (len(segments) - k))))
+    beats.append(total)
+    edges = np.concatenate([[0.0], np.cumsum(durations)])
+    times = [float(np.interp(b, at, edges)) for b in beats]
+    times[-1] = plan.seconds
+    spans = [(b1 - b0, 60.0 * (b1 - b0) / (t1 - t0)) for b0, b1, t0, t1 in zip(beats, beats[1:], times, times[1:])]
+    return times, spans
 
 
 def _music_onsets(onset_rate: float, config: IntentConfig) -> float:
