@@ -24,7 +24,8 @@ PIPELINE_INDEX = "pipeline.json"  # beside the component folders (bd2music.pipel
 BANK_FILES = ("config.json", "index.safetensors", "manifest.csv")  # a sound bank: the manifest pins all its files
 INSTRUMENT_FILES = ("config.json", "samples.safetensors")  # the instrument bank (bd2music.music.instruments): all
 PIECES_FILES = ("config.json", "index.json", "notes.safetensors")  # a piece library (bd2music.music.library): all
-ASSETS = (BANK_FILES, INSTRUMENT_FILES, PIECES_FILES)  # folders pinned file by file, card included
+DRAW_FILES = ("config.json", "model.safetensors", "bank_pitches.json")  # the drawing reader + the bank's pitches
+ASSETS = (BANK_FILES, INSTRUMENT_FILES, PIECES_FILES, DRAW_FILES)  # folders pinned file by file, card included
 
 
 @dataclass(frozen=True)

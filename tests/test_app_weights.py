@@ -96,13 +96,14 @@ def test_importing_the_app_touches_no_network() -> None:
 
 
 def test_shipped_manifest_matches_the_shipped_weights() -> None:
-    """weights/hub.json lists every shipped weight file, and every file of the sound bank, the instrument bank and
-    the piece library, with its current sha256 (rerun `bd2music hub-manifest` after retraining or rebuilding, or
+    """weights/hub.json lists every shipped weight file, and every file of the sound bank, the instrument bank,
+    the piece library and the drawing reader (with the bank's pitches), with its current sha256 (rerun `bd2music hub-manifest` after retraining or rebuilding, or
     the app would take the Hub snapshot for stale)."""
     config = load_hub_config(REPO / "weights" / "hub.json")
     folders = [folder for folder in (REPO / "weights").iterdir() if folder.is_dir()]
     whole = {folder for folder in folders if any((folder / name).is_file() for name in
-                                                 ("index.safetensors", "samples.safetensors", "notes.safetensors"))}
+                                                 ("index.safetensors", "samples.safetensors", "notes.safetensors",
+                                                  "bank_pitches.json"))}
     shipped = sorted(
         str(p.relative_to(REPO / "weights")) for folder in folders
         for p in (folder.rglob("*") if folder in whole else folder.glob("*"))

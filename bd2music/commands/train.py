@@ -4,8 +4,9 @@
     bd2music train detector-soup --config configs/detector/soup.json --out runs/detector --work runs
     bd2music train vocoder --out runs/vocoder [--config run.json] [--device cuda] [--resume] [--smoke]
     bd2music train audio-vae --out runs/audio_vae [--config run.json] [--device cuda] [--resume] [--smoke]
+    bd2music train draw --out runs/draw [--smoke]
 
-The data folder is ``--data``, else ``$BD2MUSIC_DATA``, else ``../shared/data`` beside the clone. A folder that
+The data folder is ``--data`` (``draw`` generates its drawings and needs none), else ``$BD2MUSIC_DATA``, else ``../shared/data`` beside the clone. A folder that
 already holds a model (``config.json`` or ``*.safetensors``, e.g. the shipped ``weights/<model>``) is never
 written into unless ``--overwrite`` is given. Use a trained folder with ``--weights`` (``generate``), by copying it
 into ``weights/`` or through ``BD2MUSIC_WEIGHTS`` (see the README).
@@ -27,7 +28,9 @@ AUDIO_MODELS = {  # name: (training module, config class, train function)
     "audio-heads": ("bd2music.training.audio_heads", "AudioHeadsTrainConfig", "train_audio_heads"),
     "comic-vae": ("bd2music.training.comic_vae", "ComicVAETrainConfig", "train_comic_vae"),
     "mapper": ("bd2music.training.mapper", "MapperTrainConfig", "train_mapper"),
+    "draw": ("bd2music.training.draw", "DrawTrainConfig", "train_draw"),
 }
+GENERATED = ("draw",)  # models trained on data they generate: no data folder needed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the last run in --work")
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
     parser.add_argument("--synthetic", type=int, help="override the number of synthetic pages")
-    parser.add_argument("--smoke", action="store_true", help="audio models: tiny preset on 4 clips, runs in seconds")
+    parser.add_argument("--smoke", action="store_true", help="audio models and draw: a tiny preset (4 clips, a few drawings), runs in seconds")
 
 
 def run_audio_model(args: argparse.Namespace) -> int:
@@ -59,6 +62,7 @@ def run_audio_model(args: argparse.Namespace) -> int:
     shown = ("mrstft_total", "mel_l1", "heldout_mel_l1", "r2_mean", "heldout_l1", "heldout_kl")
     shown += ("rho_", "diversity_ratio", "frechet")  # mapper
     shown += ("heldout_recall", "heldout_cosine")
+    shown += ("mae_",)  # draw
     print(f"{args.model} weights written to {args.out}: "
           + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(shown)))
     return 0
@@ -72,7 +76,7 @@ def check_folders(args: argparse.Namespace) -> None:
         if held:
             raise InputError(f"{args.out} already holds a model ({', '.join(held)}): train into a new folder "
                              f"(e.g. runs/{args.model}) or pass --overwrite to replace it")
-    if not args.data.is_dir():
+    if not args.data.is_dir() and args.model not in GENERATED:
         raise InputError(f"no data folder at {args.data}: put the shared data at ../shared/data beside the clone, "
                          "set BD2MUSIC_DATA or pass --data")
 

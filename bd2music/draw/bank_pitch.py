@@ -1,0 +1,67 @@
+"""The pitch of each clip of a sound bank, which the drawing's bank sound matches strokes against.
+
+``clip_pitch`` runs pYIN (librosa) on the first ``PITCH_SECONDS`` of a clip at the bank's rate, on semitone-
+wide bins: the median f0 of the voiced frames as a MIDI pitch, and the share of frames that are voiced (a
+pitched clip: a note, a bird, a voice, a hum; a noise has none). ``BankPitches.for_bank`` reads the table
+``bd2music train draw`` ships (``weights/draw/bank_pitches.json``, clip id -> [pitch, voiced]) and measures the
+clips it lacks (another bank given with ``--bank``) once, when the bank is first used.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+from bd2music.bank import SoundBank
+
+PITCH_SECONDS = 4.0  # of each clip
+F0_RANGE = (50.0, 2000.0)  # Hz searched
+TABLE = "bank_pitches.json"  # beside the drawing reader's weights
+
+
+def clip_pitch(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """(median voiced f0 as a MIDI pitch, or NaN when nothing is voiced; voiced share of the frames)."""
+    audio = np.asarray(audio, dtype=np.float32)[: round(PITCH_SECONDS * sample_rate)]
+    if len(audio) < 2048 or not np.abs(audio).max() > 0:
+        return float("nan"), 0.0
+    f0, voiced, _ = librosa.pyin(audio, fmin=F0_RANGE[0], fmax=F0_RANGE[1], sr=sample_rate, frame_length=2048,
+                                 hop_length=1024, resolution=0.5)
+    if not voiced.any():
+        return float("nan"), 0.0
+    return float(librosa.hz_to_midi(np.nanmedian(f0[voiced]))), float(voiced.mean())
+
+
+@dataclass
+class BankPitches:
+    """(N,) pitch (MIDI, NaN: unpitched) and voiced share of every clip of a bank, in its order."""
+
+    pitch: np.ndarray
+    voiced: np.ndarray
+
+    @classmethod
+    def for_bank(cls, bank: SoundBank, table: str | Path | None = None) -> BankPitches:
+        """The table's values for the clips it holds; the others measured now."""
+        known = json.loads(Path(table).read_text()) if table is not None and Path(table).is_file() else {}
+        missing = [i for i, clip in enumerate(bank.clips) if clip.id not in known]
+        if missing:
+            warnings.warn(f"measuring the pitch of {len(missing)} sound-bank clips (once)", stacklevel=2)
+        measured = {bank.clips[i].id: clip_pitch(bank.audio(i), bank.sample_rate) for i in missing}
+        values = np.array([known.get(c.id) or measured[c.id] for c in bank.clips], dtype=np.float64).reshape(-1, 2)
+        return cls(values[:, 0], values[:, 1])
+
+    @staticmethod
+    def write(bank: SoundBank, path: str | Path) -> dict[str, list[float | None]]:
+        """Measure every clip of ``bank`` and write the table to ``path``."""
+        from tqdm import tqdm
+
+        table = {}
+        for i, clip in enumerate(tqdm(bank.clips, desc="bank pitches", unit="clip")):
+            pitch, voiced = clip_pitch(bank.audio(i), bank.sample_rate)
+            table[clip.id] = [None if np.isnan(pitch) else round(pitch, 3), round(voiced, 3)]
+        Path(path).write_text(json.dumps(table, indent=0) + "\n")
+        return table
