@@ -99,7 +99,7 @@ class MusicBackend:
     def __post_init__(self) -> None:
         self.players = {role: [n for n in self.instruments.names if self._plays(n, role)]
                         for role in (MELODY, HARMONY, BASS)}
-        self.brightness = _brightness(self.instruments, 22_050)
+        self.brightness = instrument_brightness(self.instruments, 22_050)
         infos = {n: self.instruments.info(n) for n in self.instruments.names}
         self.ranges = {n: (info["low"], info["high"], bool(info["sustained"])) for n, info in infos.items()}
         self.programs = {n: info["program"] for n, info in infos.items()}
@@ -266,7 +266,7 @@ class MusicBackend:
         return cues
 
 
-def _brightness(bank: InstrumentBank, rate: int) -> dict[str, float]:
+def instrument_brightness(bank: InstrumentBank, rate: int) -> dict[str, float]:
     """Each pitched instrument's brightness, 0 (darkest) to 1: the rank, among the bank's instruments, of the
     spectral centroid of the middle note of its range (half a second at velocity 90): the instrument where it plays."""
     centroids = {}

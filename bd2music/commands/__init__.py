@@ -4,6 +4,7 @@ COMMANDS = {
     "analyze": ("bd2music.commands.analyze", "detect panels and balloons, reading order and visual features"),
     "generate": ("bd2music.commands.generate", "turn pages, folders or .cbz albums into soundtracks (WAV + JSON)"),
     "depict": ("bd2music.commands.depict", "draw a comic page for each sound clip (PNG + JSON of its readings)"),
+    "draw": ("bd2music.commands.draw", "turn drawings into sounds: pitch, volume and timbre read from the strokes"),
     "calibrate": ("bd2music.commands.calibrate", "fit the planner's quantile tables (head readings -> real sound)"),
     "evaluate": ("bd2music.commands.evaluate", "score generated soundtracks: structure, diversity, Frechet distance"),
     "evaluate-panels": ("bd2music.commands.evaluate_panels", "panel/balloon precision, recall, F1 on annotated pages"),
@@ -14,5 +15,5 @@ COMMANDS = {
     "pieces": ("bd2music.commands.pieces", "build the library of public-domain pieces the music backend arranges"),
     "make-pages": ("bd2music.commands.make_pages", "draw procedural comic pages with exact YOLO labels"),
     "reconstruct": ("bd2music.commands.reconstruct", "round-trip clips through the audio latent; sample its prior"),
-    "train": ("bd2music.commands.train", "train a model (detector, vocoder, audio-vae)"),
+    "train": ("bd2music.commands.train", "train a model (detector, vocoder, audio-vae, ..., draw)"),
 }

@@ -1,0 +1,157 @@
+"""The drawing's two sounds: each renders a ``DrawPlan`` into one ``Layer`` (44.1 kHz stereo, cues per stroke).
+
+* ``sampler``: the music sampler (``bd2music.music.instruments``) plays each event's notes on an instrument
+  chosen by the stroke's colour: among the bank's sustained instruments that reach the notes, the one whose
+  brightness rank (``bd2music.backends.music.instrument_brightness``: the spectral centroid of its middle note,
+  ranked) is nearest the brightness reading.
+* ``bank``: each event plays the nearest real clip of the sound bank (``bd2music.bank``): the clips are scored
+  by how far their pitch (``bd2music.draw.bank_pitch``) lies from the event's, in octaves (``pitch_weight``),
+  and by the distance of their spectral centroid and loudness from the bank's quantiles at the brightness and
+  loudness readings (in bank standard deviations, ``descriptor_weight``); clips with a pitch (voiced in at least
+  ``min_voiced`` of their frames) come first. The clip is played as an instrument of its own, retuned to the
+  event's notes (``InstrumentBank.add_found``), looped when it is long enough to hold a note.
+
+Both tilt each event's spectrum by its brightness (``DrawPlanConfig.tilt_db``, shelves around ``pivot_hz``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pedalboard
+
+from bd2music.backends.base import Cue, Layer
+from bd2music.backends.music import MUSIC_LICENSE, instrument_brightness
+from bd2music.bank import RankWeights, SoundBank
+from bd2music.draw.bank_pitch import BankPitches
+from bd2music.draw.plan import DrawEvent, DrawPlan
+from bd2music.errors import InputError
+from bd2music.music.instruments import InstrumentBank
+from bd2music.music.score import DRUMS, Note, Score
+
+SAMPLE_RATE = 44_100
+TAIL_S = 1.5  # the last notes' release may ring this long past the drawing's end
+PIVOT_HZ = 1000.0  # the tilt leaves this frequency as it is
+
+
+def tilt(audio: np.ndarray, amount: float, tilt_db: float, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``audio`` (channels, samples) with its highs raised and lows lowered by ``amount`` (-1..1) x ``tilt_db`` / 2
+    each (shelves at ``PIVOT_HZ``)."""
+    gain = float(amount) * tilt_db / 2
+    board = pedalboard.Pedalboard([pedalboard.LowShelfFilter(cutoff_frequency_hz=PIVOT_HZ, gain_db=-gain),
+                                   pedalboard.HighShelfFilter(cutoff_frequency_hz=PIVOT_HZ, gain_db=gain)])
+    return board(np.ascontiguousarray(audio, dtype=np.float32), rate)
+
+
+def _trigger(event: DrawEvent) -> str:
+    return (f"stroke {event.stroke + 1} (height {event.height:.2f}, loudness {event.loudness:.2f}, "
+            f"brightness {event.brightness:.2f})")
+
+
+def _notes(event: DrawEvent, instrument: str) -> list[Note]:
+    return [Note(start, duration, pitch, event.velocity, instrument) for start, duration, pitch in event.notes]
+
+
+def _mix(parts: list[np.ndarray], seconds: float) -> np.ndarray:
+    out = np.zeros((2, round((seconds + TAIL_S) * SAMPLE_RATE)), np.float32)
+    for part in parts:
+        n = min(out.shape[1], part.shape[1])
+        out[:, :n] += part[:, :n]
+    return out
+
+
+@dataclass
+class SamplerSound:
+    """Notes on the instrument bank, an instrument per stroke by its colour."""
+
+    instruments: InstrumentBank
+    name: ClassVar[str] = "sampler"
+
+    def __post_init__(self) -> None:
+        ranks = instrument_brightness(self.instruments, 22_050)
+        sustained = sorted((n for n in ranks if self.instruments.info(n)["sustained"] and n != DRUMS), key=ranks.get)
+        self.brightness = {n: i / max(len(sustained) - 1, 1) for i, n in enumerate(sustained)}
+
+    def instrument(self, event: DrawEvent) -> str:
+        """The sustained instrument that reaches the event's notes with the brightness nearest its reading."""
+        pitches = [pitch for _, _, pitch in event.notes]
+        reach = [n for n in self.brightness
+                 if self.instruments.info(n)["low"] <= min(pitches) and max(pitches) <= self.instruments.info(n)["high"]]
+        return min(reach or list(self.brightness), key=lambda n: (abs(self.brightness[n] - event.brightness), n))
+
+    def render(self, plan: DrawPlan) -> Layer:
+        parts, cues, notes, programs = [], [], [], {}
+        for event in plan.events:
+            name = self.instrument(event)
+            played = _notes(event, name)
+            audio = self.instruments.render(played, SAMPLE_RATE, plan.seconds + TAIL_S)
+            parts.append(tilt(audio, event.tilt, plan.config.tilt_db))
+            notes += played
+            programs[name] = self.instruments.info(name)["program"]
+            cues.append(Cue(self.name, event.start, event.end, f"instrument: {name}", MUSIC_LICENSE,
+                            "S. Christian Collins et al. (MuseScore General)", "MuseScore_General_Lite.sf3",
+                            _trigger(event)))
+        score = Score(sorted(notes, key=lambda n: (n.start, n.pitch)), [(0.0, 120.0)], "drawn", "drawing",
+                      [], programs)
+        return Layer(self.name, _mix(parts, plan.seconds), SAMPLE_RATE, cues, score=score)
+
+
+@dataclass
+class BankSound:
+    """The nearest real clip per stroke, retuned to its notes."""
+
+    bank: SoundBank
+    pitches: BankPitches
+    pitch_weight: float = 1.0  # score lost per octave between the clip's pitch and the event's
+    descriptor_weight: float = 1.0  # per bank standard deviation of centroid and loudness distance
+    min_voiced: float = 0.3  # a clip voiced in fewer of its frames has no pitch
+    name: ClassVar[str] = "bank"
+
+    def __post_init__(self) -> None:
+        names = self.bank.descriptor_names
+        self.centroids = self.bank.descriptors[:, names.index("spectral_centroid_mean")].numpy()
+        self.loudness = self.bank.descriptors[:, names.index("loudness_lufs")].numpy()
+        self.pitched = (self.pitches.voiced >= self.min_voiced) & np.isfinite(self.pitches.pitch)
+
+    def choose(self, event: DrawEvent) -> int:
+        """The clip that plays ``event``."""
+        target = {"spectral_centroid_mean": float(np.quantile(self.centroids, event.brightness)),
+                  "loudness_lufs": float(np.quantile(self.loudness, event.loudness))}
+        score = self.bank.scores(descriptors=target, weights=RankWeights(0.0, 0.0, self.descriptor_weight)).numpy()
+        octaves = np.abs(np.nan_to_num(self.pitches.pitch, nan=1e3) - event.pitch) / 12
+        score = score - self.pitch_weight * np.where(self.pitched, octaves, 0.0)
+        candidates = np.flatnonzero(self.pitched) if self.pitched.any() else np.arange(len(score))
+        return int(candidates[np.argmax(score[candidates])])
+
+    def render(self, plan: DrawPlan) -> Layer:
+        players = InstrumentBank({}, velocity_exponent=2.0)  # this drawing's clips, each an instrument
+        parts, cues = [], []
+        for event in plan.events:
+            clip = self.choose(event)
+            info = self.bank.clips[clip]
+            name = f"clip {clip}"
+            if name not in players.instruments:
+                root = self.pitches.pitch[clip] if self.pitched[clip] else event.pitch
+                audio = np.asarray(self.bank.audio(clip))
+                try:
+                    players.add_found(name, audio, self.bank.sample_rate, float(root), sustained=info.duration >= 1.0)
+                except InputError:  # too short or too irregular to loop: played once per note
+                    players.add_found(name, audio, self.bank.sample_rate, float(root))
+            rendered = players.render(_notes(event, name), SAMPLE_RATE, plan.seconds + TAIL_S)
+            parts.append(tilt(rendered, event.tilt, plan.config.tilt_db))
+            cues.append(Cue(self.name, event.start, event.end, info.id, info.license, info.author, info.source,
+                            _trigger(event)))
+        return Layer(self.name, _mix(parts, plan.seconds), SAMPLE_RATE, cues)
+
+
+def loaded(name: str, components: dict) -> SamplerSound | BankSound:
+    """The sound ``name`` built from ``components`` ("instruments", "bank" folders, "pitches" table)."""
+    if name == SamplerSound.name:
+        return SamplerSound(InstrumentBank.load(components["instruments"]))
+    bank = SoundBank.load(components["bank"])
+    return BankSound(bank, BankPitches.for_bank(bank, components.get("pitches")))
+
+
+SOUNDS = (SamplerSound.name, BankSound.name)
