@@ -225,8 +225,9 @@ def model_card(config: DrawTrainConfig, metrics: dict[str, float], size: str) ->
         f"{config.train_drawings} drawings of series {config.seed} for training ({metrics['train_strokes']} "
         f"labelled strokes), {config.heldout_drawings} drawings of series {config.seed + 1} held out "
         f"({metrics['heldout_strokes']} labelled strokes; {metrics['heldout_found_share']:.1%} of the drawn strokes "
-        "were found and labelled, the others were cut by later strokes or merged with a stroke of the same "
-        "colour). Canvases of 320-900 px, white or tinted paper, 1-6 round-brush strokes (lines, waves, arcs, "
+        "were found and labelled, the others were cut by later strokes or merged with a stroke they touch "
+        "(of the same colour, or one that explains them as its own ink laid thinner)). Canvases of 320-900 px, "
+        "white or tinted paper, 1-6 round-brush strokes (lines, waves, arcs, "
         "dabs), pressure, crayon texture, JPEG.", "",
         "## Metrics (held-out generated drawings)", "",
         "Mean absolute error (readings are 0-1) and Spearman rho against the labels, the learned reading beside "
