@@ -52,7 +52,7 @@ def test_strokes_left_to_right_are_events_in_time_with_their_cues(pipe: DrawPipe
     assert first.start == pytest.approx(0.2, abs=0.05) and second.start == pytest.approx(2.4, abs=0.05)
     assert first.notes[0][2] > second.notes[0][2] and first.velocity < second.velocity
     record = result.to_dict()
-    assert [c["trigger"].split(":")[0] for c in record["cues"]] == ["stroke 1", "stroke 2"]
+    assert [c["trigger"].split(" (")[0] for c in record["cues"]] == ["stroke 1", "stroke 2"]
     assert all(c["license"] and c["author"] for c in record["cues"])
     assert record["settings"]["reading"] == "classical" and len(record["reading"]["strokes"]) == 2
     assert result.audio.shape[0] == 2 and result.mastered.true_peak_db <= -1.0 + 1e-3

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
@@ -266,16 +267,20 @@ class MusicBackend:
         return cues
 
 
-def instrument_brightness(bank: InstrumentBank, rate: int) -> dict[str, float]:
-    """Each pitched instrument's brightness, 0 (darkest) to 1: the rank, among the bank's instruments, of the
-    spectral centroid of the middle note of its range (half a second at velocity 90): the instrument where it plays."""
+def instrument_brightness(bank: InstrumentBank, rate: int, pitch: int | None = None,
+                          names: Iterable[str] | None = None) -> dict[str, float]:
+    """Each pitched instrument's brightness, 0 (darkest) to 1: the rank, among the bank's instruments (or
+    ``names``), of the spectral centroid of the middle note of its range (half a second at velocity 90): the
+    instrument where it plays; with ``pitch``, of that note, among the instruments that reach it."""
     centroids = {}
-    for name in bank.names:
+    for name in bank.names if names is None else names:
         info = bank.info(name)
         if name == DRUMS or info.get("role") == "percussion":
             continue
-        pitch = (info["low"] + info["high"]) // 2
-        audio = bank.render([Note(0.0, 0.5, pitch, 90, name)], rate, 0.5).mean(axis=0)
+        if pitch is not None and not info["low"] <= pitch <= info["high"]:
+            continue
+        note = (info["low"] + info["high"]) // 2 if pitch is None else pitch
+        audio = bank.render([Note(0.0, 0.5, note, 90, name)], rate, 0.5).mean(axis=0)
         magnitude = np.abs(np.fft.rfft(audio))
         centroids[name] = float(np.fft.rfftfreq(len(audio), 1 / rate) @ magnitude / max(magnitude.sum(), 1e-12))
     order = sorted(centroids, key=centroids.get)

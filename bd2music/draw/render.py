@@ -2,14 +2,15 @@
 
 * ``sampler``: the music sampler (``bd2music.music.instruments``) plays each event's notes on an instrument
   chosen by the stroke's colour: among the bank's sustained instruments that reach the notes, the one whose
-  brightness rank (``bd2music.backends.music.instrument_brightness``: the spectral centroid of its middle note,
-  ranked) is nearest the brightness reading.
+  brightness rank at the notes' register (``bd2music.backends.music.instrument_brightness``: the spectral
+  centroids of the instruments playing one pitch, ranked) is nearest the brightness reading.
 * ``bank``: each event plays the nearest real clip of the sound bank (``bd2music.bank``): the clips are scored
   by how far their pitch (``bd2music.draw.bank_pitch``) lies from the event's, in octaves (``pitch_weight``),
-  and by the distance of their spectral centroid and loudness from the bank's quantiles at the brightness and
-  loudness readings (in bank standard deviations, ``descriptor_weight``); clips with a pitch (voiced in at least
-  ``min_voiced`` of their frames) come first. The clip is played as an instrument of its own, retuned to the
-  event's notes (``InstrumentBank.add_found``), looped when it is long enough to hold a note.
+  and by the distance of their spectral centroid and loudness from the quantiles, at the brightness and loudness
+  readings, of the clips that have a pitch (voiced in at least ``min_voiced`` of their frames; in bank standard
+  deviations, ``descriptor_weight``), and a clip voiced for ``voiced_seconds`` or more gains ``voiced_weight``
+  (less in proportion: long clear pitches first); only the clips with a pitch play when the bank has any. The clip's voiced run is played as an instrument of its own,
+  retuned to the event's notes (``InstrumentBank.add_found``), looped when it lasts a second or more.
 
 Both tilt each event's spectrum by its brightness (``DrawPlanConfig.tilt_db``, shelves around ``pivot_hz``).
 """
@@ -34,6 +35,7 @@ from bd2music.music.score import DRUMS, Note, Score
 SAMPLE_RATE = 44_100
 TAIL_S = 1.5  # the last notes' release may ring this long past the drawing's end
 PIVOT_HZ = 1000.0  # the tilt leaves this frequency as it is
+RANKED_PITCHES = tuple(range(42, 91, 6))  # the sampler's instruments are ranked by brightness at each of these
 
 
 def tilt(audio: np.ndarray, amount: float, tilt_db: float, rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -70,16 +72,18 @@ class SamplerSound:
     name: ClassVar[str] = "sampler"
 
     def __post_init__(self) -> None:
-        ranks = instrument_brightness(self.instruments, 22_050)
-        sustained = sorted((n for n in ranks if self.instruments.info(n)["sustained"] and n != DRUMS), key=ranks.get)
-        self.brightness = {n: i / max(len(sustained) - 1, 1) for i, n in enumerate(sustained)}
+        sustained = [n for n in self.instruments.names if self.instruments.info(n)["sustained"] and n != DRUMS]
+        self.ranks = {pitch: instrument_brightness(self.instruments, 22_050, pitch, sustained)
+                      for pitch in RANKED_PITCHES}
 
     def instrument(self, event: DrawEvent) -> str:
-        """The sustained instrument that reaches the event's notes with the brightness nearest its reading."""
+        """Among the sustained instruments that reach the event's notes, the one whose brightness rank at the
+        event's register (the nearest of ``RANKED_PITCHES``) is nearest its brightness reading."""
         pitches = [pitch for _, _, pitch in event.notes]
-        reach = [n for n in self.brightness
+        ranks = self.ranks[min(RANKED_PITCHES, key=lambda p: abs(p - np.mean(pitches)))]
+        reach = [n for n in ranks
                  if self.instruments.info(n)["low"] <= min(pitches) and max(pitches) <= self.instruments.info(n)["high"]]
-        return min(reach or list(self.brightness), key=lambda n: (abs(self.brightness[n] - event.brightness), n))
+        return min(reach or list(ranks), key=lambda n: (abs(ranks[n] - event.brightness), n))
 
     def render(self, plan: DrawPlan) -> Layer:
         parts, cues, notes, programs = [], [], [], {}
@@ -106,7 +110,9 @@ class BankSound:
     pitches: BankPitches
     pitch_weight: float = 1.0  # score lost per octave between the clip's pitch and the event's
     descriptor_weight: float = 1.0  # per bank standard deviation of centroid and loudness distance
-    min_voiced: float = 0.3  # a clip voiced in fewer of its frames has no pitch
+    min_voiced: float = 0.6  # a clip voiced in fewer of its frames has no pitch
+    voiced_weight: float = 1.0  # score gained by a clip whose voiced run lasts ``voiced_seconds`` (less: in proportion)
+    voiced_seconds: float = 1.5
     name: ClassVar[str] = "bank"
 
     def __post_init__(self) -> None:
@@ -114,16 +120,17 @@ class BankSound:
         self.centroids = self.bank.descriptors[:, names.index("spectral_centroid_mean")].numpy()
         self.loudness = self.bank.descriptors[:, names.index("loudness_lufs")].numpy()
         self.pitched = (self.pitches.voiced >= self.min_voiced) & np.isfinite(self.pitches.pitch)
+        self.candidates = np.flatnonzero(self.pitched) if self.pitched.any() else np.arange(len(self.bank))
+        self.clarity = np.minimum((self.pitches.end - self.pitches.start) / self.voiced_seconds, 1.0)
 
     def choose(self, event: DrawEvent) -> int:
         """The clip that plays ``event``."""
-        target = {"spectral_centroid_mean": float(np.quantile(self.centroids, event.brightness)),
-                  "loudness_lufs": float(np.quantile(self.loudness, event.loudness))}
+        target = {"spectral_centroid_mean": float(np.quantile(self.centroids[self.candidates], event.brightness)),
+                  "loudness_lufs": float(np.quantile(self.loudness[self.candidates], event.loudness))}
         score = self.bank.scores(descriptors=target, weights=RankWeights(0.0, 0.0, self.descriptor_weight)).numpy()
         octaves = np.abs(np.nan_to_num(self.pitches.pitch, nan=1e3) - event.pitch) / 12
-        score = score - self.pitch_weight * np.where(self.pitched, octaves, 0.0)
-        candidates = np.flatnonzero(self.pitched) if self.pitched.any() else np.arange(len(score))
-        return int(candidates[np.argmax(score[candidates])])
+        score = score - self.pitch_weight * np.where(self.pitched, octaves, 0.0) + self.voiced_weight * self.clarity
+        return int(self.candidates[np.argmax(score[self.candidates])])
 
     def render(self, plan: DrawPlan) -> Layer:
         players = InstrumentBank({}, velocity_exponent=2.0)  # this drawing's clips, each an instrument
@@ -133,10 +140,15 @@ class BankSound:
             info = self.bank.clips[clip]
             name = f"clip {clip}"
             if name not in players.instruments:
-                root = self.pitches.pitch[clip] if self.pitched[clip] else event.pitch
                 audio = np.asarray(self.bank.audio(clip))
+                root = event.pitch
+                if self.pitched[clip]:  # its voiced run, at its pitch
+                    root = self.pitches.pitch[clip]
+                    rate = self.bank.sample_rate
+                    audio = audio[round(self.pitches.start[clip] * rate):round(self.pitches.end[clip] * rate)]
                 try:
-                    players.add_found(name, audio, self.bank.sample_rate, float(root), sustained=info.duration >= 1.0)
+                    players.add_found(name, audio, self.bank.sample_rate, float(root),
+                                      sustained=len(audio) >= self.bank.sample_rate)
                 except InputError:  # too short or too irregular to loop: played once per note
                     players.add_found(name, audio, self.bank.sample_rate, float(root))
             rendered = players.render(_notes(event, name), SAMPLE_RATE, plan.seconds + TAIL_S)
