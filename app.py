@@ -27,6 +27,9 @@ from PIL import Image  # noqa: E402
 from bd2music.audio.load import write_wav  # noqa: E402
 from bd2music.audio.plots import analyze_clip, plot_soundtrack  # noqa: E402
 from bd2music import inputs  # noqa: E402
+from bd2music.draw.pipeline import SOUND_WORDS, DrawPipeline  # noqa: E402
+from bd2music.draw.plan import SECONDS_RANGE as DRAW_SECONDS_RANGE  # noqa: E402
+from bd2music.draw.reading import METHODS  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
 from bd2music.explain import explain  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
@@ -113,6 +116,7 @@ Seed = _strict(gr.Number, lambda value: inputs.number(value, "seed", 0, 2**32 - 
 PerPanel = _strict(gr.Checkbox, lambda value: inputs.flag(value, "per_panel"))
 RightToLeft = _strict(gr.Checkbox, lambda value: inputs.flag(value, "rtl"))
 ReadText = _strict(gr.Checkbox, lambda value: inputs.flag(value, "text"))
+DrawSeconds = _strict(gr.Number, lambda value: inputs.number(value, "seconds", *DRAW_SECONDS_RANGE))
 
 
 def _load(page_path: str | None) -> Page:
@@ -217,6 +221,92 @@ def analyze_sound(clip_path: str | None):
         raise _refuse(str(error)) from None
 
 
+@functools.cache
+def draw_pipeline() -> DrawPipeline:
+    """The drawing -> sound pipeline (its sounds' assets load on first use, or at start-up with ``draw_sounds``)."""
+    return DrawPipeline.from_pretrained(weights().folder)
+
+
+@functools.cache
+def draw_sounds() -> list[str]:
+    """The drawing sounds whose assets load; each that does not is one log line."""
+    usable, problems = draw_pipeline().usable_sounds()
+    for problem in problems:
+        print(f"bd2music: {problem}", flush=True)
+    return usable
+
+
+def draw(drawing_path: str | None, sound: str, reading: str = "learned", seconds: float = 8.0):
+    """Drawing (an image file) + settings -> the drawing with its strokes numbered, summary, readings table, WAV,
+    cue sheet, downloads (WAV, JSON of readings, plan and cues; MIDI when the sampler plays)."""
+    if not drawing_path:
+        raise _refuse("Draw something on the canvas or upload a drawing first.")
+    try:
+        result = draw_pipeline()(drawing_path, sound, reading, seconds)
+    except InputError as error:
+        raise _refuse(str(error)) from None
+    stem = _output_stem(drawing_path)
+    wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
+    write_wav(wav, result.audio, result.sample_rate)
+    out.write_text(json.dumps(result.to_dict(), indent=1))
+    downloads = [str(wav), str(out)]
+    if result.score is not None:
+        downloads.append(str(result.score.write(stem)["midi"]))
+    summary = (f"**{_count(result.reading.strokes, 'stroke')}** read ({result.reading.method}), left to right over "
+               f"**{result.plan.seconds:g} s**, played by {SOUND_WORDS[sound]}; **{result.mastered.lufs:.0f} "
+               "LUFS** from the ink's loudness.")
+    cues = [[c["start"], c["end"], c["clip"], c["license"], c["author"], c["trigger"]] for c in result.cues]
+    return result.overlay(), summary, result.rows(), str(wav), cues, downloads
+
+
+def draw_canvas(canvas: dict | None, sound: str, reading: str = "learned", seconds: float = 8.0):
+    """The sketch canvas's picture (what is drawn over any uploaded background) -> as ``draw``."""
+    canvas = canvas or {}
+    return draw(canvas.get("composite") or canvas.get("background"), sound, reading, seconds)
+
+
+def _draw_tab() -> None:
+    """Tab **Draw**: a sketch canvas (or an uploaded drawing) -> its readings and its sound."""
+    with gr.Tab("Draw"):
+        gr.Markdown("Draw left to right: time runs across the canvas. Higher strokes sound higher, thicker ones "
+                    "louder, warm saturated colours (red, yellow) brighter and cool ones (cyan, blue) darker.")
+        with gr.Row():
+            with gr.Column(scale=2):
+                canvas = gr.Sketchpad(label="Drawing", type="filepath", format="png", canvas_size=(900, 450),
+                                      brush=gr.Brush(default_size=8, colors=["#111111", "#1f3fff", "#00c2e0",
+                                                                             "#22aa33", "#ffcc00", "#ff7700",
+                                                                             "#e01020", "#9030e0"]),
+                                      eraser=gr.Eraser(default_size=24), buttons=["download"], elem_id="canvas")
+                upload = gr.File(label="Or upload a drawing (PNG, JPEG, WebP, ...)", file_types=["image"],
+                                 type="filepath", elem_id="drawing-file")
+                with gr.Row():
+                    sound = gr.Radio(draw_sounds(), value=(draw_sounds() or [None])[0], label="Sound",
+                                     info="; ".join(f"{k}: {v}" for k, v in SOUND_WORDS.items()), elem_id="draw-sound")
+                    reading = gr.Radio(list(draw_pipeline().reader.methods), value=draw_pipeline().reader.methods[0],
+                                       label="Reading", info="learned: small networks trained on generated "
+                                       "drawings; classical: measured by hand-written rules")
+                    seconds = DrawSeconds(8, minimum=DRAW_SECONDS_RANGE[0], maximum=DRAW_SECONDS_RANGE[1],
+                                          label="Seconds across the canvas", elem_id="draw-seconds")
+                run = gr.Button("Get sound", variant="primary", elem_id="get-sound")
+            with gr.Column(scale=2):
+                strokes = gr.Image(label="Strokes, numbered left to right", type="pil", elem_id="strokes")
+                summary = gr.Markdown(elem_id="draw-summary")
+                table = gr.Dataframe(headers=["stroke", "seconds", "notes", "height", "loudness", "brightness",
+                                              "colour", "plays"], label="Readings", wrap=True, elem_id="readings")
+                audio = gr.Audio(label="Sound", type="filepath", interactive=False, elem_id="draw-audio")
+                downloads = gr.File(label="Downloads: WAV, JSON (readings, plan, cues), MIDI (the sampler's notes)",
+                                    file_count="multiple", elem_id="draw-downloads")
+        cues = gr.Dataframe(headers=["start (s)", "end (s)", "sound", "licence", "author", "why"],
+                            label="Cue sheet: what plays each stroke, with its credits", wrap=True, max_height=320,
+                            elem_id="draw-cues")
+        outputs = [strokes, summary, table, audio, cues, downloads]
+        run.click(draw_canvas, [canvas, sound, reading, seconds], outputs, api_visibility="private",
+                  concurrency_limit=1)
+        upload.upload(draw, [upload, sound, reading, seconds], outputs, api_name="draw", concurrency_limit=1).then(
+            lambda path: path, upload, canvas, api_visibility="private", queue=False
+        )  # the uploaded drawing goes on the canvas, to draw on and get its sound again
+
+
 def build_demo() -> gr.Blocks:
     """The app's layout."""
     files = sorted(EXAMPLES.glob("*.jpg"))
@@ -293,6 +383,7 @@ def build_demo() -> gr.Blocks:
                     sound_figure = gr.Plot(label="Descriptors")
                     sound_table = gr.Dataframe(headers=["descriptor", "value", "unit"], label="Summary")
             run_sound.click(analyze_sound, clip, [sound_figure, sound_table], api_name="analyze_sound")
+        _draw_tab()
         gr.Markdown(f"Weights: {weights().description}. Device: {pipeline().device}.", elem_id="weights")
     return demo
 
@@ -308,6 +399,7 @@ def main() -> None:
         sys.exit(busy)
     print(f"bd2music: weights from {weights().description}; device {pipeline().device}", flush=True)
     sounds()  # a sound whose assets are missing or broken says so now, and is not offered
+    draw_sounds()  # likewise for the Draw tab
     demo = build_demo().queue(default_concurrency_limit=2, max_size=32)
     try:
         demo.launch(server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)

@@ -147,7 +147,7 @@ def test_sound_tab(sound_clips: dict[str, Path], tmp_path: Path) -> None:
 def test_demo_builds_with_named_endpoints() -> None:
     demo = app.build_demo()
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
-    assert {"analyze", "generate", "analyze_sound"} <= names
+    assert {"analyze", "generate", "analyze_sound", "draw"} <= names
 
 
 def test_space_front_matter_matches_the_pins() -> None:
@@ -191,3 +191,46 @@ def test_request_folders_are_deleted_after_their_age(tmp_path: Path, monkeypatch
 
 def test_importing_the_app_writes_no_file_beside_it() -> None:
     assert not (Path(app.__file__).with_suffix(".pyi")).exists()
+
+
+def test_draw_gives_the_strokes_readings_sound_and_files(tmp_path: Path) -> None:
+    from bd2music.data.drawings import line_drawing
+
+    path = tmp_path / "sketch.png"
+    line_drawing(0.7, 0.03, (1, 0.3, 0), size=(600, 300)).image.save(path)
+    strokes, summary, rows, wav, cues, downloads = app.draw(str(path), "sampler", "learned", 3)
+    assert isinstance(strokes, Image.Image) and strokes.size == (600, 300)
+    assert "**1 stroke** read (learned)" in summary and "LUFS" in summary
+    [[number, seconds, notes, height, loudness, brightness, colour, plays]] = rows
+    assert number == 1 and seconds == "0.28-2.72"  # 0.1-0.9 of the canvas, and the brush's round ends
+    assert notes and abs(height - 0.7) < 0.02 and brightness > 0.8
+    audio, rate = soundfile.read(wav)
+    assert rate == 44100 and audio.shape[1] == 2 and len(audio) / rate >= 3
+    assert [Path(d).suffix for d in downloads] == [".wav", ".json", ".mid"] and Path(downloads[0]) == Path(wav)
+    saved = json.loads(Path(downloads[1]).read_text())
+    assert saved["settings"]["sound"] == "sampler" and saved["reading"]["strokes"][0]["colour"] == colour
+    assert len(cues) == 1 and cues[0][2] == f"instrument: {plays}" and cues[0][3] and cues[0][4]
+
+
+def test_draw_from_the_canvas_with_the_bank(tmp_path: Path) -> None:
+    from bd2music.data.drawings import line_drawing
+
+    path = tmp_path / "composite.png"
+    line_drawing(0.4, 0.02, (0, 0.2, 1)).image.save(path)
+    *_, rows, wav, cues, downloads = app.draw_canvas({"background": None, "layers": [], "composite": str(path)},
+                                                     "bank", "classical", 2)
+    assert len(rows) == 1 and len(downloads) == 2 and cues[0][2] == rows[0][7]  # the clip that plays the stroke
+    assert soundfile.info(wav).samplerate == 44100
+
+
+def test_a_blank_canvas_or_bad_settings_are_one_line(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    Image.new("RGBA", (900, 450), (0, 0, 0, 0)).save(blank)  # what an untouched canvas gives
+    with pytest.raises(gr.Error, match="the drawing is blank: draw at least one stroke"):
+        app.draw_canvas({"background": None, "layers": [], "composite": str(blank)}, "sampler")
+    with pytest.raises(gr.Error, match="Draw something"):
+        app.draw_canvas(None, "sampler")
+    with pytest.raises(gr.Error, match="seconds must be between 1 and 30"):
+        app.draw(str(app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"), "sampler", "learned", 60)
+    with pytest.raises(gr.Error, match="reading must be one of learned, classical"):
+        app.draw(str(app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"), "sampler", "guess", 5)

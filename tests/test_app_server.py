@@ -116,6 +116,22 @@ def test_a_refused_upload_is_one_line_in_the_server_log(
     assert all(line.startswith("bd2music: refused: ") and "notes.png: not a readable image" in line for line in logged)
 
 
+def test_draw_endpoint_and_a_blank_drawing(client: gradio_client.Client, tmp_path: Path) -> None:
+    from bd2music.data.drawings import line_drawing
+
+    drawing = page_file(tmp_path, "line.png", image_bytes(line_drawing(0.6, 0.02, (1, 0, 0)).image, "PNG"))
+    strokes, summary, rows, wav, cues, [wav_file, json_file, midi_file] = client.predict(
+        drawing, "sampler", "learned", 2, api_name="/draw")
+    assert Path(strokes).is_file() and "1 stroke" in summary and len(rows["data"]) == 1
+    assert Path(wav).read_bytes()[:4] == b"RIFF" and Path(midi_file).suffix == ".mid"
+    assert json.loads(Path(json_file).read_text())["plan"]["events"] and cues["data"]
+    blank = page_file(tmp_path, "blank.png", image_bytes(Image.new("RGB", (400, 300), "white"), "PNG"))
+    with pytest.raises(Exception, match="the drawing is blank"):
+        client.predict(blank, "bank", "classical", 2, api_name="/draw")
+    with pytest.raises(Exception, match="seconds must be between 1 and 30"):
+        client.predict(drawing, "sampler", "learned", 31, api_name="/draw")
+
+
 def test_a_busy_port_is_one_line_naming_the_option() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
