@@ -112,7 +112,8 @@ def test_the_shipped_reader_matches_the_classical_one_on_held_out_drawings() -> 
             by_box = {s.stroke.box: s for s in reading.strokes}
             for stroke, drawn in pairs:
                 for name in readings.READINGS:
-                    errors[method][name].append(abs(getattr(by_box[stroke.box], name) - getattr(drawing.strokes[drawn], name)))
+                    label = getattr(drawing.strokes[drawn], name)
+                    errors[method][name].append(abs(getattr(by_box[stroke.box], name) - label))
     assert len(errors["learned"]["height"]) > 60
     for name in readings.READINGS:
         learned, baseline = np.mean(errors["learned"][name]), np.mean(errors["classical"][name])

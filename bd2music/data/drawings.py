@@ -76,7 +76,8 @@ def _centre_line(kind: str, rng: np.random.Generator, width: int, height: int, m
     x = np.linspace(x0, min(width - margin, x0 + length), max(2, int(length) + 1))
     u = (x - x[0]) / max(x[-1] - x[0], 1.0)  # 0..1 along the stroke
     if kind == "line":
-        shape = rng.uniform(-0.25, 0.25) * (u - 0.5) * length + 0.004 * height * np.sin(2 * np.pi * rng.uniform(1, 3) * u)
+        slope = rng.uniform(-0.25, 0.25)
+        shape = slope * (u - 0.5) * length + 0.004 * height * np.sin(2 * np.pi * rng.uniform(1, 3) * u)
     elif kind == "wave":
         shape = rng.uniform(0.02, 0.12) * height * np.sin(2 * np.pi * (rng.uniform(0.5, 3.5) * u + rng.uniform()))
     elif kind == "arc":

@@ -115,7 +115,8 @@ def features(measured: Measured, reading: dict[str, float]) -> dict[str, np.ndar
              reading["height"]]
     loud = [_log(measured.width / height), _log(measured.area_width / height), _log(stroke.ink),
             _log(measured.length / height), _log((x1 - x0) / height), _log((y1 - y0) / height),
-            float(alpha.mean()), *np.quantile(alpha, QUANTILES), *(np.quantile(measured.radii, QUANTILES) / height * 10),
+            float(alpha.mean()), *np.quantile(alpha, QUANTILES),
+            *(np.quantile(measured.radii, QUANTILES) / height * 10),
             reading["loudness"]]
     red, green, blue = stroke.colour
     hue, saturation, value = colorsys.rgb_to_hsv(red, green, blue)

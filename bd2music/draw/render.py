@@ -9,8 +9,9 @@
   and by the distance of their spectral centroid and loudness from the quantiles, at the brightness and loudness
   readings, of the clips that have a pitch (voiced in at least ``min_voiced`` of their frames; in bank standard
   deviations, ``descriptor_weight``), and a clip voiced for ``voiced_seconds`` or more gains ``voiced_weight``
-  (less in proportion: long clear pitches first); only the clips with a pitch play when the bank has any. The clip's voiced run is played as an instrument of its own,
-  retuned to the event's notes (``InstrumentBank.add_found``), looped when it lasts a second or more.
+  (less in proportion: long clear pitches first); only the clips with a pitch play when the bank has any. The
+  clip's voiced run is played as an instrument of its own, retuned to the event's notes
+  (``InstrumentBank.add_found``), looped when it lasts a second or more.
 
 Both tilt each event's spectrum by its brightness (``DrawPlanConfig.tilt_db``, shelves around ``pivot_hz``).
 """
@@ -81,8 +82,8 @@ class SamplerSound:
         event's register (the nearest of ``RANKED_PITCHES``) is nearest its brightness reading."""
         pitches = [pitch for _, _, pitch in event.notes]
         ranks = self.ranks[min(RANKED_PITCHES, key=lambda p: abs(p - np.mean(pitches)))]
-        reach = [n for n in ranks
-                 if self.instruments.info(n)["low"] <= min(pitches) and max(pitches) <= self.instruments.info(n)["high"]]
+        infos = {n: self.instruments.info(n) for n in ranks}
+        reach = [n for n in ranks if infos[n]["low"] <= min(pitches) and max(pitches) <= infos[n]["high"]]
         return min(reach or list(ranks), key=lambda n: (abs(ranks[n] - event.brightness), n))
 
     def render(self, plan: DrawPlan) -> Layer:
@@ -129,7 +130,7 @@ class BankSound:
                   "loudness_lufs": float(np.quantile(self.loudness[self.candidates], event.loudness))}
         score = self.bank.scores(descriptors=target, weights=RankWeights(0.0, 0.0, self.descriptor_weight)).numpy()
         octaves = np.abs(np.nan_to_num(self.pitches.pitch, nan=1e3) - event.pitch) / 12
-        score = score - self.pitch_weight * np.where(self.pitched, octaves, 0.0) + self.voiced_weight * self.clarity
+        score += self.voiced_weight * self.clarity - self.pitch_weight * np.where(self.pitched, octaves, 0.0)
         return int(self.candidates[np.argmax(score[self.candidates])])
 
     def render(self, plan: DrawPlan) -> Layer:

@@ -7,8 +7,9 @@ connected pieces; ordered left to right (a drawing is read like a one-panel page
    ``ink_threshold``; specks under ``min_pixels`` are dropped;
 2. in each connected piece of ink, the core pixels (the most strongly inked ``core_share``) give the pen colours:
    bins of a colour cube that hold enough of them, the most strongly inked first, each a new pen unless a pen
-   found before explains it as itself laid thinner over the paper; every pixel of the piece goes to the colour that explains it best as that pen laid
-   over the paper with some coverage (anti-aliased edges and crayon grain are the pen, thinner);
+   found before explains it as itself laid thinner over the paper; every pixel of the piece goes to the pen that
+   explains it best as that pen laid over the paper with some coverage (anti-aliased edges and crayon grain are
+   the pen, thinner);
 3. each pen's pixels in a piece are one stroke (also where another stroke crosses and cuts it); a stroke's
    ``alpha`` is that coverage (0-1) per pixel;
 4. the ``max_strokes`` strokes with the most ink are kept, sorted by their left edge.

@@ -28,7 +28,8 @@ def drawings(series: str) -> list[SyntheticDrawing]:
 def heard(audio: np.ndarray, sample_rate: int, seconds: float) -> dict[str, float]:
     """Median pYIN pitch (Hz, NaN when nothing is voiced), RMS and mean spectral centroid (Hz) of the first
     ``seconds`` of ``audio`` (channels, samples), mixed to mono at ``RATE``."""
-    mono = librosa.resample(np.asarray(audio).mean(axis=0), orig_sr=sample_rate, target_sr=RATE)[: round(seconds * RATE)]
+    mono = librosa.resample(np.asarray(audio).mean(axis=0), orig_sr=sample_rate, target_sr=RATE)
+    mono = mono[: round(seconds * RATE)]
     f0, voiced, _ = librosa.pyin(mono, fmin=60, fmax=1600, sr=RATE, frame_length=2048)
     return {"pitch_hz": float(np.nanmedian(f0[voiced])) if voiced.any() else float("nan"),
             "rms": float(np.sqrt(np.mean(mono**2))),
