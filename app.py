@@ -22,7 +22,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the
 
 import gradio as gr  # noqa: E402
 from gradio import component_meta  # noqa: E402
+from gradio.data_classes import FileData  # noqa: E402
 from PIL import Image  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from bd2music.audio.load import write_wav  # noqa: E402
 from bd2music.audio.plots import analyze_clip, plot_soundtrack  # noqa: E402
@@ -33,11 +35,12 @@ from bd2music.draw.reading import METHODS  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
 from bd2music.explain import explain  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
-from bd2music.io import Page, load_page  # noqa: E402
+from bd2music.io import IMAGE_SUFFIXES, Page, load_page  # noqa: E402
 from bd2music.music.plots import plot_piano_roll  # noqa: E402
 from bd2music.pipeline import SECONDS_RANGE, Pipeline  # noqa: E402
 from bd2music.playback import page_map  # noqa: E402
 from bd2music.vision.analysis import PageAnalysis  # noqa: E402
+from bd2music.vision.detect import DETECTORS  # noqa: E402
 from bd2music.vision.overlay import KIND_COLOURS, draw_overlay  # noqa: E402
 from bd2music.vision.plots import feature_table, plot_features  # noqa: E402
 
@@ -73,8 +76,11 @@ def weights() -> WeightsSource:
 
 @functools.cache
 def pipeline() -> Pipeline:
-    """The one pipeline, loaded once (the server loads it before it starts listening)."""
-    return Pipeline.from_pretrained(weights().folder)
+    """The one pipeline, loaded once (the server loads it before it starts listening); each result's JSON names
+    its weights without the server's folders."""
+    loaded = Pipeline.from_pretrained(weights().folder)
+    loaded.weights = weights().public
+    return loaded
 
 
 @functools.cache
@@ -95,9 +101,10 @@ def _refuse(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
-def _strict(component: type, check: Callable[[object], object]) -> type:
+def _strict(component: type, check: Callable[[object], object], file: str | None = None) -> type:
     """``component`` whose value from a request passes ``check`` (``bd2music.inputs``) before Gradio converts it:
-    a wrong type or range is the app's one line, not a generic error or a silent coercion."""
+    a wrong type or range is the app's one line, not a generic error or a silent coercion. A ``file`` input
+    (named so) that is not a file object is refused in one line too, when Gradio reads it."""
 
     def preprocess(self, payload):
         try:
@@ -105,18 +112,55 @@ def _strict(component: type, check: Callable[[object], object]) -> type:
         except InputError as error:
             raise _refuse(str(error)) from None
 
+    @functools.wraps(component.__init__)  # Gradio reads the settings to send the browser from its signature
+    def __init__(self, *args, **kwargs):
+        component.__init__(self, *args, **kwargs)
+        self.data_model = _file_model(self.data_model, file)
+
     # The subclass keeps the component's name, so the browser draws it as that component; Gradio writes a
     # type-stub file beside the module of every component class it meets, and app.py wants none.
     with mock.patch.object(component_meta, "create_or_modify_pyi", lambda *args: None):
-        return type(component.__name__, (component,), {"is_template": True, "preprocess": preprocess})
+        members = {"is_template": True, "preprocess": preprocess} | ({"__init__": __init__} if file else {})
+        return type(component.__name__, (component,), members)
 
 
+def _file_model(model: type[FileData], name: str) -> type[FileData]:
+    """Gradio's file object ``model``, whose validation (before ``preprocess``) refuses anything else in one line."""
+
+    class Checked(model):
+        @classmethod
+        def model_validate(cls, obj, *args, **kwargs):
+            try:
+                return super().model_validate(obj, *args, **kwargs)
+            except ValidationError:
+                raise _refuse(str(inputs.not_a_file(obj, name))) from None
+
+    Checked.__name__ = Checked.__qualname__ = model.__name__
+    return Checked
+
+
+def _any(value: object) -> object:
+    """No check beyond the file object's (the clip's content is checked when it is read)."""
+    return value
+
+
+def _page_upload(payload: FileData | None) -> FileData | None:
+    """An uploaded page must be named as an image (Gradio checks that too, in its own words)."""
+    if payload is not None:
+        inputs.suffix(payload.orig_name or payload.path, IMAGE_SUFFIXES, "an image file (PNG, JPEG, WebP, GIF, TIFF, BMP)")
+    return payload
+
+
+PageFile = _strict(gr.File, _page_upload, file="page")
 Seconds = _strict(gr.Slider, lambda value: inputs.number(value, "seconds", *SECONDS_RANGE))
 Seed = _strict(gr.Number, lambda value: inputs.number(value, "seed", 0, 2**32 - 1, whole=True))
 PerPanel = _strict(gr.Checkbox, lambda value: inputs.flag(value, "per_panel"))
 RightToLeft = _strict(gr.Checkbox, lambda value: inputs.flag(value, "rtl"))
+Detector = _strict(gr.Radio, lambda value: inputs.choice(value, "detector", DETECTORS))
+Sound = _strict(gr.Radio, lambda value: inputs.choice(value, "sound", sounds()[0]))
 ReadText = _strict(gr.Checkbox, lambda value: inputs.flag(value, "text"))
 DrawSeconds = _strict(gr.Number, lambda value: inputs.number(value, "seconds", *DRAW_SECONDS_RANGE))
+Clip = _strict(gr.Audio, _any, file="clip")
 
 
 def _load(page_path: str | None) -> Page:
@@ -319,15 +363,15 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Comic page"):
             with gr.Row():
                 with gr.Column(scale=1) as column_of_inputs:
-                    page = gr.File(label="Comic page (PNG, JPEG, WebP, GIF, TIFF, BMP)", file_types=["image"],
+                    page = PageFile(label="Comic page (PNG, JPEG, WebP, GIF, TIFF, BMP)", file_types=["image"],
                                    type="filepath", elem_id="page")
                     seconds = Seconds(*SECONDS_RANGE, value=10, step=1, label="Length (seconds)", elem_id="seconds")
                     seed = Seed(0, precision=0, minimum=0, maximum=2**32 - 1,
                                 label="Seed (same seed, same soundtrack)")
                     per_panel = PerPanel(label="One segment per panel, in reading order")
                     rtl = RightToLeft(label="Manga: read right to left")
-                    detector = gr.Radio(["yolo", "classical"], value="yolo", label="Panel detector")
-                    sound = gr.Radio(sounds()[0], value=sounds()[1], label="Sound", info=SOUND_INFO, elem_id="sound")
+                    detector = Detector(list(DETECTORS), value="yolo", label="Panel detector")
+                    sound = Sound(sounds()[0], value=sounds()[1], label="Sound", info=SOUND_INFO, elem_id="sound")
                     text = ReadText(value=True, elem_id="text",
                                     label="Read the lettering (its words and sound effects shape the sound)")
                     run = gr.Button("Generate soundtrack", variant="primary", elem_id="generate")
@@ -377,14 +421,14 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Sound analysis"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    clip = gr.Audio(label="Sound clip", type="filepath", sources=["upload", "microphone"])
+                    clip = Clip(label="Sound clip", type="filepath", sources=["upload", "microphone"])
                     run_sound = gr.Button("Analyse sound", variant="primary")
                 with gr.Column(scale=3):
                     sound_figure = gr.Plot(label="Descriptors")
                     sound_table = gr.Dataframe(headers=["descriptor", "value", "unit"], label="Summary")
             run_sound.click(analyze_sound, clip, [sound_figure, sound_table], api_name="analyze_sound")
         _draw_tab()
-        gr.Markdown(f"Weights: {weights().description}. Device: {pipeline().device}.", elem_id="weights")
+        gr.Markdown(f"Weights: {weights().public}. Device: {pipeline().device}.", elem_id="weights")
     return demo
 
 

@@ -44,6 +44,11 @@ class WeightsSource:
     folder: Path
     description: str
 
+    @property
+    def public(self) -> str:
+        """The description without this machine's folders, for visitors: a local folder by its name alone."""
+        return self.description.replace(str(self.folder), f"{self.folder.name}/")
+
 
 def resolve_component(component: str, path_or_repo: str | Path | None = None, revision: str | None = None) -> Path:
     """Return a local folder with ``component``'s ``config.json`` and ``model.safetensors``.

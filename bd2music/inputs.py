@@ -4,6 +4,7 @@ that names the parameter, what it must be and what came, never a silent coercion
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 
 from bd2music.errors import InputError
 
@@ -26,6 +27,27 @@ def flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise _error(name, "true or false", value)
     return value
+
+
+def choice(value: object, name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise _error(name, f"one of {', '.join(choices)}", value)
+    return value
+
+
+def suffix(path: str, suffixes: tuple[str, ...], what: str) -> str:
+    """``path`` when its name ends with one of ``suffixes`` (``what`` says what they are, for the message, which
+    names the file and not its folder)."""
+    name = PurePath(path).name
+    if PurePath(name).suffix.lower() not in suffixes:
+        raise InputError(f"{name}: not {what}")
+    return path
+
+
+def not_a_file(value: object, name: str) -> InputError:
+    """The error for a request whose ``name`` is not a file sent with it (an upload, or the API's file object)."""
+    return _error(name, "a file sent with the request (gradio_client.handle_file(path))", value)
 
 
 def _show(value: object) -> str:

@@ -79,6 +79,7 @@ def test_offline_or_unpinned_falls_back_to_local(local: Path) -> None:
     assert source.folder == local and "not available" in source.description
     source = locate_weights(HubConfig("someone/never-downloaded"), local)
     assert source.folder == local and "no Hub revision pinned" in source.description
+    assert source.public == f"local {local.name}/ (no Hub revision pinned in hub.json)"  # no folder of the server
 
 
 def test_importing_the_app_touches_no_network() -> None:

@@ -107,6 +107,7 @@ def test_bad_arrays_and_rates() -> None:
     refused((np.zeros((4, 4, 4), np.float32), 16_000), "1-D")
     refused((np.zeros(100, bool), 16_000), "unsupported sample type")
     refused((np.zeros(100, np.float32), 0), "sample rate must be a positive integer")
+    refused(encode(np.ones((100, 1), np.float32) * 0.5, 1, "WAV"), "a sample rate of 1 Hz is too low to analyse")
 
 
 @pytest.mark.parametrize(("dbfs", "silent"), [(None, True), (-70.0, True), (-50.0, False)])

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bd2music.errors import InputError
-from bd2music.inputs import flag, number
+from bd2music.inputs import choice, flag, not_a_file, number, suffix
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -34,3 +34,15 @@ def test_whole_numbers_and_flags() -> None:
     for value in ("no", 1, None):
         with pytest.raises(InputError, match="^rtl must be true or false, got "):
             flag(value, "rtl")
+
+
+def test_choices_suffixes_and_files() -> None:
+    assert choice("yolo", "detector", ("yolo", "classical")) == "yolo"
+    for value, shown in (("foo", "'foo'"), (None, "None"), (3, "3"), (["yolo"], "['yolo']")):
+        with pytest.raises(InputError, match=f"^detector must be one of yolo, classical, got {shown}$".replace("[", "\\[")):
+            choice(value, "detector", ("yolo", "classical"))
+    assert suffix("/tmp/x/Page.JPG", (".jpg",), "an image") == "/tmp/x/Page.JPG"
+    with pytest.raises(InputError, match="^notes.pdf: not an image$"):  # the file's name, never its folder
+        suffix("/srv/uploads/notes.pdf", (".jpg",), "an image")
+    message = str(not_a_file({"path": "/etc/passwd"}, "page"))
+    assert message == "page must be a file sent with the request (gradio_client.handle_file(path)), got {'path': '/etc/passwd'}"

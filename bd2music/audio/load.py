@@ -20,6 +20,7 @@ from bd2music.io import open_source
 
 ANALYSIS_SAMPLE_RATE = 16_000  # Hz: every clip is analysed (and modelled) at this rate
 MAX_DURATION_S = 600.0  # longer inputs are refused; checked from the file header before decoding
+MIN_SAMPLE_RATE = 4_000  # Hz: a slower recording holds too little of the spectrum (below 2 kHz) to describe
 SILENCE_DBFS = -60.0  # a clip whose peak is at or below this level is flagged silent (still analysed)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")  # picked up in folders
 
@@ -89,8 +90,9 @@ def load_audio(
     """Decode a path, file bytes or ``(array, sample_rate)`` into a mono float32 :class:`Clip` at ``sample_rate``.
 
     Raises :class:`InputError` (one-line message) for a missing, empty or non-audio file, a corrupt stream,
-    zero samples, NaN or infinite samples, and audio longer than ``max_duration_s`` (refused from the header
-    before decoding when the format has one). Silent clips (peak <= ``SILENCE_DBFS``) are returned, flagged.
+    zero samples, NaN or infinite samples, a sample rate under ``MIN_SAMPLE_RATE`` and audio longer than
+    ``max_duration_s`` (refused from the header before decoding when the format has one). Silent clips
+    (peak <= ``SILENCE_DBFS``) are returned, flagged.
     """
     if name is None:
         name = Path(source).name if isinstance(source, (str, Path)) else "audio"
@@ -103,6 +105,8 @@ def load_audio(
             raise _too_long(len(frames) / rate, max_duration_s, name)
     else:
         frames, rate = _read(source, name, max_duration_s)
+    if rate < MIN_SAMPLE_RATE:
+        raise InputError(f"{name}: a sample rate of {rate} Hz is too low to analyse (at least {MIN_SAMPLE_RATE} Hz)")
     if frames.size == 0:
         raise InputError(f"{name}: the audio contains no samples")
     if not np.isfinite(frames).all():
