@@ -387,7 +387,7 @@ def build_demo() -> gr.Blocks:
                                    css_template=(WEB / "page_map.css").read_text())
                     summary = gr.Markdown(elem_id="summary")
                     lettering = gr.Dataframe(headers=["panel", "kind", "text"], label="Lettering: each panel's text",
-                                             wrap=True, column_widths=["14%", "16%", "70%"], max_height=400,
+                                             wrap=True, column_widths=["20%", "27%", "53%"], max_height=400,
                                              elem_id="lettering")
                 with gr.Column(scale=3):
                     audio = gr.Audio(label="Soundtrack", type="filepath", interactive=False, elem_id="soundtrack",
@@ -396,9 +396,9 @@ def build_demo() -> gr.Blocks:
                     spectrogram = gr.Plot(label="Soundtrack mel spectrogram", show_label=False, elem_id="spectrogram")
                     piano_roll = gr.Plot(label="Score (piano roll)", show_label=False, elem_id="piano-roll")
                     figure = gr.Plot(label="Visual features", show_label=False, elem_id="features")
+                    # feature names are never broken: a phone scrolls the table sideways
                     table = gr.Dataframe(headers=["feature", "value", "meaning"], label="Features", wrap=True,
-                                         column_widths=["22%", "18%", "60%"], max_height=640,
-                                         elem_id="feature-table")
+                                         column_widths=[168, 72, 276], max_height=640, elem_id="feature-table")
                     downloads = gr.File(label="Downloads: WAV, JSON (panels, features, plan, cues), MIDI (the score)",
                                         file_count="multiple", elem_id="downloads")
             # the cue sheet's seven columns get the tab's full width (a phone scrolls it sideways); a cell cut at
@@ -421,11 +421,12 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Sound analysis"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    clip = Clip(label="Sound clip", type="filepath", sources=["upload", "microphone"])
+                    clip = Clip(label="Sound clip", type="filepath", sources=["upload", "microphone"], elem_id="clip")
                     run_sound = gr.Button("Analyse sound", variant="primary")
                 with gr.Column(scale=3):
-                    sound_figure = gr.Plot(label="Descriptors")
-                    sound_table = gr.Dataframe(headers=["descriptor", "value", "unit"], label="Summary")
+                    sound_figure = gr.Plot(label="Descriptors", show_label=False, elem_id="sound-figure")
+                    sound_table = gr.Dataframe(headers=["descriptor", "value", "unit"], label="Summary", wrap=True,
+                                               column_widths=[200, 150, 100], elem_id="sound-table")
             run_sound.click(analyze_sound, clip, [sound_figure, sound_table], api_name="analyze_sound")
         _draw_tab()
         gr.Markdown(f"Weights: {weights().public}. Device: {pipeline().device}.", elem_id="weights")

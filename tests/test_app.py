@@ -11,7 +11,10 @@ import gradio as gr
 import pytest
 import soundfile
 import yaml
+from matplotlib.text import Text
 from PIL import Image
+
+from bd2music.audio.plots import DISPLAY_SIZE, MIN_FONT_PT
 
 from bd2music.vision.lettering import KINDS
 
@@ -20,6 +23,14 @@ import app
 
 def no_progress(fraction: float, desc: str | None = None) -> None:
     """Stands in for gr.Progress outside a request."""
+
+
+def assert_legible(*figures) -> None:
+    """Drawn as wide as the app shows them, no text under MIN_FONT_PT (the browser test checks the scale)."""
+    for figure in figures:
+        small = [t.get_text() for t in figure.findobj(Text)
+                 if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT_PT]
+        assert figure.get_figwidth() == DISPLAY_SIZE[0] and not small, small
 
 
 def panel_boxes(page_map: str) -> dict[int, dict]:
@@ -81,7 +92,7 @@ def test_generate_per_panel() -> None:
 
 def test_generate_music_shows_its_score_and_offers_its_midi() -> None:
     page = app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"
-    *_, summary, _features, _table, _lettering, page_map, _spectrogram, roll, wav, cues, downloads = app.generate(
+    *_, summary, features, _table, _lettering, page_map, spectrogram, roll, wav, cues, downloads = app.generate(
         str(page), 3, 0, False, False, "yolo", "music", progress=no_progress
     )  # page mode: one segment, every panel heard all along it
     boxes = panel_boxes(page_map)
@@ -91,6 +102,7 @@ def test_generate_music_shows_its_score_and_offers_its_midi() -> None:
     assert "Why it sounds like this**: " in summary and f"**{saved['music']['key']}**" in summary
     assert "melody on" in summary
     assert roll.axes[0].get_title().startswith(f"Score: {saved['music']['key']}")
+    assert_legible(features, spectrogram, roll)
     assert {row[2] for row in cues} == {"music"}
 
 
@@ -138,6 +150,7 @@ def test_no_upload_is_a_gr_error() -> None:
 def test_sound_tab(sound_clips: dict[str, Path], tmp_path: Path) -> None:
     figure, rows = app.analyze_sound(str(sound_clips["music"]))
     assert figure is not None and len(rows) > 5
+    assert_legible(figure)
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     with pytest.raises(gr.Error):

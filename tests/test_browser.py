@@ -3,8 +3,10 @@
 On a desktop screen: upload an example page, generate one segment per panel, wait until the player has the
 soundtrack, check that the page map, the features and the spectrogram are shown; play: the panel being heard
 lights up and the playhead moves over the spectrogram; click panel 2: the player jumps to its segment's start.
-On a phone screen: generate, and the page scrolls to the progress, then to the results. Screenshots of both
-are saved in the test's folder, and the text on them is checked to be readable.
+On a phone screen: generate, and the page scrolls to the progress, then to the results; then the sound tab.
+Screenshots of both are saved in the test's folder, and the text on them is checked to be readable: panel numbers
+whole and apart, figures shown at a scale that keeps their smallest text at 9 px or more, labels at 12 px or
+more, feature names and table headers never broken across lines.
 """
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from bd2music.audio.plots import MIN_FONT_PT
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg"
 TIMEOUT_MS = 180_000  # one CPU generation on a busy machine; every wait below is bounded by it
 SECONDS = 4
 IMAGES = ["page-map", "features", "spectrogram", "piano-roll"]  # elem_ids of the outputs shown as images
 DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 PLAYER = "document.querySelector('#soundtrack audio')"  # gr.Audio's native player
+FIGURES = ["spectrogram", "piano-roll", "features"]
+MIN_TEXT_PX = 9  # the smallest text on a figure, as shown
+MIN_LABEL_PX = 12  # labels, notes, legends and panel numbers
+ONE_LINE = ["#feature-table td:first-child", "#feature-table th", "#lettering th", "#lettering td:nth-child(2)",
+            "#sound-table td:first-child", "#sound-table th"]  # identifiers and headers: never broken
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +80,36 @@ def playhead_x(page: Page) -> float:
     return page.evaluate("() => parseFloat(document.querySelector('#spectrogram .bd-playhead').style.left)")
 
 
+def assert_readable(page: Page, figures: list[str], numbers: bool = True) -> None:
+    """What is shown can be read: see the module's docstring (``numbers``: the page map's panel numbers too)."""
+    badges = page.evaluate("""() => [...document.querySelectorAll('#page-map .bd-number')].map(b => {
+        const r = b.getBoundingClientRect();
+        return [r.left, r.top, r.right, r.bottom, parseFloat(getComputedStyle(b).fontSize)] })""")
+    width = page.evaluate("() => document.documentElement.clientWidth")
+    assert badges or not numbers
+    assert all(size >= MIN_LABEL_PX and 0 <= left and right <= width for left, _, right, _, size in badges)
+    for i, a in enumerate(badges):  # no number covers another
+        for b in badges[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    scales = page.evaluate("""ids => ids.map(id => { const i = document.querySelector(`#${id} img`);
+        return i.getBoundingClientRect().width / i.naturalWidth })""", figures)
+    assert min(scales) * MIN_FONT_PT * 100 / 72 >= MIN_TEXT_PX, dict(zip(figures, scales))
+    small = page.evaluate("""limit => [...document.querySelectorAll(
+            'label, .bd-note, #overlay-legend, #summary, th, td, [data-testid="block-info"]')]
+        .filter(e => e.offsetParent && e.innerText.trim() && parseFloat(getComputedStyle(e).fontSize) < limit)
+        .map(e => e.innerText.slice(0, 40))""", MIN_LABEL_PX)
+    assert not small, small
+    broken = page.evaluate("""selectors => selectors.flatMap(s => [...document.querySelectorAll(s)])
+        .filter(cell => cell.offsetParent && cell.innerText.trim()).filter(cell => {
+            const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT), lines = new Set();
+            for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+                const range = document.createRange(); range.selectNodeContents(text);
+                for (const r of range.getClientRects()) if (r.width > 0) lines.add(Math.round(r.top));
+            }
+            return lines.size > 1 }).map(cell => cell.innerText)""", ONE_LINE)
+    assert not broken, broken
+
+
 def test_generate_play_and_click_a_panel_on_a_desktop(browser: Browser, app_url: str, tmp_path: Path) -> None:
     errors: list[str] = []
     page = open_app(browser, app_url, DESKTOP, errors)
@@ -120,12 +159,16 @@ def test_generate_play_and_click_a_panel_on_a_desktop(browser: Browser, app_url:
     page.wait_for_function(f"() => !{PLAYER}.paused")
     assert panels_heard(page) == [2]
     page.evaluate(f"() => {PLAYER}.pause()")
+    assert_readable(page, FIGURES)
     page.screenshot(path=tmp_path / "desktop.png", full_page=True)
     assert (tmp_path / "desktop.png").stat().st_size > 10_000
     assert not errors, errors
 
 
-def test_a_phone_scrolls_to_the_progress_then_to_the_results(browser: Browser, app_url: str, tmp_path: Path) -> None:
+def test_a_phone_scrolls_to_the_progress_then_to_the_results(
+    browser: Browser, app_url: str, tmp_path: Path, sound_clips: dict[str, Path]
+) -> None:
+    clip = sound_clips["music"]
     errors: list[str] = []
     page = open_app(browser, app_url, PHONE, errors)
     generate(page, 2, per_panel=False)
@@ -135,6 +178,16 @@ def test_a_phone_scrolls_to_the_progress_then_to_the_results(browser: Browser, a
     wait_for_track(page, 2)
     page.wait_for_function(in_sight, arg="overlay-legend")  # then the results: the legend and the page map
     assert page.evaluate("() => window.scrollY") > 500  # they lie far below the settings on a phone
+    assert_readable(page, FIGURES)
     page.screenshot(path=tmp_path / "phone.png", full_page=True)
     assert (tmp_path / "phone.png").stat().st_size > 10_000
+
+    page.get_by_role("tab", name="Sound analysis").click()
+    page.locator("#clip input[type=file]").set_input_files(clip)
+    page.locator("#clip audio, #clip [data-testid^=waveform]").first.wait_for()
+    page.get_by_role("button", name="Analyse sound").click()
+    page.wait_for_function("() => document.querySelector('#sound-figure img')?.naturalWidth > 200")
+    page.locator("#sound-table").get_by_text("spectral_centroid_mean").wait_for()
+    assert_readable(page, ["sound-figure"], numbers=False)
+    page.screenshot(path=tmp_path / "phone_sound.png", full_page=True)
     assert not errors, errors

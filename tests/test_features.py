@@ -23,6 +23,7 @@ from bd2music.vision.features import (
     PanelFeatures,
     compute_features,
 )
+from bd2music.audio.plots import DISPLAY_SIZE
 from bd2music.vision.plots import feature_table, plot_features
 
 W, H = 600, 900  # page size of the constructed layouts
@@ -222,7 +223,7 @@ def test_plot_renders_to_png_and_table_has_docs() -> None:
     buffer = io.BytesIO()
     plot_features(f).savefig(buffer, format="png")
     png = Image.open(io.BytesIO(buffer.getvalue()))
-    assert png.format == "PNG" and png.size == (800, 500)
+    assert png.format == "PNG" and png.size[0] == 100 * DISPLAY_SIZE[0] and png.size[1] > png.size[0]  # a column
     table = feature_table(f)
     assert {row[0] for row in table} >= {"panel_count", "brightness", "palette", "hue_histogram", "is_bw"}
     assert all(len(row) == 3 and all(isinstance(cell, str) and cell for cell in row) for row in table)

@@ -37,7 +37,8 @@ SUMMARY_ROWS = (  # summary columns shown in the app's table, with the unit of t
     "zero_crossing_rate_mean",
     "onset_strength_mean",
 )
-DISPLAY_SIZE = (6.4, 3.0)  # inches at 100 dpi: about the width the app's result column shows, so text stays legible
+DISPLAY_SIZE = (4.8, 2.6)  # inches at 100 dpi: the app shows its figures 480 px wide on a desktop, 324 on a phone
+MIN_FONT_PT = 10.0  # the smallest text in the app's figures: 14 px on a desktop, over 9 px on a phone
 PANELS = (1.0, 1.6, 1.2, 1.0, 1.2, 1.0, 1.0)  # relative heights: waveform, mel, MFCC, chroma, curves, tonnetz, energy
 
 
@@ -65,7 +66,7 @@ def _spectral_curves(ax: Axes, result: ClipDescriptors) -> None:
     ax.plot(times, centroid, color="tab:orange", label="centroid")
     ax.plot(times, frames["spectral_rolloff"], color="tab:purple", label="rolloff")
     ax.set(title="Spectral curves", ylabel="Hz", ylim=(0, result.config.sample_rate / 2))
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper right", fontsize=MIN_FONT_PT)
 
 
 def _energy(ax: Axes, result: ClipDescriptors) -> None:
@@ -80,15 +81,15 @@ def _energy(ax: Axes, result: ClipDescriptors) -> None:
 def plot_descriptors(result: ClipDescriptors) -> Figure:
     """One figure for one clip: waveform, mel spectrogram, MFCC, chroma, spectral curves, tonnetz, RMS and onsets."""
     frames, sr = result.frames, result.config.sample_rate
-    fig = Figure(figsize=(11, 15), layout="constrained")
-    grid = fig.add_gridspec(len(PANELS), 2, width_ratios=(60, 1), height_ratios=PANELS)
+    fig = Figure(figsize=(DISPLAY_SIZE[0], 10.5), layout="constrained")  # as wide as the app shows it
+    grid = fig.add_gridspec(len(PANELS), 2, width_ratios=(30, 1), height_ratios=PANELS)
     wave = fig.add_subplot(grid[0, 0])
     mel, mfcc, chroma, curves, tonnetz, energy = (
         fig.add_subplot(grid[row, 0], sharex=wave) for row in range(1, len(PANELS))
     )
 
     librosa.display.waveshow(frames["waveform"], sr=sr, axis="s", ax=wave, color="tab:blue")
-    wave.set(title="Waveform", ylabel="amplitude (full scale)", xlim=(0, len(frames["waveform"]) / sr))
+    wave.set(title="Waveform", ylabel="amplitude (-1..1)", xlim=(0, len(frames["waveform"]) / sr))
     _image(fig, mel, grid[1, 1], frames["mel_db"], result, "dB", y_axis="mel", fmax=sr / 2, cmap="magma")
     mel.set(title="Mel spectrogram", ylabel="Hz")
     coefficients = np.arange(1, len(frames["mfcc"]))  # 0, the overall level, would swamp the colour scale
@@ -109,7 +110,7 @@ def plot_descriptors(result: ClipDescriptors) -> Figure:
     fig.suptitle(
         f"{result.name}: {summary['duration']:.2f} s, {tempo}, "
         f"{summary['onset_rate']:.1f} onsets/s{silent}",
-        fontsize="x-large",
+        fontsize=MIN_FONT_PT + 1,
     )
     return fig
 
@@ -129,8 +130,9 @@ def plot_soundtrack(mel: np.ndarray, segments: Sequence[SegmentPlan]) -> Figure:
         ax.text((segment.start + segment.end) / 2, 0.97, str(segment.panel + 1), transform=ax.get_xaxis_transform(),
                 ha="center", va="top", color="white", fontweight="bold",
                 bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none"})
-    ax.set(title="Soundtrack: mel spectrogram" + (", one segment per panel" if len(segments) > 1 else ""),
-           xlabel="time (s)", ylabel="Hz")
+    ax.set(xlabel="time (s)", ylabel="Hz")
+    ax.set_title("Soundtrack: mel spectrogram" + (", one segment per panel" if len(segments) > 1 else ""),
+                 fontsize=MIN_FONT_PT + 1)
     return fig
 
 

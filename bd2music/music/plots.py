@@ -11,24 +11,28 @@ from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from bd2music.audio.plots import DISPLAY_SIZE
+from bd2music.audio.plots import DISPLAY_SIZE, MIN_FONT_PT
 from bd2music.music.score import DRUMS, Score
 
 if TYPE_CHECKING:
     from bd2music.plan import SegmentPlan
 
+LEGEND_COLUMNS = 3  # instruments side by side under the roll
+
 
 def plot_piano_roll(score: Score, segments: Sequence[SegmentPlan], seconds: float) -> Figure:
     """Each note a bar (time x pitch), one colour per instrument, opacity by velocity; drum hits as ticks on
     a lane under the lowest note; the panel segments numbered as in the spectrogram."""
-    fig = Figure(figsize=DISPLAY_SIZE, layout="constrained")
+    instruments = list(dict.fromkeys(n.instrument for n in score.notes if n.instrument != DRUMS))
+    rows = -(-(len(instruments) + 1) // LEGEND_COLUMNS)  # the legend's rows under the axes, drums included
+    fig = Figure(figsize=(DISPLAY_SIZE[0], DISPLAY_SIZE[1] + 0.2 * rows), layout="constrained")
     ax = fig.add_subplot()
     pitched = [n for n in score.notes if n.instrument != DRUMS]
     drums = [n for n in score.notes if n.instrument == DRUMS]
     low = min((n.pitch for n in pitched), default=48) - 4
     high = max((n.pitch for n in pitched), default=84) + 2
     palette = colormaps["tab20"]
-    for i, instrument in enumerate(dict.fromkeys(n.instrument for n in pitched)):
+    for i, instrument in enumerate(instruments):
         notes = [n for n in pitched if n.instrument == instrument]
         colour = palette(i % 20)
         bars = [Rectangle((n.start, n.pitch - 0.4), n.duration, 0.8) for n in notes]
@@ -46,6 +50,7 @@ def plot_piano_roll(score: Score, segments: Sequence[SegmentPlan], seconds: floa
     ax.set_yticks(octaves, [f"C{o // 12 - 1}" for o in octaves])
     source = score.source.split(" (")[0] if score.source.startswith("piece") else "a new score"
     ax.set(xlim=(0, seconds), ylim=(low, high), xlabel="time (s)", ylabel="pitch")
-    ax.set_title(f"Score: {score.key}, {source}", fontsize="medium")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="x-small", frameon=False)
+    ax.set_title(f"Score: {score.key}, {source}", fontsize=MIN_FONT_PT + 1)
+    fig.legend(loc="outside lower center", ncols=LEGEND_COLUMNS, fontsize=MIN_FONT_PT, frameon=False,
+               handlelength=1.2, columnspacing=1.0)
     return fig

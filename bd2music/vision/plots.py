@@ -8,8 +8,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from bd2music.audio.plots import DISPLAY_SIZE, MIN_FONT_PT
 from bd2music.vision.features import FEATURE_DOCS, HUE_BINS, PageFeatures, PaletteColour, hex_to_rgb
 
+LABELLED_SHARE = 0.08  # palette blocks at least this wide hold their percent at a legible size
 HUE_NAMES = ("red", "orange", "yellow", "lime", "green", "spring", "cyan", "azure", "blue", "violet", "magenta", "rose")
 
 
@@ -20,18 +22,19 @@ def _luma(hex_colour: str) -> float:
 
 
 def _draw_palette(ax: Axes, palette: list[PaletteColour]) -> None:
-    """Stacked horizontal strip: one block per colour, as wide as its share, labelled with hex and percent."""
+    """Stacked horizontal strip: one block per colour, as wide as its share; the wide ones labelled with their
+    percent (the table lists every colour's hex code)."""
     left = 0.0
     for colour in palette:
         ax.barh(0, colour.share, left=left, color=colour.hex, edgecolor="0.5", linewidth=0.5)
-        if colour.share > 0.07:
+        if colour.share >= LABELLED_SHARE:
             ink = "black" if _luma(colour.hex) > 0.5 else "white"
-            label = f"{colour.hex}\n{colour.share:.0%}"
-            ax.text(left + colour.share / 2, 0, label, ha="center", va="center", fontsize=8, color=ink)
+            ax.text(left + colour.share / 2, 0, f"{colour.share:.0%}", ha="center", va="center", fontsize=MIN_FONT_PT,
+                    color=ink)
         left += colour.share
     ax.set_xlim(0, 1)
     ax.set_axis_off()
-    ax.set_title("dominant palette", fontsize=9, loc="left")
+    ax.set_title("dominant palette (share of the page)", fontsize=MIN_FONT_PT + 1, loc="left")
 
 
 def _draw_scalars(ax: Axes, features: PageFeatures) -> None:
@@ -41,34 +44,36 @@ def _draw_scalars(ax: Axes, features: PageFeatures) -> None:
     names = list(normalised)[::-1]
     ax.barh(names, [normalised[n] for n in names], color="#4c72b0", height=0.7)
     for y, name in enumerate(names):
-        ax.text(1.01, y, _format(raw[name]), va="center", fontsize=7)
+        ax.text(1.02, y, _format(raw[name]), va="center", fontsize=MIN_FONT_PT)
     ax.set_xlim(0, 1)
-    ax.tick_params(axis="y", labelsize=7)
-    ax.tick_params(axis="x", labelsize=7)
-    ax.set_title("page features (normalised 0-1, raw value at right)", fontsize=9, loc="left")
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    ax.tick_params(labelsize=MIN_FONT_PT)
+    ax.set_title("page features (0-1; raw value at right)", fontsize=MIN_FONT_PT + 1, loc="left")
 
 
 def _draw_hues(ax: Axes, histogram: list[float]) -> None:
     """Hue histogram as bars painted in their own hue."""
     colours = [colorsys.hsv_to_rgb(i / HUE_BINS, 0.85, 0.95) for i in range(HUE_BINS)]
     ax.bar(range(HUE_BINS), histogram, color=colours, edgecolor="0.4", linewidth=0.5)
-    ax.set_xticks(range(HUE_BINS), HUE_NAMES, rotation=60, fontsize=7)
-    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xticks(range(HUE_BINS), HUE_NAMES, rotation=60, fontsize=MIN_FONT_PT)
+    ax.tick_params(axis="y", labelsize=MIN_FONT_PT)
     ax.set_ylim(0, max(max(histogram), 0.05) * 1.1)
     if not any(histogram):
-        ax.text(HUE_BINS / 2 - 0.5, 0.025, "no saturated colour", ha="center", fontsize=8, color="0.4")
-    ax.set_title("hue histogram (share)", fontsize=9, loc="left")
+        ax.text(HUE_BINS / 2 - 0.5, 0.025, "no saturated colour", ha="center", fontsize=MIN_FONT_PT, color="0.4")
+    ax.set_title("hue histogram (share of coloured pixels)", fontsize=MIN_FONT_PT + 1, loc="left")
 
 
 def plot_features(features: PageFeatures) -> Figure:
-    """Palette strip, normalised scalar bars and hue histogram of a page on one 800x500 px Agg figure."""
-    figure = Figure(figsize=(8, 5), dpi=100, layout="constrained")
+    """Palette strip, normalised scalar bars and hue histogram of a page, one above the other on an Agg figure as
+    wide as the app shows it (``DISPLAY_SIZE``), its text at ``MIN_FONT_PT`` or more."""
+    rows = len(features.normalised_scalars())
+    figure = Figure(figsize=(DISPLAY_SIZE[0], 2.4 + 0.19 * rows), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle("Page: visual features", fontsize=10)  # centred, clear of the app's label in the corner
-    grid = figure.add_gridspec(2, 2, height_ratios=(1, 5), width_ratios=(3, 2))
-    _draw_palette(figure.add_subplot(grid[0, :]), features.palette)
-    _draw_scalars(figure.add_subplot(grid[1, 0]), features)
-    _draw_hues(figure.add_subplot(grid[1, 1]), features.colour.hue_histogram)
+    figure.suptitle("Page: visual features", fontsize=MIN_FONT_PT + 2)
+    grid = figure.add_gridspec(3, 1, height_ratios=(0.55, 0.19 * rows, 1.3))
+    _draw_palette(figure.add_subplot(grid[0]), features.palette)
+    _draw_scalars(figure.add_subplot(grid[1]), features)
+    _draw_hues(figure.add_subplot(grid[2]), features.colour.hue_histogram)
     return figure
 
 
