@@ -65,7 +65,11 @@ STAGE_WORDS = {"detection": "finding the panels", "features": "measuring the pag
 LEGEND = ", ".join(f'<span style="color:rgb{colour}">{kind}</span>' for kind, colour in KIND_COLOURS.items())
 MAX_UPLOAD = "60mb"
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "bd2music_app"  # one folder per request below it
-OUTPUT_MAX_AGE_S = 3600.0  # request folders older than this are deleted; Gradio's cache likewise (delete_cache)
+try:  # request folders older than this are deleted, Gradio's cached files likewise (delete_cache)
+    OUTPUT_MAX_AGE_S = inputs.number(float(os.environ.get("BD2MUSIC_FILES_MAX_AGE", 3600)), "BD2MUSIC_FILES_MAX_AGE",
+                                     1, 7 * 24 * 3600)
+except (ValueError, InputError) as error:
+    sys.exit(f"bd2music: BD2MUSIC_FILES_MAX_AGE must be seconds between 1 and 604800 ({error})")
 
 
 @functools.cache
@@ -357,7 +361,8 @@ def build_demo() -> gr.Blocks:
     examples = [[str(p), 10, 0, False, p.name.startswith("openmantra"), "yolo", sounds()[1], True]
                 for p in files]
     labels = [p.stem.replace("_", " ") + (" (manga, right to left)" if ex[4] else "") for p, ex in zip(files, examples)]
-    with gr.Blocks(title="bd2music", delete_cache=(600, int(OUTPUT_MAX_AGE_S))) as demo:
+    age = max(1, int(OUTPUT_MAX_AGE_S))  # Gradio sweeps its cache every 10 minutes, or as often as the age
+    with gr.Blocks(title="bd2music", delete_cache=(min(600, age), age)) as demo:
         gr.Markdown("# bd2music\nA comic page in: its panels, balloons, reading order, visual features and a "
                     "soundtrack out.")
         with gr.Tab("Comic page"):
