@@ -28,6 +28,7 @@ import torch
 
 from bd2music.audio.mel import MEL, mel_spectrogram
 from bd2music.backends import Layer, backend_class, check_name, settings_config
+from bd2music.draw.bank_pitch import TABLE as BANK_PITCHES
 from bd2music.errors import InputError
 from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR
 from bd2music.io import PageSource, load_page
@@ -231,6 +232,7 @@ class Pipeline:
             "bank": Path(bank) if bank is not None else folder / index.components["bank"],
             "instruments": folder / index.components.get("instruments", "instruments"),
             "pieces": folder / index.components.get("pieces", "pieces"),
+            "pitches": folder / "draw" / BANK_PITCHES,  # the bank clips' pitches (found sounds of the music)
         }
         return cls(detector, ClassicalDetector(), planner, components, index, device,
                    weights=str(path_or_repo or "weights/") + (f"@{revision}" if revision else ""))

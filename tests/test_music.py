@@ -21,6 +21,8 @@ from bd2music.io import load_page
 from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, excerpt
 from bd2music.music.compose import MELODY, ComposerConfig
 from bd2music.music.export import read_midi
+from bd2music.music.found import FOUND_PROGRAMS, mix_found
+from bd2music.music.perform import PANS
 from bd2music.music.intent import IntentConfig, choose_key, plan_sections
 from bd2music.music.library import PieceLibrary
 from bd2music.pipeline import Pipeline
@@ -61,7 +63,7 @@ def test_the_score_is_in_the_pages_key_played_by_credited_instruments(music, pla
     in_key = [chroma[[(tonic + step) % 12 for step in key.scale]].sum() for tonic in range(12)]
     assert sorted(in_key, reverse=True).index(in_key[key.tonic]) <= 1  # the page's scale holds the most energy
     # (or the second most, after a neighbour on the circle of fifths, which shares all its notes but one)
-    instruments = {n.instrument for n in score.notes}
+    instruments = {n.instrument for n in score.notes if not n.instrument.startswith("found: ")}
     credited = {c.clip.removeprefix("instrument: ") for c in layer.cues if c.clip.startswith("instrument: ")}
     assert instruments <= credited and all("MIT" in c.license for c in layer.cues if c.clip.startswith("instr"))
     if score.source != "procedural":
@@ -168,3 +170,31 @@ def test_the_scenes_sound_sources_suggest_instruments(pipe, plans) -> None:
     from bd2music.backends.music import SOURCE_INSTRUMENTS
 
     assert section["instruments"]["melody"] in SOURCE_INSTRUMENTS[top]
+
+
+def test_a_pitched_clip_of_the_scene_joins_the_band_on_the_strong_beats(music, plans) -> None:
+    plan = plans[False]
+    ranked = [music.source_clips(segment) for segment in plan.segments]
+    found = music.found_sounds.choose(ranked)
+    assert found is not None and found.clip in ranked[0] and found.clip in music.found_sounds.runs
+    assert music.sources.clips[found.clip].category in FOUND_PROGRAMS  # an object of the scene, not a track
+    [layer] = music.render(plan, seed=0)
+    played = [n for n in layer.score.notes if n.instrument == found.name]
+    melody = [n for n in layer.score.notes if n.instrument == layer.score.sections[0]["instruments"]["melody"]]
+    assert played and all(any(abs(m.start - n.start) < 0.05 and m.pitch % 12 == n.pitch % 12 for m in melody)
+                          for n in played)  # it doubles the melody (timing jitter apart)
+    assert len(played) < len([n for n in layer.score.notes if n.pan == PANS[MELODY]]) / 2  # on its strong beats
+    [cue] = [c for c in layer.cues if c.trigger.endswith("(found sound)")]
+    clip = music.sources.clips[found.clip]
+    assert (cue.clip, cue.license, cue.author) == (clip.id, clip.license, clip.author)
+    assert layer.score.programs[found.name] == FOUND_PROGRAMS[clip.category]
+    assert layer.score.sections[0]["instruments"]["found"] == found.name
+    assert music.found_sounds.choose([[i for i in ranked[0] if i not in music.found_sounds.runs]]) is None
+
+
+def test_a_found_sound_stays_an_ornament_under_the_band() -> None:
+    band, loud = np.full((2, 100), 0.1, np.float32), np.full((2, 100), 0.5, np.float32)
+    mixed = mix_found(band, loud, level_db=-10.0)
+    assert np.sqrt(np.mean((mixed - band) ** 2)) == pytest.approx(0.1 * 10 ** (-10 / 20), rel=1e-4)
+    quiet = np.full((2, 100), 0.001, np.float32)
+    assert np.allclose(mix_found(band, quiet, -10.0), band + quiet)  # never turned up

@@ -10,7 +10,8 @@
    section's height, and, as WAVE turns an image's objects into instruments, by the scene's sound sources: the
    categories of the bank clips the scene would pick for the segment, each suggesting instruments
    (``SOURCE_INSTRUMENTS``); drawn from the ``top_k`` best with the seed and the page; the melody changes
-   instrument from one section to the next, while the other roles lean to keep theirs (``keep_weight``).
+   instrument from one section to the next, while the other roles lean to keep theirs (``keep_weight``). A
+   pitched clip among the sources (``music.found``) joins as a found sound on the melody's strong beats.
 4. **performance** (``music.perform``) and rendering by the sampler (``music.instruments``), then a room
    (reverb) and the faint noise floor of a recording. The layer is stereo at the sampler's rate; it carries
    the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
@@ -32,6 +33,7 @@ from bd2music.bank import SoundBank
 from bd2music.errors import InputError
 from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, page_hash
 from bd2music.music.compose import BASS, HARMONY, MELODY, ComposerConfig, compose
+from bd2music.music.found import Found, FoundConfig, FoundSounds, mix_found
 from bd2music.music.compose import DRUMS as PERCUSSION  # the score's role (score.DRUMS: the kit)
 from bd2music.music.instruments import InstrumentBank
 from bd2music.music.intent import IntentConfig, Key, Section, choose_key, plan_sections
@@ -76,10 +78,11 @@ class MusicConfig:
     arranger: ArrangerConfig = field(default_factory=ArrangerConfig)
     composer: ComposerConfig = field(default_factory=ComposerConfig)
     performer: PerformerConfig = field(default_factory=PerformerConfig)
+    found: FoundConfig = field(default_factory=FoundConfig)
 
     def __post_init__(self) -> None:
         parts = {"intent": IntentConfig, "arranger": ArrangerConfig, "composer": ComposerConfig,
-                 "performer": PerformerConfig}
+                 "performer": PerformerConfig, "found": FoundConfig}
         for part, kind in parts.items():
             if isinstance(getattr(self, part), dict):  # read from weights/pipeline.json
                 setattr(self, part, settings_config(kind, getattr(self, part), f"music {part}"))
@@ -95,6 +98,7 @@ class MusicBackend:
     library_problem: str = ""  # ...and this says why (a missing or corrupt library)
     sources: SoundBank | None = None  # the scene's bank, whose clips suggest instruments (None: not used)
     config: MusicConfig = field(default_factory=MusicConfig)
+    found_sounds: FoundSounds | None = None  # the bank's pitched clips, which can join the band (None: none)
     name: ClassVar[str] = "music"
 
     def __post_init__(self) -> None:
@@ -122,7 +126,9 @@ class MusicBackend:
             sources = SoundBank.load(components["bank"]) if components.get("bank") else None
         except InputError:
             sources = None
-        return cls(bank, descriptions, library, problem, sources, settings_config(MusicConfig, settings, cls.name))
+        config = settings_config(MusicConfig, settings, cls.name)
+        found = FoundSounds.load(sources, components.get("pitches"), config.found) if config.found.enabled else None
+        return cls(bank, descriptions, library, problem, sources, config, found)
 
     @property
     def sample_rate(self) -> int:
@@ -139,20 +145,32 @@ class MusicBackend:
         else:
             events = arrange(piece, key, sections, self.config.arranger, self.config.composer)
             source = f"piece: {piece.title} ({piece.collection}, {piece.id})"
-        sources = [self.sound_sources(segment) for segment in plan.segments]
+        ranked = [self.source_clips(segment) for segment in plan.segments]
+        sources = [self._shares(clips) for clips in ranked]
+        found = self.found_sounds.choose(ranked) if self.found_sounds is not None else None
         drummed = {e.section for e in events if e.role == PERCUSSION}
-        orchestration = self.orchestrate(plan, sections, seed, sources, drummed)
-        notes = perform(events, sections, orchestration, seed, self.ranges, self.config.performer)
+        orchestration = self.orchestrate(plan, sections, seed, sources, drummed, found)
+        ranges, programs, found_players = self.ranges, self.programs, None
+        if found is not None:
+            found_players, found_range, program = self.found_sounds.players(found)
+            ranges, programs = ranges | {found.name: found_range}, programs | {found.name: program}
+        notes = perform(events, sections, orchestration, seed, ranges, self.config.performer)
         if progress is not None:
             progress(0.4, "playing the score")
-        audio = self.instruments.render(notes, self.sample_rate, plan.seconds)
+        audio = self.instruments.render([n for n in notes if found is None or n.instrument != found.name],
+                                        self.sample_rate, plan.seconds)
+        if found is not None:
+            alone = found_players.render([n for n in notes if n.instrument == found.name], self.sample_rate,
+                                         plan.seconds)
+            audio = mix_found(audio, alone, self.config.found.level_db)
         audio = self._room(audio, seed)
         unit = piece.beat_quarters if piece else 1.0  # quarter notes per beat (6/8: a dotted quarter)
         summaries = [self._section_dict(*parts) for parts in zip(sections, orchestration, sources)]
         score = Score(notes=notes, tempo_map=[(s.start, s.tempo * unit) for s in sections], key=key.name,
-                      source=source, sections=summaries, programs=self.programs, fallback=fallback,
+                      source=source, sections=summaries, programs=programs, fallback=fallback,
                       time_signature=_time_signature(piece, self.config.composer.meter))
         cues = self._cues(sections, orchestration) + ([self._piece_cue(piece, plan)] if piece else [])
+        cues += self._found_cues(sections, found)
         return [Layer(self.name, audio, self.sample_rate, cues, score=score)]
 
     def choose(self, plan: Plan, key: Key, sections: list[Section], seed: int) -> tuple[Piece | None, str]:
@@ -166,9 +184,10 @@ class MusicBackend:
 
     # -- orchestration ---------------------------------------------------------------------------------------
     def orchestrate(self, plan: Plan, sections: list[Section], seed: int, sources: list[dict[str, float]],
-                    drummed: set[int]) -> list[Orchestration]:
+                    drummed: set[int], found: Found | None = None) -> list[Orchestration]:
         """An instrument per role and section (see the module docstring); ``sources``: each segment's
-        ``sound_sources``; ``drummed``: the sections the score has percussion in."""
+        ``sound_sources``; ``drummed``: the sections the score has percussion in; ``found``: the page's found
+        sound, which plays in the sections whose sources hold it."""
         rng = np.random.default_rng([seed, page_hash(plan), 23])
         chosen: list[Orchestration] = []
         for section, segment, shares in zip(sections, plan.segments, sources):
@@ -180,7 +199,8 @@ class MusicBackend:
             counter = None
             if section.level >= self.config.counter_from:
                 counter = self._draw(self._keep(scores, last.counter), MELODY, rng, exclude={melody, harmony, bass})
-            chosen.append(Orchestration(melody, harmony, bass, counter, section.index in drummed))
+            joins = found.name if found is not None and section.index in found.sections else None
+            chosen.append(Orchestration(melody, harmony, bass, counter, section.index in drummed, joins))
         return chosen
 
     def _keep(self, scores: np.ndarray, player: str | None) -> np.ndarray:
@@ -205,14 +225,20 @@ class MusicBackend:
                 + config.source_weight * suggested)
 
     def sound_sources(self, segment: SegmentPlan) -> dict[str, float]:
-        """The share of each bank category among the ``source_clips`` clips that best match the segment (its
-        latents, semantic embedding and centroid and flatness targets, as the scene ranks them)."""
+        """The share of each bank category among the segment's ``source_clips``."""
+        return self._shares(self.source_clips(segment))
+
+    def source_clips(self, segment: SegmentPlan) -> list[int]:
+        """The ``source_clips`` bank clips that best match the segment (its latents, semantic embedding and
+        centroid and flatness targets, as the scene ranks them), best first; none without a bank."""
         if self.sources is None:
-            return {}
-        ranked = self.sources.rank(segment.latents.latents, segment.embedding,
-                                   {"spectral_centroid_mean": segment.centroid,
-                                    "spectral_flatness_mean": segment.flatness})[: self.config.source_clips]
-        categories = [self.sources.clips[i].category for i in ranked]
+            return []
+        return self.sources.rank(segment.latents.latents, segment.embedding,
+                                 {"spectral_centroid_mean": segment.centroid,
+                                  "spectral_flatness_mean": segment.flatness})[: self.config.source_clips]
+
+    def _shares(self, clips: list[int]) -> dict[str, float]:
+        categories = [self.sources.clips[i].category for i in clips]
         return {c: categories.count(c) / len(categories) for c in dict.fromkeys(categories)}
 
     def _draw(self, scores: np.ndarray, role: str, rng: np.random.Generator, exclude: set) -> str | None:
@@ -255,6 +281,15 @@ class MusicBackend:
     def _piece_cue(self, piece: Piece, plan: Plan) -> Cue:
         return Cue(self.name, 0.0, plan.seconds, f"piece: {piece.id}", piece.licence, piece.composer or "traditional",
                    f"music21 corpus: {piece.title}", "plan: page mood (key, mode, tempo, density)", piece.title)
+
+    def _found_cues(self, sections: list[Section], found: Found | None) -> list[Cue]:
+        """The found sound's clip, credited for each section it plays in."""
+        if found is None:
+            return []
+        clip = self.sources.clips[found.clip]
+        return [Cue(self.name, s.start, s.end, clip.id, clip.license, clip.author, clip.source,
+                    f"{trigger(s.panel)} (found sound)", f"{clip.label} (found sound)")
+                for s in sections if s.index in found.sections]
 
     def _cues(self, sections: list[Section], orchestration: list[Orchestration]) -> list[Cue]:
         cues = []

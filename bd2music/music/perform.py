@@ -21,8 +21,9 @@ from bd2music.music.compose import BASS, COUNTER, DRUMS, HARMONY, MELODY, CLOSED
 from bd2music.music.intent import Section
 from bd2music.music.score import DRUMS as DRUM_KIT, Note
 
-PANS = {MELODY: 0.0, COUNTER: 0.3, HARMONY: -0.3, BASS: 0.0, DRUMS: 0.0}
-BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, BASS: 0.85, DRUMS: 0.8}  # velocity share per role
+FOUND = "found"  # a found sound (``bd2music.music.found``) doubling the melody's strong beats
+PANS = {MELODY: 0.0, COUNTER: 0.3, HARMONY: -0.3, BASS: 0.0, DRUMS: 0.0, FOUND: -0.45}
+BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, BASS: 0.85, DRUMS: 0.8, FOUND: 0.9}  # velocity share per role
 
 
 @dataclass
@@ -37,6 +38,7 @@ class PerformerConfig:
     detached: float = 0.8  # ... and a decaying instrument (its own decay does the rest)
     drum_s: float = 0.3  # how long a drum hit is held
     ring_s: float = 1.5  # the final chord is held at least this long (the track is extended when needed)
+    found_accent: float = 0.8  # a found sound doubles the melody's notes at least this accented (strong beats)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Orchestration:
     bass: str | None
     counter: str | None = None
     drums: bool = False
+    found: str | None = None  # a found sound on the melody's strong beats
 
     def instrument(self, role: str) -> str | None:
         if role == DRUMS:
@@ -86,6 +89,8 @@ def perform(events: list[Event], sections: list[Section], orchestration: list[Or
         players = [(event.role, plan.instrument(event.role), 0)]
         if event.role == MELODY and plan.counter:
             players.append((COUNTER, plan.counter, -12))
+        if event.role == MELODY and plan.found and event.accent >= config.found_accent:
+            players.append((FOUND, plan.found, 0))
         for role, instrument, shift in players:
             if instrument is None:
                 continue
