@@ -4,7 +4,8 @@ features, plan and cue sheet, e.g. "Dark, busy page: **D minor**, a fast pulse (
 
 * the page: its light, colour and pace, in the words and thresholds the plan's scene description uses
   (``bd2music.vision.description.RULES``), and how much it talks;
-* the music (when a score plays): its key, then where it comes from and who plays the melody, panel by panel;
+* the music (when a score plays): its key, then where it comes from and who plays the melody, panel by panel,
+  and the scene's found sound that joins the band;
 * the pulse: the plan's tempo and onset-rate targets placed in their listener ranges (slow / moderate / fast,
   sparse / steady / dense), as the backends follow them;
 * the scene: the labels of the bank clips heard longest for the plan, then each lettered sound effect and the
@@ -84,7 +85,10 @@ def music_words(score: Score) -> str:
     melodies = list(dict.fromkeys(s["instruments"]["melody"].replace("_", " ") for s in score.sections))
     source = score.source.removeprefix("piece: ").split(" (")[0] if score.source != "procedural" else "a new score"
     more = ", and more" if len(melodies) > MELODIES else ""
-    return f"{source}, melody on {', then '.join(melodies[:MELODIES])}{more}"
+    found = list(dict.fromkeys(s["instruments"]["found"] for s in score.sections if s["instruments"].get("found")))
+    joined = f"; {_listed([f.removeprefix('found: ').split(' (')[0] for f in found])} from the scene joins in" \
+        if found else ""
+    return f"{source}, melody on {', then '.join(melodies[:MELODIES])}{more}{joined}"
 
 
 def _place(name: str, value: float) -> float:

@@ -59,3 +59,9 @@ def test_page_words() -> None:
 def test_music_words_name_the_piece_and_at_most_three_melodies() -> None:
     piece = score("G major", "piece: Old Mother Goose (ryans)", ("flute", "flute", "oboe", "french_horn", "harp"))
     assert music_words(piece) == "Old Mother Goose, melody on flute, then oboe, then french horn, and more"
+
+
+def test_music_words_name_the_found_sound_that_joins() -> None:
+    piece = score("G major", "procedural", ("flute", "oboe"))
+    piece.sections[1]["instruments"]["found"] = "found: cow (134)"
+    assert music_words(piece) == "a new score, melody on flute, then oboe; cow from the scene joins in"
