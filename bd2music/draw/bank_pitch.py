@@ -2,8 +2,9 @@
 
 ``clip_pitch`` runs pYIN (librosa) on the first ``PITCH_SECONDS`` of a clip at the bank's rate, on half-semitone
 bins: the share of frames that are voiced (a pitched clip: a note, a bird, a voice, a hum; a noise has none),
-the longest run of voiced frames (allowing gaps of ``GAP_FRAMES``), where the clip holds its pitch, and the
-median f0 of that run as a MIDI pitch. ``BankPitches.for_bank`` reads the table ``bd2music train draw`` ships
+the longest run of voiced frames where the clip holds its pitch (gaps of up to ``GAP_FRAMES``, steps of up to
+``STEADY_SEMITONES`` from frame to frame: a siren's sweep is many runs), and the median f0 of that run as a
+MIDI pitch. ``BankPitches.for_bank`` reads the table ``bd2music train draw`` ships
 (``weights/draw/bank_pitches.json``, clip id -> [pitch, voiced share, run start s, run end s]) and measures the
 clips it lacks (another bank given with ``--bank``) once, when the bank is first used.
 """
@@ -25,6 +26,7 @@ F0_RANGE = (50.0, 2000.0)  # Hz searched
 TABLE = "bank_pitches.json"  # beside the drawing reader's weights
 HOP = 1024  # pYIN hop, samples
 GAP_FRAMES = 2  # unvoiced frames a voiced run may hold
+STEADY_SEMITONES = 1.0  # a run ends where the pitch moves more than this from one voiced frame to the next
 UNPITCHED = (float("nan"), 0.0, 0.0, 0.0)
 
 
@@ -39,7 +41,8 @@ def clip_pitch(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float
     if not voiced.any():
         return UNPITCHED
     frames = np.flatnonzero(voiced)
-    breaks = np.flatnonzero(np.diff(frames) > GAP_FRAMES + 1)
+    pitches = librosa.hz_to_midi(f0[frames])
+    breaks = np.flatnonzero((np.diff(frames) > GAP_FRAMES + 1) | (np.abs(np.diff(pitches)) > STEADY_SEMITONES))
     runs = np.split(frames, breaks + 1)
     run = max(runs, key=lambda r: (r[-1] - r[0], -r[0]))
     inside = run[0] + np.flatnonzero(voiced[run[0]:run[-1] + 1])

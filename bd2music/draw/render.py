@@ -11,7 +11,7 @@
   deviations, ``descriptor_weight``), and a clip voiced for ``voiced_seconds`` or more gains ``voiced_weight``
   (less in proportion: long clear pitches first); only the clips with a pitch play when the bank has any. The
   clip's voiced run is played as an instrument of its own, retuned to the event's notes
-  (``InstrumentBank.add_found``), looped when it lasts a second or more.
+  (``InstrumentBank.add_found``), looped while a note is held when it lasts ``loop_from`` or more.
 
 Both tilt each event's spectrum by its brightness (``DrawPlanConfig.tilt_db``, shelves around ``pivot_hz``).
 """
@@ -114,6 +114,7 @@ class BankSound:
     min_voiced: float = 0.6  # a clip voiced in fewer of its frames has no pitch
     voiced_weight: float = 1.0  # score gained by a clip whose voiced run lasts ``voiced_seconds`` (less: in proportion)
     voiced_seconds: float = 1.5
+    loop_from: float = 0.3  # s: a clip's voiced run at least this long is looped while a note is held
     name: ClassVar[str] = "bank"
 
     def __post_init__(self) -> None:
@@ -149,7 +150,7 @@ class BankSound:
                     audio = audio[round(self.pitches.start[clip] * rate):round(self.pitches.end[clip] * rate)]
                 try:
                     players.add_found(name, audio, self.bank.sample_rate, float(root),
-                                      sustained=len(audio) >= self.bank.sample_rate)
+                                      sustained=len(audio) >= self.loop_from * self.bank.sample_rate)
                 except InputError:  # too short or too irregular to loop: played once per note
                     players.add_found(name, audio, self.bank.sample_rate, float(root))
             rendered = players.render(_notes(event, name), SAMPLE_RATE, plan.seconds + TAIL_S)

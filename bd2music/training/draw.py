@@ -215,9 +215,10 @@ def model_card(config: DrawTrainConfig, metrics: dict[str, float], size: str) ->
         f"Three small residual MLPs ({size}) that read a drawn stroke's height (-> pitch), loudness (-> volume) and "
         "brightness (-> timbre) from its measurements, as corrections to the classical reading "
         "(`bd2music/models/draw_reader.py`; the readings are defined in `bd2music/draw/readings.py`). The app's "
-        "Draw tab, the `/draw` endpoint and `bd2music draw` use them. `bank_pitches.json` holds the pitch (MIDI) "
-        "and voiced share of every clip of the shipped sound bank (pYIN, `bd2music/draw/bank_pitch.py`), which "
-        "the drawing's bank sound matches strokes against.", "",
+        "Draw tab, the `/draw` endpoint and `bd2music draw` use them. `bank_pitches.json` holds, for every clip "
+        "of the shipped sound bank, its voiced share, its longest steady voiced run (start and end, s) and that "
+        "run's pitch (MIDI; pYIN, `bd2music/draw/bank_pitch.py`): the drawing's bank sound matches strokes "
+        "against them and plays the run.", "",
         "```python", "from bd2music.draw.reading import DrawingReader",
         'reading = DrawingReader.from_pretrained("weights/draw")(image)', "```", "",
         "## Training data", "",
