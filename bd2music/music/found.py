@@ -3,7 +3,7 @@ instruments).
 
 The scene's bank clips that best match a segment are its sound sources (``MusicBackend.sound_sources``). Among
 them, a clip that holds a clear pitch (a bird, a bell, a voice, a horn; measured once per bank clip by
-``bd2music.draw.bank_pitch`` into the shipped table: voiced share and the longest voiced run) becomes an
+``bd2music.draw.bank_pitch`` into the shipped table: voiced share and the longest steady voiced run) becomes an
 instrument of the sampler: its voiced run, rooted at its own pitch, played at the melody's pitches on the
 strongest beats of the sections whose sources hold it. One found sound per page: the pitched clip that the most
 segments rank among their sources (the better rank on a tie). Clips of the bank's ``music`` category are tracks,
