@@ -51,9 +51,9 @@ def main() -> int:
     from bd2music.models.base import config_from_dict, config_to_dict
     from bd2music.pipeline import Pipeline
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # tiny models: one thread never stalls when another job shares the cores
     clips = training_clips()
-    readings = [read_clip(compute_descriptors([load_audio(clip)])[0]) for clip in tqdm(clips, desc="readings")]
+    readings = [read_clip(compute_descriptors([load_audio(clip)])[0]) for clip in tqdm(clips, desc="readings", mininterval=10)]
     fitted = ("knots", "clips")
     settings = {k: v for k, v in (config_to_dict(DepictConfig()) | json.loads(args.settings)).items() if k not in fitted}
     chosen = config_from_dict(DepictConfig, settings, "--settings")
@@ -67,7 +67,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     sample = [clips[i] for i in sorted(rng.choice(len(clips), min(args.sample, len(clips)), replace=False))]
     rows = depict_clips(depict, lambda image: pipeline.analyze(image, text=False), sample,
-                        progress=lambda items: tqdm(items, desc="depict"))
+                        progress=lambda items: tqdm(items, desc="depict", mininterval=10))
     print(json.dumps(link_report(rows), indent=1))
     return 0
 

@@ -165,9 +165,11 @@ def test_link_report() -> None:
         rows.append({"clip": f"c{i}", "readings": {"tempo": 80 + 10 * i, "centroid": 100 * i, "loudness": -i,
                                                    "onset_rate": i},
                      "page": {"panel_count": 3 + i // 2, "brightness": i, "colourfulness": -i, "edge_density": i},
-                     "targets": {"panels": 3 + i // 2}, "seconds": 0.1 * i,
+                     "targets": {"panels": 3 + i // 2, "brightness": i, "colourfulness": 0, "edge_density": i},
+                     "seconds": 0.1 * i,
                      "thumbnail": rng.uniform(0, 1, (128, 96, 3)).astype(np.float32)})
     report = link_report(rows)
     assert report["spearman"]["centroid -> brightness"] == 1 and report["spearman"]["loudness -> colourfulness"] == 1
+    assert report["off_target"]["brightness"]["p90"] == 0 and report["off_target"]["colourfulness"]["median"] == 5.5
     assert report["two_or_more_panels"] == 1 and report["panels_found_as_planned"] == 1
     assert 0.2 < report["closest_pages"]["distance"] < 0.4 and report["seconds_per_clip"]["max"] == 1.1

@@ -4,7 +4,7 @@ A decode is blurry and nearly grey, so it gives a panel its shapes only: the pic
 letterbox, upsampled to the panel, stretched to full contrast, smoothed and **posterised** into flat tones
 (``StyleConfig.levels``). Each tone gets a colour of the sound's palette (hue from the key, the shadows in a
 second hue), the second darkest tone a **halftone** of dots, the borders between tones **ink** lines, and each
-panel **line work** (speed lines, hatching or motion streaks) whose stroke count follows the onsets heard in its
+panel **line work** (speed lines or hatching) whose stroke count follows the onsets heard in its
 window. Panels get black **borders** on paper-white **gutters**.
 
 Colours are held as luma and two opponent chroma channels, red-green and yellow-blue (Hasler and Süsstrunk's,
@@ -27,7 +27,7 @@ from bd2music.data.synthetic_pages import Polygon, polygon_box
 # luma, red-green, yellow-blue of RGB in [0, 1] (Rec. 601 luma; Hasler-Süsstrunk opponents); its inverse
 TO_OPPONENT = np.array([[0.299, 0.587, 0.114], [1.0, -1.0, 0.0], [0.5, 0.5, -1.0]], dtype=np.float32)
 FROM_OPPONENT = np.linalg.inv(TO_OPPONENT).astype(np.float32)
-STROKE_STYLES = ("speed", "hatching", "motion")
+STROKE_STYLES = ("speed", "hatching")  # long horizontal streaks read as panel borders: none
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,12 @@ class StyleConfig:
     halftone_period: int = 12  # the halftone repeats every this many pixels (dots 8.5 px apart)
     halftone_depth: float = 0.5  # a dot darkens its tone's luma by this share
     ink: float = 0.03  # luma of the ink (tone borders, panel borders, strokes on light panels)
-    light_ink: float = 0.95  # luma of the strokes on dark panels...
-    light_ink_below: float = 0.38  # ...those whose mean luma is under this
+    light_ink: float = 0.95  # luma of the strokes on a dark page...
+    light_ink_below: float = 0.45  # ...one asked to be darker than this
     paper: float = 0.97  # luma of the gutters
-    contour_px: int = 3  # width of the tone borders
-    border_px: int = 4  # width of the panel borders
-    stroke_px: int = 2  # width of the strokes
+    contour_px: int = 2  # width of the tone borders
+    border_px: int = 6  # width of the panel borders
+    stroke_px: int = 1  # width of the strokes (thin: the edges they make darken or lighten the page least)
     max_strokes: int = 1500  # strokes prepared per panel (the density draws a share of them)
 
 
@@ -119,17 +119,12 @@ def prepare_strokes(style: str, width: int, height: int, rng: np.random.Generato
         inner = rng.uniform(0.15, 0.45, count) * min(width, height)
         unit = np.stack([np.cos(angle), np.sin(angle)], axis=1)
         return np.hstack([focus + unit * diagonal, focus + unit * inner[:, None]])
-    if style == "hatching":  # short parallel strokes
-        angle = rng.choice([np.pi / 4, 3 * np.pi / 4])
-        half = rng.uniform(0.03, 0.08, count)[:, None] * min(width, height)
-        centre = rng.uniform(0, 1, (count, 2)) * [width, height]
-        unit = np.array([np.cos(angle), np.sin(angle)])
-        return np.hstack([centre - half * unit, centre + half * unit])
-    # motion streaks: horizontal strokes, short enough not to read as a panel's border
-    y = rng.uniform(0, height, count)
-    x0 = rng.uniform(-0.1, 0.9, count) * width
-    x1 = x0 + rng.uniform(0.08, 0.3, count) * width
-    return np.stack([x0, y, x1, y], axis=1)
+    # hatching: short parallel strokes
+    angle = rng.choice([np.pi / 4, 3 * np.pi / 4])
+    half = rng.uniform(0.03, 0.08, count)[:, None] * min(width, height)
+    centre = rng.uniform(0, 1, (count, 2)) * [width, height]
+    unit = np.array([np.cos(angle), np.sin(angle)])
+    return np.hstack([centre - half * unit, centre + half * unit])
 
 
 @dataclass
@@ -181,6 +176,7 @@ class PageArt:
     size: tuple[int, int]
     panels: list[PanelArt]
     config: StyleConfig
+    light_strokes: bool = False  # strokes in light ink (a dark page), else in ink
 
     def __post_init__(self) -> None:
         width, height = self.size
@@ -213,17 +209,9 @@ class PageArt:
         return [int(min(len(p.strokes), round(density * p.stroke_weight * area / 1e4)))
                 for p, area in zip(self.panels, self.area)]
 
-    def tone_luma(self, gamma: float) -> np.ndarray:
-        """The page's luma with the tones raised to ``gamma`` (strokes not drawn)."""
-        luma = self.luma.copy()
-        luma[self.content] = self.tones ** np.float32(gamma)
-        return luma
-
-    def render(self, gamma: float, gain: float, density: float) -> np.ndarray:
-        """(height, width, 3) uint8 RGB page: tones to the power ``gamma``, chroma times ``gain``, strokes at
-        ``density``."""
-        luma = self.tone_luma(gamma)
-        strokes = np.zeros(luma.shape, bool)
+    def strokes(self, density: float) -> np.ndarray:
+        """(height, width) bool: the pixels the strokes cover at ``density``."""
+        drawn = np.zeros(self.luma.shape, bool)
         for panel, count in zip(self.panels, self.stroke_counts(density)):
             if count == 0:
                 continue
@@ -231,11 +219,25 @@ class PageArt:
             canvas = np.zeros(panel.mask.shape, np.uint8)
             for segment in np.round(panel.strokes[:count]).astype(np.int32):
                 cv2.line(canvas, segment[:2].tolist(), segment[2:].tolist(), 1, self.config.stroke_px)
-            drawn = (canvas > 0) & panel.mask
-            dark = luma[y0:y1, x0:x1][panel.mask].mean() < self.config.light_ink_below
-            luma[y0:y1, x0:x1][drawn] = self.config.light_ink if dark else self.config.ink
-            strokes[y0:y1, x0:x1] |= drawn
+            drawn[y0:y1, x0:x1] |= (canvas > 0) & panel.mask
+        return drawn
+
+    @property
+    def stroke_luma(self) -> float:
+        return self.config.light_ink if self.light_strokes else self.config.ink
+
+    def page_luma(self, gamma: float, strokes: np.ndarray) -> np.ndarray:
+        """The page's luma: the tones raised to ``gamma``, the ``strokes`` drawn over them."""
+        luma = self.luma.copy()
+        luma[self.content] = self.tones ** np.float32(gamma)
+        luma[strokes] = self.stroke_luma
+        return luma
+
+    def render(self, gamma: float, gain: float, density: float, strokes: np.ndarray | None = None) -> np.ndarray:
+        """(height, width, 3) uint8 RGB page: tones to the power ``gamma``, chroma times ``gain``, strokes at
+        ``density`` (``strokes``: those already drawn at it)."""
+        strokes = self.strokes(density) if strokes is None else strokes
         rgb = self.chroma_rgb * np.float32(gain)
         rgb[strokes] = 0
-        rgb += luma[..., None]
+        rgb += self.page_luma(gamma, strokes)[..., None]
         return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)

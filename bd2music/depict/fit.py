@@ -29,11 +29,13 @@ class FitConfig:
 
     rounds: int = 6  # renders at most
     tolerance: tuple[float, float, float] = (0.004, 0.6, 0.002)  # brightness, colourfulness, edge density
-    density: float = 2.0  # first stroke density (strokes per 10,000 pixels of a panel of weight 1)
+    density_per_edge: float = 60.0  # first stroke density (strokes per 10,000 pixels of a panel of weight 1)...
+    edge_floor: float = 0.09  # ...per unit of edge density asked above this (what tones and borders give alone)
     edge_slope: float = 0.01  # first guess of the edge density added per unit of stroke density
-    gamma_range: tuple[float, float] = (0.08, 12.0)
+    gamma_range: tuple[float, float] = (0.05, 12.0)
     gain_range: tuple[float, float] = (0.0, 40.0)
     max_density: float = 60.0
+    min_slope_share: float = 0.3  # the density's secant slope is kept above this share of the steepest seen
 
 
 @dataclass
@@ -70,19 +72,30 @@ def fit_page(art: PageArt, targets: PageTargets, config: FitConfig = FitConfig()
     ``targets`` within ``config.rounds`` renders."""
     goal = np.array([targets.brightness, targets.colourfulness, targets.edge_density])
     scale = np.array(config.tolerance)
-    stride = 4  # the gamma's luma model runs on every 4th content pixel of every 4th row
-    content = art.luma[::stride, ::stride][art.content[::stride, ::stride]].astype(np.float64)
-    count = art.content[::stride, ::stride].size
-    # first guesses: the luma model alone, the colourfulness of the chroma at gain 1 (as measured, in 0-255 units)
-    gamma = _solve_gamma(content, float(art.tone_luma(1.0)[::stride, ::stride].sum() - content.sum()), count,
-                         goal[0], config.gamma_range)
+    stride = 4  # the gamma's luma model runs on every 4th pixel of every 4th row
+
+    def solve_gamma(strokes: np.ndarray, target: float) -> float:
+        """The gamma whose page luma (tones and strokes, before clipping) has the mean ``target``."""
+        tones = (art.content & ~strokes)[::stride, ::stride]
+        luma = art.page_luma(1.0, strokes)[::stride, ::stride]
+        return _solve_gamma(luma[tones].astype(np.float64), float(luma[~tones].sum()), luma.size, target,
+                            config.gamma_range)
+
+    def model(gamma: float, strokes: np.ndarray) -> float:
+        return float(art.page_luma(gamma, strokes)[::stride, ::stride].mean())
+
+    # first guesses: the stroke density from the edge density asked, the gamma from the luma model, the gain
+    # from the colourfulness of the chroma at gain 1 (as measured, in 0-255 units)
+    density = config.density_per_edge * max(goal[2] - config.edge_floor, 0.0)
+    strokes = art.strokes(density)
+    gamma = solve_gamma(strokes, goal[0])
     gain = float(np.clip(goal[1] / max(colourfulness(art.chroma[::stride, ::stride] * 255), 0.1), *config.gain_range))
-    density = config.density
     tried: list[tuple[float, float]] = []  # (density, edge density)
+    slope = steepest = config.edge_slope
     best: Fitted | None = None
     best_error = np.inf
     for round_ in range(1, config.rounds + 1):
-        rgb = art.render(gamma, gain, density)
+        rgb = art.render(gamma, gain, density, strokes)
         colour = measure_colour(Image.fromarray(rgb))
         measured = np.array([colour.brightness, colour.colourfulness, colour.edge_density])
         error = float(np.max(np.abs(measured - goal) / scale))
@@ -90,19 +103,21 @@ def fit_page(art: PageArt, targets: PageTargets, config: FitConfig = FitConfig()
             best_error = error
             best = Fitted(rgb, {"gamma": gamma, "gain": gain, "density": density},
                           dict(zip(MEASURED, measured.tolist())), round_)
-        if error <= 1:
+        if error <= 1 or round_ == config.rounds:
             break
-        # brightness: the luma model at this gamma, plus what the model leaves out (strokes, clipping)
-        luma = art.tone_luma(gamma)[::stride, ::stride]
-        fixed = float(luma.sum() - np.sum(content ** gamma))
-        offset = measured[0] - luma.mean()
-        gamma = _solve_gamma(content, fixed, count, goal[0] - offset, config.gamma_range)
+        # edge density: the secant through the last two measurements, its slope kept above a share of the
+        # steepest seen (a gamma step moves the edges too) and the step within a third and three times
+        tried.append((density, measured[2]))
+        if len(tried) >= 2 and tried[-1][0] != tried[-2][0]:
+            secant = (tried[-1][1] - tried[-2][1]) / (tried[-1][0] - tried[-2][0])
+            steepest = max(steepest, secant)
+            slope = max(secant, config.min_slope_share * steepest)
+        offset = measured[0] - model(gamma, strokes)  # what the luma model leaves out: clipping, resampling
+        density = float(np.clip(density + (goal[2] - measured[2]) / slope, density / 3, max(3 * density, 1.0)))
+        density = min(density, config.max_density)
+        strokes = art.strokes(density)
+        # brightness: the luma model with the new strokes, plus what it left out last time
+        gamma = solve_gamma(strokes, goal[0] - offset)
         # colourfulness: proportional to the gain until colours clip
         gain = float(np.clip(gain * np.clip(goal[1] / max(measured[1], 0.1), 0.2, 5.0), *config.gain_range))
-        # edge density: the secant through the last two measurements (a first guess of the slope at the start)
-        tried.append((density, measured[2]))
-        slope = config.edge_slope
-        if len(tried) >= 2 and tried[-1][0] != tried[-2][0]:
-            slope = max((tried[-1][1] - tried[-2][1]) / (tried[-1][0] - tried[-2][0]), 1e-4)
-        density = float(np.clip(density + (goal[2] - measured[2]) / slope, 0.0, config.max_density))
     return best

@@ -25,7 +25,7 @@ class LayoutConfig:
     width: int = 850  # page width in pixels
     height: int = 1200  # page height in pixels (the long side)
     margin: float = 0.045  # page margin, as a share of the width
-    gutter: float = 0.02  # gutter between panels, as a share of the width
+    gutter: float = 0.025  # gutter between panels, as a share of the width
     max_cells: int = 4  # most panels side by side in one tier
     size_spread: float = 0.8  # a window's size weight is 1 + spread * variety * its standardised loudness...
     size_range: tuple[float, float] = (0.5, 2.0)  # ...clipped to this range

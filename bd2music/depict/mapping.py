@@ -62,9 +62,9 @@ class DepictConfig:
     knots: dict[str, list[float]] = field(default_factory=default_knots)  # reading -> KNOTS quantiles (training)
     clips: int = 0  # how many training clips the knots come from
     panels: tuple[int, int] = (3, 9)  # panel count at the slowest and the fastest tempo
-    brightness: tuple[float, float] = (0.25, 0.8)  # page brightness at the darkest and brightest centroid
+    brightness: tuple[float, float] = (0.34, 0.82)  # page brightness at the darkest and brightest centroid
     colourfulness: tuple[float, float] = (3.0, 60.0)  # colourfulness of the quietest and the loudest clip
-    edge_density: tuple[float, float] = (0.04, 0.16)  # edge density at the fewest and the most onsets
+    edge_density: tuple[float, float] = (0.1, 0.25)  # edge density at the fewest and the most onsets
     latent_noise: float = 0.25  # seeded noise added to F's comic latents, in the comic latents' own spread
     layout: LayoutConfig = field(default_factory=LayoutConfig)
     style: StyleConfig = field(default_factory=StyleConfig)

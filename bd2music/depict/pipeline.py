@@ -36,6 +36,8 @@ from bd2music.models.comic_vae import ComicVAE
 from bd2music.models.mapper import LatentMapper
 
 COMPONENT = "depict"  # the settings' folder beside the model folders
+HUE_NAMES = ("red", "orange", "yellow", "chartreuse", "green", "spring green", "cyan", "azure", "blue", "violet",
+             "magenta", "rose")  # every 30 degrees from red
 
 
 @dataclass
@@ -52,17 +54,18 @@ class Depiction:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step (not part of to_dict)
 
     def table(self) -> list[list]:
-        """One row per link: the reading, its value, the page's feature, what it was asked to be and measures."""
+        """One row per link: the reading, its value, the page's feature, what it was asked to be -> measures."""
         r, t, m = self.readings, self.targets, self.fitted.measured
+        hue = key_palette(r.tonic, r.mode, 0).hue
         return [
-            ["tempo", f"{r.tempo:.0f} BPM", "panels", t.panels, len(self.panels)],
-            ["spectral centroid", f"{r.centroid:.0f} Hz", "brightness", f"{t.brightness:.3f}", f"{m['brightness']:.3f}"],
-            ["loudness", f"{r.loudness:.1f} dBFS", "colourfulness", f"{t.colourfulness:.1f}",
-             f"{m['colourfulness']:.1f}"],
-            ["onset rate", f"{r.onset_rate:.2f} /s", "edge density", f"{t.edge_density:.3f}", f"{m['edge_density']:.3f}"],
-            ["onset variety", f"{r.onset_variety:.2f}", "irregular panels", f"{t.irregularity:.2f}", "-"],
-            ["key", f"{r.key} ({r.key_strength:.2f})", "hue", f"{key_palette(r.tonic, r.mode, 0).hue * 360:.0f} deg",
-             "-"],
+            ["tempo", f"{r.tempo:.0f} BPM", "panels", f"{t.panels} → {len(self.panels)}"],
+            ["spectral centroid", f"{r.centroid:.0f} Hz", "brightness", f"{t.brightness:.3f} → {m['brightness']:.3f}"],
+            ["loudness", f"{r.loudness:.1f} dBFS", "colourfulness",
+             f"{t.colourfulness:.1f} → {m['colourfulness']:.1f}"],
+            ["onset rate", f"{r.onset_rate:.2f} /s", "edge density",
+             f"{t.edge_density:.3f} → {m['edge_density']:.3f}"],
+            ["onset variety", f"{r.onset_variety:.2f}", "irregular panels", f"{t.irregularity:.2f}"],
+            ["key", f"{r.key} ({r.key_strength:.2f})", "hue", f"{HUE_NAMES[round(hue * 12) % 12]} ({hue * 360:.0f}°)"],
         ]
 
     def describe(self) -> str:
@@ -173,11 +176,10 @@ class DepictPipeline:
         for polygon, picture, window, weight in zip(panels, pictures, readings.windows, stroke_weights):
             brighter = np.log2(max(window.centroid, 1.0) / max(readings.centroid, 1.0))
             louder = np.clip(10 ** ((window.loudness - readings.loudness) / 40), 0.6, 1.5)
-            stroke_style = "speed" if rng.random() < targets.quantiles["onset_rate"] else str(
-                rng.choice(["hatching", "motion"]))
+            stroke_style = "speed" if rng.random() < targets.quantiles["onset_rate"] else "hatching"
             art.append(draw_panel(polygon, picture, palette, style.shift * float(np.tanh(brighter)), float(louder),
                                   stroke_style, float(weight), rng, style, screen))
-        return PageArt((layout.width, layout.height), art, style)
+        return PageArt((layout.width, layout.height), art, style, targets.brightness < style.light_ink_below)
 
     def __call__(self, clip: AudioSource, seed: int = 0, name: str | None = None) -> Depiction:
         """The comic page of ``clip`` (a path, file bytes or ``(samples, rate)``; ``name`` for messages)."""

@@ -73,8 +73,8 @@ def depict_clips(depict, analyze: Callable, clips: Sequence[Path], seed: int = 0
 
 
 def link_report(rows: list[dict]) -> dict:
-    """Spearman's rho of each link, the share of pages with at least two panels found, the closest pair of
-    pages and the time per clip."""
+    """Spearman's rho of each link, how far the pages' features are from their targets, the share of pages with
+    at least two panels found, the closest pair of pages and the time per clip."""
     links = {}
     for name, (reading, feature) in LINKS.items():
         rho = spearmanr([r["readings"][reading] for r in rows], [r["page"][feature] for r in rows]).statistic
@@ -90,9 +90,13 @@ def link_report(rows: list[dict]) -> dict:
     cpu = np.array([r.get("cpu_seconds", np.nan) for r in rows])
     panels = np.array([r["page"]["panel_count"] for r in rows])
     planned = np.array([r["targets"]["panels"] for r in rows])
+    off = {feature: np.abs([r["page"][feature] - r["targets"][feature] for r in rows])
+           for feature in ("brightness", "colourfulness", "edge_density")}
     return {
         "clips": len(rows),
         "spearman": links,
+        "off_target": {name: {"median": round(float(np.median(v)), 4), "p90": round(float(np.quantile(v, 0.9)), 4)}
+                       for name, v in off.items()},
         "two_or_more_panels": round(float(np.mean(panels >= 2)), 3),
         "panels_found_as_planned": round(float(np.mean(panels == planned)), 3),
         "closest_pages": {"distance": round(float(closest[0]), 4), "clips": [closest[1], closest[2]]},
