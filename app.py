@@ -27,11 +27,12 @@ from PIL import Image  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from bd2music.audio.load import write_wav  # noqa: E402
-from bd2music.audio.plots import analyze_clip, plot_soundtrack  # noqa: E402
+from bd2music.audio.plots import analyze_clip, plot_descriptors, plot_soundtrack  # noqa: E402
 from bd2music import inputs  # noqa: E402
 from bd2music.draw.pipeline import SOUND_WORDS, DrawPipeline  # noqa: E402
 from bd2music.draw.plan import SECONDS_RANGE as DRAW_SECONDS_RANGE  # noqa: E402
 from bd2music.draw.reading import METHODS  # noqa: E402
+from bd2music.depict import DepictPipeline  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
 from bd2music.explain import explain  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
@@ -97,6 +98,12 @@ def sounds() -> tuple[list[str], str]:
         raise SystemExit("bd2music: no sound can be rendered; see the lines above")
     default = pipeline().index.default
     return usable, default if default in usable else usable[0]
+
+
+@functools.cache
+def depicter() -> DepictPipeline:
+    """The sound -> page pipeline, on the models the one pipeline has loaded."""
+    return DepictPipeline.from_pipeline(pipeline(), weights().folder)
 
 
 def _refuse(message: str) -> gr.Error:
@@ -355,6 +362,46 @@ def _draw_tab() -> None:
         )  # the uploaded drawing goes on the canvas, to draw on and get its sound again
 
 
+def depict(clip_path: str | None, seed: int):
+    """Clip + seed → comic page, summary, readings table, descriptor figure, downloads (PNG, JSON)."""
+    if not clip_path:
+        raise _refuse("Upload or record a sound first.")
+    if seed is None:
+        raise _refuse("Give a seed.")
+    try:
+        page = depicter()(clip_path, seed=int(seed))
+    except InputError as error:
+        raise _refuse(str(error)) from None
+    stem = _output_stem(clip_path)
+    png, out = stem.with_suffix(".png"), stem.with_suffix(".json")
+    page.image.save(png)
+    out.write_text(json.dumps(page.to_dict() | {"image": png.name}, indent=1))
+    return page.image, page.describe(), page.table(), plot_descriptors(page.descriptors), [str(png), str(out)]
+
+
+def _depict_tab() -> None:
+    """Tab "Sound to page": a clip in, its comic page, readings and descriptor figure out."""
+    with gr.Tab("Sound to page"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                clip = Clip(label="Sound clip", type="filepath", sources=["upload", "microphone"],
+                            elem_id="depict-clip")
+                seed = Seed(0, precision=0, minimum=0, maximum=2**32 - 1, label="Seed (same seed, same page)",
+                            elem_id="depict-seed")
+                run = gr.Button("Draw its page", variant="primary", elem_id="depict")
+                summary = gr.Markdown(elem_id="depict-summary")
+                downloads = gr.File(label="Downloads: the page (PNG), its readings (JSON)", file_count="multiple",
+                                    elem_id="depict-downloads")
+            with gr.Column(scale=2):
+                image = gr.Image(label="Comic page", type="pil", elem_id="depict-page")
+            with gr.Column(scale=2):
+                readings = gr.Dataframe(headers=["reading", "value", "page", "asked → measured"], wrap=True,
+                                        column_widths=["24%", "26%", "22%", "28%"],
+                                        label="What the sound sets on the page", elem_id="depict-readings")
+                figure = gr.Plot(label="Descriptors", show_label=False, elem_id="depict-descriptors")
+        run.click(depict, [clip, seed], [image, summary, readings, figure, downloads], api_name="depict")
+
+
 def build_demo() -> gr.Blocks:
     """The app's layout."""
     files = sorted(EXAMPLES.glob("*.jpg"))
@@ -434,6 +481,7 @@ def build_demo() -> gr.Blocks:
                                                column_widths=[200, 150, 100], elem_id="sound-table")
             run_sound.click(analyze_sound, clip, [sound_figure, sound_table], api_name="analyze_sound")
         _draw_tab()
+        _depict_tab()
         gr.Markdown(f"Weights: {weights().public}. Device: {pipeline().device}.", elem_id="weights")
     return demo
 

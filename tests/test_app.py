@@ -157,10 +157,28 @@ def test_sound_tab(sound_clips: dict[str, Path], tmp_path: Path) -> None:
         app.analyze_sound(str(broken))
 
 
+def test_depict_tab(sound_clips: dict[str, Path], tmp_path: Path) -> None:
+    image, summary, rows, figure, (png, json_path) = app.depict(str(sound_clips["animal"]), 3)
+    record = json.loads(Path(json_path).read_text())
+    assert isinstance(image, Image.Image) and max(image.size) >= 768 and Image.open(png).size == image.size
+    assert f"**{len(record['panels'])} panels**" in summary and record["readings"]["key"] in summary
+    assert [row[0] for row in rows][:4] == ["tempo", "spectral centroid", "loudness", "onset rate"]
+    assert rows[0][3] == f"{len(record['panels'])} → {len(record['panels'])}" and record["seed"] == 3
+    assert figure is not None and Path(png).name == "animal.png"
+    again, *_ = app.depict(str(sound_clips["animal"]), 3)
+    assert again.tobytes() == image.tobytes()
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    for clip, seed, message in ((str(broken), 0, "not a readable audio file"), (None, 0, "Upload or record"),
+                                (str(sound_clips["animal"]), None, "seed")):
+        with pytest.raises(gr.Error, match=message):
+            app.depict(clip, seed)
+
+
 def test_demo_builds_with_named_endpoints() -> None:
     demo = app.build_demo()
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
-    assert {"analyze", "generate", "analyze_sound", "draw"} <= names
+    assert {"analyze", "generate", "analyze_sound", "draw", "depict"} <= names
 
 
 def test_space_front_matter_matches_the_pins() -> None:

@@ -68,6 +68,7 @@ GOOD = {  # a request each endpoint serves; each case of the battery spoils one 
     "/analyze": ("PAGE", False, "classical", True),
     "/generate": ("PAGE", 2, 0, False, False, "yolo", "scene", True),
     "/analyze_sound": ("CLIP",),
+    "/depict": ("CLIP", 0),
 }
 BATTERY = [  # endpoint, {argument index: bad value}, the app's line (a bad page: a key of BAD_PAGES)
     ("/analyze", {0: None}, "Upload a comic page first."),
@@ -115,6 +116,14 @@ BATTERY = [  # endpoint, {argument index: bad value}, the app's line (a bad page
     ("/analyze_sound", {0: ("clip.wav", b"RIFF\x00\x00\x00\x00WAVEjunk")}, "clip.wav: not a readable audio file"),
     ("/analyze_sound", {0: ("notes.txt", b"hello")}, "notes.txt: not a readable audio file"),
     ("/analyze_sound", {0: ("slow.wav", "1 Hz")}, "slow.wav: a sample rate of 1 Hz is too low to analyse"),
+    ("/depict", {0: None}, "Upload or record a sound first."),
+    ("/depict", {0: "x.wav"}, f"clip {FILE_OBJECT}'x.wav'"),
+    ("/depict", {0: ("clip.wav", b"RIFF\x00\x00\x00\x00WAVEjunk")}, "clip.wav: not a readable audio file"),
+    ("/depict", {0: ("slow.wav", "1 Hz")}, "slow.wav: a sample rate of 1 Hz is too low to analyse"),
+    ("/depict", {1: "abc"}, "seed must be a whole number between 0 and 4294967295, got 'abc'"),
+    ("/depict", {1: 1.5}, "seed must be a whole number, got 1.5"),
+    ("/depict", {1: -1}, "seed must be between 0 and 4294967295, got -1"),
+    ("/depict", {1: None}, "seed must be a whole number between 0 and 4294967295, got None"),
     *((endpoint, {0: name}, name) for name in BAD_PAGES for endpoint in ("/analyze", "/generate")),
 ]
 
@@ -192,6 +201,13 @@ def test_the_app_serves_after_the_battery(client: gradio_client.Client, app_log:
 def test_analyze_sound_endpoint(client: gradio_client.Client, sound_clips: dict[str, Path]) -> None:
     _figure, table = client.predict(gradio_client.handle_file(str(sound_clips["animal"])), api_name="/analyze_sound")
     assert table["data"]
+
+
+def test_depict_endpoint(client: gradio_client.Client, sound_clips: dict[str, Path]) -> None:
+    clip = gradio_client.handle_file(str(sound_clips["music"]))
+    page, summary, readings, _figure, [png, json_file] = client.predict(clip, 5, api_name="/depict")
+    assert Path(page).is_file() and "panels" in summary and readings["data"]
+    assert json.loads(Path(json_file).read_text())["seed"] == 5 and Path(png).suffix == ".png"
 
 
 def test_draw_endpoint_and_a_blank_drawing(client: gradio_client.Client, tmp_path: Path) -> None:
