@@ -2,11 +2,13 @@
 track's gain for a target loudness.
 
 :meth:`PageArt.render` takes a gamma on the tones' luma (brightness), a gain on their chroma (colourfulness)
-and a stroke density (edge density). Each round renders the page, measures it with
-``bd2music.vision.features.measure_colour`` and moves every knob: the gamma by solving the page's mean luma
-for it (the strokes' and the clipping's share carried over from the measurement), the gain in proportion
-(colourfulness is linear in the chroma until colours clip), the density by the secant through the last two
-measurements. The best round is kept.
+and a stroke density (edge density). The first guesses come from models (the density from the edge density
+asked, the gamma from the page's luma, the gain from the chroma's colourfulness). Each round renders the page,
+measures it with ``bd2music.vision.features.measure_colour`` and moves every knob: the density by the secant
+through the last two measurements (its slope kept above a share of the steepest seen), the gamma by solving
+the page's mean luma with the new strokes drawn (what the luma model leaves out, clipping and resampling,
+carried over from the measurement), the gain in proportion (colourfulness is linear in the chroma until
+colours clip). It stops when all three are within tolerance; the best round is kept.
 """
 
 from __future__ import annotations
