@@ -171,6 +171,9 @@ Detector = _strict(gr.Radio, lambda value: inputs.choice(value, "detector", DETE
 Sound = _strict(gr.Radio, lambda value: inputs.choice(value, "sound", sounds()[0]))
 ReadText = _strict(gr.Checkbox, lambda value: inputs.flag(value, "text"))
 DrawSeconds = _strict(gr.Number, lambda value: inputs.number(value, "seconds", *DRAW_SECONDS_RANGE))
+DrawingFile = _strict(gr.File, _page_upload, file="drawing")
+DrawSound = _strict(gr.Radio, lambda value: inputs.choice(value, "sound", draw_sounds()))
+Reading = _strict(gr.Radio, lambda value: inputs.choice(value, "reading", list(draw_pipeline().reader.methods)))
 Clip = _strict(gr.Audio, _any, file="clip")
 
 
@@ -332,12 +335,12 @@ def _draw_tab() -> None:
                                                                              "#22aa33", "#ffcc00", "#ff7700",
                                                                              "#e01020", "#9030e0"]),
                                       eraser=gr.Eraser(default_size=24), buttons=["download"], elem_id="canvas")
-                upload = gr.File(label="Or upload a drawing (PNG, JPEG, WebP, ...)", file_types=["image"],
+                upload = DrawingFile(label="Or upload a drawing (PNG, JPEG, WebP, ...)", file_types=["image"],
                                  type="filepath", elem_id="drawing-file")
                 with gr.Row():
-                    sound = gr.Radio(draw_sounds(), value=(draw_sounds() or [None])[0], label="Sound",
+                    sound = DrawSound(draw_sounds(), value=(draw_sounds() or [None])[0], label="Sound",
                                      info="; ".join(f"{k}: {v}" for k, v in SOUND_WORDS.items()), elem_id="draw-sound")
-                    reading = gr.Radio(list(draw_pipeline().reader.methods), value=draw_pipeline().reader.methods[0],
+                    reading = Reading(list(draw_pipeline().reader.methods), value=draw_pipeline().reader.methods[0],
                                        label="Reading", info="learned: small networks trained on generated "
                                        "drawings; classical: measured by hand-written rules")
                     seconds = DrawSeconds(8, minimum=DRAW_SECONDS_RANGE[0], maximum=DRAW_SECONDS_RANGE[1],

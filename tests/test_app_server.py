@@ -69,6 +69,7 @@ GOOD = {  # a request each endpoint serves; each case of the battery spoils one 
     "/generate": ("PAGE", 2, 0, False, False, "yolo", "scene", True),
     "/analyze_sound": ("CLIP",),
     "/depict": ("CLIP", 0),
+    "/draw": ("PAGE", "sampler", "learned", 2),
 }
 BATTERY = [  # endpoint, {argument index: bad value}, the app's line (a bad page: a key of BAD_PAGES)
     ("/analyze", {0: None}, "Upload a comic page first."),
@@ -124,6 +125,15 @@ BATTERY = [  # endpoint, {argument index: bad value}, the app's line (a bad page
     ("/depict", {1: 1.5}, "seed must be a whole number, got 1.5"),
     ("/depict", {1: -1}, "seed must be between 0 and 4294967295, got -1"),
     ("/depict", {1: None}, "seed must be a whole number between 0 and 4294967295, got None"),
+    ("/draw", {0: None}, "Draw something on the canvas or upload a drawing first."),
+    ("/draw", {0: "line.png"}, f"drawing {FILE_OBJECT}'line.png'"),
+    ("/draw", {0: ("notes.txt", b"hello")}, "notes.txt: not an image file (PNG, JPEG, WebP, GIF, TIFF, BMP)"),
+    ("/draw", {1: "piano"}, "sound must be one of sampler, bank, got 'piano'"),
+    ("/draw", {1: None}, "sound must be one of sampler, bank, got None"),
+    ("/draw", {2: "neural"}, "reading must be one of learned, classical, got 'neural'"),
+    ("/draw", {2: 1}, "reading must be one of learned, classical, got 1"),
+    ("/draw", {3: "abc"}, "seconds must be a number between 1 and 30, got 'abc'"),
+    ("/draw", {3: 0}, "seconds must be between 1 and 30, got 0"),
     *((endpoint, {0: name}, name) for name in BAD_PAGES for endpoint in ("/analyze", "/generate")),
 ]
 
