@@ -221,6 +221,18 @@ def _output_stem(page_path: str) -> Path:
     return Path(tempfile.mkdtemp(prefix="request_", dir=OUTPUT_ROOT)) / Path(page_path).stem
 
 
+def _write(result, stem: Path) -> tuple[Path, list[str]]:
+    """A pipeline result's files beside ``stem``: the WAV, the JSON and, when a score plays, its MIDI; (the WAV,
+    every file for the downloads box)."""
+    wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
+    write_wav(wav, result.audio, result.sample_rate)
+    out.write_text(json.dumps(result.to_dict(), indent=1))
+    downloads = [str(wav), str(out)]
+    if result.score is not None:
+        downloads.append(str(result.score.write(stem)["midi"]))
+    return wav, downloads
+
+
 def analyze(page_path: str | None, rtl: bool, detector: str, text: bool = True):
     """Page → overlay image, summary, features figure, features table, lettering table, analysis JSON."""
     page = _load(page_path)
@@ -247,14 +259,9 @@ def generate(page_path: str | None, seconds: float, seed: int, per_panel: bool, 
                             progress=lambda fraction, stage: progress(fraction, desc=STAGE_WORDS.get(stage, stage)))
     except InputError as error:
         raise _refuse(str(error)) from None
-    stem = _output_stem(page_path)
-    wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
-    write_wav(wav, result.audio, result.sample_rate)
-    out.write_text(json.dumps(result.to_dict(), indent=1))
-    downloads = [str(wav), str(out)]
+    wav, downloads = _write(result, _output_stem(page_path))
     roll = None
     if result.score is not None:
-        downloads.append(str(result.score.write(stem)["midi"]))
         roll = plot_piano_roll(result.score, result.segments, result.duration)
     spectrogram = plot_soundtrack(result.mel, result.segments)
     overlay, summary, figure, table, lettering = _page_outputs(page, result.analysis)
@@ -303,13 +310,7 @@ def draw(drawing_path: str | None, sound: str, reading: str = "learned", seconds
         result = draw_pipeline()(drawing_path, sound, reading, seconds)
     except InputError as error:
         raise _refuse(str(error)) from None
-    stem = _output_stem(drawing_path)
-    wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
-    write_wav(wav, result.audio, result.sample_rate)
-    out.write_text(json.dumps(result.to_dict(), indent=1))
-    downloads = [str(wav), str(out)]
-    if result.score is not None:
-        downloads.append(str(result.score.write(stem)["midi"]))
+    wav, downloads = _write(result, _output_stem(drawing_path))
     summary = (f"**{_count(result.reading.strokes, 'stroke')}** read ({result.reading.method}), left to right over "
                f"**{result.plan.seconds:g} s**, played by {SOUND_WORDS[sound]}; **{result.mastered.lufs:.0f} "
                "LUFS** from the ink's loudness.")

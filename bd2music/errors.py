@@ -3,3 +3,17 @@
 
 class InputError(ValueError):
     """Bad user input (file, image, audio or parameter): the message says what is wrong in one line."""
+
+
+def usable(names, build, what: str) -> tuple[list[str], list[str]]:
+    """(the ``names`` whose ``build(name)`` succeeds, one line for each that raises InputError): the choices an app
+    offers, and what it logs about the others; ``what`` names them in those lines ("sound", "drawing sound")."""
+    ok, problems = [], []
+    for name in names:
+        try:
+            build(name)
+        except InputError as error:
+            problems.append(f"{what} {name!r} is unavailable: {error}")
+        else:
+            ok.append(name)
+    return ok, problems

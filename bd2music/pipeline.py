@@ -29,7 +29,7 @@ import torch
 from bd2music.audio.mel import MEL, mel_spectrogram
 from bd2music.backends import Layer, backend_class, check_name, settings_config
 from bd2music.draw.bank_pitch import TABLE as BANK_PITCHES
-from bd2music.errors import InputError
+from bd2music.errors import InputError, usable
 from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR
 from bd2music.io import PageSource, load_page
 from bd2music.master import MasterConfig, Mastered, master
@@ -289,15 +289,7 @@ class Pipeline:
 
     def usable_sounds(self) -> tuple[list[str], list[str]]:
         """(the sounds whose backends build, one line for each that does not): the app offers only the first."""
-        usable, problems = [], []
-        for sound in self.index.sounds:
-            try:
-                self._build(sound)
-            except InputError as error:
-                problems.append(f"sound {sound!r} is unavailable: {error}")
-            else:
-                usable.append(sound)
-        return usable, problems
+        return usable(self.index.sounds, self._build, "sound")
 
     @torch.inference_mode()
     def __call__(

@@ -23,7 +23,7 @@ from bd2music.draw.bank_pitch import TABLE
 from bd2music.draw.plan import DrawPlan, DrawPlanConfig, check_seconds, note_name, plan_drawing
 from bd2music.draw.reading import DrawingReader, DrawingReading
 from bd2music.draw.render import SOUNDS, loaded
-from bd2music.errors import InputError
+from bd2music.errors import InputError, usable
 from bd2music.hub import WEIGHTS_DIR
 from bd2music.io import PageSource, load_page
 from bd2music.master import MasterConfig, Mastered, master
@@ -115,15 +115,7 @@ class DrawPipeline:
 
     def usable_sounds(self) -> tuple[list[str], list[str]]:
         """(the sounds whose assets load, one line for each that does not)."""
-        usable, problems = [], []
-        for name in SOUNDS:
-            try:
-                self.sound(name)
-            except InputError as error:
-                problems.append(f"drawing sound {name!r} is unavailable: {error}")
-            else:
-                usable.append(name)
-        return usable, problems
+        return usable(SOUNDS, self.sound, "drawing sound")
 
     def check_inputs(self, sound: str, method: str, seconds: float) -> None:
         check_seconds(seconds)
