@@ -29,10 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     from tqdm import tqdm
 
     from bd2music.commands.audio_features import find_audio
     from bd2music.depict import DepictPipeline
+
+    torch.set_num_threads(1)  # tiny models: one thread is as fast, and never stalls on cores shared with other jobs
 
     clips = find_audio(args.inputs)
     if not clips:
