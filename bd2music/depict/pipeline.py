@@ -5,8 +5,8 @@
 
 ``__call__`` runs five steps: **read** the clip (descriptors, then ``bd2music.depict.readings``), **plan** the
 page (targets from the readings, ``bd2music.depict.mapping``; windows and layout, ``bd2music.depict.layout``),
-**imagine** each window (its log-mel, looped or tiled to the audio VAE's window, encoded, mapped by F to a
-comic latent, plus seeded noise, decoded by the comic VAE), **draw** the panels (``bd2music.depict.art``) and
+**imagine** each window (the audio VAE encodes the clip's log-mel; the window's latent frames, looped to
+the length F reads, are mapped by F to a comic latent, plus seeded noise, which the comic VAE decodes), **draw** the panels (``bd2music.depict.art``) and
 **fit** the drawing's knobs to the targets (``bd2music.depict.fit``). The same clip and seed give the same page.
 """
 
