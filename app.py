@@ -31,7 +31,6 @@ from bd2music.audio.plots import analyze_clip, plot_descriptors, plot_soundtrack
 from bd2music import inputs  # noqa: E402
 from bd2music.draw.pipeline import SOUND_WORDS, DrawPipeline  # noqa: E402
 from bd2music.draw.plan import SECONDS_RANGE as DRAW_SECONDS_RANGE  # noqa: E402
-from bd2music.draw.reading import METHODS  # noqa: E402
 from bd2music.depict import DepictPipeline  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
 from bd2music.explain import explain  # noqa: E402
