@@ -155,7 +155,8 @@ def test_generate_play_and_click_a_panel_on_a_desktop(browser: Browser, app_url:
                   f"{PLAYER}.addEventListener('seeked', e => seeks.push(e.target.currentTime)) }}")
     page.locator('#page-map .bd-panel[data-panel="2"]').click()
     page.wait_for_function("() => window.seeks.length > 0")
-    assert page.evaluate("() => window.seeks[0]") == pytest.approx(segments["2"][0], abs=0.02)
+    landed = page.evaluate("() => window.seeks[0]")  # read when the seek is done: the track may play on a little
+    assert segments["2"][0] - 0.02 <= landed <= min(segments["2"][0] + 0.15, segments["2"][1])  # on a busy machine
     page.wait_for_function(f"() => !{PLAYER}.paused")
     assert panels_heard(page) == [2]
     page.evaluate(f"() => {PLAYER}.pause()")
