@@ -50,6 +50,20 @@ def not_a_file(value: object, name: str) -> InputError:
     return _error(name, "a file sent with the request (gradio_client.handle_file(path))", value)
 
 
+def prompt(value: object, name: str = "prompt", max_chars: int = 300) -> str:
+    """``value`` stripped, when it is text of 1 to ``max_chars`` characters with no control characters."""
+    if not isinstance(value, str):
+        raise _error(name, f"text of 1 to {max_chars} characters", value)
+    text = value.strip()
+    if not text:
+        raise InputError(f"{name} must not be empty: describe a sound, e.g. 'rain on a tin roof'")
+    if len(text) > max_chars:
+        raise InputError(f"{name} must be at most {max_chars} characters, got {len(text)}")
+    if any(not character.isprintable() for character in text):
+        raise InputError(f"{name} must be plain text without control characters")
+    return text
+
+
 def _show(value: object) -> str:
     """A number as people write it (whole numbers in full), anything else as Python shows it, cut short."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):

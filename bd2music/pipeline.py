@@ -23,13 +23,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 
-from bd2music.audio.mel import MEL, mel_spectrogram
+from bd2music.audio.mel import track_mel
 from bd2music.backends import Layer, backend_class, check_name, settings_config
 from bd2music.draw.bank_pitch import TABLE as BANK_PITCHES
 from bd2music.errors import InputError, usable
+from bd2music.inputs import prompt as check_prompt
 from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR
 from bd2music.io import PageSource, load_page
 from bd2music.master import MasterConfig, Mastered, master
@@ -41,6 +41,7 @@ from bd2music.models.vocoder import load_vocoder
 from bd2music.music.score import Score
 from bd2music.plan import WHOLE_PAGE, Plan, Planner, PlannerConfig, SegmentPlan
 from bd2music.text_cues import apply_lettering
+from bd2music.text_to_audio import TEXT_LUFS, TextToAudioResult
 from bd2music.vision.analysis import PageAnalysis, analyze_page
 from bd2music.vision.classical import ClassicalDetector
 from bd2music.vision.detect import DETECTORS, Detector
@@ -50,13 +51,19 @@ SECONDS_RANGE = (1.0, 60.0)
 STAGES = ("detection", "features", "plan", "render", "master")
 Progress = Callable[[float, str], None]
 
-__all__ = ["STAGES", "WHOLE_PAGE", "Pipeline", "Result", "check_seconds"]
+__all__ = ["STAGES", "WHOLE_PAGE", "Pipeline", "Result", "TextToAudioResult", "check_seconds"]
 
 
 def check_seconds(seconds: float) -> None:
     """InputError unless ``seconds`` is inside ``SECONDS_RANGE``."""
     if not SECONDS_RANGE[0] <= seconds <= SECONDS_RANGE[1]:
         raise InputError(f"seconds must be between {SECONDS_RANGE[0]:g} and {SECONDS_RANGE[1]:g}, got {seconds:g}")
+
+
+def check_seed(seed: int) -> None:
+    """InputError unless ``seed`` is a valid generator seed."""
+    if not 0 <= seed < 2**32:
+        raise InputError(f"seed must be between 0 and 2**32 - 1, got {seed}")
 
 
 @dataclass
@@ -105,9 +112,7 @@ class Result:
     def mel(self) -> np.ndarray:
         """(n_mels, frames) natural-log power mel of the mix (mono, resampled to ``MEL``'s rate), for display:
         made when first asked for, not for every track."""
-        mono = self.audio.mean(axis=0)
-        resampled = soxr.resample(mono, self.sample_rate, MEL.sample_rate).astype(np.float32)
-        return mel_spectrogram(torch.from_numpy(resampled)).numpy()
+        return track_mel(self.audio, self.sample_rate)
 
     @property
     def sample_rate(self) -> int:
@@ -233,6 +238,7 @@ class Pipeline:
             "instruments": folder / index.components.get("instruments", "instruments"),
             "pieces": folder / index.components.get("pieces", "pieces"),
             "pitches": folder / "draw" / BANK_PITCHES,  # the bank clips' pitches (found sounds of the music)
+            "diffusion": folder / index.components.get("diffusion", "diffusion"),
         }
         return cls(detector, ClassicalDetector(), planner, components, index, device,
                    weights=str(path_or_repo or "weights/") + (f"@{revision}" if revision else ""))
@@ -276,8 +282,7 @@ class Pipeline:
     def check_inputs(self, seconds: float, seed: int, sound: str | None, detector: str) -> str:
         """The sound's name (the default for None); InputError for any argument out of range."""
         check_seconds(seconds)
-        if not 0 <= seed < 2**32:
-            raise InputError(f"seed must be between 0 and 2**32 - 1, got {seed}")
+        check_seed(seed)
         self._detector(detector)
         sound = check_name(self.index.default if sound is None else sound, self.index.sounds)
         self._build(sound)  # a missing or broken asset (the bank) says so here, once
@@ -337,3 +342,25 @@ class Pipeline:
                     "device": str(self.device),
                     "weights": self.weights}
         return Result(analysis, plan, mastered, layers, settings, clock.timings)
+
+    @torch.inference_mode()
+    def text_to_audio(self, prompt: str, seconds: float = 10.0, seed: int = 0, steps: int | None = None,
+                      progress: Progress | None = None) -> TextToAudioResult:
+        """``seconds`` of the sound ``prompt`` describes, sampled by the ``diffusion`` backend (``steps``
+        denoising steps, default: its settings') and mastered to ``TEXT_LUFS``. The same seed gives the same audio."""
+        prompt = check_prompt(prompt)
+        check_seconds(seconds)
+        check_seed(seed)
+        backend = self.backend("diffusion")
+        clock = _StageClock(progress)
+        clock.start("render")
+        layer = backend.text_to_audio(prompt, seconds, seed, steps)
+        clock.start("master")
+        mastered = master([layer], self.master_config, target_lufs=TEXT_LUFS)
+        clock.start(None)
+        inference = backend.model.config.inference
+        settings = {"seconds": seconds, "seed": seed, "steps": steps or backend.settings.steps or inference.steps,
+                    "guidance": backend.settings.guidance or inference.guidance,
+                    "scheduler": backend.settings.scheduler or inference.scheduler,
+                    "vocoder": backend.settings.vocoder, "device": str(self.device), "weights": self.weights}
+        return TextToAudioResult(prompt, mastered, [layer], settings, clock.timings)

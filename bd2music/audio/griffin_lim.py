@@ -40,18 +40,21 @@ def griffin_lim(
     momentum: float = 0.99,
     length: int | None = None,
     seed: int = 0,
+    angles: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Waveform (..., samples) whose STFT magnitude approaches ``magnitude`` (..., bins, frames).
 
-    ``length`` defaults to ``(frames - 1) * hop_length`` samples; phases start random (seeded).
+    ``length`` defaults to ``(frames - 1) * hop_length`` samples; phases start from ``angles`` (unit complex
+    numbers of the magnitude's shape, e.g. a vocoder's phases) or random (seeded).
     """
     shape = magnitude.shape
     magnitude = magnitude.reshape(-1, *shape[-2:]).float()
     window = torch.hann_window(config.n_fft, periodic=True, device=magnitude.device)
     length = length if length is not None else (shape[-1] - 1) * config.hop_length
-    generator = torch.Generator().manual_seed(seed)
-    angles = torch.polar(torch.ones_like(magnitude), 2 * torch.pi * torch.rand(magnitude.shape, generator=generator))
-    angles = angles.to(magnitude.device)
+    if angles is None:
+        generator = torch.Generator().manual_seed(seed)
+        angles = torch.polar(torch.ones_like(magnitude), 2 * torch.pi * torch.rand(magnitude.shape, generator=generator))
+    angles = angles.reshape(magnitude.shape).to(magnitude.device)
     stft = dict(n_fft=config.n_fft, hop_length=config.hop_length, window=window, center=True)
     previous = torch.zeros_like(angles)
     for _ in range(n_iter):

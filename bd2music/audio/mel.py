@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import librosa
 import numpy as np
+import soxr
 import torch
 from torch import nn
 
@@ -122,3 +123,10 @@ def mel_spectrogram(waveform: torch.Tensor | np.ndarray, config: MelConfig = MEL
     waveform = torch.as_tensor(waveform)
     return _module(config, str(waveform.device))(waveform)
 
+
+def track_mel(audio: np.ndarray, sample_rate: int, config: MelConfig = MEL) -> np.ndarray:
+    """(n_mels, frames) log-mel of a track (channels, samples) at ``sample_rate``: mono, resampled to the mel's
+    rate (for display)."""
+    mono = np.atleast_2d(audio).mean(axis=0)
+    resampled = soxr.resample(mono, sample_rate, config.sample_rate).astype(np.float32)
+    return mel_spectrogram(torch.from_numpy(resampled), config).numpy()

@@ -20,6 +20,7 @@ REGISTRY = {  # name -> "module:Class"
     "neural": "bd2music.backends.neural:NeuralBackend",
     "scene": "bd2music.backends.scene:SceneBackend",
     "music": "bd2music.backends.music:MusicBackend",
+    "diffusion": "bd2music.backends.diffusion:DiffusionBackend",
 }
 
 __all__ = ["REGISTRY", "Backend", "Cue", "Layer", "Progress", "backend_class", "check_name", "settings_config"]

@@ -15,5 +15,6 @@ COMMANDS = {
     "pieces": ("bd2music.commands.pieces", "build the library of public-domain pieces the music backend arranges"),
     "make-pages": ("bd2music.commands.make_pages", "draw procedural comic pages with exact YOLO labels"),
     "reconstruct": ("bd2music.commands.reconstruct", "round-trip clips through the audio latent; sample its prior"),
-    "train": ("bd2music.commands.train", "train a model (detector, vocoder, audio-vae, ..., draw)"),
+    "text-to-audio": ("bd2music.commands.text_to_audio", "the sound a prompt describes (latent diffusion), WAV + JSON"),
+    "train": ("bd2music.commands.train", "train a model (detector, vocoder, audio-vae, ..., draw, diffusion)"),
 }

@@ -5,6 +5,7 @@
     bd2music train vocoder --out runs/vocoder [--config run.json] [--device cuda] [--resume] [--smoke]
     bd2music train audio-vae --out runs/audio_vae [--config run.json] [--device cuda] [--resume] [--smoke]
     bd2music train draw --out runs/draw [--smoke]
+    bd2music train diffusion --out runs/diffusion [--config run.json] [--device cuda] [--resume] [--smoke]
 
 The data folder is ``--data`` (``draw`` generates its drawings and needs none), else ``$BD2MUSIC_DATA``, else ``../shared/data`` beside the clone. A folder that
 already holds a model (``config.json`` or ``*.safetensors``, e.g. the shipped ``weights/<model>``) is never
@@ -29,6 +30,7 @@ AUDIO_MODELS = {  # name: (training module, config class, train function)
     "comic-vae": ("bd2music.training.comic_vae", "ComicVAETrainConfig", "train_comic_vae"),
     "mapper": ("bd2music.training.mapper", "MapperTrainConfig", "train_mapper"),
     "draw": ("bd2music.training.draw", "DrawTrainConfig", "train_draw"),
+    "diffusion": ("bd2music.training.diffusion", "DiffusionTrainConfig", "train_diffusion"),
 }
 GENERATED = ("draw",)  # models trained on data they generate: no data folder needed
 
@@ -63,6 +65,7 @@ def run_audio_model(args: argparse.Namespace) -> int:
     shown += ("rho_", "diversity_ratio", "frechet")  # mapper
     shown += ("heldout_recall", "heldout_cosine")
     shown += ("mae_",)  # draw
+    shown += ("heldout_loss",)  # diffusion
     print(f"{args.model} weights written to {args.out}: "
           + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith(shown)))
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bd2music.audio.griffin_lim import GriffinLim
+from bd2music.audio.griffin_lim import GriffinLim, griffin_lim, mel_to_power
 from bd2music.audio.mel import MEL, MelConfig
 from bd2music.errors import InputError
 from bd2music.models.base import PretrainedMixin
@@ -80,6 +80,23 @@ class Vocoder(PretrainedMixin, nn.Module):
             self.spectrum(log_mel), mel.n_fft, mel.hop_length, window=self.window, center=True, length=length
         )
         return waveform[0] if unbatched else waveform
+
+
+class WarmGriffinLim(nn.Module):
+    """Fast Griffin-Lim on the mel's least-squares magnitude (``bd2music.audio.griffin_lim``), its phases
+    started from the trained vocoder's instead of at random: fewer iterations than Griffin-Lim alone, without the
+    vocoder's frame-rate comb. Called as the vocoder is: ``vocoder(log_mel, length=None)``."""
+
+    def __init__(self, vocoder: Vocoder, n_iter: int = 32) -> None:
+        super().__init__()
+        self.vocoder, self.n_iter = vocoder, n_iter
+
+    def forward(self, log_mel: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        mel = self.vocoder.config.mel
+        spectrum = self.vocoder.spectrum(log_mel if log_mel.ndim == 3 else log_mel[None])
+        angles = spectrum / (spectrum.abs() + 1e-16)
+        magnitude = mel_to_power(log_mel, mel).sqrt()
+        return griffin_lim(magnitude, mel, n_iter=self.n_iter, length=length, angles=angles)
 
 
 VOCODERS = ("neural", "griffin-lim")

@@ -1,0 +1,170 @@
+"""Backend ``diffusion``: each plan segment's sound sampled by the latent diffusion model, decoded by the audio VAE.
+
+For each segment, the model (``bd2music.models.diffusion``) samples the audio-VAE latents of the windows that
+cover it, conditioned on the segment's semantic embedding (the audio-text space) and its calibrated targets
+(tempo, onset rate, spectral centroid, flatness: ``DESCRIPTOR_TARGETS``); the audio VAE decodes them into log-mel
+windows, cross-faded within the segment and between segments (``bd2music.plan.frame_span``). With the plan's
+``pulse`` the segment's tempo and onset rate shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``,
+the audio VAE's pulse settings), as the neural backend does. The waveform comes from ``settings.vocoder``:
+Griffin-Lim by default (the trained vocoder adds a comb at its frame rate). ``text_to_audio`` samples one
+prompt's sound the same way, its embedding from the audio-text model's ``embed_text``, without descriptor targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from bd2music.audio.griffin_lim import GriffinLim
+from bd2music.backends import settings_config
+from bd2music.backends.base import Cue, Layer, Progress, trigger
+from bd2music.errors import InputError
+from bd2music.models.audio_text import AudioTextModel
+from bd2music.models.audio_vae import AudioVAE, TiledLatent
+from bd2music.models.diffusion import LatentDiffusion, check_sampling
+from bd2music.models.vocoder import Vocoder, WarmGriffinLim
+from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
+from bd2music.soundtrack import normalise_loudness, overlap_add, pulse_gains
+
+DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
+VOCODER_CHOICES = ("griffin-lim", "warm", "trained")
+LICENCE = "AGPL-3.0-or-later (model output)"
+
+
+@dataclass
+class DiffusionSettings:
+    """Settings of the diffusion backend (``weights/pipeline.json``, ``settings.diffusion``)."""
+
+    steps: int | None = None  # denoising steps (None: the model's config.inference)
+    guidance: float | None = None  # classifier-free guidance scale (None: the model's)
+    scheduler: str | None = None  # "dpm++" or "ddim" (None: the model's)
+    vocoder: str = "griffin-lim"  # griffin-lim; warm (the trained vocoder's phases, then Griffin-Lim); trained
+    griffin_lim_iterations: int = 32  # of griffin-lim and warm
+
+    def __post_init__(self) -> None:
+        if self.vocoder not in VOCODER_CHOICES:
+            raise ValueError(f"vocoder must be one of {', '.join(VOCODER_CHOICES)}, got {self.vocoder!r}")
+        if not 1 <= self.griffin_lim_iterations <= 512:
+            raise ValueError("griffin_lim_iterations must be between 1 and 512")
+
+
+@dataclass
+class DiffusionBackend:
+    """Latent diffusion -> audio VAE decoder -> (pulse) -> vocoder."""
+
+    model: LatentDiffusion
+    audio_vae: AudioVAE
+    audio_text: AudioTextModel
+    vocoder: torch.nn.Module
+    settings: DiffusionSettings
+    name: ClassVar[str] = "diffusion"
+
+    @classmethod
+    def from_components(cls, components: dict, settings: dict | None = None) -> DiffusionBackend:
+        """The model from ``components["diffusion"]`` (a folder), checked against the audio VAE and the audio-text
+        model it was trained with; the vocoder that ``settings`` names."""
+        config = settings_config(DiffusionSettings, settings, "diffusion")
+        vae, audio_text = components["audio_vae"], components["audio_text"]
+        folder = Path(components["diffusion"])
+        if not (folder / "config.json").is_file():
+            raise InputError(f"no diffusion weights in {folder} (bd2music train diffusion makes them)")
+        model = LatentDiffusion.from_pretrained(folder, device=vae.latent_mean.device)
+        mine = model.config
+        if (mine.latent_shape, mine.downsampling) != (vae.config.latent_shape, vae.config.downsampling):
+            raise InputError(f"the diffusion model's latents {mine.latent_shape} do not fit the audio VAE's "
+                             f"{vae.config.latent_shape}")
+        if mine.embed_dim != audio_text.config.embed_dim:
+            raise InputError(f"the diffusion model takes {mine.embed_dim}-d embeddings, the audio-text model "
+                             f"gives {audio_text.config.embed_dim}")
+        if unknown := [name for name in mine.descriptors if name not in DESCRIPTOR_TARGETS]:
+            raise InputError(f"the diffusion model's descriptors {', '.join(unknown)} are not plan targets")
+        check_sampling(config.scheduler or mine.inference.scheduler, config.steps or mine.inference.steps,
+                       config.guidance or mine.inference.guidance)
+        mel = vae.config.mel
+        vocoder = components["vocoder"]
+        if config.vocoder == "griffin-lim" or not isinstance(vocoder, Vocoder):  # no trained vocoder: Griffin-Lim
+            vocoder = GriffinLim(mel, config.griffin_lim_iterations)
+        elif config.vocoder == "warm":
+            vocoder = WarmGriffinLim(vocoder, config.griffin_lim_iterations)
+        return cls(model, vae, audio_text, vocoder, config)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.audio_vae.config.mel.sample_rate
+
+    def _vocoder_name(self) -> str:
+        return {GriffinLim: "griffin-lim", WarmGriffinLim: "warm-started griffin-lim"}.get(
+            type(self.vocoder), "trained vocoder")
+
+    @torch.inference_mode()
+    def sample_mel(self, frames: int, embedding: torch.Tensor | None, descriptors: torch.Tensor | None,
+                   generator: torch.Generator, steps: int | None = None) -> torch.Tensor:
+        """Log-mel (n_mels, frames): the windows covering ``frames`` sampled together under one condition, decoded
+        and cross-faded."""
+        config, s = self.model.config, self.settings
+        windows = config.windows_for(frames)
+        latents = self.model.sample(windows, embedding, descriptors, generator, steps or s.steps, s.guidance,
+                                    s.scheduler)
+        starts = [i * config.window_stride for i in range(windows)]
+        length = starts[-1] + self.audio_vae.config.window_frames
+        return self.audio_vae.decode_long(TiledLatent(latents, starts, length))[:, :frames]
+
+    def _condition(self, segment: SegmentPlan) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """A segment's embedding (None when the plan has none of the model's size) and descriptor targets."""
+        embedding = segment.embedding if segment.embedding.numel() == self.model.config.embed_dim else None
+        values = [getattr(segment, DESCRIPTOR_TARGETS[name]) for name in self.model.config.descriptors]
+        return embedding, torch.tensor(values, dtype=torch.float32)
+
+    @torch.inference_mode()
+    def log_mel(self, plan: Plan, seed: int, progress: Progress | None = None) -> torch.Tensor:
+        """The track's natural-log power mel (n_mels, frames): segments sampled in order from one seeded
+        generator, cross-faded, pulsed."""
+        mel_config = self.audio_vae.config.mel
+        fps = mel_config.frames_per_second
+        length = mel_config.num_frames(round(plan.seconds * mel_config.sample_rate))
+        generator = torch.Generator().manual_seed(seed)
+        spans = [frame_span(s.start, s.end, plan.crossfade_s, fps, length) for s in plan.segments]
+        pieces = []
+        for index, (segment, (start, end)) in enumerate(zip(plan.segments, spans)):
+            if progress is not None:
+                progress(index / len(plan.segments), f"sampling segment {index + 1} of {len(plan.segments)}")
+            pieces.append(self.sample_mel(end - start, *self._condition(segment), generator))
+        starts = [start for start, _ in spans]
+        fade = round(plan.crossfade_s * fps)
+        mel = overlap_add(pieces, starts, length, fade)
+        if plan.pulse:
+            shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the audio VAE
+            gains = [pulse_gains(p.shape[-1], fps, s.tempo, s.onset_rate, **shape).to(mel)
+                     for p, s in zip(pieces, plan.segments)]
+            mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
+        return mel
+
+    def voice(self, mel: torch.Tensor, samples: int) -> np.ndarray:
+        """(samples,) float32 waveform of a log-mel, at a peak-safe level."""
+        waveform, _ = normalise_loudness(self.vocoder(mel[None], length=samples)[0], self.sample_rate)
+        return waveform.clamp(-1.0, 1.0).float().cpu().numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:
+        samples = round(plan.seconds * self.sample_rate)
+        audio = self.voice(self.log_mel(plan, seed, progress), samples)
+        cues = [Cue("diffusion", s.start, s.end, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
+                    "weights/diffusion, weights/audio_vae", trigger(s.panel), "generated sound")
+                for s in plan.segments]
+        return [Layer("diffusion", audio, self.sample_rate, cues)]
+
+    @torch.inference_mode()
+    def text_to_audio(self, prompt: str, seconds: float, seed: int, steps: int | None = None) -> Layer:
+        """``seconds`` of the sound a ``prompt`` describes (embed_text, no descriptor targets), as one layer."""
+        mel_config = self.audio_vae.config.mel
+        samples = round(seconds * self.sample_rate)
+        embedding = self.audio_text.embed_text([prompt])[0]
+        mel = self.sample_mel(mel_config.num_frames(samples), embedding, None, torch.Generator().manual_seed(seed),
+                              steps)
+        cue = Cue("diffusion", 0.0, seconds, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
+                  "weights/diffusion, weights/audio_vae", f"prompt: {prompt}", "generated sound")
+        return Layer("diffusion", self.voice(mel, samples), self.sample_rate, [cue])
