@@ -36,9 +36,11 @@ from bd2music.errors import InputError  # noqa: E402
 from bd2music.explain import explain  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
 from bd2music.io import IMAGE_SUFFIXES, Page, load_page  # noqa: E402
+from bd2music.models.diffusion import STEPS_RANGE  # noqa: E402
 from bd2music.music.plots import plot_piano_roll  # noqa: E402
 from bd2music.pipeline import SECONDS_RANGE, Pipeline  # noqa: E402
 from bd2music.playback import page_map  # noqa: E402
+from bd2music.text_to_audio import slug  # noqa: E402
 from bd2music.vision.analysis import PageAnalysis  # noqa: E402
 from bd2music.vision.detect import DETECTORS  # noqa: E402
 from bd2music.vision.overlay import KIND_COLOURS, draw_overlay  # noqa: E402
@@ -59,7 +61,7 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 WEB = Path(__file__).resolve().parent / "web"  # the page map's script and style
 SOUND_INFO = ("soundtrack: music over the scene; music: a score (a public-domain piece or a new one) played by "
               "recorded instruments; scene: real recorded sounds from the licensed bank; neural: the learned "
-              "decoder and vocoder")
+              "decoder and vocoder; diffusion: sound sampled by the latent diffusion model")
 STAGE_WORDS = {"detection": "finding the panels", "features": "measuring the page", "plan": "planning the sound",
                "render": "mixing the sounds", "master": "mastering"}
 LEGEND = ", ".join(f'<span style="color:rgb{colour}">{kind}</span>' for kind, colour in KIND_COLOURS.items())
@@ -169,6 +171,8 @@ RightToLeft = _strict(gr.Checkbox, lambda value: inputs.flag(value, "rtl"))
 Detector = _strict(gr.Radio, lambda value: inputs.choice(value, "detector", DETECTORS))
 Sound = _strict(gr.Radio, lambda value: inputs.choice(value, "sound", sounds()[0]))
 ReadText = _strict(gr.Checkbox, lambda value: inputs.flag(value, "text"))
+Prompt = _strict(gr.Textbox, lambda value: inputs.prompt(value))
+Steps = _strict(gr.Slider, lambda value: inputs.number(value, "steps", *STEPS_RANGE, whole=True))
 DrawSeconds = _strict(gr.Number, lambda value: inputs.number(value, "seconds", *DRAW_SECONDS_RANGE))
 DrawingFile = _strict(gr.File, _page_upload, file="drawing")
 DrawSound = _strict(gr.Radio, lambda value: inputs.choice(value, "sound", draw_sounds()))
@@ -405,6 +409,48 @@ def _depict_tab() -> None:
         run.click(depict, [clip, seed], [image, summary, readings, figure, downloads], api_name="depict")
 
 
+@gpu
+def text_to_sound(prompt: str | None, seconds: float, seed: int, steps: int, progress: gr.Progress = gr.Progress()):
+    """Prompt + settings → sound (WAV), its mel spectrogram, a summary, downloads (WAV, JSON)."""
+    if seconds is None or seed is None or steps is None:
+        raise _refuse("Give a length in seconds, a seed and a number of steps.")
+    try:
+        result = pipeline().text_to_audio(prompt, seconds=float(seconds), seed=int(seed), steps=int(steps),
+                                          progress=lambda fraction, stage: progress(fraction,
+                                                                                    desc=STAGE_WORDS.get(stage, stage)))
+    except InputError as error:
+        raise _refuse(str(error)) from None
+    stem = _output_stem(slug(result.prompt))
+    wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
+    write_wav(wav, result.audio, result.sample_rate)
+    out.write_text(json.dumps(result.to_dict(), indent=1))
+    settings = result.settings
+    summary = (f"**{result.prompt}**: {result.duration:.1f} s sampled by the latent diffusion model in "
+               f"{settings['steps']} {settings['scheduler']} steps (guidance {settings['guidance']:g}), voiced by "
+               f"{settings['vocoder']}, mastered to {result.mastered.lufs:.0f} LUFS. Same prompt and seed, same sound.")
+    return str(wav), plot_soundtrack(result.mel, []), summary, [str(wav), str(out)]
+
+
+def _text_tab() -> None:
+    """Tab **Text to sound**: a prompt in, the latent diffusion model's sound out (endpoint ``/text_to_audio``)."""
+    with gr.Tab("Text to sound"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                prompt = Prompt(label="Describe a sound", placeholder="rain on a tin roof", max_length=300,
+                                elem_id="prompt")
+                seconds = Seconds(*SECONDS_RANGE, value=10, step=1, label="Length (seconds)")
+                seed = Seed(0, precision=0, minimum=0, maximum=2**32 - 1, label="Seed (same seed, same sound)")
+                steps = Steps(*STEPS_RANGE, value=20, step=1, label="Denoising steps (more: slower)")
+                run = gr.Button("Make the sound", variant="primary", elem_id="text-to-audio")
+            with gr.Column(scale=3):
+                audio = gr.Audio(label="Sound", type="filepath", interactive=False, elem_id="text-sound")
+                summary = gr.Markdown(elem_id="text-summary")
+                spectrogram = gr.Plot(label="Mel spectrogram", show_label=False, elem_id="text-spectrogram")
+                downloads = gr.File(label="Downloads: WAV, JSON (prompt, settings)", file_count="multiple")
+        run.click(text_to_sound, [prompt, seconds, seed, steps], [audio, spectrogram, summary, downloads],
+                  api_name="text_to_audio", concurrency_limit=1)
+
+
 def build_demo() -> gr.Blocks:
     """The app's layout."""
     files = sorted(EXAMPLES.glob("*.jpg"))
@@ -483,6 +529,7 @@ def build_demo() -> gr.Blocks:
                     sound_table = gr.Dataframe(headers=["descriptor", "value", "unit"], label="Summary", wrap=True,
                                                column_widths=[200, 150, 100], elem_id="sound-table")
             run_sound.click(analyze_sound, clip, [sound_figure, sound_table], api_name="analyze_sound")
+        _text_tab()
         _draw_tab()
         _depict_tab()
         gr.Markdown(f"Weights: {weights().public}. Device: {pipeline().device}.", elem_id="weights")

@@ -101,19 +101,20 @@ def time_audioldm(pipe, device: str, seconds: float, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def audioldm_seconds(device: str, seconds: float, measured: tuple[int, int] | None) -> tuple[dict, bool]:
-    """Seconds per generation at 200 and at 10 steps; with ``measured`` (a, b), extrapolated from those two."""
+def audioldm_seconds(device: str, seconds: float, measured: tuple[int, int] | None,
+                     counts: tuple[int, ...] = (AUDIOLDM_STEPS, DIFFUSERS_DEFAULT_STEPS)) -> tuple[dict, bool]:
+    """Seconds per generation at each of ``counts`` steps; with ``measured`` (a, b), extrapolated from those two."""
     pipe = build_audioldm(device)
     with torch.inference_mode():
         time_audioldm(pipe, device, seconds, 2)  # warm-up
         if measured is None:
-            return {n: time_audioldm(pipe, device, seconds, n) for n in (AUDIOLDM_STEPS, DIFFUSERS_DEFAULT_STEPS)}, False
+            return {n: time_audioldm(pipe, device, seconds, n) for n in counts}, False
         few, more = (min(time_audioldm(pipe, device, seconds, n) for _ in range(2)) for n in measured)
     per_step = (more - few) / (measured[1] - measured[0])
     if per_step <= 0:
         raise SystemExit(f"AudioLDM timings did not grow with steps ({few:.2f} s, {more:.2f} s): rerun on a quiet machine")
     fixed = few - measured[0] * per_step
-    return {n: fixed + n * per_step for n in (AUDIOLDM_STEPS, DIFFUSERS_DEFAULT_STEPS)}, True
+    return {n: fixed + n * per_step for n in counts}, True
 
 
 def time_pipeline(pipe: Pipeline, pages: list[Path], seconds: float, sound: str) -> dict[str, float]:

@@ -55,6 +55,46 @@ def music_measures(tracks: list[np.ndarray], rate: int, scores: list, render_s: 
     }
 
 
+def real_clips(category: str | None = None) -> list[np.ndarray]:
+    """The held-out real clips of tests/data/sounds_heldout.txt (of ``category`` only, if given), 16 kHz."""
+    from bd2music.audio.load import load_audio
+
+    listed = (REPO / "tests/data/sounds_heldout.txt").read_text().splitlines()
+    listed = [name for name in listed if name and not name.startswith("#")]
+    if category:
+        listed = [name for name in listed if name.startswith(f"{category}/")]
+    return [load_audio(DATA / "sounds" / name).samples for name in listed]
+
+
+def listen(pipeline, sound: str, pages: list[Path], real: list[np.ndarray], seconds: float, desc: str) -> dict:
+    """The listening report of ``sound`` on ``pages`` (seed 0, and seed 1 for seed distinctness) against ``real``,
+    with silent/clipped tracks, reproducibility, seconds per page (and a music layer's measures)."""
+    from tqdm import tqdm
+
+    from bd2music.evaluation import listening as L
+    from bd2music.evaluation.soundtrack import listening_report
+
+    tracks, seconds_per_page, features, other, scores, render_s = [], [], [], [], [], []
+    for page in tqdm(pages, desc=desc, unit="page"):
+        start = time.perf_counter()
+        result = pipeline(page, seconds=seconds, seed=0, sound=sound, rtl="openmantra" in page.name)
+        seconds_per_page.append(time.perf_counter() - start)
+        tracks.append(result.audio)
+        features.append(result.analysis.features.normalised_scalars())
+        scores.append(result.score)
+        render_s.append(result.timings.get("render", np.nan) * 10.0 / seconds)
+        other.append(pipeline(page, seconds=seconds, seed=1, sound=sound, rtl="openmantra" in page.name).audio)
+    rate = result.sample_rate
+    again = pipeline(pages[0], seconds=seconds, seed=0, sound=sound, rtl="openmantra" in pages[0].name)
+    flags = [L.silent_or_clipped(t) for t in tracks]
+    return {"pages": len(pages)} | listening_report(tracks, real, rate, features) | {
+        "seed_distinctness_db": float(np.mean([L.spectral_distance_db(a, b, rate) for a, b in zip(tracks, other)])),
+        "silent": flags.count("silent"), "clipped": flags.count("clipped"),
+        "reproducible": bool(np.array_equal(again.audio, tracks[0])),
+        "seconds_per_page_median": float(np.median(seconds_per_page)),
+    } | (music_measures(tracks, rate, scores, render_s) if all(scores) else {})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sound", required=True)
@@ -64,43 +104,15 @@ def main() -> int:
     parser.add_argument("--real-category", help="compare with the held-out clips of this category only (music)")
     args = parser.parse_args()
 
-    from tqdm import tqdm
-
-    from bd2music.audio.load import load_audio
-    from bd2music.evaluation import listening as L
-    from bd2music.evaluation.soundtrack import listening_report
     from bd2music.pipeline import Pipeline
 
     pipeline = Pipeline.from_pretrained(device="cpu")
-    listed = (REPO / "tests/data/sounds_heldout.txt").read_text().splitlines()
-    listed = [name for name in listed if name and not name.startswith("#")]
-    if args.real_category:
-        listed = [name for name in listed if name.startswith(f"{args.real_category}/")]
-    real = [load_audio(DATA / "sounds" / name).samples for name in listed]
+    real = real_clips(args.real_category)
     report = {"sound": args.sound, "seconds": args.seconds, "real_clips": len(real),
               "real_category": args.real_category or "all", "machine": "2 CPU cores", "sets": {}}
     for name, pages in page_sets().items():
-        pages = pages[: args.limit]
-        tracks, seconds_per_page, features, other, scores, render_s = [], [], [], [], [], []
-        for page in tqdm(pages, desc=f"{args.sound} {name}", unit="page"):
-            start = time.perf_counter()
-            result = pipeline(page, seconds=args.seconds, seed=0, sound=args.sound, rtl="openmantra" in page.name)
-            seconds_per_page.append(time.perf_counter() - start)
-            tracks.append(result.audio)
-            features.append(result.analysis.features.normalised_scalars())
-            scores.append(result.score)
-            render_s.append(result.timings.get("render", np.nan) * 10.0 / args.seconds)
-            other.append(pipeline(page, seconds=args.seconds, seed=1, sound=args.sound,
-                                  rtl="openmantra" in page.name).audio)
-        rate = result.sample_rate
-        again = pipeline(pages[0], seconds=args.seconds, seed=0, sound=args.sound, rtl="openmantra" in pages[0].name)
-        flags = [L.silent_or_clipped(t) for t in tracks]
-        report["sets"][name] = {"pages": len(pages)} | listening_report(tracks, real, rate, features) | {
-            "seed_distinctness_db": float(np.mean([L.spectral_distance_db(a, b, rate) for a, b in zip(tracks, other)])),
-            "silent": flags.count("silent"), "clipped": flags.count("clipped"),
-            "reproducible": bool(np.array_equal(again.audio, tracks[0])),
-            "seconds_per_page_median": float(np.median(seconds_per_page)),
-        } | (music_measures(tracks, rate, scores, render_s) if all(scores) else {})
+        report["sets"][name] = listen(pipeline, args.sound, pages[: args.limit], real, args.seconds,
+                                      f"{args.sound} {name}")
         print(name, json.dumps(report["sets"][name], indent=1), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -121,6 +121,22 @@ def test_backend_renders_a_plan_reproducibly(backend: DiffusionBackend) -> None:
     assert mel.shape == (64, 1 + round(3.3 * 16_000) // 256)
 
 
+def test_warm_griffin_lim_starts_from_the_vocoders_phases() -> None:
+    from bd2music.audio.griffin_lim import griffin_lim, mel_to_power
+    from bd2music.models.vocoder import Vocoder, VocoderConfig, WarmGriffinLim
+
+    torch.manual_seed(0)
+    vocoder = Vocoder(VocoderConfig(dim=16, num_layers=1)).eval()
+    mel = torch.randn(1, 64, 40) - 6
+    with torch.inference_mode():
+        warm = WarmGriffinLim(vocoder, 0)(mel, length=10_000)  # no iteration: the vocoder's phases as they are
+        spectrum = vocoder.spectrum(mel)
+        expected = griffin_lim(mel_to_power(mel).sqrt(), n_iter=0, length=10_000, angles=spectrum / spectrum.abs())
+        cold = griffin_lim(mel_to_power(mel).sqrt(), n_iter=0, length=10_000)
+    assert warm.shape == (1, 10_000) and torch.allclose(warm, expected, atol=1e-5)
+    assert not torch.allclose(warm, cold, atol=1e-3)
+
+
 def test_backend_refuses_a_model_of_other_latents_or_settings(backend: DiffusionBackend, tmp_path: Path) -> None:
     tiny_model(latent_channels=6).save_pretrained(tmp_path / "other")
     components = {"audio_vae": backend.audio_vae, "audio_text": backend.audio_text, "vocoder": backend.vocoder}
@@ -155,3 +171,47 @@ def test_cli_writes_a_wav_and_its_json(tmp_path: Path) -> None:
     audio, rate = soundfile.read(wav)
     assert rate == 44_100 and audio.shape == (88_200, 2) and np.abs(audio).max() > 0.01
     assert record["prompt"] == "a dog barking" and record["settings"]["steps"] == 2 and record["cues"]
+
+
+def test_smoke_training_exports_resumes_and_keeps_held_out_clips_out(data_dir: Path, tmp_path: Path) -> None:
+    out, work = tmp_path / "out", tmp_path / "work"
+    argv = ["train", "diffusion", "--smoke", "--data", str(data_dir), "--work", str(work)]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert {"config.json", "model.safetensors", "README.md", "attribution.csv", "train_config.json",
+            "metrics.json"} <= {path.name for path in out.iterdir()}
+    model = LatentDiffusion.from_pretrained(out)
+    assert model.config.width == 32 and model.latent_std.min() > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["heldout_loss_ema"]) and metrics["steps"] == 8
+    heldout = set((Path(__file__).parent / "data" / "sounds_heldout.txt").read_text().split())
+    trained = {line.split(",")[0] for line in (out / "attribution.csv").read_text().splitlines()[1:]}
+    assert trained and not trained & heldout
+    latents = (work / "latents" / "latents.safetensors").stat().st_mtime
+    assert main([*argv, "--out", str(tmp_path / "again"), "--resume"]) == 0  # the checkpoint's last step: no step
+    assert (work / "latents" / "latents.safetensors").stat().st_mtime == latents  # latents made once
+    again = LatentDiffusion.from_pretrained(tmp_path / "again")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_app_text_tab_makes_a_sound_and_refuses_bad_requests_in_one_line() -> None:
+    import gradio as gr
+
+    import app
+
+    def no_progress(fraction: float, desc: str | None = None) -> None:
+        """Stands in for gr.Progress outside a request."""
+
+    wav, figure, summary, downloads = app.text_to_sound("rain on a roof", 2, 1, 2, progress=no_progress)
+    assert Path(wav).is_file() and figure is not None and "**rain on a roof**" in summary and "2 " in summary
+    assert [Path(path).suffix for path in downloads] == [".wav", ".json"]
+    assert json.loads(Path(downloads[1]).read_text())["settings"]["seed"] == 1
+    for prompt, seconds, seed, steps, message in (("", 2, 0, 2, "prompt must not be empty"),
+                                                  ("rain", 2, None, 2, "seed"), ("rain", 99, 0, 2, "seconds")):
+        with pytest.raises(gr.Error, match=message):
+            app.text_to_sound(prompt, seconds, seed, steps, progress=no_progress)
+    for component, value, message in ((app.Prompt(), 5, "prompt must be text"), (app.Steps(1, 200), 2.5, "steps"),
+                                      (app.Steps(1, 200), 500, "steps")):
+        with pytest.raises(gr.Error, match=message):
+            component.preprocess(value)
+    names = {dep.get("api_name") for dep in app.build_demo().config["dependencies"]}
+    assert {"text_to_audio", "analyze_sound", "generate"} <= names
