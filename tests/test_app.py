@@ -199,7 +199,7 @@ def test_a_sound_whose_bank_is_missing_is_one_log_line_and_not_offered(tmp_path:
     monkeypatch.setattr(app, "pipeline", lambda: broken)
     app.sounds.cache_clear()
     try:
-        assert app.sounds() == (["music", "neural"], "music")  # the default (music over the scene) needs the bank
+        assert app.sounds() == (["music", "neural", "diffusion"], "music")  # the default (music over the scene) needs the bank
     finally:
         app.sounds.cache_clear()
     lines = capsys.readouterr().out.splitlines()

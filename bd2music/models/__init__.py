@@ -5,6 +5,7 @@ Inference code: nothing here imports ``bd2music.training``.
 
 from bd2music.models.audio_text import AudioTextModel, AudioTextModelConfig
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig
+from bd2music.models.diffusion import LatentDiffusion, LatentDiffusionConfig
 from bd2music.models.mapper import LatentMapper, MapperConfig
 from bd2music.models.vocoder import Vocoder, VocoderConfig
 
@@ -13,6 +14,8 @@ __all__ = [
     "AudioTextModelConfig",
     "AudioVAE",
     "AudioVAEConfig",
+    "LatentDiffusion",
+    "LatentDiffusionConfig",
     "LatentMapper",
     "MapperConfig",
     "Vocoder",
