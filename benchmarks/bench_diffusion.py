@@ -1,7 +1,7 @@
 """Latent diffusion (``--sound diffusion``) against the mapper (``--sound neural``) on pages, text to audio, and
 speed beside the AudioLDM-architecture pipeline, in one run.
 
-    python benchmarks/bench_diffusion.py --json docs/bench_diffusion.json [--limit N] [--no-audioldm]
+    python benchmarks/bench_diffusion.py --json docs/bench_diffusion.json [--limit N] [--parts text speed pages]
 
 1. Pages: ``bench_sound.listen`` for both sounds on both page sets (eval_pages; the held-out colour pages) against
    the held-out real clips: realism c2st, buzz, staticness, page and seed distinctness, the four structure links,
@@ -38,6 +38,7 @@ CATEGORIES = ("ambience", "animal", "foley", "human", "machine", "music")
 TEMPLATES = ("a {category} sound", "{category} sound", "the sound of {category}")
 SEEDS = (0, 1, 2)
 TEXT_SECONDS = 5.0
+PARTS = ("text", "speed", "pages")  # text: text to audio and the vocoders on its mels
 
 
 def category_classifier(rate: int):
@@ -143,7 +144,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, help="first N pages of each set (a quick look)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--sounds", nargs="+", default=["diffusion", "neural"])
-    parser.add_argument("--no-pages", action="store_true", help="text to audio and speed only")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="what to measure")
     parser.add_argument("--no-audioldm", action="store_true", help="leave out the AudioLDM reference")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -154,15 +155,18 @@ def main() -> int:
     report: dict = {"machine": f"2 CPU cores, {args.threads} torch threads, no GPU",
                     "settings": pipeline.index.settings.get("diffusion", {}),
                     "model_inference": vars(pipeline.backend("diffusion").model.config.inference)}
-    classifier, accuracy = category_classifier(44_100)
-    report["text_to_audio"], mels = text_to_audio(pipeline, classifier)
-    report["text_to_audio"]["classifier_heldout_accuracy"] = accuracy
-    print(json.dumps({k: v for k, v in report["text_to_audio"].items() if k != "rows"}, indent=1), flush=True)
-    report["vocoders"] = vocoders(pipeline, mels)
-    print(json.dumps(report["vocoders"], indent=1), flush=True)
-    report["speed"] = speed(pipeline, pipeline.backend("diffusion").model.config.inference.steps, not args.no_audioldm)
-    print(json.dumps(report["speed"], indent=1), flush=True)
-    if not args.no_pages:
+    if "text" in args.parts:
+        classifier, accuracy = category_classifier(44_100)
+        report["text_to_audio"], mels = text_to_audio(pipeline, classifier)
+        report["text_to_audio"]["classifier_heldout_accuracy"] = accuracy
+        print(json.dumps({k: v for k, v in report["text_to_audio"].items() if k != "rows"}, indent=1), flush=True)
+        report["vocoders"] = vocoders(pipeline, mels)
+        print(json.dumps(report["vocoders"], indent=1), flush=True)
+    if "speed" in args.parts:
+        steps = pipeline.backend("diffusion").model.config.inference.steps
+        report["speed"] = speed(pipeline, steps, not args.no_audioldm)
+        print(json.dumps(report["speed"], indent=1), flush=True)
+    if "pages" in args.parts:
         real = real_clips()
         report["pages"] = {sound: {name: listen(pipeline, sound, pages[: args.limit], real, args.seconds,
                                                 f"{sound} {name}")

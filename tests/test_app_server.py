@@ -70,6 +70,7 @@ GOOD = {  # a request each endpoint serves; each case of the battery spoils one 
     "/analyze_sound": ("CLIP",),
     "/depict": ("CLIP", 0),
     "/draw": ("PAGE", "sampler", "learned", 2),
+    "/text_to_audio": ("rain on a roof", 2, 0, 2),
 }
 BATTERY = [  # endpoint, {argument index: bad value}, the app's line (a bad page: a key of BAD_PAGES)
     ("/analyze", {0: None}, "Upload a comic page first."),
@@ -106,9 +107,9 @@ BATTERY = [  # endpoint, {argument index: bad value}, the app's line (a bad page
     ("/generate", {3: None}, "per_panel must be true or false, got None"),
     ("/generate", {4: "no"}, "rtl must be true or false, got 'no'"),
     ("/generate", {5: "Yolo"}, "detector must be one of yolo, classical, got 'Yolo'"),
-    ("/generate", {6: "buzz"}, "sound must be one of soundtrack, music, scene, neural, got 'buzz'"),
-    ("/generate", {6: 5}, "sound must be one of soundtrack, music, scene, neural, got 5"),
-    ("/generate", {6: None}, "sound must be one of soundtrack, music, scene, neural, got None"),
+    ("/generate", {6: "buzz"}, "sound must be one of soundtrack, music, scene, neural, diffusion, got 'buzz'"),
+    ("/generate", {6: 5}, "sound must be one of soundtrack, music, scene, neural, diffusion, got 5"),
+    ("/generate", {6: None}, "sound must be one of soundtrack, music, scene, neural, diffusion, got None"),
     ("/generate", {7: "yes"}, "text must be true or false, got 'yes'"),
     ("/generate", {7: 0}, "text must be true or false, got 0"),
     ("/analyze_sound", {0: None}, "Upload or record a sound first."),
@@ -134,6 +135,14 @@ BATTERY = [  # endpoint, {argument index: bad value}, the app's line (a bad page
     ("/draw", {2: 1}, "reading must be one of learned, classical, got 1"),
     ("/draw", {3: "abc"}, "seconds must be a number between 1 and 30, got 'abc'"),
     ("/draw", {3: 0}, "seconds must be between 1 and 30, got 0"),
+    ("/text_to_audio", {0: 5}, "prompt must be text of 1 to 300 characters, got 5"),
+    ("/text_to_audio", {0: None}, "prompt must be text of 1 to 300 characters, got None"),
+    ("/text_to_audio", {0: "  "}, "prompt must not be empty: describe a sound, e.g. 'rain on a tin roof'"),
+    ("/text_to_audio", {0: "x" * 301}, "prompt must be at most 300 characters, got 301"),
+    ("/text_to_audio", {1: 0}, "seconds must be between 1 and 60, got 0"),
+    ("/text_to_audio", {2: -1}, "seed must be between 0 and 4294967295, got -1"),
+    ("/text_to_audio", {3: 2.5}, "steps must be a whole number, got 2.5"),
+    ("/text_to_audio", {3: 0}, "steps must be between 1 and 200, got 0"),
     *((endpoint, {0: name}, name) for name in BAD_PAGES for endpoint in ("/analyze", "/generate")),
 ]
 
