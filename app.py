@@ -420,15 +420,12 @@ def text_to_sound(prompt: str | None, seconds: float, seed: int, steps: int, pro
                                                                                     desc=STAGE_WORDS.get(stage, stage)))
     except InputError as error:
         raise _refuse(str(error)) from None
-    stem = _output_stem(slug(result.prompt))
-    wav, out = stem.with_suffix(".wav"), stem.with_suffix(".json")
-    write_wav(wav, result.audio, result.sample_rate)
-    out.write_text(json.dumps(result.to_dict(), indent=1))
+    wav, downloads = _write(result, _output_stem(slug(result.prompt)))
     settings = result.settings
     summary = (f"**{result.prompt}**: {result.duration:.1f} s sampled by the latent diffusion model in "
                f"{settings['steps']} {settings['scheduler']} steps (guidance {settings['guidance']:g}), voiced by "
                f"{settings['vocoder']}, mastered to {result.mastered.lufs:.0f} LUFS. Same prompt and seed, same sound.")
-    return str(wav), plot_soundtrack(result.mel, []), summary, [str(wav), str(out)]
+    return str(wav), plot_soundtrack(result.mel, []), summary, downloads
 
 
 def _text_tab() -> None:

@@ -36,6 +36,11 @@ class TextToAudioResult:
         return self.mastered.audio
 
     @property
+    def score(self) -> None:
+        """No notes are played (a page's Result has the score of its music layer here)."""
+        return None
+
+    @property
     def sample_rate(self) -> int:
         return self.mastered.sample_rate
 
