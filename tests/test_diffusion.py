@@ -137,6 +137,16 @@ def test_warm_griffin_lim_starts_from_the_vocoders_phases() -> None:
     assert not torch.allclose(warm, cold, atol=1e-3)
 
 
+def test_room_tone_lifts_silent_gaps_only(backend: DiffusionBackend) -> None:
+    mel = torch.full((64, 100), -6.0)
+    mel[:, 40:60] = -18.4  # a gap ~52 dB under the rest
+    toned = backend.room_tone(mel)
+    floor = -6.0 + np.log(0.8) - 3 * np.log(10)  # 30 dB under the band's mean power (80 % of it at -6)
+    assert torch.equal(toned[:, :40], mel[:, :40]) and torch.allclose(toned[:, 40:60], torch.tensor(floor).float())
+    backend.settings.floor_db = 0.0
+    assert torch.equal(backend.room_tone(mel), mel)
+
+
 def test_backend_refuses_a_model_of_other_latents_or_settings(backend: DiffusionBackend, tmp_path: Path) -> None:
     tiny_model(latent_channels=6).save_pretrained(tmp_path / "other")
     components = {"audio_vae": backend.audio_vae, "audio_text": backend.audio_text, "vocoder": backend.vocoder}

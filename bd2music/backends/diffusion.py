@@ -5,13 +5,16 @@ cover it, conditioned on the segment's semantic embedding (the audio-text space)
 (tempo, onset rate, spectral centroid, flatness: ``DESCRIPTOR_TARGETS``); the audio VAE decodes them into log-mel
 windows, cross-faded within the segment and between segments (``bd2music.plan.frame_span``). With the plan's
 ``pulse`` the segment's tempo and onset rate shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``,
-the audio VAE's pulse settings), as the neural backend does. The waveform comes from ``settings.vocoder``:
+the audio VAE's pulse settings), as the neural backend does. A room tone keeps every mel bin within
+``settings.floor_db`` of its band's mean power (sampled gaps between sparse events would be digital silence).
+The waveform comes from ``settings.vocoder``:
 Griffin-Lim by default (the trained vocoder adds a comb at its frame rate). ``text_to_audio`` samples one
 prompt's sound the same way, its embedding from the audio-text model's ``embed_text``, without descriptor targets.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -44,12 +47,15 @@ class DiffusionSettings:
     scheduler: str | None = None  # "dpm++" or "ddim" (None: the model's)
     vocoder: str = "griffin-lim"  # griffin-lim; warm (the trained vocoder's phases, then Griffin-Lim); trained
     griffin_lim_iterations: int = 32  # of griffin-lim and warm
+    floor_db: float = 30.0  # room tone: no mel bin lower than this under its band's mean power (0 = no floor)
 
     def __post_init__(self) -> None:
         if self.vocoder not in VOCODER_CHOICES:
             raise ValueError(f"vocoder must be one of {', '.join(VOCODER_CHOICES)}, got {self.vocoder!r}")
         if not 1 <= self.griffin_lim_iterations <= 512:
             raise ValueError("griffin_lim_iterations must be between 1 and 512")
+        if not 0 <= self.floor_db <= 120:
+            raise ValueError("floor_db must be between 0 and 120")
 
 
 @dataclass
@@ -143,8 +149,17 @@ class DiffusionBackend:
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
         return mel
 
+    def room_tone(self, mel: torch.Tensor) -> torch.Tensor:
+        """``mel`` with no bin more than ``settings.floor_db`` under its band's mean power over the track, as a
+        recording's room tone keeps it: sampled gaps between sparse events are digital silence otherwise."""
+        if not self.settings.floor_db:
+            return mel
+        mean_power = torch.logsumexp(mel, dim=-1, keepdim=True) - math.log(mel.shape[-1])
+        return torch.maximum(mel, mean_power - self.settings.floor_db * math.log(10) / 10)
+
     def voice(self, mel: torch.Tensor, samples: int) -> np.ndarray:
-        """(samples,) float32 waveform of a log-mel, at a peak-safe level."""
+        """(samples,) float32 waveform of a log-mel (its room tone kept), at a peak-safe level."""
+        mel = self.room_tone(mel)
         waveform, _ = normalise_loudness(self.vocoder(mel[None], length=samples)[0], self.sample_rate)
         return waveform.clamp(-1.0, 1.0).float().cpu().numpy().astype(np.float32)
 
