@@ -152,6 +152,7 @@ def main() -> int:
     from bd2music.pipeline import Pipeline
 
     pipeline = Pipeline.from_pretrained(device="cpu")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     report: dict = {"machine": f"2 CPU cores, {args.threads} torch threads, no GPU",
                     "settings": pipeline.index.settings.get("diffusion", {}),
                     "model_inference": vars(pipeline.backend("diffusion").model.config.inference)}
@@ -162,17 +163,18 @@ def main() -> int:
         print(json.dumps({k: v for k, v in report["text_to_audio"].items() if k != "rows"}, indent=1), flush=True)
         report["vocoders"] = vocoders(pipeline, mels)
         print(json.dumps(report["vocoders"], indent=1), flush=True)
+        args.json.write_text(json.dumps(report, indent=1) + "\n")  # kept if a later part fails
     if "speed" in args.parts:
         steps = pipeline.backend("diffusion").model.config.inference.steps
         report["speed"] = speed(pipeline, steps, not args.no_audioldm)
         print(json.dumps(report["speed"], indent=1), flush=True)
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
     if "pages" in args.parts:
         real = real_clips()
         report["pages"] = {sound: {name: listen(pipeline, sound, pages[: args.limit], real, args.seconds,
                                                 f"{sound} {name}")
                                    for name, pages in page_sets().items()} for sound in args.sounds}
         print(json.dumps(report["pages"], indent=1), flush=True)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
