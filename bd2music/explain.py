@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-import numpy as np
 
-from bd2music.plan import LISTENER_RANGES
+from bd2music.plan import range_place
 from bd2music.text_cues import DIALOGUE
 from bd2music.vision.description import RULES
 
@@ -91,15 +90,9 @@ def music_words(score: Score) -> str:
     return f"{source}, melody on {', then '.join(melodies[:MELODIES])}{more}{joined}"
 
 
-def _place(name: str, value: float) -> float:
-    """``value``'s place (0-1) in the listener range of plan target ``name``, on a log scale."""
-    low, high = LISTENER_RANGES[name]
-    return float(np.clip(np.log(value / low) / np.log(high / low), 0.0, 1.0))
-
-
 def _grade(name: str, values: list[float], words: tuple[str, str, str]) -> str:
     """The word (low, middle, high third of the range) of the segments' values: ``"fast"``, ``"slow to fast"``."""
-    graded = [words[min(2, int(3 * _place(name, v)))] for v in values]
+    graded = [words[min(2, int(3 * range_place(name, v, log=True)))] for v in values]
     low, high = min(graded, key=words.index), max(graded, key=words.index)
     return low if low == high else f"{low} to {high}"
 

@@ -60,6 +60,14 @@ RAMPS = {  # targets mapped by rank onto a ramp over their listener range rather
 MEASURED = tuple(name for name in TARGETS if name not in RAMPS)  # targets whose tables come from real clips
 
 
+def range_place(name: str, value: float, log: bool = False) -> float:
+    """``value``'s place (0-1) in the listener range of target ``name`` (on a log scale with ``log``)."""
+    low, high = LISTENER_RANGES[name]
+    if log:
+        value, low, high = np.log(max(value, 1e-6)), np.log(low), np.log(high)
+    return float(np.clip((value - low) / (high - low), 0.0, 1.0))
+
+
 def frame_span(start: float, end: float, crossfade_s: float, fps: float, length: int) -> tuple[int, int]:
     """(first, end) frames at ``fps`` of a segment from ``start`` to ``end`` s, widened by half a cross-fade on
     each side, within the track's ``length`` frames (where the planner's latents and the decoded pieces lie)."""

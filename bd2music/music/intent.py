@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bd2music.plan import LISTENER_RANGES, Plan, SegmentPlan
+from bd2music.plan import Plan, SegmentPlan, range_place
 
 PITCH_NAMES = ("C", "D♭", "D", "E♭", "E", "F", "F♯", "G", "A♭", "A", "B♭", "B")
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -79,14 +79,6 @@ class Section:
         return 60.0 / self.tempo
 
 
-def _place(name: str, value: float, log: bool = False) -> float:
-    """``value``'s place (0-1) in the listener range of target ``name``."""
-    low, high = LISTENER_RANGES[name]
-    if log:
-        value, low, high = np.log(max(value, 1e-6)), np.log(low), np.log(high)
-    return float(np.clip((value - low) / (high - low), 0.0, 1.0))
-
-
 def page_mood(plan: Plan) -> dict[str, float]:
     """The segments' visual readings weighted by duration (the hue: of the most colourful segment)."""
     weights = np.array([s.duration for s in plan.segments]) / plan.seconds
@@ -117,12 +109,12 @@ def plan_sections(plan: Plan, config: IntentConfig) -> list[Section]:
     sections = []
     for index, segment in enumerate(plan.segments):
         start, end = bounds[index], bounds[index + 1]
-        height = config.height_mix * _place("centroid", segment.centroid, log=True)
+        height = config.height_mix * range_place("centroid", segment.centroid, log=True)
         height += (1 - config.height_mix) * segment.mood.get("brightness", 0.5)
         sections.append(Section(
             index=index, panel=segment.panel, start=start, end=end, beats=tempos[index][0], tempo=tempos[index][1],
             density=_music_onsets(segment.onset_rate, config) * 60.0 / tempos[index][1],
-            level=_place("loudness", segment.loudness),
+            level=range_place("loudness", segment.loudness),
             height=float(height), contour=_contour(plan, segment),
         ))
     return sections
@@ -158,7 +150,7 @@ def beat_bounds(plan: Plan, config: IntentConfig) -> tuple[list[float], list[tup
 def _music_onsets(onset_rate: float, config: IntentConfig) -> float:
     """The onset-rate target carried from its listener range onto the music's (both log-even)."""
     low, high = np.log(config.onsets)
-    return float(np.exp(low + _place("onset_rate", onset_rate, log=True) * (high - low)))
+    return float(np.exp(low + range_place("onset_rate", onset_rate, log=True) * (high - low)))
 
 
 def _contour(plan: Plan, segment: SegmentPlan) -> float:
