@@ -36,7 +36,7 @@ import torch
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import RankWeights, SoundBank
-from bd2music.plan import LISTENER_RANGES, Plan, SegmentPlan
+from bd2music.plan import Plan, SegmentPlan, range_place
 from bd2music.soundtrack import PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
 from bd2music.text_cues import DIALOGUE
 
@@ -217,9 +217,7 @@ class SceneBackend:
     def events_per_beat(self, onset_rate: float) -> float:
         """Events per beat for an onset-rate target: 1 at the bottom of its listener range, ``max_events_per_beat``
         at the top, log-even between (every beat sounds, so the beat tracker hears the tempo)."""
-        low, high = LISTENER_RANGES["onset_rate"]
-        density = float(np.clip(np.log(onset_rate / low) / np.log(high / low), 0.0, 1.0))
-        return self.config.max_events_per_beat**density
+        return self.config.max_events_per_beat ** range_place("onset_rate", onset_rate, log=True)
 
     def _attack(self, clip: int, seconds: float | None = None) -> np.ndarray:
         """Up to ``seconds`` (default ``event_max_s``) of the clip from its attack (10 ms before its level first
