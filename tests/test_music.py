@@ -161,7 +161,7 @@ def test_generate_writes_the_score_as_midi_and_musicxml_beside_the_wav(tmp_path)
 def test_the_scenes_sound_sources_suggest_instruments(pipe, plans) -> None:
     backend = backend_class("music").from_components(pipe.components, {"source_weight": 100.0, "top_k": 1})
     plan = plans[False]
-    shares = backend.sound_sources(plan.segments[0])
+    shares = backend.source_shares(backend.source_clips(plan.segments[0]))
     assert shares and sum(shares.values()) == pytest.approx(1.0)
     [layer] = backend.render(plan, seed=0)
     [section] = layer.score.sections

@@ -146,7 +146,7 @@ class MusicBackend:
             events = arrange(piece, key, sections, self.config.arranger, self.config.composer)
             source = f"piece: {piece.title} ({piece.collection}, {piece.id})"
         ranked = [self.source_clips(segment) for segment in plan.segments]
-        sources = [self._shares(clips) for clips in ranked]
+        sources = [self.source_shares(clips) for clips in ranked]
         found = self.found_sounds.choose(ranked) if self.found_sounds is not None else None
         drummed = {e.section for e in events if e.role == PERCUSSION}
         orchestration = self.orchestrate(plan, sections, seed, sources, drummed, found)
@@ -186,7 +186,7 @@ class MusicBackend:
     def orchestrate(self, plan: Plan, sections: list[Section], seed: int, sources: list[dict[str, float]],
                     drummed: set[int], found: Found | None = None) -> list[Orchestration]:
         """An instrument per role and section (see the module docstring); ``sources``: each segment's
-        ``sound_sources``; ``drummed``: the sections the score has percussion in; ``found``: the page's found
+        ``source_shares``; ``drummed``: the sections the score has percussion in; ``found``: the page's found
         sound, which plays in the sections whose sources hold it."""
         rng = np.random.default_rng([seed, page_hash(plan), 23])
         chosen: list[Orchestration] = []
@@ -224,10 +224,6 @@ class MusicBackend:
         return (config.semantic_weight * semantic - config.height_weight * np.abs(brightness - section.height)
                 + config.source_weight * suggested)
 
-    def sound_sources(self, segment: SegmentPlan) -> dict[str, float]:
-        """The share of each bank category among the segment's ``source_clips``."""
-        return self._shares(self.source_clips(segment))
-
     def source_clips(self, segment: SegmentPlan) -> list[int]:
         """The ``source_clips`` bank clips that best match the segment (its latents, semantic embedding and
         centroid and flatness targets, as the scene ranks them), best first; none without a bank."""
@@ -237,7 +233,8 @@ class MusicBackend:
                                  {"spectral_centroid_mean": segment.centroid,
                                   "spectral_flatness_mean": segment.flatness})[: self.config.source_clips]
 
-    def _shares(self, clips: list[int]) -> dict[str, float]:
+    def source_shares(self, clips: list[int]) -> dict[str, float]:
+        """The share of each bank category among ``clips`` (a segment's ``source_clips``)."""
         categories = [self.sources.clips[i].category for i in clips]
         return {c: categories.count(c) / len(categories) for c in dict.fromkeys(categories)}
 

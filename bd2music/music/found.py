@@ -1,7 +1,7 @@
 """Found sounds: a pitched clip of the scene joins the band (WAVE's second phase: the image's objects become
 instruments).
 
-The scene's bank clips that best match a segment are its sound sources (``MusicBackend.sound_sources``). Among
+The scene's bank clips that best match a segment are its sound sources (``MusicBackend.source_clips``). Among
 them, a clip that holds a clear pitch (a bird, a bell, a voice, a horn; measured once per bank clip by
 ``bd2music.draw.bank_pitch`` into the shipped table: voiced share and the longest steady voiced run) becomes an
 instrument of the sampler: its voiced run, rooted at its own pitch, played at the melody's pitches on the
