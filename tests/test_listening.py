@@ -134,3 +134,17 @@ def test_structure_links_follow_the_measured_audio():
     assert np.isnan(listening.linked(flat_pages, measured)["brightness->spectral_centroid"])
     measured[0]["lufs"] = float("-inf")  # a silent track ranks lowest
     assert listening.linked(pages, measured)["colourfulness_norm->lufs"] == pytest.approx(1.0)
+
+
+def test_link_ceilings_are_what_ties_leave():
+    distinct = [{"brightness": i, "colourfulness_norm": 0.0, "edge_density": i % 2, "panel_count": i}
+                for i in range(5)]
+    ceilings = listening.link_ceilings(distinct)
+    assert ceilings["brightness->spectral_centroid"] == pytest.approx(1.0)
+    assert np.isnan(ceilings["colourfulness_norm->lufs"])  # one value: no sound can follow it
+    assert 0.5 < ceilings["edge_density->onset_rate"] < 1.0
+    grey = [dict(page, colourfulness_norm=0.3 if i == 0 else 0.0) for i, page in enumerate(distinct)]
+    one_colour_page = listening.link_ceilings(grey)["colourfulness_norm->lufs"]  # 4 tied pages of 5
+    assert one_colour_page == pytest.approx(np.sqrt(0.5))
+    measured = [{"lufs": -20.0 + i, "spectral_centroid": 0, "onset_rate": 0, "tempo": 0} for i in (4, 0, 1, 2, 3)]
+    assert listening.linked(grey, measured)["colourfulness_norm->lufs"] <= one_colour_page + 1e-9

@@ -19,7 +19,8 @@ track is first resampled to ``ANALYSIS_SAMPLE_RATE`` with soxr and analysed with
 * ``key_clarity``: Krumhansl-Schmuckler key of the mean CQT chroma and its correlation with that key's profile.
 * ``structure_links``: Spearman rho between page features and what is measured on the final audio
   (``audio_measures``: librosa onset rate, beat-tracker tempo, spectral centroid; BS.1770 integrated loudness);
-  ``linked`` does the ranking on measures already taken.
+  ``linked`` does the ranking on measures already taken; ``link_ceilings``: the highest rho any audio could
+  reach on those pages (below 1 where pages share a feature value, e.g. colourfulness 0 on black-and-white pages).
 """
 
 from __future__ import annotations
@@ -285,6 +286,21 @@ def linked(features: Sequence[Mapping[str, float]], measured: Sequence[Mapping[s
             warnings.simplefilter("ignore")  # constant input: scipy warns and returns NaN
             rhos[f"{feature}->{measure}"] = float(spearmanr(x, y)[0])
     return rhos
+
+
+def link_ceilings(features: Sequence[Mapping[str, float]],
+                  links: Sequence[tuple[str, str]] = STRUCTURE_LINKS) -> dict[str, float]:
+    """Per link, the Spearman rho of a page feature with the best audio measure it could have: one that ranks the
+    pages in the feature's order and breaks its ties. Pages tied on a feature cannot be told apart by any sound,
+    so the measured rho cannot exceed this; NaN where the feature is constant."""
+    ceilings = {}
+    for feature, measure in links:
+        x = np.asarray([page[feature] for page in features], dtype=np.float64)
+        best = np.argsort(np.argsort(x, kind="stable"), kind="stable")  # the feature's order, ties broken
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ceilings[f"{feature}->{measure}"] = float(spearmanr(x, best)[0])
+    return ceilings
 
 
 def structure_links(features: Sequence[Mapping[str, float]], tracks: Sequence[np.ndarray], sr: int,

@@ -136,7 +136,7 @@ def listening_report(tracks: Sequence[np.ndarray], real: Sequence[np.ndarray], r
                      features: Sequence[dict], made_at: int | None = None) -> dict:
     """``bd2music.evaluation.listening`` on the tracks (at ``rate``, made at ``made_at``, default ``rate``) against
     the real clips (at the analysis rate): realism, buzz at the neural vocoder's frame rate, staticness, page
-    distinctness and the structure links on the audio."""
+    distinctness and the structure links on the audio, with their ceilings on these pages."""
     return {
         "realism_c2st": listening.realism_c2st(tracks, real, rate, ANALYSIS_SAMPLE_RATE, made_at=made_at),
         "buzz_db_median": float(np.median([listening.frame_rate_buzz_db(t, rate, rate / MEL.frames_per_second)
@@ -144,6 +144,7 @@ def listening_report(tracks: Sequence[np.ndarray], real: Sequence[np.ndarray], r
         "staticness_median": float(np.median([listening.staticness(t, rate) for t in tracks])),
         "page_distinctness_db": listening.distinctness_db(tracks, rate),
         "links": listening.structure_links(features, tracks, rate),
+        "link_ceilings": listening.link_ceilings(features),
     }
 
 
