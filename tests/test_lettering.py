@@ -98,6 +98,27 @@ def test_stacked_lines_group_and_distant_ones_do_not() -> None:
     assert len(apart) == 2  # lines in different panels never join
 
 
+def test_touching_blocks_split_where_alignment_or_spacing_breaks() -> None:
+    centred = [line((200 - w, 100 + 25 * i, 200 + w, 130 + 25 * i), f"CENTRED {i}") for i, w in enumerate((80, 60, 90))]
+    assert len(group_lines(centred, LetteringConfig())) == 1  # ragged lines of one centred block stay together
+    above = line((40, 72, 140, 102), "YOU KNOW...")  # a left-set block just above: its edges and centre all shift
+    assert sorted(reading_text(g.lines) for g in group_lines([above, *centred], LetteringConfig())) == [
+        "CENTRED 0 CENTRED 1 CENTRED 2", "YOU KNOW..."]
+    below = [line((120, 186 + 25 * i, 280, 216 + 25 * i), f"NEXT {i}") for i in range(2)]  # same centre, wider gap
+    blocks = sorted(reading_text(g.lines) for g in group_lines([*centred, *below], LetteringConfig()))
+    assert blocks == ["CENTRED 0 CENTRED 1 CENTRED 2", "NEXT 0 NEXT 1"]
+    assert len(group_lines([*centred, *below], LetteringConfig(spacing_break=2.0))) == 1  # within that: one block
+
+
+def test_a_balloon_holding_two_blocks_gives_two_areas() -> None:
+    page = Image.new("RGB", (400, 400), "white")
+    centred = [line((200 - w, 100 + 25 * i, 200 + w, 130 + 25 * i), "HELLO THERE") for i, w in enumerate((80, 60))]
+    aside = line((40, 72, 140, 102), "YOU KNOW...")
+    areas = letter_balloons(page, [Balloon((30, 60, 290, 160), None, 0.9), Balloon((35, 65, 150, 110), None, 0.5)],
+                            [aside, *centred])
+    assert sorted(area.text for area in areas) == ["HELLO THERE HELLO THERE", "YOU KNOW..."]  # no empty duplicate
+
+
 def test_lettering_merges_with_the_detected_balloons() -> None:
     page = Image.new("RGB", (800, 600), (150, 150, 150))  # grey art around a white oval balloon
     ImageDraw.Draw(page).ellipse((70, 85, 330, 190), fill="white", outline="black", width=3)

@@ -3,11 +3,17 @@ merged with the detector's balloons, so that an area is found when either finds 
 
 * **grouping**: two lines belong to one area when their heights are alike (ratio under ``height_ratio``) and
   they are stacked (vertical gap under ``line_gap`` line heights, horizontal ranges overlapping or centred
-  alike) or side by side on one row (horizontal gap under ``word_gap`` line heights).
+  alike) or side by side on one row (horizontal gap under ``word_gap`` line heights). A group is then cut
+  between two of its rows (lines side by side make one row) where the lettering changes block: the rows share no
+  alignment (their left edges, right edges and centres all shift by over ``align_break`` line heights: a centred
+  block under a left-aligned one, a speaker's block beside another's) or they lie further apart than the block's
+  own line spacing (over ``spacing_break`` x the median spacing of its other rows).
 * **merging**: a group of lines lying mostly (``inside`` of its box) in a detected balloon is that balloon's
-  (the one holding most of it); a balloon and its groups are one area, boxed by their union. A group no balloon
-  holds is a new area, scored by the recogniser's confidence. A balloon holding no group keeps its box with no
-  text, unless it lies mostly in a lettered area (a second detection of the same lettering) or it is weak
+  (the one holding most of it); a balloon and the group it holds are one area, boxed by their union, and a
+  balloon holding several groups (blocks the grouping keeps apart: a balloon in two parts, touching balloons
+  detected as one) gives each its own area. A group no balloon holds is a new area, scored by the recogniser's
+  confidence. A balloon holding no group keeps its box with no text, unless it lies mostly in a lettered area or
+  one lies mostly in it (a second detection of the same lettering) or it is weak
   (under ``empty_min_score``) on a page where text was read (a page in a script the reader skips keeps them all).
 * **text**: an area's lines in reading order (rows top to bottom, left to right in a row), joined by spaces.
 * **kind**: ``sfx`` when, in at most ``sfx_words`` words, its words are onomatopoeia of the lexicon, or a
@@ -44,6 +50,8 @@ class LetteringConfig:
     height_ratio: float = 1.6  # lines of one area differ in height by less than this factor
     line_gap: float = 0.2  # largest vertical gap between stacked lines, in line heights (their boxes are padded)
     word_gap: float = 0.25  # largest horizontal gap between pieces of one row, in line heights
+    align_break: float = 0.6  # rows whose left edges, right edges and centres all shift by more (line heights) part
+    spacing_break: float = 1.35  # rows further apart than this x the block's median row spacing part
     inside: float = 0.5  # a group of lines with this share of its box in a detected balloon is the balloon's
     sfx_height: float = 2.0  # lettering this many times the page's median line height (or more) is display type
     sfx_words: int = 3  # a sound effect has at most this many words
@@ -110,12 +118,12 @@ def group_lines(lines: list[TextLine], config: LetteringConfig, panels: list[Box
     groups: dict[int, list[TextLine]] = {}
     for i, line in enumerate(lines):
         groups.setdefault(root(i), []).append(line)
-    return [_Area(_union(line.box for line in group), tuple(group)) for group in groups.values()]
+    blocks = [block for group in groups.values() for block in split_blocks(group, config)]
+    return [_Area(_union(line.box for line in block), tuple(block)) for block in blocks]
 
 
-def reading_text(lines) -> str:
-    """The lines' words in reading order: rows top to bottom (a row: centres within half a line height), each
-    left to right."""
+def _rows(lines) -> list[list[TextLine]]:
+    """The lines in rows, top to bottom (a row: centres within half a line height), each left to right."""
     rows: list[list[TextLine]] = []
     for line in sorted(lines, key=lambda l: (l.box[1] + l.box[3]) / 2):
         centre = (line.box[1] + line.box[3]) / 2
@@ -123,7 +131,35 @@ def reading_text(lines) -> str:
             rows[-1].append(line)
         else:
             rows.append([line])
-    return " ".join(line.text for row in rows for line in sorted(row, key=lambda l: l.box[0]))
+    return [sorted(row, key=lambda l: l.box[0]) for row in rows]
+
+
+def split_blocks(lines, config: LetteringConfig) -> list[list[TextLine]]:
+    """A group of linked lines cut into blocks between rows that share no alignment or lie further apart than
+    the block's own row spacing (see the module docstring)."""
+    rows = _rows(lines)
+    if len(rows) < 2:
+        return [list(lines)]
+    boxes = [_union(line.box for line in row) for row in rows]
+    heights = [max(line.height for line in row) for row in rows]
+    spacing = [((b[1] + b[3]) - (a[1] + a[3])) / 2 / max(ha, hb, 1.0)  # centre to centre, in the taller's heights
+               for a, b, ha, hb in zip(boxes, boxes[1:], heights, heights[1:])]
+    blocks = [list(rows[0])]
+    for k, (a, b) in enumerate(zip(boxes, boxes[1:])):
+        height = (heights[k] + heights[k + 1]) / 2
+        shift = min(abs(a[0] - b[0]), abs(a[2] - b[2]), abs((a[0] + a[2]) - (b[0] + b[2])) / 2)
+        others = spacing[:k] + spacing[k + 1:]
+        apart = bool(others) and spacing[k] > config.spacing_break * float(np.median(others))
+        if shift > config.align_break * height or apart:
+            blocks.append([])
+        blocks[-1].extend(rows[k + 1])
+    return blocks
+
+
+def reading_text(lines) -> str:
+    """The lines' words in reading order: rows top to bottom (a row: centres within half a line height), each
+    left to right."""
+    return " ".join(line.text for row in _rows(lines) for line in row)
 
 
 def _kind(grey: np.ndarray, area: _Area, in_balloon: bool, median_height: float, config: LetteringConfig) -> str:
@@ -174,7 +210,9 @@ def letter_balloons(image: Image.Image, balloons: list[Balloon], lines: list[Tex
         else:
             areas.append((group, None))
     for balloon, groups in zip(balloons, held):
-        if groups:
+        if len(groups) > 1:
+            areas.extend((group, balloon) for group in groups)
+        elif groups:
             lines_held = tuple(line for group in groups for line in group.lines)
             areas.append((_Area(_union([balloon.box, *(g.box for g in groups)]), lines_held), balloon))
     lettered = []
@@ -182,9 +220,11 @@ def letter_balloons(image: Image.Image, balloons: list[Balloon], lines: list[Tex
         score = balloon.score if balloon else float(np.mean([line.score for line in area.lines]))
         kind = _kind(grey, area, balloon is not None, median_height, config)
         lettered.append(Balloon(area.box, None, score, reading_text(area.lines), kind))
-    for balloon, groups in zip(balloons, held):  # balloons holding no text read, unless a lettered area covers them
+    for balloon, groups in zip(balloons, held):  # balloons holding no text read, unless they overlap a lettered area
         weak = bool(lines) and balloon.score < config.empty_min_score
-        if not groups and not weak and not any(_inside(balloon.box, b.box) >= config.inside for b in lettered):
+        twice = any(_inside(balloon.box, b.box) >= config.inside or _inside(b.box, balloon.box) >= config.inside
+                    for b in lettered)  # a second detection of lettering another balloon or a group holds
+        if not groups and not weak and not twice:
             lettered.append(replace(balloon, text="", kind="unknown"))
     return lettered
 
