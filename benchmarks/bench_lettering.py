@@ -10,6 +10,10 @@ For each folder of labelled pages (``*.json`` with ``balloons`` boxes; ``benchma
   the true text over the true text's length, letters and digits only, case and spaces ignored (summed over areas);
 * kinds: how often a matched area's kind is the labelled one; and the precision of the areas of the kinds the
   box-only sets label (leaving out those found as ``sfx`` or ``sign``);
+* the target's areas (issue 22: speech, captions and signs): recall over the labelled areas of those kinds (all
+  areas of the box-only sets, which label only balloons and captions), matched as above against every predicted
+  area; precision over the predicted areas less those matched to a labelled sound effect and those unmatched
+  that were found as a kind the set does not label (``sfx``; on the box-only sets ``sfx`` and ``sign``);
 * seconds per page of the whole analysis (load, detection, reading, grouping, features): each page analysed
   ``--repeats`` times and its fastest run kept (other jobs on a shared machine slow the others), median and max
   over pages, and the CPU seconds (all threads) of those runs, median;
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from bd2music.evaluation.panels import count_matches, evaluate_detector, load_annotations, match_boxes
+from bd2music.evaluation.panels import Counts, count_matches, evaluate_detector, load_annotations, match_boxes
 from bd2music.io import load_page
 from bd2music.vision.analysis import ANALYSIS_LONG_SIDE, analyze_page
 from bd2music.vision.detect import load_detector
@@ -40,7 +44,8 @@ from bd2music.vision.lettering import LetteringDetector
 from bd2music.vision.ocr import ReaderConfig, TextReader
 
 HERE = Path(__file__).resolve().parent
-FOLDERS = ("western_lettering", "western_balloons", "western_balloons_test", "western_balloons_test2")
+FOLDERS = ("western_lettering", "western_lettering_test", "western_balloons", "western_balloons_test",
+           "western_balloons_test2")
 IOU = 0.3
 
 
@@ -57,9 +62,20 @@ def edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
+def target_counts(found, truth, kinds, unlabelled) -> Counts:
+    """TP/FP/FN of the target's areas (speech, captions, signs): labels of kind ``sfx`` and the predictions
+    matched to them are left out, and so are unmatched predictions of a kind in ``unlabelled``."""
+    pairs = match_boxes([b.box for b in found], [tuple(box) for box in truth], IOU)
+    matched = dict(pairs)
+    tp = sum(kinds[t] != "sfx" for _, t in pairs)
+    fn = sum(kind != "sfx" for kind in kinds) - tp
+    fp = sum(p not in matched and b.kind not in unlabelled for p, b in enumerate(found))
+    return Counts(tp, fp, fn)
+
+
 def evaluate_folder(folder: Path, detector, reader: TextReader, repeats: int) -> dict:
     """Counts, CER, kinds and timings of one folder of labelled pages."""
-    total = speech = None
+    total = speech = target = None
     errors = chars = kinds_right = kinds_seen = 0
     seconds, cpu, misread = [], [], []
     for page_label in load_annotations(folder):
@@ -79,6 +95,10 @@ def evaluate_folder(folder: Path, detector, reader: TextReader, repeats: int) ->
         unlabelled_kinds = [b.box for b in analysis.balloons if b.kind not in ("sfx", "sign")]
         spoken = count_matches(unlabelled_kinds, page_label.balloons, IOU)
         speech = spoken if speech is None else speech + spoken
+        kinds = [a["kind"] for a in areas] if areas is not None else ["speech"] * len(page_label.balloons)
+        aimed = target_counts(analysis.balloons, page_label.balloons if areas is None else [a["box"] for a in areas],
+                              kinds, ("sfx",) if areas is not None else ("sfx", "sign"))
+        target = aimed if target is None else target + aimed
         if areas is None:
             continue
         for p, t in match_boxes(predicted, [tuple(a["box"]) for a in areas], IOU):
@@ -90,7 +110,8 @@ def evaluate_folder(folder: Path, detector, reader: TextReader, repeats: int) ->
             if distance:
                 misread.append(f"{page_label.name}: {areas[t]['text']!r} read {analysis.balloons[p].text!r}")
     result = {"pages": len(seconds), **total.to_dict(), "median_s": statistics.median(seconds), "max_s": max(seconds),
-              "median_cpu_s": statistics.median(cpu), "precision_without_sfx_signs": speech.precision}
+              "median_cpu_s": statistics.median(cpu), "precision_without_sfx_signs": speech.precision,
+              "target": target.to_dict()}
     if chars:
         result |= {"cer": errors / chars, "chars": chars, "kind_accuracy": kinds_right / kinds_seen,
                    "misread": misread}
@@ -119,16 +140,19 @@ def main() -> None:
             results[f"eval_pages ({name})"] = {"pages": len(pages), **report.balloons.to_dict()}
     print(f"{platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}\n")
     print(f"load average (1 min) at the start: {load:.2f}, at the end: {os.getloadavg()[0]:.2f}\n")
-    print("| pages | n | areas P | P without sfx, signs | areas R | areas F1 | CER | kind right | s/page median "
-          "| s/page max | CPU s/page |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| pages | n | areas P | P without sfx, signs | areas R | areas F1 | target P | target R | CER | kind right "
+          "| s/page median | s/page max | CPU s/page |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         cer = f"{r['cer']:.3f} ({r['chars']} chars)" if "cer" in r else "-"
         kind = f"{r['kind_accuracy']:.2f}" if "kind_accuracy" in r else "-"
         plain = f"{r['precision_without_sfx_signs']:.3f}" if "precision_without_sfx_signs" in r else "-"
         timings = " | ".join(f"{r[key]:.2f}" if key in r else "-" for key in ("median_s", "max_s", "median_cpu_s"))
-        print(f"| {name} | {r['pages']} | {r['precision']:.3f} | {plain} | {r['recall']:.3f} | {r['f1']:.3f} | {cer} "
-              f"| {kind} | {timings} |")
+        aimed = r.get("target", {})
+        aimed = " | ".join(f"{aimed[key]:.3f}" if aimed.get("tp", 0) + aimed.get("fn", 0) else "-"
+                           for key in ("precision", "recall"))
+        print(f"| {name} | {r['pages']} | {r['precision']:.3f} | {plain} | {r['recall']:.3f} | {r['f1']:.3f} | {aimed} "
+              f"| {cer} | {kind} | {timings} |")
     for r in results.values():
         for line in r.get("misread", []):
             print("  misread:", line)
