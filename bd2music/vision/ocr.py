@@ -40,6 +40,7 @@ class ReaderConfig:
     """How the page is read (the ``lettering`` settings of the analysis)."""
 
     long_side: int = 1024  # the page is read on a copy at most this long (pixels): speed, yet lettering stays legible
+    batch: int = 1  # lines recognised per run (padding a batch to its widest line costs more than it saves)
     min_score: float = 0.8  # recognised lines under this confidence are dropped
     min_letters: int = 2  # lines with fewer letters are dropped (a lone glyph is mostly a misreading; a bare
     # number is a page number, a scale or a date, not lettering that means a sound)
@@ -106,6 +107,7 @@ class TextReader:
                 "Global.log_level": "error", "Global.use_cls": False, "Global.text_score": self.config.min_score,
                 "Global.max_side_len": self.config.long_side, "Det.limit_type": "max",
                 "Det.limit_side_len": self.config.long_side, "Det.box_thresh": self.config.box_threshold,
+                "Rec.rec_batch_num": self.config.batch,
                 "Det.model_path": str(folder / MODEL_FILES["det"]), "Rec.model_path": str(folder / MODEL_FILES["rec"]),
                 "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
