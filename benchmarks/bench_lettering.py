@@ -1,7 +1,7 @@
 """Lettering: are the lettered areas found, is their text read right, how long does the analysis take with text?
 
-For each folder of labelled pages (``*.json`` with ``balloons`` boxes; ``benchmarks/western_lettering`` also has
-``areas`` with their text), the full analysis runs with the text read (YOLO + lettering, as ``bd2music analyze``):
+For each folder of labelled pages (``*.json`` with ``balloons`` boxes; the ``western_lettering*`` sets also have
+``areas`` with their text and kind), the full analysis runs with the text read (YOLO + lettering, as ``bd2music analyze``):
 
 * areas found: predicted balloons (lettered areas) matched one-to-one to the labelled boxes at IoU >= 0.3;
   precision, recall, F1 (pages of the box-only sets label no sound effects or signs, so their precision is low
@@ -44,8 +44,8 @@ from bd2music.vision.lettering import LetteringDetector
 from bd2music.vision.ocr import ReaderConfig, TextReader
 
 HERE = Path(__file__).resolve().parent
-FOLDERS = ("western_lettering", "western_lettering_test", "western_balloons", "western_balloons_test",
-           "western_balloons_test2")
+FOLDERS = ("western_lettering", "western_lettering_test", "western_lettering_test2", "western_balloons",
+           "western_balloons_test", "western_balloons_test2")
 IOU = 0.3
 
 
