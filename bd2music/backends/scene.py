@@ -45,7 +45,7 @@ from bd2music.text_cues import DIALOGUE
 class SceneConfig:
     """How the scene backend chooses and mixes clips."""
 
-    max_events_per_beat: float = 6.0  # events per beat at the top of the onset-rate range (1 at its bottom)
+    max_events_per_beat: float = 8.0  # events per beat at the top of the onset-rate range (1 at its bottom)
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
     descriptor_weight: float = 0.5  # weight of the centroid and flatness match in the bank's ranking
     palette: int = 3  # event clips per segment
@@ -54,7 +54,7 @@ class SceneConfig:
     event_fade_s: float = 0.2  # fade-out at the end of an excerpt
     event_decay_s: float = 0.08  # an excerpt decays with this time constant: one clear onset, not the clip's own
     event_peak_db: float = -6.0  # peak level of a beat's excerpt (dBFS before the master)
-    offbeat_db: float = -6.0  # events between beats, relative to a beat's (louder: the tempo heard doubles)
+    offbeat_db: float = -8.0  # events between beats, relative to a beat's (louder: the tempo heard doubles)
     gain_jitter_db: float = 2.0  # each event's level varies by up to this much
     pitch_jitter: float = 0.04  # each event's playback rate varies by up to this share
     bed_rms_db: tuple[float, float] = (-38.0, -26.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
