@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from bd2music.music.compose import (BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, SHAKER, ComposerConfig,
-                                    compose, grid)
+from bd2music.music.compose import (ARPEGGIO, BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, SHAKER, ComposerConfig,
+                                    arpeggio_grid, compose, grid)
 from bd2music.music.harmony import chord_of, triad, voice
 from bd2music.music.intent import IntentConfig, Key, choose_key, plan_sections
-from bd2music.music.perform import Orchestration, PerformerConfig, perform
+from bd2music.music.perform import PANS, Orchestration, PerformerConfig, perform
 from bd2music.plan import Plan, SegmentPlan
 
 MOOD = {"brightness": 0.7, "warmth": 0.6, "saturation": 0.5, "colourfulness_norm": 0.5, "contrast": 0.4,
@@ -178,3 +178,26 @@ def test_a_counter_voice_doubles_the_melody_an_octave_below() -> None:
     melody = [e for e in events if e.role == MELODY]
     assert len(plain) == len(melody) and len(doubled) == 2 * len(melody)
     assert replace(plain[0], velocity=0) != plain[0]  # a dataclass: the comparison above means what it says
+
+
+def test_an_arpeggio_breaks_the_chords_on_a_finer_grid_from_its_density() -> None:
+    config = ComposerConfig(arpeggio_from=1.0, arpeggio_split=2)
+    calm = score(make_plan(segment(onset_rate=0.3)), config=config)[2]
+    assert not [e for e in calm if e.role == ARPEGGIO]
+    key, sections, busy = score(make_plan(segment(onset_rate=3.0)), config=config)
+    arp = sorted((e for e in busy if e.role == ARPEGGIO), key=lambda e: e.beat)
+    step = arpeggio_grid(sections[0], config)
+    assert step == max(0.25, grid(sections[0], config) / 2) and len(arp) > 8
+    assert np.allclose(np.diff([e.beat for e in arp]), step)
+    harmony_notes = [e for e in busy if e.role == HARMONY]
+    assert np.mean([e.pitch for e in arp]) > np.mean([e.pitch for e in harmony_notes])
+    triads = {frozenset(triad(key, degree)) for degree in range(7)}
+    for bar in {e.beat // config.meter for e in arp}:  # each bar breaks one chord of the key, on the bass's root
+        tones = {e.pitch % 12 for e in arp if e.beat // config.meter == bar}
+        root = min((e for e in busy if e.role == BASS and e.beat // config.meter == bar), key=lambda e: e.beat)
+        assert tones in triads and root.pitch % 12 in tones
+    last_bar = max(e.beat for e in busy if e.role == BASS)
+    assert max(e.beat for e in arp) < last_bar  # the cadence is the harmony's
+    orchestration = [Orchestration("lead", "keys", "low", arpeggio="keys")]
+    notes = perform(busy, sections, orchestration, 0, RANGES, PerformerConfig())
+    assert sum(n.pan == PANS[ARPEGGIO] and n.instrument == "keys" for n in notes) == len(arp)

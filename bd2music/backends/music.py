@@ -5,8 +5,8 @@
    (``music.arrange``), or the procedural composer (``music.compose``): on ``composer_share`` of the pages (by
    seed and page) for variety, and when no piece fits or the library is missing (the score says why).
 3. **orchestration**: per section, an instrument for each role (melody, harmony, bass, a doubling counter
-   voice at loud sections, drums at dense ones), ranked by the audio-text similarity between the segment's
-   semantic embedding and the instruments' descriptions, by how well the instrument's brightness matches the
+   voice at loud sections, a plucked or struck arpeggio and drums at dense ones), ranked by the audio-text
+   similarity between the segment's semantic embedding and the instruments' descriptions, by how well the instrument's brightness matches the
    section's height, and, as WAVE turns an image's objects into instruments, by the scene's sound sources: the
    categories of the bank clips the scene would pick for the segment, each suggesting instruments
    (``SOURCE_INSTRUMENTS``); drawn from the ``top_k`` best with the seed and the page; the melody changes
@@ -32,13 +32,14 @@ from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import SoundBank
 from bd2music.errors import InputError
 from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, page_hash
-from bd2music.music.compose import BASS, HARMONY, MELODY, ComposerConfig, compose
+from bd2music.music.compose import ARPEGGIO, BASS, HARMONY, MELODY, ComposerConfig, compose
 from bd2music.music.found import Found, FoundConfig, FoundSounds, mix_found
 from bd2music.music.compose import DRUMS as PERCUSSION  # the score's role (score.DRUMS: the kit)
 from bd2music.music.instruments import InstrumentBank
 from bd2music.music.intent import IntentConfig, Key, Section, choose_key, plan_sections
 from bd2music.music.library import Piece, PieceLibrary
 from bd2music.music.perform import Orchestration, PerformerConfig, perform
+from bd2music.music.production import ProductionConfig, produce
 from bd2music.music.score import DRUMS, Note, Score
 from bd2music.plan import Plan, SegmentPlan
 
@@ -69,9 +70,6 @@ class MusicConfig:
     source_clips: int = 12  # how many of the bank's best clips for a segment count as its sound sources
     keep_weight: float = 0.6  # harmony, bass and counter: added to the score of the previous section's player
     counter_from: float = 0.65  # sections at least this loud double the melody an octave below
-    reverb_room: float = 0.45  # pedalboard Reverb room size of the music's room
-    reverb_wet: float = 0.22  # wet level of the room
-    noise_floor_db: float = -54.0  # a recording's noise floor, relative to the music's RMS
     sample_rate: int = 44_100
     composer_share: float = 0.25  # share of the pages (by seed and page) the composer plays though a piece fits
     intent: IntentConfig = field(default_factory=IntentConfig)
@@ -79,10 +77,12 @@ class MusicConfig:
     composer: ComposerConfig = field(default_factory=ComposerConfig)
     performer: PerformerConfig = field(default_factory=PerformerConfig)
     found: FoundConfig = field(default_factory=FoundConfig)
+    production: ProductionConfig = field(default_factory=ProductionConfig)
 
     def __post_init__(self) -> None:
         parts = {"intent": IntentConfig, "arranger": ArrangerConfig, "composer": ComposerConfig,
-                 "performer": PerformerConfig, "found": FoundConfig}
+                 "performer": PerformerConfig, "found": FoundConfig,
+                 "production": ProductionConfig}
         for part, kind in parts.items():
             if isinstance(getattr(self, part), dict):  # read from weights/pipeline.json
                 setattr(self, part, settings_config(kind, getattr(self, part), f"music {part}"))
@@ -104,6 +104,8 @@ class MusicBackend:
     def __post_init__(self) -> None:
         self.players = {role: [n for n in self.instruments.names if self._plays(n, role)]
                         for role in (MELODY, HARMONY, BASS)}
+        self.players[ARPEGGIO] = [n for n in self.players[MELODY] + self.players[HARMONY]
+                                  if not self.instruments.info(n)["sustained"] and n != DRUMS]
         self.brightness = instrument_brightness(self.instruments, 22_050)
         infos = {n: self.instruments.info(n) for n in self.instruments.names}
         self.ranges = {n: (info["low"], info["high"], bool(info["sustained"])) for n, info in infos.items()}
@@ -149,7 +151,8 @@ class MusicBackend:
         sources = [self.source_shares(clips) for clips in ranked]
         found = self.found_sounds.choose(ranked) if self.found_sounds is not None else None
         drummed = {e.section for e in events if e.role == PERCUSSION}
-        orchestration = self.orchestrate(plan, sections, seed, sources, drummed, found)
+        broken = {e.section for e in events if e.role == ARPEGGIO}
+        orchestration = self.orchestrate(plan, sections, seed, sources, drummed, found, broken)
         ranges, programs, found_players = self.ranges, self.programs, None
         if found is not None:
             found_players, found_range, program = self.found_sounds.players(found)
@@ -163,7 +166,7 @@ class MusicBackend:
             alone = found_players.render([n for n in notes if n.instrument == found.name], self.sample_rate,
                                          plan.seconds)
             audio = mix_found(audio, alone, self.config.found.level_db)
-        audio = self._room(audio, seed)
+        audio = produce(audio, sections, self.sample_rate, seed, self.config.production)
         unit = piece.beat_quarters if piece else 1.0  # quarter notes per beat (6/8: a dotted quarter)
         summaries = [self._section_dict(*parts) for parts in zip(sections, orchestration, sources)]
         score = Score(notes=notes, tempo_map=[(s.start, s.tempo * unit) for s in sections], key=key.name,
@@ -184,10 +187,11 @@ class MusicBackend:
 
     # -- orchestration ---------------------------------------------------------------------------------------
     def orchestrate(self, plan: Plan, sections: list[Section], seed: int, sources: list[dict[str, float]],
-                    drummed: set[int], found: Found | None = None) -> list[Orchestration]:
+                    drummed: set[int], found: Found | None = None,
+                    broken: set[int] = frozenset()) -> list[Orchestration]:
         """An instrument per role and section (see the module docstring); ``sources``: each segment's
         ``source_shares``; ``drummed``: the sections the score has percussion in; ``found``: the page's found
-        sound, which plays in the sections whose sources hold it."""
+        sound, which plays in the sections whose sources hold it; ``broken``: the sections with an arpeggio."""
         rng = np.random.default_rng([seed, page_hash(plan), 23])
         chosen: list[Orchestration] = []
         for section, segment, shares in zip(sections, plan.segments, sources):
@@ -200,7 +204,11 @@ class MusicBackend:
             if section.level >= self.config.counter_from:
                 counter = self._draw(self._keep(scores, last.counter), MELODY, rng, exclude={melody, harmony, bass})
             joins = found.name if found is not None and section.index in found.sections else None
-            chosen.append(Orchestration(melody, harmony, bass, counter, section.index in drummed, joins))
+            arpeggio = None
+            if section.index in broken:
+                arpeggio = self._draw(self._keep(scores, last.arpeggio), ARPEGGIO, rng,
+                                      exclude={melody, harmony, bass, counter})
+            chosen.append(Orchestration(melody, harmony, bass, counter, section.index in drummed, joins, arpeggio))
         return chosen
 
     def _keep(self, scores: np.ndarray, player: str | None) -> np.ndarray:
@@ -255,20 +263,6 @@ class MusicBackend:
         return info.get("role") == role or name in ALSO_PLAYS[role]
 
     # -- sound -----------------------------------------------------------------------------------------------
-    def _room(self, audio: np.ndarray, seed: int) -> np.ndarray:
-        """The music in a room (reverb) with the faint noise floor of a recording."""
-        from pedalboard import Pedalboard, Reverb
-
-        room = Pedalboard([Reverb(room_size=self.config.reverb_room, wet_level=self.config.reverb_wet,
-                                  dry_level=1.0 - self.config.reverb_wet, width=1.0)])
-        wet = room(audio.astype(np.float32), self.sample_rate)
-        rms = float(np.sqrt(np.mean(wet**2))) or 1e-4
-        white = np.fft.rfft(np.random.default_rng([seed, 24]).standard_normal(wet.shape), axis=-1)
-        freqs = np.fft.rfftfreq(wet.shape[-1], 1.0 / self.sample_rate)
-        noise = np.fft.irfft(white / np.sqrt(np.maximum(freqs, 20.0)), n=wet.shape[-1], axis=-1)  # pink (1/f)
-        noise *= rms * 10 ** (self.config.noise_floor_db / 20) / (float(np.sqrt(np.mean(noise**2))) or 1.0)
-        return (wet + noise).astype(np.float32)
-
     def _section_dict(self, section: Section, orchestration: Orchestration, sources: dict[str, float]) -> dict:
         return {"panel": section.panel, "start": round(section.start, 3), "end": round(section.end, 3),
                 "tempo": round(section.tempo, 2), "beats": section.beats,
@@ -291,7 +285,8 @@ class MusicBackend:
     def _cues(self, sections: list[Section], orchestration: list[Orchestration]) -> list[Cue]:
         cues = []
         for section, plan in zip(sections, orchestration):
-            players = [plan.melody, plan.harmony, plan.bass, plan.counter] + ([DRUMS] if plan.drums else [])
+            players = [plan.melody, plan.harmony, plan.arpeggio, plan.bass, plan.counter] + \
+                ([DRUMS] if plan.drums else [])
             for instrument in dict.fromkeys(p for p in players if p):
                 cues.append(Cue(self.name, section.start, section.end, f"instrument: {instrument}", MUSIC_LICENSE,
                                 "S. Christian Collins et al. (MuseScore General)", "MuseScore_General_Lite.sf3",

@@ -12,7 +12,8 @@
 * **parts**: the melody part is the melody, a bass part the bass, inner parts the harmony. A tune without them
   gets the composer's harmony and bass over the chords heard in each bar (``harmony.chord_of``), and so does a
   section whose density asks for a quicker accompaniment than the inner voices give.
-* **end**: the last bar becomes the tonic chord, held (a cadence on I); drums as the composer plays them.
+* **end**: the last bar becomes the tonic chord, held (a cadence on I); the arpeggio and drums as the composer
+  plays them.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bd2music.music.compose import (BASS, HARMONY, MELODY, ComposerConfig, Event, arch, bass, bass_root, drums, grid,
-                                    harmony, harmony_centre, metric_accent, section_of, total_beats)
+from bd2music.music.compose import (BASS, HARMONY, MELODY, ComposerConfig, Event, arch, arpeggio, bass, bass_root,
+                                    drums, grid, harmony, harmony_centre, metric_accent, section_of, total_beats)
 from bd2music.music.harmony import Chord, chord_of, triad, voice
 from bd2music.music.intent import Key, Section
 from bd2music.music.library import Passage, Piece, PieceLibrary
@@ -124,6 +125,7 @@ def arrange(piece: Piece, key: Key, sections: list[Section], config: ArrangerCon
     events += [e for e in accompaniment if not has_inner or e.section in quick]
     if not has_bass:
         events += bass(sections, composer_chords, composer)
+    events += arpeggio(sections, chords, composer)  # the last bar is the cadence's
     events += _cadence(events, key, last_bar, total, sections, composer) + drums(sections, composer)
     return sorted(events, key=lambda e: (e.beat, e.role))
 

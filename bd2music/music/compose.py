@@ -10,6 +10,9 @@ section (a segment of the plan) gets, from its ``intent.Section``:
   and steps between them, an arch towards the phrase's peak, a long chord tone and a breath at each phrase end;
   its height follows the section's register and the panel's place on the page;
 * **harmony**: a pad at slow grids or low levels, pulsed chords, or broken chords (arpeggios) on the grid;
+* **arpeggio**: from ``arpeggio_from`` (notes per beat), the chord's tones broken on a finer grid by a
+  plucked or struck instrument, an octave over the harmony, rising then falling: the pulse a listener hears
+  follows the plan's density whatever the melody's own rhythm;
 * **bass**: roots, root and fifth, or driving eighths as the grid quickens;
 * **the end**: the last chord (the tonic) held by harmony and bass, the melody on one of its tones;
 * **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on the grid,
@@ -28,8 +31,8 @@ import numpy as np
 from bd2music.music.harmony import CADENCE, PROGRESSIONS, Chord, progression, voice
 from bd2music.music.intent import Key, Section
 
-MELODY, COUNTER, HARMONY, BASS, DRUMS = "melody", "counter", "harmony", "bass", "drums"
-ROLES = (MELODY, COUNTER, HARMONY, BASS, DRUMS)
+MELODY, COUNTER, HARMONY, ARPEGGIO, BASS, DRUMS = "melody", "counter", "harmony", "arpeggio", "bass", "drums"
+ROLES = (MELODY, COUNTER, HARMONY, ARPEGGIO, BASS, DRUMS)
 KICK, SIDE_STICK, SNARE, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, CRASH, TOM_LOW, TOM_MID, TOM_HIGH, SHAKER = (
     36, 37, 38, 42, 44, 46, 49, 45, 47, 50, 70)
 
@@ -69,6 +72,8 @@ class ComposerConfig:
     bass_centre: int = 40  # MIDI centre of the bass (E2)
     phrase_bars: int = 4  # longest phrase
     rest_share: float = 0.15  # chance that a weak grid step of the melody is a rest
+    arpeggio_from: float = 99.0  # density (notes per beat) from which an arpeggio breaks the chords...
+    arpeggio_split: int = 2  # ...on the grid divided by this (2: twice as fast as the grid), a sixteenth at most
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -76,6 +81,12 @@ def grid(section: Section, config: ComposerConfig) -> float:
     low, mid, high = config.grid_steps
     d = section.density
     return 2.0 if d < low else 1.0 if d < mid else 0.5 if d < high else 0.25
+
+
+def arpeggio_grid(section: Section, config: ComposerConfig) -> float:
+    """The note value (beats) the arpeggio moves on: the grid split ``arpeggio_split`` times, a sixteenth at the
+    finest."""
+    return max(0.25, grid(section, config) / config.arpeggio_split)
 
 
 def section_starts(sections: list[Section]) -> list[int]:
@@ -234,6 +245,23 @@ def harmony(sections: list[Section], chords: list[Chord], config: ComposerConfig
     return events
 
 
+def arpeggio(sections: list[Section], chords: list[Chord], config: ComposerConfig) -> list[Event]:
+    """The chords' tones broken on the arpeggio's grid, an octave over the harmony's voicing (rising, then
+    falling), in the sections dense enough; the last chord is the cadence's, left to the harmony."""
+    events = []
+    for chord in chords[:-1]:
+        section = section_of(sections, chord.start)
+        if section.density < config.arpeggio_from:
+            continue
+        step = arpeggio_grid(section, config)
+        tones = sorted(voice(chord.tones, harmony_centre(section, config) + 12, None, voices=3))
+        cycle = tones + [tones[0] + 12] + tones[1:][::-1]
+        for i, beat in enumerate(np.arange(chord.start, chord.end, step)):
+            accent = metric_accent((beat - chord.start) % config.meter, config.meter)
+            events.append(Event(beat, step, cycle[i % len(cycle)], accent, ARPEGGIO, section.index))
+    return events
+
+
 def bass(sections: list[Section], chords: list[Chord], config: ComposerConfig) -> list[Event]:
     """Roots (slow), root and fifth (quarters), driving eighths (fast grids)."""
     events = []
@@ -294,4 +322,5 @@ def compose(sections: list[Section], key: Key, seed: int, config: ComposerConfig
     rng = np.random.default_rng([seed, 21])
     chords = chords_for(sections, key, rng, config)
     return sorted(melody(sections, chords, key, rng, config) + harmony(sections, chords, config)
-                  + bass(sections, chords, config) + drums(sections, config), key=lambda e: (e.beat, e.role))
+                  + arpeggio(sections, chords, config) + bass(sections, chords, config) + drums(sections, config),
+                  key=lambda e: (e.beat, e.role))

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bd2music.music.compose import BASS, COUNTER, DRUMS, HARMONY, MELODY, CLOSED_HAT, OPEN_HAT, Event, section_starts
+from bd2music.music.compose import (ARPEGGIO, BASS, CLOSED_HAT, COUNTER, DRUMS, HARMONY, MELODY, OPEN_HAT, Event,
+                                    section_starts)
 from bd2music.music.intent import Section
 from bd2music.music.score import DRUMS as DRUM_KIT, Note
 
 FOUND = "found"  # a found sound (``bd2music.music.found``) doubling the melody's strong beats
-PANS = {MELODY: 0.0, COUNTER: 0.3, HARMONY: -0.3, BASS: 0.0, DRUMS: 0.0, FOUND: -0.45}
-BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, BASS: 0.85, DRUMS: 0.8, FOUND: 0.9}  # velocity share per role
+PANS = {MELODY: 0.0, COUNTER: 0.3, HARMONY: -0.3, ARPEGGIO: 0.35, BASS: 0.0, DRUMS: 0.0, FOUND: -0.45}
+BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, ARPEGGIO: 1.0, BASS: 0.85, DRUMS: 0.8, FOUND: 0.9}  # velocity
+# share per role
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Orchestration:
     counter: str | None = None
     drums: bool = False
     found: str | None = None  # a found sound on the melody's strong beats
+    arpeggio: str | None = None  # a plucked or struck instrument breaking the chords (``compose.arpeggio``)
 
     def instrument(self, role: str) -> str | None:
         if role == DRUMS:

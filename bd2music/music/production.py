@@ -1,0 +1,111 @@
+"""The music's production chain, as a recording's mix would have it, after the sampler:
+
+1. **tone**: a low shelf lifts the bass (``bass_db``), and a high shelf tilts the top by the section's height
+   (``tilt_db``: from its low value for the lowest, darkest sections to its high value for the highest,
+   brightest ones), so that the mix's brightness follows the page's as a mixing engineer's EQ would; in per-panel
+   mode each section's tone is blended into the next over ``blend_s``;
+2. **glue**: a soft saturation (``drive_db``, a tanh stage that adds the harmonics a console or tape adds) and
+   a bus compressor;
+3. **room**: a reverb (``reverb_room``, ``reverb_wet``);
+4. **noise floor**: pink noise ``noise_floor_db`` under the music's RMS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bd2music.music.intent import Section
+
+
+@dataclass
+class ProductionConfig:
+    """The mix after the sampler (``weights/pipeline.json``, settings "music" -> "production")."""
+
+    bass_hz: float = 150.0  # corner of the bass shelf
+    bass_db: float = 0.0  # gain of the bass shelf
+    tilt_hz: float = 1500.0  # corner of the tilt shelf
+    tilt_db: tuple[float, float] = (0.0, 0.0)  # gain of the tilt shelf at height 0 and at height 1
+    blend_s: float = 0.3  # s over which one section's tone passes into the next's
+    drive_db: float = 0.0  # gain into the saturation (0: none)
+    lowpass_hz: float = 0.0  # the top rolled off from here (12 dB per octave) after the saturation (0: none)
+    compressor_threshold_db: float = 0.0  # dB under the mix's peak where the bus compressor starts (0: none)
+    compressor_ratio: float = 2.0
+    reverb_room: float = 0.45  # room size of the reverb
+    reverb_wet: float = 0.22  # wet level of the room
+    noise_floor_db: float = -54.0  # a recording's noise floor, relative to the music's RMS
+
+
+def tilt_gain(height: float, config: ProductionConfig) -> float:
+    """dB of the tilt shelf for a section of ``height`` (0-1)."""
+    low, high = config.tilt_db
+    return float(low + (high - low) * np.clip(height, 0.0, 1.0))
+
+
+def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, config: ProductionConfig) -> np.ndarray:
+    """(2, n) float32 music through the chain of the module docstring."""
+    audio = _tone(audio.astype(np.float32), sections, rate, config)
+    audio = _glue(audio, rate, config)
+    from pedalboard import Pedalboard, Reverb
+
+    room = Pedalboard([Reverb(room_size=config.reverb_room, wet_level=config.reverb_wet,
+                              dry_level=1.0 - config.reverb_wet, width=1.0)])
+    wet = room(audio, rate)
+    return (wet + _noise(wet, rate, seed, config.noise_floor_db)).astype(np.float32)
+
+
+def _tone(audio: np.ndarray, sections: list[Section], rate: int, config: ProductionConfig) -> np.ndarray:
+    """Bass shelf, and each section's tilt shelf blended into the next's."""
+    from pedalboard import HighShelfFilter, LowShelfFilter, Pedalboard
+
+    if config.bass_db:
+        audio = Pedalboard([LowShelfFilter(config.bass_hz, config.bass_db)])(audio, rate)
+    gains = [round(tilt_gain(s.height, config), 2) for s in sections]
+    if not any(gains):
+        return audio
+    toned = {g: Pedalboard([HighShelfFilter(config.tilt_hz, g)])(audio, rate) if g else audio for g in set(gains)}
+    if len(toned) == 1:
+        return toned[gains[0]]
+    n = audio.shape[-1]
+    t = np.arange(n) / rate
+    weights = np.zeros((len(sections), n), np.float32)
+    half = config.blend_s / 2
+    for k, section in enumerate(sections):  # raised-cosine edges of width blend_s at the inner bounds
+        rise = np.ones(n) if k == 0 else _ramp(t, section.start - half, config.blend_s)
+        fall = np.ones(n) if k == len(sections) - 1 else 1.0 - _ramp(t, section.end - half, config.blend_s)
+        weights[k] = rise * fall
+    weights /= np.maximum(weights.sum(axis=0), 1e-6)
+    return sum(weights[k] * toned[g] for k, g in enumerate(gains)).astype(np.float32)
+
+
+def _ramp(t: np.ndarray, start: float, width: float) -> np.ndarray:
+    x = np.clip((t - start) / max(width, 1e-6), 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * x)
+
+
+def _glue(audio: np.ndarray, rate: int, config: ProductionConfig) -> np.ndarray:
+    """Soft saturation, then the bus compressor."""
+    peak = float(np.abs(audio).max()) or 1.0
+    if config.drive_db:
+        drive = 10 ** (config.drive_db / 20) / peak
+        audio = (np.tanh(audio * drive) / np.tanh(drive * peak) * peak).astype(np.float32)
+    if config.lowpass_hz:  # a second-order Butterworth, 12 dB per octave
+        from scipy.signal import butter, sosfilt
+
+        audio = sosfilt(butter(2, config.lowpass_hz, "low", fs=rate, output="sos"), audio, axis=-1).astype(np.float32)
+    if config.compressor_threshold_db:
+        from pedalboard import Compressor, Pedalboard
+
+        threshold = 20 * np.log10(peak) + config.compressor_threshold_db
+        audio = Pedalboard([Compressor(threshold, config.compressor_ratio, 10.0, 120.0)])(audio, rate)
+    return audio
+
+
+def _noise(audio: np.ndarray, rate: int, seed: int, level_db: float) -> np.ndarray:
+    """Pink (1/f) noise ``level_db`` under ``audio``'s RMS, seeded."""
+    rms = float(np.sqrt(np.mean(audio**2))) or 1e-4
+    white = np.fft.rfft(np.random.default_rng([seed, 24]).standard_normal(audio.shape), axis=-1)
+    freqs = np.fft.rfftfreq(audio.shape[-1], 1.0 / rate)
+    noise = np.fft.irfft(white / np.sqrt(np.maximum(freqs, 20.0)), n=audio.shape[-1], axis=-1)
+    return noise * rms * 10 ** (level_db / 20) / (float(np.sqrt(np.mean(noise**2))) or 1.0)
