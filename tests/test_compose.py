@@ -88,7 +88,7 @@ def test_the_score_stays_in_its_key_ends_on_the_tonic_and_is_seeded() -> None:
     key, sections, events = score(plan)
     scale = {(key.tonic + step) % 12 for step in key.scale}
     pitched = [e for e in events if e.role != DRUMS]
-    assert {e.role for e in pitched} == {MELODY, HARMONY, BASS}
+    assert {e.role for e in pitched} == {MELODY, HARMONY, ARPEGGIO, BASS}
     assert all(e.pitch % 12 in scale for e in pitched)
     total = sum(s.beats for s in sections)
     assert all(0 <= e.beat < total and e.length > 0 for e in events)

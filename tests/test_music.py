@@ -198,3 +198,18 @@ def test_a_found_sound_stays_an_ornament_under_the_band() -> None:
     assert np.sqrt(np.mean((mixed - band) ** 2)) == pytest.approx(0.1 * 10 ** (-10 / 20), rel=1e-4)
     quiet = np.full((2, 100), 0.001, np.float32)
     assert np.allclose(mix_found(band, quiet, -10.0), band + quiet)  # never turned up
+
+
+def test_a_plucked_or_struck_instrument_plays_the_arpeggio_from_its_density(pipe, plans) -> None:
+    backend = replace(pipe.backend("music"))
+    busy = replace(backend.config.composer, arpeggio_from=0.0)
+    backend.config = replace(backend.config, composer=busy)
+    [layer] = backend.render(plans[True], seed=0)
+    players = {s["instruments"].get("arpeggio") for s in layer.score.sections} - {None}
+    assert players and all(not backend.instruments.info(name)["sustained"] for name in players)
+    credited = {c.clip.removeprefix("instrument: ") for c in layer.cues}
+    assert players <= credited
+    backend.config = replace(backend.config, composer=replace(busy, arpeggio_from=99.0))
+    [plain] = backend.render(plans[True], seed=0)
+    assert all("arpeggio" not in s["instruments"] for s in plain.score.sections)
+    assert len(layer.score.notes) > len(plain.score.notes)

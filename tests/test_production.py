@@ -10,6 +10,12 @@ from bd2music.music.intent import Section
 from bd2music.music.production import ProductionConfig, produce, tilt_gain
 
 RATE = 22_050
+PLAIN = {"bass_db": 0.0, "tilt_db": (0.0, 0.0), "drive_db": 0.0, "lowpass_hz": 0.0, "reverb_wet": 0.0,
+         "noise_floor_db": -120.0}  # every stage off
+
+
+def plain(**changes) -> ProductionConfig:
+    return ProductionConfig(**(PLAIN | changes))
 
 
 def section(index: int, start: float, end: float, height: float) -> Section:
@@ -40,7 +46,7 @@ def test_the_tilt_follows_height_between_its_two_ends() -> None:
 
 
 def test_a_higher_section_sounds_brighter_and_the_tone_moves_with_the_sections(noise) -> None:
-    config = ProductionConfig(tilt_db=(-12.0, 3.0), reverb_wet=0.0, noise_floor_db=-120.0)
+    config = plain(tilt_db=(-12.0, 3.0))
     dark = produce(noise, [section(0, 0.0, 2.0, 0.0)], RATE, 0, config)
     bright = produce(noise, [section(0, 0.0, 2.0, 1.0)], RATE, 0, config)
     assert centroid(bright) > 1.3 * centroid(dark)
@@ -51,8 +57,7 @@ def test_a_higher_section_sounds_brighter_and_the_tone_moves_with_the_sections(n
 
 
 def test_the_bass_shelf_lifts_the_low_end(noise) -> None:
-    flat = ProductionConfig(reverb_wet=0.0, noise_floor_db=-120.0)
-    lifted = ProductionConfig(bass_db=6.0, reverb_wet=0.0, noise_floor_db=-120.0)
+    flat, lifted = plain(), plain(bass_db=6.0)
     sections = [section(0, 0.0, 2.0, 0.5)]
     assert band_share(produce(noise, sections, RATE, 0, lifted), 0, 100) > \
         2.0 * band_share(produce(noise, sections, RATE, 0, flat), 0, 100)
@@ -62,18 +67,17 @@ def test_saturation_keeps_the_peak_adds_harmonics_and_the_top_is_rolled_off() ->
     t = np.arange(RATE) / RATE
     tone = np.stack([0.5 * np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32)
     sections = [section(0, 0.0, 1.0, 0.5)]
-    clean = produce(tone, sections, RATE, 0, ProductionConfig(reverb_wet=0.0, noise_floor_db=-120.0))
-    driven = produce(tone, sections, RATE, 0, ProductionConfig(drive_db=9.0, reverb_wet=0.0, noise_floor_db=-120.0))
+    clean = produce(tone, sections, RATE, 0, plain())
+    driven = produce(tone, sections, RATE, 0, plain(drive_db=9.0))
     assert np.abs(driven).max() == pytest.approx(np.abs(clean).max(), rel=0.02)
     assert band_share(driven, 600, 700) > 100 * band_share(clean, 600, 700)  # the third harmonic, 660 Hz
-    rolled = produce(tone + np.float32(0.05) * np.random.default_rng(1).standard_normal(tone.shape, np.float32),
-                     sections, RATE, 0, ProductionConfig(lowpass_hz=3000.0, reverb_wet=0.0, noise_floor_db=-120.0))
-    assert band_share(rolled, 6000) < 0.2 * band_share(tone + 0.05 * np.random.default_rng(1).standard_normal(
-        tone.shape), 6000)
+    hiss = tone + np.float32(0.05) * np.random.default_rng(1).standard_normal(tone.shape, np.float32)
+    rolled = produce(hiss, sections, RATE, 0, plain(lowpass_hz=3000.0))
+    assert band_share(rolled, 6000) < 0.2 * band_share(hiss, 6000)
 
 
 def test_the_chain_is_seeded(noise) -> None:
-    config = ProductionConfig(tilt_db=(-6.0, 0.0), drive_db=4.0, lowpass_hz=8000.0, compressor_threshold_db=-10.0)
+    config = ProductionConfig(compressor_threshold_db=-10.0)  # the defaults, and the bus compressor
     sections = [section(0, 0.0, 1.0, 0.2), section(1, 1.0, 2.0, 0.8)]
     quiet = noise * np.float32(0.1)
     a, b = (produce(quiet, sections, RATE, 3, config) for _ in range(2))

@@ -72,7 +72,7 @@ class ComposerConfig:
     bass_centre: int = 40  # MIDI centre of the bass (E2)
     phrase_bars: int = 4  # longest phrase
     rest_share: float = 0.15  # chance that a weak grid step of the melody is a rest
-    arpeggio_from: float = 99.0  # density (notes per beat) from which an arpeggio breaks the chords...
+    arpeggio_from: float = 1.0  # density (notes per beat) from which an arpeggio breaks the chords...
     arpeggio_split: int = 2  # ...on the grid divided by this (2: twice as fast as the grid), a sixteenth at most
 
 

@@ -41,7 +41,7 @@ class IntentConfig:
     flat_keys_from: float = 0.55  # black and white: brightness mapped onto the circle of fifths from here...
     sharp_keys_to: float = 0.9  # ...(4 flats) to here (4 sharps): the span of the training pages' brightness
     height_mix: float = 0.5  # height = this share of the centroid target + the rest of the brightness
-    onsets: tuple[float, float] = (1.5, 8.0)  # onsets per second of the music at the bottom and top of the range
+    onsets: tuple[float, float] = (1.5, 10.0)  # onsets per second of the music at the bottom and top of the range
     tempo_glue: float = 0.3  # a segment's tempo: its target pulled this far (log) towards the page's mean tempo
 
 

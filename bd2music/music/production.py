@@ -24,12 +24,12 @@ class ProductionConfig:
     """The mix after the sampler (``weights/pipeline.json``, settings "music" -> "production")."""
 
     bass_hz: float = 150.0  # corner of the bass shelf
-    bass_db: float = 0.0  # gain of the bass shelf
+    bass_db: float = 6.0  # gain of the bass shelf (recordings hold their low end further forward)
     tilt_hz: float = 1500.0  # corner of the tilt shelf
-    tilt_db: tuple[float, float] = (0.0, 0.0)  # gain of the tilt shelf at height 0 and at height 1
+    tilt_db: tuple[float, float] = (-12.0, 3.0)  # gain of the tilt shelf at height 0 and at height 1
     blend_s: float = 0.3  # s over which one section's tone passes into the next's
-    drive_db: float = 0.0  # gain into the saturation (0: none)
-    lowpass_hz: float = 0.0  # the top rolled off from here (12 dB per octave) after the saturation (0: none)
+    drive_db: float = 6.0  # gain into the saturation at the peak (0: none)
+    lowpass_hz: float = 6000.0  # the top rolled off from here (12 dB per octave) after the saturation (0: none)
     compressor_threshold_db: float = 0.0  # dB under the mix's peak where the bus compressor starts (0: none)
     compressor_ratio: float = 2.0
     reverb_room: float = 0.45  # room size of the reverb
