@@ -1,11 +1,13 @@
 """Tuning the music backend on TRAINING data only: generated music vs the training music clips.
 
-    python benchmarks/tune_music.py ['{"composer": {"drums_from": 1.5}}']
+    python benchmarks/tune_music.py ['{"composer": {"drums_from": 1.5}, "production": {"drive_db": 0}}']
 
 30 training pages (the comics minus tests/data/comic_vae_heldout.txt, seeded draw), 10 s of ``--sound music``
-each (optionally with other music settings, a JSON object of MusicConfig fields), against 40 music clips of
-shared/data/sounds outside tests/data/sounds_heldout.txt: the realism c2st and the features that tell the sides
-apart most (standardised mean difference). The held-out pages and clips stay for bench_sound.py.
+each (optionally with other music settings, a JSON object of MusicConfig fields, merged into weights/pipeline.json's),
+against 40 music clips of shared/data/sounds outside tests/data/sounds_heldout.txt: the realism c2st, the features
+that tell the sides apart most (standardised mean difference and the feature's own AUC: 0.5 = no help to the
+classifier), the structure links on the training pages, harmonic share and key clarity (medians). The held-out
+pages and clips stay for bench_sound.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ DATA = Path(os.environ.get("BD2MUSIC_DATA", REPO.parent / "shared" / "data"))
 
 def main() -> int:
     import soxr
+    from sklearn.metrics import roc_auc_score
 
     from bd2music.audio.load import load_audio
     from bd2music.evaluation import listening as L
@@ -39,17 +42,26 @@ def main() -> int:
     clips = [clips[i] for i in sorted(rng.choice(len(clips), 40, replace=False))]
     pipeline = Pipeline.from_pretrained(device="cpu")
     if len(sys.argv) > 1:
-        pipeline.index.settings["music"] = json.loads(sys.argv[1])
-    made = [pipeline(p, seconds=10.0, seed=0, sound="music", rtl="openmantra" in p.name).audio for p in pages]
+        settings = pipeline.index.settings.setdefault("music", {})
+        for name, value in json.loads(sys.argv[1]).items():
+            settings[name] = settings.get(name, {}) | value if isinstance(value, dict) else value
+    results = [pipeline(p, seconds=10.0, seed=0, sound="music", rtl="openmantra" in p.name) for p in pages]
+    made = [r.audio for r in results]
     real = [soxr.resample(load_audio(c).samples, 16_000, 44_100) for c in clips]
     generated = np.stack([L.clip_features(t, 44_100) for t in made])
     recorded = np.stack([L.clip_features(t, 44_100) for t in real])
     print(f"realism c2st {L.c2st_accuracy(generated, recorded):.3f}")
     spread = np.sqrt((generated.var(0) + recorded.var(0)) / 2 + 1e-9)
     effect = (generated.mean(0) - recorded.mean(0)) / spread
+    sides = np.repeat([0, 1], [len(generated), len(recorded)])
+    both = np.concatenate([generated, recorded])
     for i in np.argsort(-np.abs(effect))[:12]:
-        print(f"{L.FEATURE_NAMES[i]:22s} d={effect[i]:+.2f} generated {generated[:, i].mean():.3f} "
-              f"real {recorded[:, i].mean():.3f}")
+        print(f"{L.FEATURE_NAMES[i]:22s} d={effect[i]:+.2f} AUC {roc_auc_score(sides, both[:, i]):.2f} "
+              f"generated {generated[:, i].mean():.3f} real {recorded[:, i].mean():.3f}")
+    features = [r.analysis.features.normalised_scalars() for r in results]
+    print("links", {k: round(v, 2) for k, v in L.structure_links(features, made, 44_100).items()})
+    print(f"harmonic share {np.median([L.harmonic_share(t, 44_100) for t in made]):.2f}, key clarity "
+          f"{np.median([L.key_clarity(t, 44_100)[1] for t in made]):.2f} (medians)")
     return 0
 
 

@@ -12,9 +12,10 @@
    (``SOURCE_INSTRUMENTS``); drawn from the ``top_k`` best with the seed and the page; the melody changes
    instrument from one section to the next, while the other roles lean to keep theirs (``keep_weight``). A
    pitched clip among the sources (``music.found``) joins as a found sound on the melody's strong beats.
-4. **performance** (``music.perform``) and rendering by the sampler (``music.instruments``), then a room
-   (reverb) and the faint noise floor of a recording. The layer is stereo at the sampler's rate; it carries
-   the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
+4. **performance** (``music.perform``) and rendering by the sampler (``music.instruments``), then the
+   production chain of a recording (``music.production``: bass and a tilt that follows each section's height,
+   saturation and roll-off, a room, the faint noise floor). The layer is stereo at the sampler's rate; it
+   carries the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
 """
 
 from __future__ import annotations

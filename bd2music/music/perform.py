@@ -24,8 +24,8 @@ from bd2music.music.score import DRUMS as DRUM_KIT, Note
 
 FOUND = "found"  # a found sound (``bd2music.music.found``) doubling the melody's strong beats
 PANS = {MELODY: 0.0, COUNTER: 0.3, HARMONY: -0.3, ARPEGGIO: 0.35, BASS: 0.0, DRUMS: 0.0, FOUND: -0.45}
-BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, ARPEGGIO: 1.0, BASS: 0.85, DRUMS: 0.8, FOUND: 0.9}  # velocity
-# share per role
+# velocity share per role (the arpeggio as loud as the melody: a pulse under pads must be heard to count)
+BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, ARPEGGIO: 1.0, BASS: 0.85, DRUMS: 0.8, FOUND: 0.9}
 
 
 @dataclass
