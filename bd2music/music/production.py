@@ -103,9 +103,13 @@ def _glue(audio: np.ndarray, rate: int, config: ProductionConfig) -> np.ndarray:
 
 
 def _noise(audio: np.ndarray, rate: int, seed: int, level_db: float) -> np.ndarray:
-    """Pink (1/f) noise ``level_db`` under ``audio``'s RMS, seeded."""
+    """Pink (1/f) noise ``level_db`` under ``audio``'s RMS, seeded (float32, shaped at a fast FFT length)."""
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    n = audio.shape[-1]
+    size = next_fast_len(n, real=True)
+    white = rfft(np.random.default_rng([seed, 24]).standard_normal((audio.shape[0], size), dtype=np.float32), axis=-1)
+    freqs = np.fft.rfftfreq(size, 1.0 / rate).astype(np.float32)
+    noise = irfft(white / np.sqrt(np.maximum(freqs, np.float32(20.0))), n=size, axis=-1)[:, :n]
     rms = float(np.sqrt(np.mean(audio**2))) or 1e-4
-    white = np.fft.rfft(np.random.default_rng([seed, 24]).standard_normal(audio.shape), axis=-1)
-    freqs = np.fft.rfftfreq(audio.shape[-1], 1.0 / rate)
-    noise = np.fft.irfft(white / np.sqrt(np.maximum(freqs, 20.0)), n=audio.shape[-1], axis=-1)
-    return noise * rms * 10 ** (level_db / 20) / (float(np.sqrt(np.mean(noise**2))) or 1.0)
+    return noise * np.float32(rms * 10 ** (level_db / 20) / (float(np.sqrt(np.mean(noise**2))) or 1.0))
