@@ -145,6 +145,16 @@ def made_up_clip(category: str, seconds: float = 4.0, seed: int = 0) -> np.ndarr
 
 
 @pytest.fixture(scope="session")
+def harmonic_tone() -> np.ndarray:
+    """3 s at 16 kHz: 11 harmonics of 147 Hz (between the 62.5 Hz lines of a vocoder's frame rate) with a 3 Hz
+    vibrato, over faint noise."""
+    t = np.arange(3 * SOUND_RATE) / SOUND_RATE
+    phase = 2 * np.pi * np.cumsum(147.0 * (1 + 0.02 * np.sin(2 * np.pi * 3 * t))) / SOUND_RATE
+    tone = 0.1 * sum(np.sin(k * phase) / k for k in range(1, 12))
+    return (tone + np.random.default_rng(0).normal(0, 0.003, len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
 def sound_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Four made-up 4 s FLAC clips, ``<tmp>/sounds/<category>/<category>.flac``, by category (no data needed)."""
     folder = tmp_path_factory.mktemp("clips") / "sounds"

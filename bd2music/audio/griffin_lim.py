@@ -19,17 +19,20 @@ from bd2music.audio.mel import MEL, MelConfig, mel_filters
 NNLS_EPS = 1e-12  # keeps the multiplicative update's denominator positive
 
 
-def mel_to_power(log_mel: torch.Tensor, config: MelConfig = MEL, n_iter: int = 50) -> torch.Tensor:
-    """Linear power spectrogram (..., n_fft // 2 + 1, frames) whose mel is closest to ``exp(log_mel)``."""
+def mel_to_power(
+    log_mel: torch.Tensor, config: MelConfig = MEL, n_iter: int = 50, power: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Linear power spectrogram (..., n_fft // 2 + 1, frames) whose mel is closest to ``exp(log_mel)``; the
+    updates start from ``power`` when given (e.g. a vocoder's estimate, whose fine structure they keep)."""
     filters = torch.from_numpy(mel_filters(config)).to(log_mel.device)
     mel = log_mel.float().exp()
     if config.power != 2:
         mel = mel.pow(2.0 / config.power)
     target = filters.T @ mel  # M^T P
-    gram = filters.T @ filters
-    power = target / (gram.sum(dim=1, keepdim=True) + NNLS_EPS)
+    if power is None:
+        power = target / (filters.T @ filters.sum(dim=1, keepdim=True) + NNLS_EPS)
     for _ in range(n_iter):
-        power = power * target / (gram @ power + NNLS_EPS)
+        power = power * target / (filters.T @ (filters @ power) + NNLS_EPS)  # M^T M S, through the 64 bands
     return power
 
 

@@ -1,5 +1,11 @@
 """Mel -> waveform vocoder in the style of Vocos (Siuzdak 2023): ConvNeXt blocks at the mel frame rate predict
-each frame's STFT log-magnitude and phase, and ``torch.istft`` turns them into samples.
+each frame's STFT log-magnitude (and phase), and ``torch.istft`` turns them into samples.
+
+Where the phase comes from is the config's ``phase``: "predicted" (Vocos: the head's second half, per frame) or
+"gradient" (the head predicts the magnitude only; ``bd2music.audio.phase`` integrates its phase gradient across
+frames and bins). Phases predicted frame by frame need not continue each other, and a vocoder trained that way
+can settle on a comb at every multiple of its frame rate (62.5 Hz here) in magnitude and phase together;
+integrated phases continue by construction.
 
 Nothing upsamples in the network: it runs at 62.5 frames/s and the inverse FFT does the rest, so the default
 1.6 M parameter model (sized to train in a few hours on 2 CPU cores) runs far faster than real time on a CPU.
@@ -23,9 +29,13 @@ from torch import nn
 
 from bd2music.audio.griffin_lim import GriffinLim, griffin_lim, mel_to_power
 from bd2music.audio.mel import MEL, MelConfig
+from bd2music.audio.phase import phase_from_magnitude
 from bd2music.errors import InputError
 from bd2music.models.base import PretrainedMixin
 from bd2music.modules.convnext import ConvNeXtStack
+
+
+PHASES = ("predicted", "gradient")
 
 
 @dataclass
@@ -40,6 +50,16 @@ class VocoderConfig:
     max_log_magnitude: float = math.log(1e3)  # predicted |STFT| is clipped at 1000 (a full-scale sine is ~256)
     mel_offset: float = -6.0  # input standardisation: (log_mel - offset) / scale, ~zero mean, unit variance
     mel_scale: float = 4.0
+    phase: str = "predicted"  # "predicted" by the head, or "gradient": integrated from the predicted magnitude
+    mel_iterations: int = 0  # "gradient": least-squares updates of the magnitude towards the input mel (inference)
+    refine_iterations: int = 0  # fast Griffin-Lim iterations after the phases (inference only; 0: none)
+
+    def __post_init__(self) -> None:
+        if self.phase not in PHASES:
+            raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {self.phase!r}")
+        for name in ("mel_iterations", "refine_iterations"):
+            if not 0 <= getattr(self, name) <= 512:
+                raise ValueError(f"{name} must be between 0 and 512")
 
 
 class Vocoder(PretrainedMixin, nn.Module):
@@ -55,31 +75,51 @@ class Vocoder(PretrainedMixin, nn.Module):
         self.embed = nn.Conv1d(mel.n_mels, config.dim, config.kernel_size, padding=config.kernel_size // 2)
         self.norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.trunk = ConvNeXtStack(config.dim, config.num_layers, config.expansion, config.kernel_size)
-        self.head = nn.Linear(config.dim, mel.n_fft + 2)  # log-magnitude and phase of n_fft // 2 + 1 bins
+        bins = mel.n_fft // 2 + 1
+        self.head = nn.Linear(config.dim, 2 * bins if config.phase == "predicted" else bins)  # log-magnitude, phase
         self.register_buffer("window", torch.hann_window(mel.n_fft, periodic=True), persistent=False)
 
     @property
     def sample_rate(self) -> int:
         return self.config.mel.sample_rate
 
-    def spectrum(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """Predicted complex STFT (batch, n_fft // 2 + 1, frames)."""
+    def spectrum(self, log_mel: torch.Tensor, mel_iterations: int = 0) -> torch.Tensor:
+        """Predicted complex STFT (batch, n_fft // 2 + 1, frames); with "gradient" phases and ``mel_iterations``,
+        its power is first brought closer to the input mel (``griffin_lim.mel_to_power``'s updates)."""
         x = self.embed((log_mel - self.config.mel_offset) / self.config.mel_scale)
         x = self.trunk(self.norm(x.transpose(1, 2)).transpose(1, 2))
-        log_magnitude, phase = self.head(x.transpose(1, 2)).transpose(1, 2).float().chunk(2, dim=1)
+        head = self.head(x.transpose(1, 2)).transpose(1, 2).float()
+        if self.config.phase == "predicted":
+            log_magnitude, phase = head.chunk(2, dim=1)
+        else:
+            log_magnitude = head
+            if mel_iterations:
+                power = (2 * log_magnitude.clamp(max=self.config.max_log_magnitude)).exp()
+                power = mel_to_power(log_mel, self.config.mel, mel_iterations, power=power)
+                log_magnitude = power.clamp_min(1e-30).log() / 2
+            with torch.no_grad():  # phases follow the magnitude; gradients reach the magnitude only
+                phase = phase_from_magnitude(log_magnitude.clamp(max=self.config.max_log_magnitude), self.config.mel)
         magnitude = log_magnitude.clamp(max=self.config.max_log_magnitude).exp()
-        return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+        return torch.polar(magnitude, phase)
 
     def forward(self, log_mel: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Waveform (batch, samples) from log-mel (batch, n_mels, frames); a 2-D input gives a 1-D output."""
         unbatched = log_mel.ndim == 2
         log_mel = log_mel[None] if unbatched else log_mel
-        mel = self.config.mel
-        length = length if length is not None else (log_mel.shape[-1] - 1) * mel.hop_length
-        waveform = torch.istft(
-            self.spectrum(log_mel), mel.n_fft, mel.hop_length, window=self.window, center=True, length=length
-        )
+        spectrum = self.spectrum(log_mel, self.config.mel_iterations)
+        if self.config.refine_iterations:
+            magnitude = spectrum.abs()
+            waveform = griffin_lim(magnitude, self.config.mel, self.config.refine_iterations, length=length,
+                                   angles=spectrum / (magnitude + 1e-16))
+        else:
+            waveform = self.synthesise(spectrum, length)
         return waveform[0] if unbatched else waveform
+
+    def synthesise(self, spectrum: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Waveform (batch, samples) of a complex STFT (batch, bins, frames): ``length`` or ``(frames - 1) * hop``."""
+        mel = self.config.mel
+        length = length if length is not None else (spectrum.shape[-1] - 1) * mel.hop_length
+        return torch.istft(spectrum, mel.n_fft, mel.hop_length, window=self.window, center=True, length=length)
 
 
 class WarmGriffinLim(nn.Module):

@@ -6,8 +6,13 @@
 
 Each step draws ``batch_size`` excerpts of ``segment_frames`` mel frames from the training clips (clips picked
 in proportion to their length, silence-padded when shorter, random gain), computes their log-mels and
-resynthesises them. Loss: multi-resolution STFT distance (``evaluation.audio``) + ``mel_weight`` x mel L1, plus
-an optional spectrogram GAN (hinge + feature matching; off by default: it doubles the step cost on a CPU).
+resynthesises them. Loss: multi-resolution STFT distance (``evaluation.audio``) + ``mel_weight`` x mel L1
++ ``magnitude_weight`` x L1 of the predicted STFT log-magnitude against the excerpt's, plus an optional
+spectrogram GAN (hinge + feature matching; off by default: it doubles the step cost on a CPU). ``init_from``
+starts the run from another vocoder's weights (every tensor whose shape matches, e.g. the trunk of a vocoder
+with predicted phases under a magnitude-only head):
+
+    bd2music train vocoder --config configs/vocoder/gradient.json --out runs/vocoder-gradient
 Held-out clips are resynthesised every ``eval_every`` steps; the export reports them beside Griffin-Lim.
 """
 
@@ -46,6 +51,8 @@ class VocoderTrainConfig:
     min_lr_ratio: float = 0.05  # cosine decay down to this fraction of the peak
     grad_clip: float = 10.0
     mel_weight: float = 1.0  # mel L1 (nats) beside the MR-STFT distance (weight 1)
+    magnitude_weight: float = 0.0  # L1 of the predicted STFT log-magnitude (nats, floored at MAGNITUDE_FLOOR)
+    init_from: str | None = None  # weights folder (or repo) whose shape-matching tensors start the run
     random_gain_db: float = 6.0  # excerpts are scaled by a gain drawn uniformly in [-random_gain_db, 0] dB
     gan: bool = False  # add the spectrogram discriminator (about 2x slower per step)
     gan_start_step: int = 0
@@ -58,6 +65,8 @@ class VocoderTrainConfig:
     seed: int = 0
     threads: int = 0  # torch CPU threads (0 = torch's default)
 
+
+MAGNITUDE_FLOOR = 1e-5  # |STFT| floor of the log-magnitude loss (-100 dB re a unit bin)
 
 SMOKE = {  # seconds on a CPU: a tiny model on 4 clips
     "model": {"dim": 32, "num_layers": 1},
@@ -94,10 +103,17 @@ def sample_batch(
 def reconstruction_loss(
     model: Vocoder, mel: MelSpectrogram, reference: torch.Tensor, config: VocoderTrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(estimate, MR-STFT distance, MR-STFT + mel_weight * mel L1) of resynthesising ``reference`` (batch, samples)."""
-    estimate = model(mel(reference), length=reference.shape[-1])
+    """(estimate, MR-STFT distance, MR-STFT + mel_weight * mel L1 + magnitude_weight * log-magnitude L1) of
+    resynthesising ``reference`` (batch, samples)."""
+    spectrum = model.spectrum(mel(reference))
+    estimate = model.synthesise(spectrum, length=reference.shape[-1])
     stft = multi_resolution_stft_distance(estimate, reference)["total"]
-    return estimate, stft, stft + config.mel_weight * mel_l1(estimate, reference, config.model.mel)
+    loss = stft + config.mel_weight * mel_l1(estimate, reference, config.model.mel)
+    if config.magnitude_weight:
+        target = mel.spectrogram(reference).abs().clamp_min(MAGNITUDE_FLOOR).log()
+        predicted = spectrum.abs().clamp_min(MAGNITUDE_FLOOR).log()
+        loss = loss + config.magnitude_weight * (predicted - target).abs().mean()
+    return estimate, stft, loss
 
 
 def heldout_clips(cache: SoundCache, config: VocoderTrainConfig) -> list[np.ndarray]:
@@ -105,6 +121,13 @@ def heldout_clips(cache: SoundCache, config: VocoderTrainConfig) -> list[np.ndar
     limit, clips = int(config.eval_seconds * cache.mel.sample_rate), cache.clip_indices("heldout")
     picks = sorted({round(x) for x in np.linspace(0, len(clips) - 1, min(config.eval_clips, len(clips)))})
     return [cache.clip_audio(clips[i])[:limit] for i in picks]
+
+
+def start_from(model: Vocoder, source: Vocoder) -> None:
+    """Copy every tensor of ``source`` whose name and shape ``model`` shares (a resumed run overwrites them)."""
+    own = model.state_dict()
+    shared = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(shared, strict=False)
 
 
 class VocoderSolver(Solver):
@@ -118,6 +141,8 @@ class VocoderSolver(Solver):
         self.cache = prepare_cache(self.data_root, config.data, self.work, windows=False, device=device)
         self.train_clips, self.heldout = self.cache.clip_indices("train"), heldout_clips(self.cache, config)
         self.model = Vocoder(config.model).to(self.device)
+        if config.init_from:
+            start_from(self.model, Vocoder.from_pretrained(config.init_from))
         self.mel = MelSpectrogram(config.model.mel).to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), config.learning_rate, betas=config.betas, weight_decay=config.weight_decay
@@ -160,11 +185,14 @@ class VocoderSolver(Solver):
         baseline = evaluate_vocoder(GriffinLim(c.model.mel, n_iter=32), self.heldout, c.model.mel, self.device_name)
         metrics |= {f"griffin_lim_{k}": v for k, v in baseline.items()}
         mel = c.model.mel
+        head = ("STFT magnitude and phase" if c.model.phase == "predicted" else
+                "the STFT magnitude, its phase integrated from the magnitude's gradient (`bd2music.audio.phase`)")
         summary = (
-            f"Mel -> waveform vocoder for bd2music (Vocos-style: ConvNeXt trunk predicting STFT magnitude and phase, "
+            f"Mel -> waveform vocoder for bd2music (Vocos-style: ConvNeXt trunk predicting {head}, "
             f"inverse STFT), {self.parameter_count()}, input: `bd2music.audio.mel` log-mel ({mel.n_mels} bands, "
             f"{mel.sample_rate} Hz, hop {mel.hop_length}). Trained {self.step} steps with the MR-STFT + mel L1 "
-            f"objective{' and a spectrogram GAN' if c.gan else ''}."
+            f"objective{' + log-magnitude L1' if c.magnitude_weight else ''}{' and a spectrogram GAN' if c.gan else ''}"
+            f"{f', starting from {c.init_from}' if c.init_from else ''}."
         )
         card = model_card("bd2music vocoder", summary, c.model, self.cache, metrics,
                           "bd2music train vocoder --config train_config.json --out runs/vocoder",
