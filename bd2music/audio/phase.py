@@ -15,7 +15,11 @@ step but one short loop over frames is a whole-array operation:
    between them; then the result is turned into ``torch.stft``'s convention (frames start at the window's edge).
 
 Frames that continue each other therefore overlap in phase, which is what removes a vocoder's comb at its
-frame rate; a click keeps its place within the frame through the group delay.
+frame rate; a click keeps its place within the frame through the group delay. A peak that is not a sinusoid's
+lobe (flatter than the window's main lobe: noise) would otherwise become a steady sinusoid at its bin's centre
+frequency, and a static noisy spectrum a comb at every multiple of ``sample_rate / n_fft``: such peaks get a random
+phase advance, up to ``jitter`` x pi per frame, in proportion to how much flatter than a lobe they are and how
+steady they are (a click's bins change fast and keep their group delay).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch
 from bd2music.audio.mel import MEL, MelConfig
 
 HANN_GAMMA = 0.25645  # Gaussian time-frequency ratio matching a Hann window of length L: gamma = 0.25645 L^2
+ONSET_RISE = 1.0  # nats: a bin this far from a frame its window overlaps is a transient's, not jittered
 LOG_RANGE = 11.5  # log-magnitudes more than this (100 dB) under the signal's maximum are floored there
 
 
@@ -64,13 +69,41 @@ def lobe_peaks(log_magnitude: torch.Tensor) -> torch.Tensor:
     return torch.where(uphill < 0, right, uphill).clamp(0, bins - 1)
 
 
-def phase_from_magnitude(log_magnitude: torch.Tensor, config: MelConfig = MEL) -> torch.Tensor:
+def tonality(log_magnitude: torch.Tensor, config: MelConfig = MEL) -> torch.Tensor:
+    """(..., bins, frames) in [0, 1]: the log-magnitude's curvature along frequency over that of the window's main
+    lobe (1: as peaked as a sinusoid, 0: flat or a valley)."""
+    lobe_curvature = 2 * math.pi * HANN_GAMMA  # -d2/dbin2 of a Gaussian lobe's log-magnitude (per bin squared)
+    curvature = torch.zeros_like(log_magnitude)
+    curvature[..., 1:-1, :] = 2 * log_magnitude[..., 1:-1, :] - log_magnitude[..., 2:, :] - log_magnitude[..., :-2, :]
+    return (curvature / lobe_curvature).clamp(0, 1)
+
+
+def largest_change(log_magnitude: torch.Tensor, config: MelConfig = MEL) -> torch.Tensor:
+    """(..., bins, frames): the largest log-magnitude difference between each frame and the frames that overlap
+    its window (``n_fft / hop - 1`` either side)."""
+    reach = config.n_fft // config.hop_length - 1
+    padded = torch.nn.functional.pad(log_magnitude, (reach, reach), mode="replicate")
+    frames = log_magnitude.shape[-1]
+    shifted = torch.stack([padded[..., reach + k : reach + k + frames] for k in range(-reach, reach + 1)])
+    return (shifted - log_magnitude).abs().amax(dim=0)
+
+
+def phase_from_magnitude(
+    log_magnitude: torch.Tensor, config: MelConfig = MEL, jitter: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Phases (..., bins, frames) for the STFT log-magnitude (..., bins, frames) of ``config``'s framing, in
-    ``torch.stft``'s convention (``center=True``); deterministic, no iterations."""
+    ``torch.stft``'s convention (``center=True``), no iterations; with ``jitter``, non-tonal peaks advance by a
+    random extra phase drawn from ``generator`` (default: seeded, so that a call is reproducible)."""
     log_magnitude = log_magnitude.float()
     floor = log_magnitude.amax(dim=(-2, -1), keepdim=True) - LOG_RANGE
     log_magnitude = torch.maximum(log_magnitude, floor)
     advance, step = phase_derivatives(log_magnitude, config)
+    if jitter:
+        generator = generator or torch.Generator(log_magnitude.device).manual_seed(0)
+        noise = torch.rand(log_magnitude.shape, generator=generator, device=log_magnitude.device) * 2 - 1
+        steady = 1 - (largest_change(log_magnitude, config) / ONSET_RISE).clamp(max=1)
+        advance = advance + jitter * math.pi * noise * (1 - tonality(log_magnitude, config)) * steady
     peaks = lobe_peaks(log_magnitude)
     offset = step - torch.gather(step, -2, peaks)  # group-delay phase of each bin relative to its peak
 

@@ -51,12 +51,15 @@ class VocoderConfig:
     mel_offset: float = -6.0  # input standardisation: (log_mel - offset) / scale, ~zero mean, unit variance
     mel_scale: float = 4.0
     phase: str = "predicted"  # "predicted" by the head, or "gradient": integrated from the predicted magnitude
+    phase_jitter: float = 0.0  # "gradient": random phase advance of noise-like peaks, x pi per frame (0..1)
     mel_iterations: int = 0  # "gradient": least-squares updates of the magnitude towards the input mel (inference)
     refine_iterations: int = 0  # fast Griffin-Lim iterations after the phases (inference only; 0: none)
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
             raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {self.phase!r}")
+        if not 0.0 <= self.phase_jitter <= 1.0:
+            raise ValueError("phase_jitter must be between 0 and 1")
         for name in ("mel_iterations", "refine_iterations"):
             if not 0 <= getattr(self, name) <= 512:
                 raise ValueError(f"{name} must be between 0 and 512")
@@ -98,7 +101,9 @@ class Vocoder(PretrainedMixin, nn.Module):
                 power = mel_to_power(log_mel, self.config.mel, mel_iterations, power=power)
                 log_magnitude = power.clamp_min(1e-30).log() / 2
             with torch.no_grad():  # phases follow the magnitude; gradients reach the magnitude only
-                phase = phase_from_magnitude(log_magnitude.clamp(max=self.config.max_log_magnitude), self.config.mel)
+                generator = torch.default_generator if self.training else None  # inference: seeded, reproducible
+                phase = phase_from_magnitude(log_magnitude.clamp(max=self.config.max_log_magnitude), self.config.mel,
+                                             self.config.phase_jitter, generator)
         magnitude = log_magnitude.clamp(max=self.config.max_log_magnitude).exp()
         return torch.polar(magnitude, phase)
 

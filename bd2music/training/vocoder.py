@@ -12,7 +12,9 @@ spectrogram GAN (hinge + feature matching; off by default: it doubles the step c
 starts the run from another vocoder's weights (every tensor whose shape matches, e.g. the trunk of a vocoder
 with predicted phases under a magnitude-only head):
 
-    bd2music train vocoder --config configs/vocoder/gradient.json --out runs/vocoder-gradient
+    bd2music train vocoder --config configs/vocoder/cpu.json --out runs/vocoder   # phases predicted
+    bd2music train vocoder --config configs/vocoder/gradient1.json --out runs/vocoder-gradient1  # then 2, 3
+
 Held-out clips are resynthesised every ``eval_every`` steps; the export reports them beside Griffin-Lim.
 """
 
