@@ -16,6 +16,7 @@ from bd2music.audio.load import load_audio
 from bd2music.audio.mel import MEL, MelSpectrogram
 from bd2music.commands.reconstruct import sample_prior
 from bd2music.evaluation.audio import evaluate_vocoder
+from bd2music.evaluation.listening import frame_rate_buzz_db
 from bd2music.models import AudioVAE, Vocoder
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -72,10 +73,22 @@ def test_vocoder_beats_griffin_lim_speed_and_resynthesises(vocoder: Vocoder, hel
 
 
 @torch.inference_mode()
+def test_vocoder_adds_no_frame_rate_comb(vocoder: Vocoder, heldout_clips: list[np.ndarray],
+                                        harmonic_tone: np.ndarray) -> None:
+    """Real held-out mels and a harmonic tone come back without the comb at every multiple of the vocoder's frame
+    rate (62.5 Hz) that per-frame phases produce: under the 4 dB that recordings stay under, on every clip."""
+    for clip in [*heldout_clips, harmonic_tone]:
+        audio = vocoder(MelSpectrogram(MEL)(torch.from_numpy(clip))[None], length=len(clip))[0].numpy()
+        assert frame_rate_buzz_db(audio, MEL.sample_rate, MEL.hop_length) < 4.0
+
+
+@torch.inference_mode()
 def test_prior_samples_are_audible_and_rarely_clip(vae: AudioVAE, vocoder: Vocoder) -> None:
     """Audio decoded from latents drawn from the fitted prior is never silent, its level lies in the range of real
     clips (held-out clips: 10th-90th percentile RMS -35 to -16 dBFS), and few draws peak above full scale before
-    the output limiter (shipped weights: 2 of 24 draws)."""
+    the output limiter. One of these 8 draws decodes to a mel louder than full scale (Griffin-Lim voices it at
+    +4 dBFS): the vocoder with predicted phases lost 14 dB of it and hid that, the shipped one loses 8 dB, so
+    one draw may sit above -6 dBFS (the prior's loud draws are the audio VAE's to fix, issue 23)."""
     generator = torch.Generator().manual_seed(0)
     rms_db, peaks = [], []
     for _ in range(8):
@@ -83,7 +96,8 @@ def test_prior_samples_are_audible_and_rarely_clip(vae: AudioVAE, vocoder: Vocod
         assert waveform.shape == (4 * MEL.sample_rate,)
         rms_db.append(20 * np.log10(float(waveform.square().mean().sqrt()) + 1e-12))
         peaks.append(float(waveform.abs().max()))
-    assert all(-45 < level < -6 for level in rms_db), rms_db
+    assert all(-45 < level < 0 for level in rms_db), rms_db
+    assert sum(level >= -6 for level in rms_db) <= 1, rms_db
     assert -35 < float(np.median(rms_db)) < -16, rms_db  # the middle of the real range
     assert sum(peak >= 1.0 for peak in peaks) <= 2, peaks
 
