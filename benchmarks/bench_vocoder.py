@@ -1,6 +1,7 @@
 """Vocoders side by side on real and generated log-mels (issue 23): frame-rate buzz, mel L1, harmonics, speed.
 
     python benchmarks/bench_vocoder.py --json docs/bench_vocoder.json [--clips 104] [--pages 20] [--threads 2]
+    python benchmarks/bench_vocoder.py --json docs/bench_vocoder_speed.json --parts speed --repeats 20
 
 Vocoders, in one run: the shipped one (weights/vocoder), the vocoder with predicted phases it replaced
 (``--baseline``: a weights folder, or a git revision whose weights/vocoder is read), Griffin-Lim with 32
@@ -14,7 +15,8 @@ from the baseline's phases (the diffusion backend's "warm").
 2. Generated: the neural backend's log-mels of the first ``--pages`` eval_pages (page mode, 10 s, seed 0) and
    the diffusion backend's of the first ``--diffusion-pages`` (same plans, room tone kept) voiced by each
    vocoder: buzz (median, max, share at most 4 dB); and the neural tracks as the pipeline masters them.
-3. Speed: milliseconds per 10 s log-mel, best of ``--repeats`` after a warm-up, at ``--threads`` threads.
+3. Speed: milliseconds per 10 s log-mel (the first held-out clip tiled), best of ``--repeats`` after a warm-up,
+   at 1 torch thread and at ``--threads``.
 """
 
 from __future__ import annotations
@@ -146,19 +148,30 @@ def generated_buzz(choices: dict, mels: dict[str, list[torch.Tensor]], seconds: 
 
 
 @torch.inference_mode()
-def speed(choices: dict, mel: torch.Tensor, repeats: int) -> dict:
-    """Milliseconds per 10 s log-mel (best of ``repeats`` after a warm-up)."""
+def speed(choices: dict, mel: torch.Tensor, repeats: int, threads: list[int]) -> dict:
+    """Milliseconds per 10 s log-mel at each number of torch threads (best of ``repeats`` after a warm-up)."""
     report = {}
-    for name, vocoder in choices.items():
-        vocoder(mel[None])
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
+    for count in threads:
+        torch.set_num_threads(count)
+        for name, vocoder in choices.items():
             vocoder(mel[None])
-            times.append(time.perf_counter() - start)
-        report[name] = {"ms_per_10s": 1000 * min(times), "x_real_time": 10.0 / min(times)}
-        print(name, json.dumps(report[name]), flush=True)
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                vocoder(mel[None])
+                times.append(time.perf_counter() - start)
+            report[f"{name}, {count} thread{'s' if count > 1 else ''}"] = {
+                "ms_per_10s": 1000 * min(times), "x_real_time": 10.0 / min(times)}
+            print(name, count, json.dumps(report[f"{name}, {count} thread{'s' if count > 1 else ''}"]), flush=True)
     return report
+
+
+def ten_second_mel(clips: list[tuple[str, np.ndarray]]) -> torch.Tensor:
+    """The log-mel of the first held-out clip tiled to 10 s."""
+    from bd2music.audio.mel import MEL, mel_spectrogram
+
+    audio = np.tile(clips[0][1], int(np.ceil(10 * MEL.sample_rate / len(clips[0][1]))))[: 10 * MEL.sample_rate]
+    return mel_spectrogram(torch.from_numpy(audio))
 
 
 def main() -> int:
@@ -170,16 +183,22 @@ def main() -> int:
     parser.add_argument("--diffusion-pages", type=int, default=10, help="of those, voiced by the diffusion backend")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--parts", nargs="+", default=["real", "generated", "speed"],
+                        choices=["real", "generated", "speed"])
     parser.add_argument("--baseline", default=BASELINE_REVISION, help="weights folder or git revision")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         choices = vocoders(baseline_folder(args.baseline, Path(scratch)))
     report = {"machine": "2 CPU cores, no GPU", "threads": args.threads, "baseline": args.baseline}
-    report["real"] = real_mels(choices, heldout(args.clips, args.clip_seconds))
-    report["generated"], mels = generated_mels(args.pages, args.diffusion_pages, 10.0)
-    report["generated"] |= generated_buzz(choices, mels, 10.0)
-    report["speed"] = speed(choices, mels["neural"][0], args.repeats)
+    clips = heldout(args.clips, args.clip_seconds)
+    if "real" in args.parts:
+        report["real"] = real_mels(choices, clips)
+    if "generated" in args.parts:
+        report["generated"], mels = generated_mels(args.pages, args.diffusion_pages, 10.0)
+        report["generated"] |= generated_buzz(choices, mels, 10.0)
+    if "speed" in args.parts:
+        report["speed"] = speed(choices, ten_second_mel(clips), args.repeats, sorted({1, args.threads}))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from bd2music.audio.mel import MEL, MelConfig
@@ -82,10 +83,11 @@ def largest_change(log_magnitude: torch.Tensor, config: MelConfig = MEL) -> torc
     """(..., bins, frames): the largest log-magnitude difference between each frame and the frames that overlap
     its window (``n_fft / hop - 1`` either side)."""
     reach = config.n_fft // config.hop_length - 1
-    padded = torch.nn.functional.pad(log_magnitude, (reach, reach), mode="replicate")
-    frames = log_magnitude.shape[-1]
-    shifted = torch.stack([padded[..., reach + k : reach + k + frames] for k in range(-reach, reach + 1)])
-    return (shifted - log_magnitude).abs().amax(dim=0)
+    rows = log_magnitude.reshape(-1, 1, log_magnitude.shape[-1])
+    padded = torch.nn.functional.pad(rows, (reach, reach), mode="replicate")
+    highest = torch.nn.functional.max_pool1d(padded, 2 * reach + 1, stride=1)
+    lowest = -torch.nn.functional.max_pool1d(-padded, 2 * reach + 1, stride=1)
+    return torch.maximum(highest - rows, rows - lowest).reshape(log_magnitude.shape)
 
 
 def phase_from_magnitude(
@@ -107,15 +109,18 @@ def phase_from_magnitude(
     peaks = lobe_peaks(log_magnitude)
     offset = step - torch.gather(step, -2, peaks)  # group-delay phase of each bin relative to its peak
 
-    def by_frame(x: torch.Tensor) -> torch.Tensor:  # (..., frames, bins), phases wrapped: float32 stays exact
-        x = x.transpose(-1, -2).contiguous()
-        return torch.remainder(x, 2 * math.pi) if x.is_floating_point() else x
+    def by_frame(x: torch.Tensor) -> np.ndarray:  # (..., frames, bins), phases wrapped: float32 stays exact
+        x = x.transpose(-1, -2)
+        return (torch.remainder(x, 2 * math.pi) if x.is_floating_point() else x).cpu().numpy().copy()
 
+    # the loop runs in numpy: hundreds of tiny steps, which torch's thread pool slows on a busy CPU
     advance, peaks, offset = by_frame(advance), by_frame(peaks), by_frame(offset)
-    phase = torch.empty_like(advance)
-    previous = torch.zeros_like(advance[..., 0, :])
+    phase = np.empty_like(advance)
+    previous = np.zeros_like(advance[..., 0, :])
     for frame in range(phase.shape[-2]):
-        previous = torch.gather(previous + advance[..., frame, :], -1, peaks[..., frame, :]) + offset[..., frame, :]
+        previous = np.take_along_axis(previous + advance[..., frame, :], peaks[..., frame, :], -1)
+        previous += offset[..., frame, :]
         phase[..., frame, :] = previous
+    phase = torch.from_numpy(phase).to(log_magnitude.device)
     bins = torch.arange(phase.shape[-1], device=phase.device)
     return torch.remainder(phase - math.pi * bins, 2 * math.pi).transpose(-1, -2)  # centre -> first sample
