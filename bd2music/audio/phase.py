@@ -70,7 +70,7 @@ def lobe_peaks(log_magnitude: torch.Tensor) -> torch.Tensor:
     return torch.where(uphill < 0, right, uphill).clamp(0, bins - 1)
 
 
-def tonality(log_magnitude: torch.Tensor, config: MelConfig = MEL) -> torch.Tensor:
+def tonality(log_magnitude: torch.Tensor) -> torch.Tensor:
     """(..., bins, frames) in [0, 1]: the log-magnitude's curvature along frequency over that of the window's main
     lobe (1: as peaked as a sinusoid, 0: flat or a valley)."""
     lobe_curvature = 2 * math.pi * HANN_GAMMA  # -d2/dbin2 of a Gaussian lobe's log-magnitude (per bin squared)
@@ -96,8 +96,9 @@ def phase_from_magnitude(
 ) -> torch.Tensor:
     """Phases (..., bins, frames) for the STFT log-magnitude (..., bins, frames) of ``config``'s framing, in
     ``torch.stft``'s convention (``center=True``), no iterations; with ``jitter``, non-tonal peaks advance by a
-    random extra phase drawn from ``generator`` (default: seeded, so that a call is reproducible)."""
-    log_magnitude = log_magnitude.float()
+    random extra phase drawn from ``generator`` (default: seeded, so that a call is reproducible). Phases carry
+    no gradient."""
+    log_magnitude = log_magnitude.detach().float()
     floor = log_magnitude.amax(dim=(-2, -1), keepdim=True) - LOG_RANGE
     log_magnitude = torch.maximum(log_magnitude, floor)
     advance, step = phase_derivatives(log_magnitude, config)
@@ -105,7 +106,7 @@ def phase_from_magnitude(
         generator = generator or torch.Generator(log_magnitude.device).manual_seed(0)
         noise = torch.rand(log_magnitude.shape, generator=generator, device=log_magnitude.device) * 2 - 1
         steady = 1 - (largest_change(log_magnitude, config) / ONSET_RISE).clamp(max=1)
-        advance = advance + jitter * math.pi * noise * (1 - tonality(log_magnitude, config)) * steady
+        advance = advance + jitter * math.pi * noise * (1 - tonality(log_magnitude)) * steady
     peaks = lobe_peaks(log_magnitude)
     offset = step - torch.gather(step, -2, peaks)  # group-delay phase of each bin relative to its peak
 
