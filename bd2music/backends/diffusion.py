@@ -7,9 +7,9 @@ windows, cross-faded within the segment and between segments (``bd2music.plan.fr
 ``pulse`` the segment's tempo and onset rate shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``,
 the audio VAE's pulse settings), as the neural backend does. A room tone keeps every mel bin within
 ``settings.floor_db`` of its band's mean power (sampled gaps between sparse events would be digital silence).
-The waveform comes from ``settings.vocoder``: Griffin-Lim by default, or the trained vocoder (its phases
-integrated from its magnitude: no comb at its frame rate, several times faster), alone or as Griffin-Lim's warm
-start. ``text_to_audio`` samples one prompt's sound the same way, its embedding from the audio-text model's
+The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
+comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
+``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's phases. ``text_to_audio`` samples one prompt's sound the same way, its embedding from the audio-text model's
 ``embed_text``, without descriptor targets.
 """
 
