@@ -92,20 +92,18 @@ class Vocoder(PretrainedMixin, nn.Module):
         x = self.embed((log_mel - self.config.mel_offset) / self.config.mel_scale)
         x = self.trunk(self.norm(x.transpose(1, 2)).transpose(1, 2))
         head = self.head(x.transpose(1, 2)).transpose(1, 2).float()
+        ceiling = self.config.max_log_magnitude
         if self.config.phase == "predicted":
             log_magnitude, phase = head.chunk(2, dim=1)
-        else:
-            log_magnitude = head
-            if mel_iterations:
-                power = (2 * log_magnitude.clamp(max=self.config.max_log_magnitude)).exp()
-                power = mel_to_power(log_mel, self.config.mel, mel_iterations, power=power)
-                log_magnitude = power.clamp_min(1e-30).log() / 2
-            with torch.no_grad():  # phases follow the magnitude; gradients reach the magnitude only
-                generator = torch.default_generator if self.training else None  # inference: seeded, reproducible
-                phase = phase_from_magnitude(log_magnitude.clamp(max=self.config.max_log_magnitude), self.config.mel,
-                                             self.config.phase_jitter, generator)
-        magnitude = log_magnitude.clamp(max=self.config.max_log_magnitude).exp()
-        return torch.polar(magnitude, phase)
+            return torch.polar(log_magnitude.clamp(max=ceiling).exp(), phase)
+        log_magnitude = head.clamp(max=ceiling)
+        if mel_iterations:
+            power = mel_to_power(log_mel, self.config.mel, mel_iterations, power=(2 * log_magnitude).exp())
+            log_magnitude = (power.clamp_min(1e-30).log() / 2).clamp(max=ceiling)
+        with torch.no_grad():  # phases follow the magnitude; gradients reach the magnitude only
+            generator = torch.default_generator if self.training else None  # inference: seeded, reproducible
+            phase = phase_from_magnitude(log_magnitude, self.config.mel, self.config.phase_jitter, generator)
+        return torch.polar(log_magnitude.exp(), phase)
 
     def forward(self, log_mel: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Waveform (batch, samples) from log-mel (batch, n_mels, frames); a 2-D input gives a 1-D output."""
