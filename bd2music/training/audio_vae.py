@@ -8,6 +8,8 @@ Data: the cache's fixed windows (``window_frames`` log-mel frames every ``cache_
 end-aligned, so each clip is seen from several offsets) with every window's summary descriptors. Loss::
 
     l1_weight * |x - x'| + l2_weight * (x - x')^2       on log-mels standardised per band (training-set stats)
+    + contrast_weight * |diff_f(x - x')|                 the error's steps between neighbouring bands: a blurred
+                                                         harmonic (a peak filled in) costs more than a level offset
     + beta * min(1, step / beta_warmup_steps) * KL      mean KL per latent element, nats
     + descriptor_weight * MSE(head(z), standardised descriptors)
     + semantic_weight * (1 - cos(head(z), target))      only with targets: CACHE/semantic.safetensors
@@ -52,6 +54,7 @@ class AudioVAETrainConfig:
     grad_clip: float = 1.0
     l1_weight: float = 1.0
     l2_weight: float = 1.0
+    contrast_weight: float = 0.0  # L1 of the error's differences between neighbouring mel bands (peaks, harmonics)
     beta: float = 1e-3  # KL weight (mean nats per latent element vs mean error per standardised mel bin)
     beta_warmup_steps: int = 3000  # beta ramps up linearly from 0
     descriptor_weight: float = 0.1
@@ -130,10 +133,12 @@ def losses(
     terms = {
         "l1": error.abs().mean(),
         "l2": error.square().mean(),
+        "contrast": error.diff(dim=1).abs().mean(),
         "kl": out.posterior.kl().mean(),
         "descriptors": F.mse_loss(out.descriptors, model.standardise_descriptors(descriptors)),
     }
     total = config.l1_weight * terms["l1"] + config.l2_weight * terms["l2"] + beta * terms["kl"]
+    total = total + config.contrast_weight * terms["contrast"]
     total = total + config.descriptor_weight * terms["descriptors"]
     if semantic is not None and out.semantic is not None:
         terms["semantic"] = (1 - (out.semantic * semantic).sum(dim=-1)).mean()
