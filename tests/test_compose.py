@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bd2music.music.compose import (ARPEGGIO, BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, SHAKER, ComposerConfig,
-                                    arpeggio_grid, compose, grid)
+                                    arpeggio_rate, compose, grid, pulse)
 from bd2music.music.harmony import chord_of, triad, voice
 from bd2music.music.intent import IntentConfig, Key, choose_key, plan_sections
 from bd2music.music.perform import PANS, Orchestration, PerformerConfig, perform
@@ -180,15 +180,27 @@ def test_a_counter_voice_doubles_the_melody_an_octave_below() -> None:
     assert replace(plain[0], velocity=0) != plain[0]  # a dataclass: the comparison above means what it says
 
 
-def test_an_arpeggio_breaks_the_chords_on_a_finer_grid_from_its_density() -> None:
-    config = ComposerConfig(arpeggio_from=1.0, arpeggio_split=2)
+def test_a_pulse_fills_beats_then_half_beats_then_sixteenths_evenly() -> None:
+    counts = [len(pulse(0.0, 8.0, rate)) for rate in np.arange(1.0, 4.01, 0.125)]
+    assert counts == [round(8 * rate) for rate in np.arange(1.0, 4.01, 0.125)]  # one more note per step of 1/8
+    assert pulse(0.0, 4.0, 1.0) == [0.0, 1.0, 2.0, 3.0] and len(pulse(0.0, 4.0, 9.0)) == 16
+    assert pulse(2.0, 4.0, 1.5) == [2.0, 2.5, 3.0, 4.0, 4.5, 5.0]  # every beat, half the half beats, spread
+    assert pulse(0.0, 3.0, 2.5) == [0.0, 0.25, 0.5, 1.0, 1.5, 1.75, 2.0, 2.5] and pulse(0.0, 0.0, 2.0) == []
+
+
+def test_an_arpeggio_breaks_the_chords_on_a_pulse_from_its_density() -> None:
+    config = ComposerConfig(arpeggio_from=1.0, arpeggio_ratio=1.0)
     calm = score(make_plan(segment(onset_rate=0.3)), config=config)[2]
     assert not [e for e in calm if e.role == ARPEGGIO]
-    key, sections, busy = score(make_plan(segment(onset_rate=3.0)), config=config)
+    key, sections, busy = score(make_plan(segment(onset_rate=1.5)), config=config)
     arp = sorted((e for e in busy if e.role == ARPEGGIO), key=lambda e: e.beat)
-    step = arpeggio_grid(sections[0], config)
-    assert step == max(0.25, grid(sections[0], config) / 2) and len(arp) > 8
-    assert np.allclose(np.diff([e.beat for e in arp]), step)
+    rate = arpeggio_rate(sections[0], config)
+    assert 1.0 < rate == sections[0].density < 4.0 and len(arp) > 8
+    bars = {e.beat // config.meter for e in arp}
+    assert len(arp) == len(bars) * round(rate * config.meter)  # every bar (but the cadence's) at the rate asked
+    assert np.allclose(np.array([e.beat for e in arp]) * 4, np.round(np.array([e.beat for e in arp]) * 4))
+    quicker = score(make_plan(segment(onset_rate=1.7)), config=config)[2]
+    assert len([e for e in quicker if e.role == ARPEGGIO]) > len(arp)  # a little busier page, a few more notes
     harmony_notes = [e for e in busy if e.role == HARMONY]
     assert np.mean([e.pitch for e in arp]) > np.mean([e.pitch for e in harmony_notes])
     triads = {frozenset(triad(key, degree)) for degree in range(7)}

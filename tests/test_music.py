@@ -213,3 +213,28 @@ def test_a_plucked_or_struck_instrument_plays_the_arpeggio_from_its_density(pipe
     [plain] = backend.render(plans[True], seed=0)
     assert all("arpeggio" not in s["instruments"] for s in plain.score.sections)
     assert len(layer.score.notes) > len(plain.score.notes)
+
+
+def test_an_electronic_page_is_played_on_synthesizers_and_a_drum_machine(pipe, plans, tmp_path) -> None:
+    def played(share: float) -> tuple[set[str], set[str], set[str]]:
+        backend = replace(pipe.backend("music"))
+        backend.config = replace(backend.config, electronic_share=(share, share), style_weight=5.0)
+        [layer] = backend.render(plans[True], seed=0)
+        styles = {s["style"] for s in layer.score.sections}
+        pitched = {name for s in layer.score.sections for role, name in s["instruments"].items()
+                   if role not in ("found", "kit", "drums")}
+        kits = {s["instruments"]["kit"] for s in layer.score.sections if s["instruments"].get("drums")}
+        return styles, {backend.instruments.info(name)["style"] for name in pitched}, kits
+
+    assert played(1.0)[:2] == ({"electronic"}, {"electronic"}) and played(0.0)[:2] == ({"acoustic"}, {"acoustic"})
+    busy = replace(pipe.backend("music"))
+    busy.config = replace(busy.config, electronic_share=(1.0, 1.0), style_weight=5.0,
+                          composer=replace(busy.config.composer, drums_from=0.0))
+    [layer] = busy.render(plans[False], seed=0)
+    kits = {n.instrument for n in layer.score.notes if n.instrument.startswith("drums")}
+    assert len(kits) == 1 and kits <= {"drums_electronic", "drums_808"}
+    credited = {c.clip.removeprefix("instrument: ") for c in layer.cues}
+    assert kits <= credited
+    written = layer.score.write(tmp_path / "page", musicxml=True)
+    assert "drums" in {n.instrument for n in read_midi(written["midi"])}  # the kit on MIDI channel 10
+

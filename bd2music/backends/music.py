@@ -4,10 +4,14 @@
 2. **score**: a public-domain piece of the library (``music.library``) chosen by mood and re-arranged
    (``music.arrange``), or the procedural composer (``music.compose``): on ``composer_share`` of the pages (by
    seed and page) for variety, and when no piece fits or the library is missing (the score says why).
-3. **orchestration**: per section, an instrument for each role (melody, harmony, bass, a doubling counter
-   voice at loud sections, a plucked or struck arpeggio and drums at dense ones), ranked by the audio-text
-   similarity between the segment's semantic embedding and the instruments' descriptions, by how well the instrument's brightness matches the
-   section's height, and, as WAVE turns an image's objects into instruments, by the scene's sound sources: the
+3. **orchestration**: first the page's style, acoustic (the orchestra, the piano, guitars) or electronic
+   (synthesizer leads, pads and basses, electric instruments, a drum machine), drawn with the seed and the page,
+   the electronic style the likelier the busier and louder the plan (``electronic_share``); then per section an
+   instrument for each role (melody, harmony, bass, a doubling counter voice at loud sections, a plucked or
+   struck arpeggio and drums at dense ones), ranked by the instrument's style (``style_weight``), by the
+   audio-text similarity between the segment's semantic embedding and the instruments' descriptions, by how well
+   the instrument's brightness matches the section's height, and, as WAVE turns an image's objects into
+   instruments, by the scene's sound sources: the
    categories of the bank clips the scene would pick for the segment, each suggesting instruments
    (``SOURCE_INSTRUMENTS``); drawn from the ``top_k`` best with the seed and the page; the melody changes
    instrument from one section to the next, while the other roles lean to keep theirs (``keep_weight``). A
@@ -41,21 +45,24 @@ from bd2music.music.intent import IntentConfig, Key, Section, choose_key, plan_s
 from bd2music.music.library import Piece, PieceLibrary
 from bd2music.music.perform import Orchestration, PerformerConfig, perform
 from bd2music.music.production import ProductionConfig, produce
-from bd2music.music.score import DRUMS, Note, Score
-from bd2music.plan import Plan, SegmentPlan
+from bd2music.music.gm import ACOUSTIC, ELECTRONIC
+from bd2music.music.score import DRUMS, Note, Score, is_kit
+from bd2music.plan import Plan, SegmentPlan, range_place
 
 MUSIC_LICENSE = "MIT (MuseScore General SoundFont, see weights/instruments/README.md)"
 SOURCE_INSTRUMENTS = {  # a scene's sound sources (the bank's categories) and the instruments they suggest
     "animal": ("flute", "pan_flute", "clarinet", "oboe", "music_box"),
     "ambience": ("warm_pad", "strings", "harp", "choir", "celesta"),
     "human": ("choir", "cello", "violin", "horn", "nylon_guitar"),
-    "machine": ("brass", "trumpet", "trombone", "electric_bass", "steel_guitar", "electric_piano"),
+    "machine": ("brass", "trumpet", "trombone", "electric_bass", "steel_guitar", "electric_piano", "synth_bass",
+                "saw_lead", "synth_brass"),
     "foley": ("pizzicato", "marimba", "vibraphone", "nylon_guitar", "acoustic_bass"),
-    "music": ("piano", "electric_piano", "strings", "acoustic_bass", "organ"),
+    "music": ("piano", "electric_piano", "strings", "acoustic_bass", "organ", "polysynth", "square_lead"),
 }
 ALSO_PLAYS = {  # roles an instrument takes besides its typical one (``info(name)["role"]``)
-    MELODY: ("piano", "electric_piano", "nylon_guitar", "steel_guitar", "harp", "horn", "vibraphone"),
-    HARMONY: ("marimba", "vibraphone"),
+    MELODY: ("piano", "electric_piano", "nylon_guitar", "steel_guitar", "harp", "horn", "vibraphone", "clean_guitar",
+             "synth_brass", "polysynth"),
+    HARMONY: ("marimba", "vibraphone", "crystal"),
     BASS: ("cello", "piano", "pizzicato"),
 }
 
@@ -73,6 +80,9 @@ class MusicConfig:
     counter_from: float = 0.65  # sections at least this loud double the melody an octave below
     sample_rate: int = 44_100
     composer_share: float = 0.25  # share of the pages (by seed and page) the composer plays though a piece fits
+    electronic_share: tuple[float, float] = (0.0, 0.0)  # chance a page is electronic at the calmest and quietest
+    # plan (energy 0: onset and loudness targets at the bottom of their ranges) and at the busiest, loudest (1)
+    style_weight: float = 0.0  # added to the ranking of the instruments (and kits) of the page's style
     intent: IntentConfig = field(default_factory=IntentConfig)
     arranger: ArrangerConfig = field(default_factory=ArrangerConfig)
     composer: ComposerConfig = field(default_factory=ComposerConfig)
@@ -106,11 +116,12 @@ class MusicBackend:
         self.players = {role: [n for n in self.instruments.names if self._plays(n, role)]
                         for role in (MELODY, HARMONY, BASS)}
         self.players[ARPEGGIO] = [n for n in self.players[MELODY] + self.players[HARMONY]
-                                  if not self.instruments.info(n)["sustained"] and n != DRUMS]
+                                  if not self.instruments.info(n)["sustained"] and not is_kit(n)]
         self.brightness = instrument_brightness(self.instruments, 22_050)
         infos = {n: self.instruments.info(n) for n in self.instruments.names}
         self.ranges = {n: (info["low"], info["high"], bool(info["sustained"])) for n, info in infos.items()}
         self.programs = {n: info["program"] for n, info in infos.items()}
+        self.styles = {n: info.get("style", ACOUSTIC) for n, info in infos.items()}  # banks before styles: acoustic
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> MusicBackend:
@@ -153,7 +164,8 @@ class MusicBackend:
         found = self.found_sounds.choose(ranked) if self.found_sounds is not None else None
         drummed = {e.section for e in events if e.role == PERCUSSION}
         broken = {e.section for e in events if e.role == ARPEGGIO}
-        orchestration = self.orchestrate(plan, sections, seed, sources, drummed, found, broken)
+        style = self.style(plan, seed)
+        orchestration = self.orchestrate(plan, sections, seed, sources, drummed, found, broken, style)
         ranges, programs, found_players = self.ranges, self.programs, None
         if found is not None:
             found_players, found_range, program = self.found_sounds.players(found)
@@ -169,7 +181,7 @@ class MusicBackend:
             audio = mix_found(audio, alone, self.config.found.level_db)
         audio = produce(audio, sections, self.sample_rate, seed, self.config.production)
         unit = piece.beat_quarters if piece else 1.0  # quarter notes per beat (6/8: a dotted quarter)
-        summaries = [self._section_dict(*parts) for parts in zip(sections, orchestration, sources)]
+        summaries = [self._section_dict(*parts) | {"style": style} for parts in zip(sections, orchestration, sources)]
         score = Score(notes=notes, tempo_map=[(s.start, s.tempo * unit) for s in sections], key=key.name,
                       source=source, sections=summaries, programs=programs, fallback=fallback,
                       time_signature=_time_signature(piece, self.config.composer.meter))
@@ -187,16 +199,30 @@ class MusicBackend:
         return choose_piece(self.library, key, sections, plan, seed, self.config.arranger, density)
 
     # -- orchestration ---------------------------------------------------------------------------------------
+    def style(self, plan: Plan, seed: int) -> str:
+        """The page's style, ACOUSTIC or ELECTRONIC: electronic with a chance that rises from
+        ``electronic_share[0]`` to ``[1]`` with the plan's energy (the mean place of its onset-rate and loudness
+        targets in their ranges, weighted by duration), drawn with the seed and the page."""
+        weights = [s.duration for s in plan.segments]
+        energy = float(np.average([(range_place("onset_rate", s.onset_rate, log=True)
+                                    + range_place("loudness", s.loudness)) / 2 for s in plan.segments],
+                                  weights=weights))
+        low, high = self.config.electronic_share
+        chance = low + (high - low) * energy
+        return ELECTRONIC if np.random.default_rng([seed, page_hash(plan), 27]).random() < chance else ACOUSTIC
+
     def orchestrate(self, plan: Plan, sections: list[Section], seed: int, sources: list[dict[str, float]],
                     drummed: set[int], found: Found | None = None,
-                    broken: set[int] = frozenset()) -> list[Orchestration]:
+                    broken: set[int] = frozenset(), style: str = ACOUSTIC) -> list[Orchestration]:
         """An instrument per role and section (see the module docstring); ``sources``: each segment's
         ``source_shares``; ``drummed``: the sections the score has percussion in; ``found``: the page's found
-        sound, which plays in the sections whose sources hold it; ``broken``: the sections with an arpeggio."""
+        sound, which plays in the sections whose sources hold it; ``broken``: the sections with an arpeggio;
+        ``style``: the page's (``style``), whose instruments and drum kit are preferred."""
         rng = np.random.default_rng([seed, page_hash(plan), 23])
+        kit = self._kit(style, rng)
         chosen: list[Orchestration] = []
         for section, segment, shares in zip(sections, plan.segments, sources):
-            scores = self._scores(segment, section, shares)
+            scores = self._scores(segment, section, shares, style)
             last = chosen[-1] if chosen else Orchestration(None, None, None)
             melody = self._draw(scores, MELODY, rng, exclude={last.melody} - {None})
             harmony = self._draw(self._keep(scores, last.harmony), HARMONY, rng, exclude={melody})
@@ -209,8 +235,14 @@ class MusicBackend:
             if section.index in broken:
                 arpeggio = self._draw(self._keep(scores, last.arpeggio), ARPEGGIO, rng,
                                       exclude={melody, harmony, bass, counter})
-            chosen.append(Orchestration(melody, harmony, bass, counter, section.index in drummed, joins, arpeggio))
+            drums = section.index in drummed
+            chosen.append(Orchestration(melody, harmony, bass, counter, drums, joins, arpeggio, kit if drums else None))
         return chosen
+
+    def _kit(self, style: str, rng: np.random.Generator) -> str:
+        """The page's drum kit: one of the bank's kits of ``style`` (the standard kit when it has none)."""
+        kits = [n for n in self.instruments.names if is_kit(n) and self.styles[n] == style]
+        return kits[rng.integers(len(kits))] if kits and self.config.style_weight > 0 else DRUMS
 
     def _keep(self, scores: np.ndarray, player: str | None) -> np.ndarray:
         """``scores`` with ``keep_weight`` added to ``player`` (the role's instrument in the previous section): the
@@ -221,8 +253,10 @@ class MusicBackend:
         kept[self.instruments.names.index(player)] += self.config.keep_weight
         return kept
 
-    def _scores(self, segment: SegmentPlan, section: Section, shares: dict[str, float]) -> np.ndarray:
-        """Ranking score of every instrument for a section: semantic similarity, brightness match, sources."""
+    def _scores(self, segment: SegmentPlan, section: Section, shares: dict[str, float],
+                style: str = ACOUSTIC) -> np.ndarray:
+        """Ranking score of every instrument for a section: style, semantic similarity, brightness match,
+        sources."""
         names, config = self.instruments.names, self.config
         semantic = np.zeros(len(names))
         if segment.embedding.numel() == self.descriptions.shape[1]:
@@ -230,8 +264,9 @@ class MusicBackend:
         brightness = np.array([self.brightness.get(n, 0.5) for n in names])
         suggested = np.array([sum(share for category, share in shares.items()
                                   if n in SOURCE_INSTRUMENTS.get(category, ())) for n in names])
+        styled = np.array([self.styles[n] == style for n in names], dtype=np.float64)
         return (config.semantic_weight * semantic - config.height_weight * np.abs(brightness - section.height)
-                + config.source_weight * suggested)
+                + config.source_weight * suggested + config.style_weight * styled)
 
     def source_clips(self, segment: SegmentPlan) -> list[int]:
         """The ``source_clips`` bank clips that best match the segment (its latents, semantic embedding and
@@ -287,7 +322,7 @@ class MusicBackend:
         cues = []
         for section, plan in zip(sections, orchestration):
             players = [plan.melody, plan.harmony, plan.arpeggio, plan.bass, plan.counter] + \
-                ([DRUMS] if plan.drums else [])
+                ([plan.instrument(PERCUSSION)] if plan.drums else [])
             for instrument in dict.fromkeys(p for p in players if p):
                 cues.append(Cue(self.name, section.start, section.end, f"instrument: {instrument}", MUSIC_LICENSE,
                                 "S. Christian Collins et al. (MuseScore General)", "MuseScore_General_Lite.sf3",
@@ -303,7 +338,7 @@ def instrument_brightness(bank: InstrumentBank, rate: int, pitch: int | None = N
     centroids = {}
     for name in bank.names if names is None else names:
         info = bank.info(name)
-        if name == DRUMS or info.get("role") == "percussion":
+        if is_kit(name) or info.get("role") == "percussion":
             continue
         if pitch is not None and not info["low"] <= pitch <= info["high"]:
             continue

@@ -10,12 +10,15 @@ section (a segment of the plan) gets, from its ``intent.Section``:
   and steps between them, an arch towards the phrase's peak, a long chord tone and a breath at each phrase end;
   its height follows the section's register and the panel's place on the page;
 * **harmony**: a pad at slow grids or low levels, pulsed chords, or broken chords (arpeggios) on the grid;
-* **arpeggio**: from ``arpeggio_from`` (notes per beat), the chord's tones broken on a finer grid by a
-  plucked or struck instrument, an octave over the harmony, rising then falling: the pulse a listener hears
-  follows the plan's density whatever the melody's own rhythm;
+* **arpeggio**: from ``arpeggio_from`` (notes per beat), the chord's tones broken by a plucked or struck
+  instrument, an octave over the harmony, rising then falling, on a ``pulse``: ``arpeggio_ratio`` times the
+  section's density in notes per beat (1 to 4), every beat first, then the half beats, then the sixteenths, each
+  level filled evenly (a Euclidean rhythm) with the share that rate asks; the pulse a listener hears follows
+  the plan's density continuously whatever the melody's own rhythm;
 * **bass**: roots, root and fifth, or driving eighths as the grid quickens;
 * **the end**: the last chord (the tonic) held by harmony and bass, the melody on one of its tones;
-* **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on the grid,
+* **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on a
+  ``pulse`` of ``hat_ratio`` times the density (eighths to sixteenths),
   a crash at loud section starts and a fill into the next section; below that, from ``shaker_from``, a shaker on
   the grid, so that the onsets a listener hears follow the density even under legato instruments.
 
@@ -73,7 +76,8 @@ class ComposerConfig:
     phrase_bars: int = 4  # longest phrase
     rest_share: float = 0.15  # chance that a weak grid step of the melody is a rest
     arpeggio_from: float = 1.0  # density (notes per beat) from which an arpeggio breaks the chords...
-    arpeggio_split: int = 2  # ...on the grid divided by this (2: twice as fast as the grid), a sixteenth at most
+    arpeggio_ratio: float = 2.0  # ...at this many times the density (notes per beat, 1 to 4: sixteenths at most)
+    hat_ratio: float = 1.0  # the drums' hats: this many times the density (notes per beat, 2 to 4)
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -83,10 +87,28 @@ def grid(section: Section, config: ComposerConfig) -> float:
     return 2.0 if d < low else 1.0 if d < mid else 0.5 if d < high else 0.25
 
 
-def arpeggio_grid(section: Section, config: ComposerConfig) -> float:
-    """The note value (beats) the arpeggio moves on: the grid split ``arpeggio_split`` times, a sixteenth at the
-    finest."""
-    return max(0.25, grid(section, config) / config.arpeggio_split)
+def arpeggio_rate(section: Section, config: ComposerConfig) -> float:
+    """Notes per beat of the arpeggio: ``arpeggio_ratio`` times the section's density, 1 to 4 (sixteenths)."""
+    return float(np.clip(config.arpeggio_ratio * section.density, 1.0, 4.0))
+
+
+PULSE_LEVELS = ((0.0,), (0.5,), (0.25, 0.75))  # places in a beat: the beat, the half beat, the sixteenths
+
+
+def pulse(start: float, length: float, rate: float) -> list[float]:
+    """Onsets (beats) from ``start`` over ``length`` beats, ``rate`` notes per beat (at most 4) on the sixteenth
+    grid: every beat is filled first, then the half beats, then the other sixteenths; a level filled in part takes
+    its share of places spread as evenly as they go (a Euclidean rhythm), the first place kept, so that the number
+    of notes follows ``rate`` in steps of one note per span rather than doubling from one grid to the next."""
+    onsets, left = [], rate
+    for places in PULSE_LEVELS:
+        share = float(np.clip(left / len(places), 0.0, 1.0))
+        left -= share * len(places)
+        slots = [start + beat + place for beat in range(int(np.ceil(length))) for place in places
+                 if beat + place < length]
+        chosen = round(share * len(slots))
+        onsets += [slot for i, slot in enumerate(slots) if (i * chosen) % len(slots) < chosen]
+    return sorted(onsets)
 
 
 def section_starts(sections: list[Section]) -> list[int]:
@@ -246,19 +268,19 @@ def harmony(sections: list[Section], chords: list[Chord], config: ComposerConfig
 
 
 def arpeggio(sections: list[Section], chords: list[Chord], config: ComposerConfig) -> list[Event]:
-    """The chords' tones broken on the arpeggio's grid, an octave over the harmony's voicing (rising, then
+    """The chords' tones broken on the arpeggio's ``pulse``, an octave over the harmony's voicing (rising, then
     falling), in the sections dense enough; the last chord is the cadence's, left to the harmony."""
     events = []
     for chord in chords[:-1]:
         section = section_of(sections, chord.start)
         if section.density < config.arpeggio_from:
             continue
-        step = arpeggio_grid(section, config)
+        onsets = pulse(chord.start, chord.length, arpeggio_rate(section, config))
         tones = sorted(voice(chord.tones, harmony_centre(section, config) + 12, None, voices=3))
         cycle = tones + [tones[0] + 12] + tones[1:][::-1]
-        for i, beat in enumerate(np.arange(chord.start, chord.end, step)):
+        for i, (beat, following) in enumerate(zip(onsets, onsets[1:] + [chord.end])):
             accent = metric_accent((beat - chord.start) % config.meter, config.meter)
-            events.append(Event(beat, step, cycle[i % len(cycle)], accent, ARPEGGIO, section.index))
+            events.append(Event(beat, following - beat, cycle[i % len(cycle)], accent, ARPEGGIO, section.index))
     return events
 
 
@@ -293,20 +315,22 @@ def drums(sections: list[Section], config: ComposerConfig) -> list[Event]:
                        for beat in np.arange(start, start + section.beats, step)]
         if section.density < config.drums_from:
             continue
-        step = 0.25 if section.density >= 2 * config.drums_from else 0.5
         snare = SNARE if section.level >= config.pad_below else SIDE_STICK
         end = start + section.beats
         if section.level > 0.6 and section.index > 0:
             events.append(Event(start, 2.0, CRASH, 0.9, DRUMS, section.index))
-        for beat in np.arange(start, end, step):
+        for beat in np.arange(start, end, 0.5):
             in_bar = beat % meter
             if in_bar == 0 or (meter == 4 and in_bar in (2.0, 2.5)):
                 events.append(Event(beat, 0.5, KICK, metric_accent(in_bar, meter), DRUMS, section.index))
             if meter == 4 and in_bar in (1.0, 3.0) or meter == 3 and in_bar == 2.0:
                 events.append(Event(beat, 0.5, snare, 0.9, DRUMS, section.index))
+        hats = pulse(start, section.beats, max(2.0, config.hat_ratio * section.density))
+        for beat, following in zip(hats, hats[1:] + [end]):  # the hats on the section's pulse
+            in_bar = beat % meter
             fill = beat >= end - 1 and section.index < len(sections) - 1
             accent = 0.5 + 0.3 * float(float(in_bar).is_integer())
-            events.append(Event(beat, step, SNARE if fill else CLOSED_HAT, accent, DRUMS, section.index))
+            events.append(Event(beat, following - beat, SNARE if fill else CLOSED_HAT, accent, DRUMS, section.index))
     return events
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bd2music.errors import InputError
-from bd2music.music.score import DRUMS, Note
+from bd2music.music.score import DRUMS, Note, is_kit
 
 TICKS_PER_BEAT = 480  # MIDI ticks per quarter note
 DRUM_CHANNEL = 9  # General MIDI percussion: channel 10, counted from 1
@@ -42,14 +42,15 @@ class TempoGrid:
 
 
 def _check(notes: Sequence[Note], names: dict[str, object], what: str) -> None:
-    if missing := sorted({note.instrument for note in notes} - set(names) - {DRUMS}):
+    if missing := sorted(name for name in {note.instrument for note in notes} - set(names) if not is_kit(name)):
         raise InputError(f"no {what} for instrument {', '.join(missing)}")
 
 
 def write_midi(notes: Sequence[Note], path: str | Path, tempo_map: TempoMap, programs: dict[str, int]) -> Path:
     """Write ``notes`` as a type-1 MIDI file: a tempo track, then one track per instrument (named after it, in
     order of first note) with its General MIDI ``programs`` number (0-127) on its own channel (shared only with
-    instruments that have stopped playing), DRUMS on channel 10. Velocities are kept; a track's pan is its notes'
+    instruments that have stopped playing), drum kits on channel 10 (a kit other than DRUMS selects its
+    program there, as GS does). Velocities are kept; a track's pan is its notes'
     mean pan; a key struck again while it sounds ends there."""
     import mido
 
@@ -73,7 +74,7 @@ def write_midi(notes: Sequence[Note], path: str | Path, tempo_map: TempoMap, pro
         channel, first = channels[name], int(on.min())
         pan = int(np.clip(round((np.mean([note.pan for note in own]) + 1) * 63.5), 0, 127))
         events = [(first, -1, mido.Message("control_change", channel=channel, control=10, value=pan))]
-        if name != DRUMS:
+        if name != DRUMS and (not is_kit(name) or name in programs):
             events.append((first, -1, mido.Message("program_change", channel=channel, program=int(programs[name]))))
         events += [(int(tick), 1, mido.Message("note_on", channel=channel, note=note.pitch, velocity=note.velocity))
                    for tick, note in zip(on, own)]
@@ -86,13 +87,13 @@ def write_midi(notes: Sequence[Note], path: str | Path, tempo_map: TempoMap, pro
 
 
 def _channels(spans: dict[str, tuple[int, int]]) -> dict[str, int]:
-    """A MIDI channel per instrument (first tick, last tick): DRUMS on channel 10, the others on the 15 left,
+    """A MIDI channel per instrument (first tick, last tick): drum kits on channel 10, the others on the 15 left,
     an instrument taking a channel that an earlier one has stopped using (an album's pages); InputError when more
     than 15 play at once."""
     free_from = {channel: -1 for channel in range(16) if channel != DRUM_CHANNEL}
     assigned = {}
     for name, (first, last) in spans.items():
-        if name == DRUMS:
+        if is_kit(name):
             assigned[name] = DRUM_CHANNEL
             continue
         channel = next((channel for channel, end in free_from.items() if end < first), None)
@@ -184,12 +185,12 @@ def write_musicxml(notes: Sequence[Note], path: str | Path, tempo_map: TempoMap,
     grid = TempoGrid(tempo_map)
     score = stream.Score()
     order = [name for name in names if any(note.instrument == name for note in notes)]
-    order += [DRUMS] if any(note.instrument == DRUMS for note in notes) and DRUMS not in order else []
+    order += [kit for kit in dict.fromkeys(note.instrument for note in notes) if is_kit(kit) and kit not in order]
     for index, name in enumerate(order):
         part = stream.Part()
-        part.partName = names.get(name, "Drums")
+        part.partName = names.get(name, name.replace("_", " ").capitalize())
         part.insert(0, meter.TimeSignature(time_signature))
-        if name == DRUMS:
+        if is_kit(name):
             part.insert(0, clef.PercussionClef())
         if index == 0:
             for beat, bpm in zip(grid.beats, grid.bpms):

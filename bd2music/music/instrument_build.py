@@ -32,7 +32,7 @@ from bd2music.models.base import config_to_dict
 from bd2music.music.gm import CHOKE_GROUPS, DRUM_KEYS, INSTRUMENTS, InstrumentSpec
 from bd2music.music.instrument_card import write_card
 from bd2music.music.loops import attack_end, decay_rate, find_loop
-from bd2music.music.score import DRUMS
+from bd2music.music.score import is_kit
 
 SAMPLES_FILE = "samples.safetensors"
 
@@ -156,7 +156,7 @@ def release_time(audio: np.ndarray, note_off: int, sample_rate: int, floor_db: f
 def render_instrument(renderer: SoundFontRenderer, name: str, spec: InstrumentSpec, config: InstrumentBuildConfig,
                       ) -> tuple[dict, list[Rendered]]:
     """One instrument's config entry (without its samples) and its samples."""
-    drums, rate = name == DRUMS, config.sample_rate
+    drums, rate = is_kit(name), config.sample_rate
     preset = renderer.preset(spec, drums)
     keys = sorted(DRUM_KEYS) if drums else roots(spec, config.root_step)
     samples: list[Rendered] = []
@@ -191,7 +191,7 @@ def render_instrument(renderer: SoundFontRenderer, name: str, spec: InstrumentSp
     entry = {
         "program": spec.program, "bank": 128 if drums else 0, "preset": preset, "family": spec.family,
         "description": spec.description, "low": keys[0] if drums else spec.low, "high": keys[-1] if drums
-        else spec.high, "sustained": spec.sustained, "role": spec.role,
+        else spec.high, "sustained": spec.sustained, "role": spec.role, "style": spec.style,
         "release": max(0.02, release_time(audio, note_off, rate, config.release_floor_db)),
     }
     if drums:

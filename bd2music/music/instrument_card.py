@@ -12,7 +12,7 @@ import csv
 import textwrap
 from pathlib import Path
 
-from bd2music.music.score import DRUMS
+from bd2music.music.score import is_kit
 
 LICENCE_FILES = ("COPYRIGHT.debian", "COPYRIGHT", "LICENSE", "LICENSE.txt")
 
@@ -63,7 +63,7 @@ def write_card(folder: Path, settings: dict, soundfont: Path) -> Path:
     count = sum(len(entry["samples"]) for entry in instruments.values())
     rows = [[name, f"{entry['bank']}:{entry['program']} {entry['preset']}", entry["description"],
              f"{entry['low']}-{entry['high']}", "sustained" if entry["sustained"] else "decaying", entry["role"],
-             len({s["root"] for s in entry["samples"]}), len({s["velocity"] for s in entry["samples"]}),
+             entry.get("style", "acoustic"), len({s["root"] for s in entry["samples"]}), len({s["velocity"] for s in entry["samples"]}),
              f"{entry['release']:.2f}", credits.get((entry["bank"], entry["program"]), "")]
             for name, entry in instruments.items()]
     made = textwrap.fill(
@@ -81,21 +81,23 @@ def write_card(folder: Path, settings: dict, soundfont: Path) -> Path:
         "kept once. Layers follow one velocity curve, level ~ velocity^"
         f"{build['velocity_exponent']:g}; instruments are levelled to the same median RMS over a note's first half "
         f"second at the same velocity, and the loudest note at velocity 127 peaks at {build['peak']:g}.", 115)
-    kit = " and a drum kit" if DRUMS in instruments else ""
+    kits = sum(is_kit(name) for name in instruments)
+    kit = f" and {kits} drum kit{'s' if kits > 1 else ''}" if kits else ""
     intro = textwrap.fill(
         f"{count} int16 mono samples ({size:.1f} MB, `samples.safetensors`) of "
-        f"{len(instruments) - (DRUMS in instruments)} instruments{kit} rendered from the General MIDI SoundFont "
+        f"{len(instruments) - kits} instruments{kit} rendered from the General MIDI SoundFont "
         f"`{settings['soundfont']['file']}` (sha256 `{settings['soundfont']['sha256'][:16]}...`), played by "
         "bd2music's sampler (`bd2music/music/instruments.py`): nearest root and layer, pitch by resampling, loops, "
         "envelopes, panning. `config.json` describes each instrument (GM program, family, description for "
-        "audio-text matching, playable range, sustained or decaying, role, release time) and each sample (root, "
+        "audio-text matching, playable range, sustained or decaying, role, style: acoustic or electronic, release "
+        "time) and each sample (root, "
         "velocity, gain, loop points and the gain of each repetition of the loop); a tensor is named "
-        "`instrument/root/velocity`. The drum kit's samples are GM percussion keys.", 115)
+        "`instrument/root/velocity`. A drum kit's samples are GM percussion keys.", 115)
     text = f"""# Instrument bank
 
 {intro}
 
-{_table(["name", "bank:preset", "description", "range", "kind", "role", "roots", "layers", "release s",
+{_table(["name", "bank:preset", "description", "range", "kind", "role", "style", "roots", "layers", "release s",
          "sample credit"], rows)}
 
 ## How it was made

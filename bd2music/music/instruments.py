@@ -29,7 +29,7 @@ from bd2music.errors import InputError
 from bd2music.hub import INSTRUMENT_FILES, WEIGHTS_DIR
 from bd2music.music.loops import attack_end, find_loop
 from bd2music.music.sampler import Pitched, Sample, pan_gains, pitched, release_curve, voice
-from bd2music.music.score import DRUMS, Note
+from bd2music.music.score import Note, is_kit
 
 DEFAULT_FOLDER = WEIGHTS_DIR / "instruments"
 
@@ -176,9 +176,9 @@ class InstrumentBank:
         sample = instrument.pick(note.pitch, note.velocity)
         attack = self._curve(round(self.config.attack * rate), rising=True)
         gain = (note.velocity / sample.velocity) ** self.velocity_exponent
-        if note.instrument == DRUMS and choke is None:
+        if is_kit(note.instrument) and choke is None:
             return voice(self._pitched(sample, sample.root, rate), 0, self._curve(0), attack, gain, True)
-        if note.instrument == DRUMS:
+        if is_kit(note.instrument):
             held, release = round(choke * rate), self._curve(round(self.config.choke_fade * rate))
         else:
             held, release = round(note.duration * rate), self._curve(round(instrument.info["release"] * rate))
@@ -194,15 +194,16 @@ class InstrumentBank:
     def _chokes(self, notes: list[Note]) -> dict[int, float]:
         """For the drum hits of a choke group (hi-hats): index in ``notes`` (sorted by start) -> seconds until
         the group's next hit."""
-        groups = self.instruments[DRUMS].info.get("choke", []) if DRUMS in self.instruments else []
         chokes, following = {}, {}
         for index in reversed(range(len(notes))):
             note = notes[index]
-            for number, group in enumerate(groups):
-                if note.instrument == DRUMS and note.pitch in group:
-                    if following.get(number, note.start) > note.start:
-                        chokes[index] = following[number] - note.start
-                    following[number] = note.start
+            if not is_kit(note.instrument):
+                continue
+            for number, group in enumerate(self.instruments[note.instrument].info.get("choke", [])):
+                if note.pitch in group:  # a group is one kit's: a kit's hi-hat never cuts another kit's
+                    if following.get((note.instrument, number), note.start) > note.start:
+                        chokes[index] = following[note.instrument, number] - note.start
+                    following[note.instrument, number] = note.start
         return chokes
 
     def _pitched(self, sample: Sample, pitch: float, rate: int) -> Pitched:
@@ -229,8 +230,8 @@ class InstrumentBank:
         instrument = self._instrument(note.instrument)
         if not isinstance(note.pitch, Integral) or not 0 <= note.pitch <= 127:
             raise InputError(f"{note.instrument} note: pitch must be a MIDI note 0-127, got {note.pitch!r}")
-        if note.instrument == DRUMS and str(note.pitch) not in instrument.info["keys"]:
-            raise InputError(f"drums: no GM key {note.pitch} in the bank (keys: {', '.join(instrument.info['keys'])})")
+        if is_kit(note.instrument) and str(note.pitch) not in instrument.info["keys"]:
+            raise InputError(f"{note.instrument}: no GM key {note.pitch} in the bank (keys: {', '.join(instrument.info['keys'])})")
         if not isinstance(note.velocity, Integral) or not 1 <= note.velocity <= 127:
             raise InputError(f"{note.instrument} note: velocity must be 1-127, got {note.velocity!r}")
         if not all(isinstance(x, Real) and 0 <= x < math.inf for x in (note.start, note.duration)):

@@ -54,10 +54,11 @@ class Orchestration:
     drums: bool = False
     found: str | None = None  # a found sound on the melody's strong beats
     arpeggio: str | None = None  # a plucked or struck instrument breaking the chords (``compose.arpeggio``)
+    kit: str | None = None  # the drum kit when ``drums`` (None: the standard kit)
 
     def instrument(self, role: str) -> str | None:
         if role == DRUMS:
-            return DRUM_KIT if self.drums else None
+            return (self.kit or DRUM_KIT) if self.drums else None
         return getattr(self, role)
 
 

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from bd2music.audio.plots import DISPLAY_SIZE, MIN_FONT_PT
-from bd2music.music.score import DRUMS, Score
+from bd2music.music.score import Score, is_kit
 
 if TYPE_CHECKING:
     from bd2music.plan import SegmentPlan
@@ -23,12 +23,12 @@ LEGEND_COLUMNS = 3  # instruments side by side under the roll
 def plot_piano_roll(score: Score, segments: Sequence[SegmentPlan], seconds: float) -> Figure:
     """Each note a bar (time x pitch), one colour per instrument, opacity by velocity; drum hits as ticks on
     a lane under the lowest note; the panel segments numbered as in the spectrogram."""
-    instruments = list(dict.fromkeys(n.instrument for n in score.notes if n.instrument != DRUMS))
+    instruments = list(dict.fromkeys(n.instrument for n in score.notes if not is_kit(n.instrument)))
     rows = -(-(len(instruments) + 1) // LEGEND_COLUMNS)  # the legend's rows under the axes, drums included
     fig = Figure(figsize=(DISPLAY_SIZE[0], DISPLAY_SIZE[1] + 0.2 * rows), layout="constrained")
     ax = fig.add_subplot()
-    pitched = [n for n in score.notes if n.instrument != DRUMS]
-    drums = [n for n in score.notes if n.instrument == DRUMS]
+    pitched = [n for n in score.notes if not is_kit(n.instrument)]
+    drums = [n for n in score.notes if is_kit(n.instrument)]
     low = min((n.pitch for n in pitched), default=48) - 4
     high = max((n.pitch for n in pitched), default=84) + 2
     palette = colormaps["tab20"]

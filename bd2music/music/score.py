@@ -9,6 +9,12 @@ from pathlib import Path
 DRUMS = "drums"  # the instrument name of the GM percussion kit: a note's pitch is its GM drum key (35-81)
 
 
+def is_kit(name: str) -> bool:
+    """Whether ``name`` is a drum kit of the bank: DRUMS, or another kit named ``drums_<kit>`` (its notes are GM
+    drum keys too)."""
+    return name == DRUMS or name.startswith(DRUMS + "_")
+
+
 @dataclass(frozen=True)
 class Note:
     """One note of a rendered score."""
