@@ -82,7 +82,7 @@ class MusicConfig:
     composer_share: float = 0.25  # share of the pages (by seed and page) the composer plays though a piece fits
     electronic_share: tuple[float, float] = (0.0, 0.0)  # chance a page is electronic at the calmest and quietest
     # plan (energy 0: onset and loudness targets at the bottom of their ranges) and at the busiest, loudest (1)
-    style_weight: float = 0.0  # added to the ranking of the instruments (and kits) of the page's style
+    style_weight: float = 1.5  # added to the ranking of the instruments (and kits) of the page's style
     intent: IntentConfig = field(default_factory=IntentConfig)
     arranger: ArrangerConfig = field(default_factory=ArrangerConfig)
     composer: ComposerConfig = field(default_factory=ComposerConfig)

@@ -76,8 +76,9 @@ class ComposerConfig:
     phrase_bars: int = 4  # longest phrase
     rest_share: float = 0.15  # chance that a weak grid step of the melody is a rest
     arpeggio_from: float = 1.0  # density (notes per beat) from which an arpeggio breaks the chords...
-    arpeggio_ratio: float = 2.0  # ...at this many times the density (notes per beat, 1 to 4: sixteenths at most)
+    arpeggio_ratio: float = 1.5  # ...at this many times the density (notes per beat, 1 to 4: sixteenths at most)
     hat_ratio: float = 1.0  # the drums' hats: this many times the density (notes per beat, 2 to 4)
+    fill_accent: float = 1.0  # the arpeggio's notes between the beats this much softer (the beat stays heard)
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -280,6 +281,7 @@ def arpeggio(sections: list[Section], chords: list[Chord], config: ComposerConfi
         cycle = tones + [tones[0] + 12] + tones[1:][::-1]
         for i, (beat, following) in enumerate(zip(onsets, onsets[1:] + [chord.end])):
             accent = metric_accent((beat - chord.start) % config.meter, config.meter)
+            accent *= 1.0 if float(beat - chord.start).is_integer() else config.fill_accent
             events.append(Event(beat, following - beat, cycle[i % len(cycle)], accent, ARPEGGIO, section.index))
     return events
 
