@@ -239,6 +239,7 @@ class Pipeline:
             "pieces": folder / index.components.get("pieces", "pieces"),
             "pitches": folder / "draw" / BANK_PITCHES,  # the bank clips' pitches (found sounds of the music)
             "diffusion": folder / index.components.get("diffusion", "diffusion"),
+            "latent_shaper": folder / index.components.get("latent_shaper", "latent_shaper"),
         }
         return cls(detector, ClassicalDetector(), planner, components, index, device,
                    weights=str(path_or_repo or "weights/") + (f"@{revision}" if revision else ""))

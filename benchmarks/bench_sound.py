@@ -6,7 +6,8 @@ Per page set (eval_pages; the held-out colour pages of tests/data/comic_vae_held
 with seed 0 and seed 1, then ``bd2music.evaluation.soundtrack.listening_report`` (realism c2st against the
 held-out real clips of tests/data/sounds_heldout.txt, frame-rate buzz at the neural vocoder's frame rate,
 staticness, page distinctness, the four structure links measured on the final audio, all on seed 0), and seed
-distinctness (each page's seed 0 vs seed 1, averaged), silent/clipped tracks, reproducibility, seconds per page.
+distinctness (each page's seed 0 vs seed 1, averaged), silent/clipped tracks (silent: over 30 % of frames under
+-60 dBFS) and the tracks over 10 % near-silent, reproducibility, seconds per page.
 With ``--real-category music`` realism is measured against the held-out clips of that category only. A sound
 with a music layer adds its score's measures: harmonic share and key clarity (medians), the keys heard, the
 pages sharing a piece and instruments, and the seconds the render stage took per 10 s of track.
@@ -90,6 +91,7 @@ def listen(pipeline, sound: str, pages: list[Path], real: list[np.ndarray], seco
     return {"pages": len(pages)} | listening_report(tracks, real, rate, features) | {
         "seed_distinctness_db": float(np.mean([L.spectral_distance_db(a, b, rate) for a, b in zip(tracks, other)])),
         "silent": flags.count("silent"), "clipped": flags.count("clipped"),
+        "near_silent_over_10pct": sum(L.near_silent_share(t) > 0.1 for t in tracks),  # issue 23's target: none
         "reproducible": bool(np.array_equal(again.audio, tracks[0])),
         "seconds_per_page_median": float(np.median(seconds_per_page)),
     } | (music_measures(tracks, rate, scores, render_s) if all(scores) else {})

@@ -202,7 +202,8 @@ def test_a_mel_in_inference_mode_leaves_the_cached_module_trainable() -> None:
 
 
 def test_the_neural_pulse_follows_the_settings_saved_with_the_audio_vae(pipe: Pipeline) -> None:
-    """``config.inference`` of the audio VAE shapes the pulse: a flat one renders as no pulse at all."""
+    """``config.inference`` of the audio VAE shapes the pulse (with the neural settings' own offbeat lift): a flat
+    one renders as no pulse at all."""
     from dataclasses import replace
 
     page = EXAMPLES / COLOUR_PAGE
@@ -210,10 +211,13 @@ def test_the_neural_pulse_follows_the_settings_saved_with_the_audio_vae(pipe: Pi
     pulsed = pipe(page, seconds=2.0, seed=2, sound="neural")
     config = pipe.audio_vae.config
     saved = config.inference
+    backend = pipe.backend("neural")
+    own = backend.settings
     config.inference = replace(saved, pulse_depth_db=0.0, offbeat_db=0.0)
+    backend.settings = replace(own, offbeat_db=None)
     try:
         flat = pipe(page, seconds=2.0, seed=2, sound="neural")
     finally:
-        config.inference = saved
+        config.inference, backend.settings = saved, own
     assert np.array_equal(neural_layer(flat), neural_layer(plain))
     assert not np.allclose(neural_layer(pulsed), neural_layer(plain), atol=1e-3)

@@ -1,6 +1,8 @@
 """Backend ``neural``: the mapper's audio latents decoded by the audio VAE and voiced by the vocoder.
 
-The plan's latents of each segment are decoded into log-mel windows and cross-faded; with the plan's ``pulse``
+The plan's latents of each segment are first shaped by the latent shaper when its weights are there
+(``bd2music.models.latent_shaper``: seeded motion borrowed from real windows, then a guard against decoded
+silence; the plan itself is left as it is), decoded into log-mel windows and cross-faded; with the plan's ``pulse``
 the tempo and onset rate that the descriptor head reads in those latents (the plan's raw readings) shape the
 log-mel as a pulse (``bd2music.soundtrack.pulse_gains``); the vocoder (Griffin-Lim without vocoder weights)
 makes the waveform, brought to a peak-safe level (``bd2music.soundtrack.normalise_loudness``).
@@ -8,49 +10,80 @@ makes the waveform, brought to a peak-safe level (``bd2music.soundtrack.normalis
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from bd2music.audio.griffin_lim import GriffinLim
+from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.errors import InputError
-from bd2music.models.audio_vae import AudioVAE
+from bd2music.models.audio_vae import AudioVAE, TiledLatent
+from bd2music.models.latent_shaper import LatentShaper
 from bd2music.models.vocoder import Vocoder
 from bd2music.plan import Plan, frame_span
 from bd2music.soundtrack import normalise_loudness, overlap_add, pulse_gains
 
 
 @dataclass
+class NeuralSettings:
+    """The neural sound's own pulse settings (``settings.neural`` in ``weights/pipeline.json``); each None keeps
+    the audio VAE's ``config.inference`` value (which the diffusion backend also plays)."""
+
+    offbeat_db: float | None = None  # the lift of each onset between beats (the gradient-phase vocoder renders
+    # a 3 dB lift without the transient the onset detector hears: docs/BENCHMARKS.md, issue 23)
+
+    def __post_init__(self) -> None:
+        if self.offbeat_db is not None and not 0.0 <= self.offbeat_db <= 20.0:
+            raise ValueError(f"offbeat_db must be within 0-20 dB, got {self.offbeat_db}")
+
+
+@dataclass
 class NeuralBackend:
-    """Audio VAE decoder -> (pulse) -> vocoder."""
+    """(Latent shaper ->) audio VAE decoder -> (pulse) -> vocoder."""
 
     audio_vae: AudioVAE
     vocoder: Vocoder | GriffinLim
+    shaper: LatentShaper | None = None  # None: the plan's latents decoded as they are
+    settings: NeuralSettings = field(default_factory=NeuralSettings)
     name: ClassVar[str] = "neural"
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> NeuralBackend:
-        """Its settings live with the audio VAE (``config.inference``); none are taken here."""
-        if settings:
-            raise InputError(f"neural settings: none are taken here (the audio VAE's config.inference has them), "
-                             f"got {', '.join(sorted(settings))}")
-        return cls(components["audio_vae"], components["vocoder"])
+        """The audio VAE, the vocoder, the latent shaper (``components["latent_shaper"]``, a folder) and the
+        ``NeuralSettings`` in ``settings``."""
+        vae = components["audio_vae"]
+        return cls(vae, components["vocoder"], load_shaper(components.get("latent_shaper"), vae),
+                   settings_config(NeuralSettings, settings, "neural"))
+
+    def decode(self, latents: TiledLatent, seed: int, index: int) -> torch.Tensor:
+        """Log-mel (n_mels, latents.length) of one segment's latents: shaped (seed and segment ``index``) and
+        guarded when there is a shaper."""
+        if self.shaper is None:
+            return self.audio_vae.decode_long(latents)
+        moved = self.shaper.move(latents.latents, seed, index)
+        return self.shaper.guard(moved, lambda z: self.audio_vae.decode_long(TiledLatent(z, latents.starts,
+                                                                                         latents.length)))[1]
 
     @torch.inference_mode()
-    def log_mel(self, plan: Plan) -> torch.Tensor:
-        """The track's natural-log power mel (n_mels, frames): segments decoded, cross-faded, pulsed."""
+    def log_mel(self, plan: Plan, seed: int | None = None) -> torch.Tensor:
+        """The track's natural-log power mel (n_mels, frames): segments decoded, cross-faded, pulsed (``seed``:
+        the shaper's, default the plan's)."""
         mel_config = self.audio_vae.config.mel
         fps = mel_config.frames_per_second
         length = mel_config.num_frames(round(plan.seconds * mel_config.sample_rate))
-        pieces = [self.audio_vae.decode_long(s.latents) for s in plan.segments]
+        seed = plan.seed if seed is None else seed
+        pieces = [self.decode(s.latents, seed, index) for index, s in enumerate(plan.segments)]
         starts = [frame_span(s.start, s.end, plan.crossfade_s, fps, length)[0] for s in plan.segments]
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
         if plan.pulse:
             shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the weights
+            shape |= {k: v for k, v in asdict(self.settings).items() if v is not None}  # the neural sound's own
             gains = [pulse_gains(p.shape[-1], fps, s.raw["tempo"], s.raw["onset_rate"], **shape).to(mel)
                      for p, s in zip(pieces, plan.segments)]
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
@@ -62,7 +95,7 @@ class NeuralBackend:
             progress(0.0, "decoding the learned sound")
         mel_config = self.audio_vae.config.mel
         samples = round(plan.seconds * mel_config.sample_rate)
-        mel = self.log_mel(plan)
+        mel = self.log_mel(plan, seed)
         waveform, _ = normalise_loudness(self.vocoder(mel[None], length=samples)[0], mel_config.sample_rate)
         vocoder = "griffin-lim" if isinstance(self.vocoder, GriffinLim) else "trained vocoder"
         cues = [Cue("neural", s.start, s.end, f"audio VAE + {vocoder}", "AGPL-3.0-or-later (model output)",
@@ -70,3 +103,17 @@ class NeuralBackend:
                 for s in plan.segments]
         audio = waveform.clamp(-1.0, 1.0).float().cpu().numpy().astype(np.float32)
         return [Layer("neural", audio, mel_config.sample_rate, cues)]
+
+
+def load_shaper(folder: str | Path | None, audio_vae: AudioVAE) -> LatentShaper | None:
+    """The latent shaper in ``folder`` (checked against the audio VAE's latent shape), or None with a warning when
+    the folder holds none (the plan's latents are then decoded unshaped)."""
+    if folder is None or not (Path(folder) / "config.json").is_file():
+        warnings.warn(f"no latent shaper weights in {folder}; the neural sound decodes the plan's latents as they "
+                      "are (bd2music train latent-shaper makes them)", stacklevel=2)
+        return None
+    shaper = LatentShaper.from_pretrained(folder, device=audio_vae.latent_mean.device)
+    if tuple(shaper.config.latent_shape) != tuple(audio_vae.config.latent_shape):
+        raise InputError(f"the latent shaper's latents {tuple(shaper.config.latent_shape)} do not fit the audio "
+                         f"VAE's {tuple(audio_vae.config.latent_shape)}")
+    return shaper

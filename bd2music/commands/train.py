@@ -6,6 +6,7 @@
     bd2music train audio-vae --out runs/audio_vae [--config run.json] [--device cuda] [--resume] [--smoke]
     bd2music train draw --out runs/draw [--smoke]
     bd2music train diffusion --out runs/diffusion [--config run.json] [--device cuda] [--resume] [--smoke]
+    bd2music train latent-shaper --out runs/latent_shaper [--config run.json] [--smoke]
 
 The data folder is ``--data`` (``draw`` generates its drawings and needs none), else ``$BD2MUSIC_DATA``, else ``../shared/data`` beside the clone. A folder that
 already holds a model (``config.json`` or ``*.safetensors``, e.g. the shipped ``weights/<model>``) is never
@@ -31,6 +32,7 @@ AUDIO_MODELS = {  # name: (training module, config class, train function)
     "mapper": ("bd2music.training.mapper", "MapperTrainConfig", "train_mapper"),
     "draw": ("bd2music.training.draw", "DrawTrainConfig", "train_draw"),
     "diffusion": ("bd2music.training.diffusion", "DiffusionTrainConfig", "train_diffusion"),
+    "latent-shaper": ("bd2music.training.latent_shaper", "LatentShaperFitConfig", "fit_latent_shaper"),
 }
 GENERATED = ("draw",)  # models trained on data they generate: no data folder needed
 

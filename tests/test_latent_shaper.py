@@ -1,0 +1,137 @@
+"""The latent shaper of the neural sound: seeded motion borrowed from real windows, the guard against decoded
+silence, the shipped tables, the fit, and the plan left as it is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bd2music.backends.neural import NeuralBackend, load_shaper
+from bd2music.errors import InputError
+from bd2music.models.audio_vae import AudioVAE, TiledLatent
+from bd2music.models.latent_shaper import LatentShaper, LatentShaperConfig, quiet_share
+from bd2music.plan import Plan, SegmentPlan
+
+SHAPE = (4, 8)
+FIXTURES = Path(__file__).parent / "data"
+
+
+def tiny_shaper(**settings) -> LatentShaper:
+    """A shaper whose 12 donors are seeded noise and whose silence direction is +1 on channel 0."""
+    generator = torch.Generator().manual_seed(0)
+    shaper = LatentShaper(LatentShaperConfig(latent_shape=SHAPE, donors=12, neighbours=4, **settings))
+    shaper.set_tables(torch.randn(12, *SHAPE, generator=generator), torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    return shaper
+
+
+def test_quiet_share_counts_frames_far_under_the_mean_power():
+    log_mel = torch.zeros(8, 10)
+    log_mel[:, :3] = np.log(1e-4)  # 40 dB under the rest
+    assert quiet_share(log_mel, 20.0) == pytest.approx(0.3)
+    assert quiet_share(torch.zeros(8, 10), 20.0) == 0.0
+    assert quiet_share(torch.full((8, 10), -18.0), 20.0, silent_log_mel=-13.8) == 1.0  # even silence throughout
+
+
+def test_move_is_seeded_and_moves_each_window_its_own_way():
+    shaper = tiny_shaper()
+    latents = torch.zeros(3, *SHAPE)
+    moved = shaper.move(latents, seed=5)
+    assert moved.shape == latents.shape and not torch.equal(moved, latents)
+    assert torch.equal(moved, shaper.move(latents, seed=5))  # reproducible
+    assert not torch.equal(moved, shaper.move(latents, seed=6))  # the seed changes the sound
+    assert not torch.equal(moved, shaper.move(latents, seed=5, salt=1))  # another segment, other donors
+    assert latents.abs().sum() == 0  # the input (the plan's) is not changed in place
+    # each window takes one donor's motion: frame deviations of a real window, with the excursion to its mean
+    donors = shaper.donors(latents, torch.Generator().manual_seed(5 * 1_000_003))
+    expected = shaper.donor_motion[donors] + shaper.config.excursion * shaper.donor_means[donors][..., None]
+    assert torch.allclose(moved, expected)
+
+
+def test_move_draws_donors_among_the_nearest():
+    shaper = tiny_shaper()
+    target = shaper.donor_means[7][None, :, None].expand(1, *SHAPE)
+    nearest = set()
+    for seed in range(40):
+        nearest |= set(shaper.donors(target, torch.Generator().manual_seed(seed)).tolist())
+    distance = (((shaper.donor_means - shaper.donor_means[7]) / shaper.scale) ** 2).sum(-1)
+    assert 7 in nearest and nearest <= set(distance.topk(4, largest=False).indices.tolist())
+
+
+def test_guard_takes_the_smallest_shift_that_makes_the_segment_loud_enough():
+    shaper = tiny_shaper(max_quiet_share=0.1, max_shift=3.0, bisections=8)
+
+    def decode(latents):  # frames are silent where channel 0 stays under 1.5, else loud
+        level = latents[:, 0].reshape(-1)
+        return torch.where(level < 1.5, -18.4, 0.0)[None].expand(4, -1)
+
+    latents = torch.zeros(2, *SHAPE)
+    latents[:, 0, :4] = 2.0  # half the frames loud: quiet share 0.5
+    shifted, mel = shaper.guard(latents, decode)
+    shift = (shifted - latents)[0, 0, 0].item()
+    assert 1.5 <= shift <= 1.5 + 3.0 / 2**8 + 1e-6  # the smallest step found by the bisection
+    assert torch.equal(shifted[:, 1:], latents[:, 1:])  # only along the silence direction
+    assert quiet_share(mel, 20.0) <= 0.1
+    loud = torch.full((2, *SHAPE), 2.0)
+    assert torch.equal(shaper.guard(loud, decode)[0], loud)  # already loud: left alone
+
+
+def test_render_leaves_the_plan_as_it_is():
+    torch.manual_seed(0)
+    vae = AudioVAE().eval()
+    shaper = LatentShaper(LatentShaperConfig(latent_shape=vae.config.latent_shape, donors=4, neighbours=2))
+    shaper.set_tables(torch.randn(4, *vae.config.latent_shape), torch.ones(vae.config.latent_shape[0]))
+    from bd2music.audio.griffin_lim import GriffinLim
+
+    latents = torch.randn(1, *vae.config.latent_shape)
+    segment = SegmentPlan(-1, 0.0, 2.0, 120.0, 2.0, 1000.0, -20.0, 0.3, "", torch.zeros(1),
+                          TiledLatent(latents.clone(), [0], 126), raw={"tempo": 120.0, "onset_rate": 2.0})
+    plan = Plan(2.0, 0, [segment], "", 0.5)
+    backend = NeuralBackend(vae, GriffinLim(vae.config.mel, 2), shaper)
+    layer = backend.render(plan, seed=0)[0]
+    assert torch.equal(plan.segments[0].latents.latents, latents)  # the plan every backend reads is unchanged
+    assert layer.audio.shape[-1] == 2 * vae.config.mel.sample_rate
+    unshaped = NeuralBackend(vae, GriffinLim(vae.config.mel, 2)).log_mel(plan)
+    assert not torch.allclose(backend.log_mel(plan), unshaped)
+
+
+def test_load_shaper_checks_the_latent_shape(tmp_path):
+    vae = AudioVAE()
+    tiny_shaper().save_pretrained(tmp_path / "latent_shaper")
+    with pytest.raises(InputError, match="do not fit the audio VAE"):
+        load_shaper(tmp_path / "latent_shaper", vae)
+    with pytest.warns(UserWarning, match="no latent shaper"):
+        assert load_shaper(tmp_path / "absent", vae) is None
+
+
+def test_shipped_shaper_lifts_the_decoders_silence():
+    """The mean sparse real window (donors' mean minus the silence direction) decodes mostly quiet; the guard
+    brings it under the quiet share it allows."""
+    vae = AudioVAE.from_pretrained()
+    shaper = LatentShaper.from_pretrained()
+    assert tuple(shaper.config.latent_shape) == tuple(vae.config.latent_shape)
+    sparse = (shaper.donor_means.mean(0) - shaper.silence_direction)[None, :, None].expand(3, -1, 32).clone()
+    tiled = TiledLatent(sparse, [0, 192, 369], 625)
+    with torch.inference_mode():
+        before = quiet_share(vae.decode_long(tiled), shaper.config.quiet_db, shaper.config.silent_log_mel)
+        _, mel = shaper.guard(sparse, lambda z: vae.decode_long(TiledLatent(z, tiled.starts, tiled.length)))
+    assert before > 0.5
+    assert quiet_share(mel, shaper.config.quiet_db, shaper.config.silent_log_mel) <= shaper.config.max_quiet_share
+
+
+def test_fit_smoke(data_dir, tmp_path):
+    from bd2music.training.common import load_config
+    from bd2music.training.latent_shaper import SMOKE, LatentShaperFitConfig, fit_latent_shaper
+
+    config = load_config(LatentShaperFitConfig, None, SMOKE)
+    metrics = fit_latent_shaper(config, data_dir, tmp_path / "shaper")
+    shaper = LatentShaper.from_pretrained(tmp_path / "shaper")
+    assert shaper.config.donors == metrics["donors"] > 0
+    assert json.loads((tmp_path / "shaper" / "metrics.json").read_text())["clips"] == metrics["clips"]
+    attribution = (tmp_path / "shaper" / "attribution.csv").read_text().splitlines()
+    heldout = {line.strip() for line in (FIXTURES / "sounds_heldout.txt").read_text().splitlines()}
+    assert attribution[0] == "file,license,author,source" and len(attribution) > 1
+    assert not {row.split(",")[0] for row in attribution[1:]} & heldout  # training clips only
