@@ -6,6 +6,7 @@ Inference code: nothing here imports ``bd2music.training``.
 from bd2music.models.audio_text import AudioTextModel, AudioTextModelConfig
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig
 from bd2music.models.diffusion import LatentDiffusion, LatentDiffusionConfig
+from bd2music.models.latent_shaper import LatentShaper, LatentShaperConfig
 from bd2music.models.mapper import LatentMapper, MapperConfig
 from bd2music.models.vocoder import Vocoder, VocoderConfig
 
@@ -17,6 +18,8 @@ __all__ = [
     "LatentDiffusion",
     "LatentDiffusionConfig",
     "LatentMapper",
+    "LatentShaper",
+    "LatentShaperConfig",
     "MapperConfig",
     "Vocoder",
     "VocoderConfig",
