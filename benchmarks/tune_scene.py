@@ -13,7 +13,10 @@ candidate's tables re-read each segment's head readings (the lettering's loudnes
 against every third real clip that is neither held out nor in the shipped bank, the mean over ``--c2st-seeds``
 subsamples and folds, for all pages and for the manga pages alone (eval_pages are manga). Links: Spearman rho on
 the final audio, manga and western pages apart. ``--features``: the manga pages' per-feature AUCs against the
-clips (0.5: no difference), the farthest from 0.5 first.
+clips (0.5: no difference), the farthest from 0.5 first. ``--ladder``: each stage of the scene apart (a random bank
+clip, the chosen bed clip as recorded, mastered, looped as the bed, pulsed, the whole scene; ``ladder_audio``), with
+the manga pages' c2st against the clips of each category and against clips in the whole corpus's category
+proportions (``corpus_balanced``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import pickle
 import sys
 from dataclasses import replace
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,7 @@ import soxr
 
 import bd2music.pipeline as P
 from bd2music.audio.load import load_audio
+from bd2music.backends.base import Layer
 from bd2music.evaluation import listening as L
 from bd2music.master import master
 
@@ -40,14 +45,55 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BD2MUSIC_DATA", REPO.parent / "shared" / "data"))
 
 
-def tuning_clips() -> np.ndarray:
-    """Features of the real clips for the c2st (at the generated tracks' rate path)."""
+def tuning_clips(step: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(features, category) of every ``step``-th real clip that is neither held out nor in the bank, for the c2st
+    (features at the generated tracks' rate path)."""
     held = set((REPO / "tests/data/sounds_heldout.txt").read_text().split())
     bank = {row["source_path"] for row in csv.DictReader(open(REPO / "weights/bank/manifest.csv"))}
     rows = csv.DictReader(open(DATA / "sounds/manifest.csv"))
-    pool = [row["file"] for row in rows if row["file"] not in held and row["source_path"] not in bank]
-    clips = [load_audio(DATA / "sounds" / name).samples for name in pool[::3]]
-    return np.stack([L.clip_features(soxr.resample(clip, 16000, 44100), 44100) for clip in clips])
+    pool = [row for row in rows if row["file"] not in held and row["source_path"] not in bank][::step]
+    clips = [load_audio(DATA / "sounds" / row["file"]).samples for row in pool]
+    features = np.stack([L.clip_features(soxr.resample(clip, 16000, 44100), 44100) for clip in clips])
+    return features, np.array([row["category"] for row in pool])
+
+
+def corpus_balanced(categories: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Indices of a subsample of the tuning clips whose categories come in the whole sound corpus's proportions
+    (the bank takes few music clips, so the clips left for tuning hold about twice the corpus's share of music)."""
+    counts = Counter(row["category"] for row in csv.DictReader(open(DATA / "sounds/manifest.csv")))
+    shares = {name: count / sum(counts.values()) for name, count in counts.items()}
+    have = Counter(categories)
+    size = min(have[name] / shares[name] for name in shares if shares[name] > 0)
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(categories == name), round(size * share),
+                                              replace=False) for name, share in shares.items()]))
+
+
+LADDER = ("bank", "raw", "raw+master", "bed", "bed+pulse", "scene")
+
+
+def ladder_audio(scene, plan, stage: str, page: int, config) -> tuple[np.ndarray, int]:
+    """(audio, rate) of one stage of the scene for a page-mode plan: ``bank`` a random bank clip, ``raw`` the bed
+    clip the scene chooses, as recorded (at most the track's length), ``raw+master`` that clip mastered to the
+    plan's loudness, ``bed`` the bed as rendered (looped, levelled, tilted) and mastered, ``bed+pulse`` with its
+    pulse, ``scene`` the whole scene (events and lettering too), each mastered."""
+    if stage == "scene":
+        return master(scene.render(plan, 0), config, target_lufs=plan.loudness).audio, 44100
+    rate, segment = scene.sample_rate, plan.segments[0]
+    length = round(plan.seconds * rate)
+    rng = np.random.default_rng([0, 0])
+    bed, events = scene.choose(segment, rng)
+    clip = int(np.random.default_rng(page).integers(len(scene.bank))) if stage == "bank" else (bed or events)[0]
+    if stage in ("bank", "raw"):
+        return soxr.resample(np.asarray(scene.bank.audio(clip))[:length], rate, 44100), 44100
+    if stage == "raw+master":
+        audio = np.asarray(scene.bank.audio(clip))[:length]
+    else:
+        audio = scene._bed(clip, length, segment.flatness, rng)
+        if stage == "bed+pulse":
+            audio = audio * scene._pulse(segment, length)
+        audio = scene._tilt(audio, segment.centroid)
+    return master([Layer("scene", audio, rate)], config, target_lufs=plan.loudness).audio, 44100
 
 
 def planned_pages(pipeline: P.Pipeline, step: int, cache: Path | None) -> list[tuple[str, object, dict]]:
@@ -92,10 +138,14 @@ def main() -> int:
     parser.add_argument("candidates", nargs="+", help="JSON objects, one per candidate")
     parser.add_argument("--step", type=int, default=1, help="every step-th training page")
     parser.add_argument("--c2st-seeds", type=int, default=5)
+    parser.add_argument("--clip-step", type=int, default=3, help="every clip-step-th tuning clip (1: all 378)")
     parser.add_argument("--cache", type=Path, help="pickle of the analysed and planned pages (read or written)")
     parser.add_argument("--features", action="store_true", help="print the manga pages' per-feature AUCs")
+    parser.add_argument("--ladder", action="store_true",
+                        help=f"measure each stage of the scene ({', '.join(LADDER)}) instead of the scene alone")
     args = parser.parse_args()
-    real = tuning_clips()
+    real, categories = tuning_clips(args.clip_step)
+    balanced = corpus_balanced(categories)
     pipeline = P.Pipeline.from_pretrained(device="cpu")
     planned = planned_pages(pipeline, args.step, args.cache)
     manga = np.array(["openmantra" in name for name, _, _ in planned])
@@ -103,6 +153,10 @@ def main() -> int:
     base, calibration, master_base = scene.config, pipeline.planner.config.calibration, pipeline.master_config
     source = calibration.source["tempo"]
     before = json.loads((REPO / "benchmarks/planner_before_tuning.json").read_text())["calibration"]
+
+    def c2st(rows: np.ndarray, clips: np.ndarray = real) -> float:
+        return round(float(np.mean([L.c2st_accuracy(rows, clips, seed=s) for s in range(args.c2st_seeds)])), 3)
+
     for spec in args.candidates:
         options = json.loads(spec)
         tables = options.pop("_table", {})
@@ -112,27 +166,28 @@ def main() -> int:
             tables["tempo"] = np.interp(source, before["source"]["tempo"], before["target"]["tempo"]).tolist()
         config = replace(master_base, **options.pop("_master", {}))
         scene.config = replace(base, **options)
-        generated, measured = [], []
-        for _, plan, _ in planned:
-            plan = with_tables(plan, calibration, tables)
-            audio = master(scene.render(plan, 0), config, target_lufs=plan.loudness).audio
-            generated.append(L.clip_features(audio, 44100))
-            measured.append(L.audio_measures(audio, 44100))
+        for stage in LADDER if args.ladder else ("scene",):
+            generated, measured = [], []
+            for page, (_, plan, _) in enumerate(planned):
+                plan = with_tables(plan, calibration, tables)
+                audio, rate = ladder_audio(scene, plan, stage, page, config)
+                generated.append(L.clip_features(audio, rate))
+                measured.append(L.audio_measures(audio, rate))
+            generated = np.stack(generated)
+            row = {"c2st": c2st(generated), "c2st_manga": c2st(generated[manga]),
+                   "c2st_manga_balanced": c2st(generated[manga], real[balanced]), "pages": len(planned)}
+            if args.ladder:
+                row |= {f"c2st_manga_vs_{name}": c2st(generated[manga], real[categories == name])
+                        for name in sorted(set(categories))}
+            for part, keep in (("manga", manga), ("western", ~manga)):
+                index = np.flatnonzero(keep)
+                rhos = L.linked([planned[i][2] for i in index], [measured[i] for i in index])
+                row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
+            print(spec, stage, json.dumps(row), flush=True)
+            if args.features:
+                for name, auc in feature_aucs(generated[manga], real):
+                    print(f"    {name}: AUC {auc:.2f}")
         scene.config = base
-        generated = np.stack(generated)
-
-        def c2st(rows: np.ndarray) -> float:
-            return round(float(np.mean([L.c2st_accuracy(rows, real, seed=s) for s in range(args.c2st_seeds)])), 3)
-
-        row = {"c2st": c2st(generated), "c2st_manga": c2st(generated[manga]), "pages": len(planned)}
-        for part, keep in (("manga", manga), ("western", ~manga)):
-            index = np.flatnonzero(keep)
-            rhos = L.linked([planned[i][2] for i in index], [measured[i] for i in index])
-            row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
-        print(spec, json.dumps(row), flush=True)
-        if args.features:
-            for name, auc in feature_aucs(generated[manga], real):
-                print(f"    {name}: AUC {auc:.2f}")
     return 0
 
 

@@ -36,9 +36,13 @@ import torch
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import RankWeights, SoundBank
-from bd2music.plan import Plan, SegmentPlan, range_place
+from bd2music.plan import RAMPS, Plan, SegmentPlan, range_place
 from bd2music.soundtrack import PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
 from bd2music.text_cues import DIALOGUE
+
+
+MATCHED = {"tempo": "tempo", "onset_rate": "onset_rate", "centroid": "spectral_centroid_mean",
+           "flatness": "spectral_flatness_mean", "loudness": "loudness_lufs"}  # plan target -> bank descriptor
 
 
 @dataclass
@@ -47,7 +51,11 @@ class SceneConfig:
 
     max_events_per_beat: float = 8.0  # events per beat at the top of the onset-rate range (1 at its bottom)
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
-    descriptor_weight: float = 0.5  # weight of the centroid and flatness match in the bank's ranking
+    descriptor_weight: float = 0.5  # weight of the descriptor match (``match``) in the bank's ranking
+    match: tuple[str, ...] = ("centroid", "flatness")  # plan targets the clips' descriptors are matched to
+    match_ramps_by_rank: bool = False  # a ramp target (tempo, onset rate) asks for the bank's clip at its place
+    main_kinds: tuple[str, ...] = ("bed",)  # kinds of clip the segment's main recording (its bed) may be
+    main_music: bool = False  # whether a music clip may be the main recording
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
     event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
@@ -105,15 +113,7 @@ class SceneBackend:
     # -- one segment -----------------------------------------------------------------------------------------
     def _segment(self, segment: SegmentPlan, offset: float, length: int, rng: np.random.Generator,
                  previous_bed: int | None) -> tuple[np.ndarray, list[Cue], int | None]:
-        query = {"latent": segment.latents.latents, "embedding": segment.embedding,
-                 "descriptors": {"spectral_centroid_mean": segment.centroid,
-                                 "spectral_flatness_mean": segment.flatness},
-                 "weights": RankWeights(descriptors=self.config.descriptor_weight)}
-        beds = self.bank.mask(kind="bed") & ~self.bank.mask(category="music")  # a music bed brings its own beat
-        bed = self._draw(self.bank.rank(**query, mask=beds), 1, rng, exclude=previous_bed)
-        events = self._draw(self.bank.rank(**query, mask=self.bank.mask(kind="event")), self.config.palette, rng)
-        if not bed and not events:  # a bank with one kind only: take anything
-            events = self._draw(self.bank.rank(**query), self.config.palette, rng)
+        bed, events = self.choose(segment, rng, previous_bed)
         cues, where = [], trigger(segment.panel)
         audio = np.zeros(length, dtype=np.float32)
         if bed:
@@ -125,6 +125,33 @@ class SceneBackend:
             audio += self._effect(effect, segment, offset, length, rng, cues)
         audio = self._tilt(audio, segment.centroid)
         return audio, cues, (bed[0] if bed else previous_bed)
+
+    def choose(self, segment: SegmentPlan, rng: np.random.Generator,
+               previous_bed: int | None = None) -> tuple[list[int], list[int]]:
+        """([the bed clip] or [], the events' palette) the bank offers for ``segment``."""
+        config, bank = self.config, self.bank
+        mains = torch.zeros(len(bank), dtype=torch.bool)
+        for kind in config.main_kinds:
+            mains |= bank.mask(kind=kind)
+        if not config.main_music:
+            mains &= ~bank.mask(category="music")
+        bed = self._draw(self._rank(segment, mains), 1, rng, exclude=previous_bed)
+        events = self._draw(self._rank(segment, bank.mask(kind="event")), config.palette, rng)
+        if not bed and not events:  # a bank with one kind only: take anything
+            events = self._draw(self._rank(segment, torch.ones(len(bank), dtype=torch.bool)), config.palette, rng)
+        return bed, events
+
+    def _rank(self, segment: SegmentPlan, mask: torch.Tensor) -> list[int]:
+        """The clips of ``mask``, best first for ``segment`` (latents, embedding, the ``match`` descriptors)."""
+        descriptors = {}
+        for name in self.config.match:
+            value = segment.loudness if name == "loudness" else getattr(segment, name)
+            if self.config.match_ramps_by_rank and name in RAMPS:
+                place = range_place(name, value, log=RAMPS[name] is np.geomspace)
+                value = self.bank.quantile(MATCHED[name], place, mask)
+            descriptors[MATCHED[name]] = value
+        return self.bank.rank(segment.latents.latents, segment.embedding, descriptors,
+                              RankWeights(descriptors=self.config.descriptor_weight), mask)
 
     def _draw(self, ranked: list[int], count: int, rng: np.random.Generator, exclude: int | None = None) -> list[int]:
         """``count`` distinct clips drawn from the ``top_k`` best of ``ranked`` (better ranks likelier)."""
@@ -138,6 +165,19 @@ class SceneBackend:
     def _bed(self, clip: int, length: int, flatness: float, rng: np.random.Generator) -> np.ndarray:
         """The bed clip looped (cross-faded onto its own start) from a random offset, at the flatness's level."""
         samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
+        low, high = self.config.bed_rms_db
+        target_db = low + (high - low) * min(1.0, flatness / 0.5)
+        if len(samples) >= length:  # long enough: one stretch of the recording, no loop
+            start = int(rng.integers(len(samples) - length + 1))
+            out = samples[start : start + length]
+            return out * _gain_to(out, target_db)
+        if self.bank.clips[clip].kind == "event":  # a short sound: repeated with its attack intact
+            fade = min(round(self.config.event_fade_s * self.sample_rate), len(samples) // 4)
+            loop = samples.copy()
+            loop[len(loop) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+            start = int(rng.integers(len(loop)))
+            out = np.resize(np.roll(loop, -start), length)
+            return out * _gain_to(out, target_db)
         fade = min(round(self.config.loop_crossfade_s * self.sample_rate), len(samples) // 3)
         loop = samples[: len(samples) - fade].copy()
         if fade:
@@ -145,8 +185,6 @@ class SceneBackend:
             loop[:fade] = samples[:fade] * ramp + samples[len(samples) - fade :] * (1 - ramp)
         start = int(rng.integers(len(loop)))
         out = np.resize(np.roll(loop, -start), length)
-        low, high = self.config.bed_rms_db
-        target_db = low + (high - low) * min(1.0, flatness / 0.5)
         return out * _gain_to(out, target_db)
 
     def _events(self, palette: list[int], segment: SegmentPlan, length: int, rng: np.random.Generator,

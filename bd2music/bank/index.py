@@ -201,6 +201,13 @@ class SoundBank:
             order = order[torch.as_tensor(mask, dtype=torch.bool)[order]]
         return order.tolist()
 
+    def quantile(self, name: str, q: float, mask: torch.Tensor | None = None) -> float:
+        """The ``q`` quantile (0-1) of descriptor ``name`` over the clips allowed by ``mask`` (default: all)."""
+        values = self.descriptors[:, self.descriptor_names.index(name)]
+        if mask is not None and bool(torch.as_tensor(mask).any()):
+            values = values[torch.as_tensor(mask, dtype=torch.bool)]
+        return float(torch.quantile(values, float(np.clip(q, 0.0, 1.0))))
+
     # -- audio ----------------------------------------------------------------------------------------------------
     def audio(self, index: int, sample_rate: int | None = None) -> np.ndarray:
         """Float32 mono samples (read-only) of clip ``index`` at ``sample_rate`` (default: the bank's), decoded
