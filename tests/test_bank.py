@@ -110,6 +110,15 @@ def test_rank_masks_and_pools_window_latents(built) -> None:
         bank.rank(descriptors={"brightness": 1.0})
 
 
+def test_quantile_of_a_descriptor_over_a_mask(built) -> None:
+    bank, _ = built
+    column = bank.descriptors[:, bank.descriptor_names.index("onset_rate")]
+    assert bank.quantile("onset_rate", 0.0) == pytest.approx(float(column.min()))
+    assert bank.quantile("onset_rate", 1.0) == pytest.approx(float(column.max()))
+    one = bank.mask(label="bursts")
+    assert bank.quantile("onset_rate", 0.3, one) == pytest.approx(float(column[one][0]))
+
+
 def test_audio_is_resampled_and_cached(built) -> None:
     bank, _ = built
     samples = bank.audio(0, 44_100)

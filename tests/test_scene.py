@@ -74,6 +74,34 @@ def test_the_plan_targets_are_heard(scene, plan) -> None:
     assert busy > 1.5 * sparse
 
 
+def test_the_main_recording_follows_the_targets_by_rank(scene, plan) -> None:
+    """A busier and faster target chooses a busier main recording among every kind of clip; no clip twice."""
+    chooser = replace(scene, config=replace(scene.config, top_k=1, main_kinds=("bed", "event"),
+                                            match=("onset_rate", "tempo"),
+                                            descriptor_weight=10.0))
+    column = scene.bank.descriptor_names.index("onset_rate")
+
+    def chosen(**targets) -> int:
+        [bed], _ = chooser.choose(replace(plan.segments[0], **targets), np.random.default_rng(0))
+        return bed
+
+    sparse, busy = chosen(onset_rate=0.3, tempo=80.0), chosen(onset_rate=6.0, tempo=140.0)
+    assert scene.bank.descriptors[busy, column] > 4 * scene.bank.descriptors[sparse, column]
+    [other], _ = chooser.choose(replace(plan.segments[0], onset_rate=6.0, tempo=140.0), np.random.default_rng(0),
+                                previous_bed=busy)
+    assert other != busy
+
+
+def test_a_long_recording_plays_without_a_loop(scene) -> None:
+    clip = next(i for i, c in enumerate(scene.bank.clips) if c.kind == "bed" and c.duration >= 9.0)
+    length = 4 * scene.sample_rate
+    played = scene._bed(clip, length, 0.0, np.random.default_rng(0))
+    source = np.asarray(scene.bank.audio(clip))
+    start = int(np.argmax(np.correlate(source, played[:1000], mode="valid")))
+    excerpt = source[start : start + length]
+    assert len(excerpt) == length and np.corrcoef(excerpt, played)[0, 1] > 0.999
+
+
 def test_a_bank_with_one_kind_still_sounds(scene, plan) -> None:
     from bd2music.bank import SoundBank
 

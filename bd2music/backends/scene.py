@@ -2,11 +2,15 @@
 
 Per segment (a random generator seeded by the seed and the segment's index):
 
-* **choice**: the bank ranks its clips against the segment (the mapper's latents in the audio-VAE space, the
-  semantic embedding in the audio-text space, the spectral centroid and flatness targets); the bed is drawn from
-  the ``top_k`` best beds, never the previous segment's; the events' ``palette`` from the best events.
-* **bed**: the bed clip from a random offset, looped with ``loop_crossfade_s`` cross-fades to cover the segment,
-  breathing with the beats and events (it rises with each one and dips ``bed_pulse_db`` between them).
+* **choice** (``choose``): the bank ranks its clips against the segment (the mapper's latents in the audio-VAE
+  space, the semantic embedding in the audio-text space, the ``match`` descriptors: the spectral centroid target as
+  it is, the tempo and onset-rate targets, which are ramps over their listener range, by rank: a target a third up
+  its range asks for the bank's clip a third up that descriptor's distribution); the segment's main recording is
+  drawn from the ``top_k`` best clips of ``main_kinds``, never the previous segment's; the events' ``palette``
+  from the best events.
+* **main recording (bed)**: played as recorded, from a random offset, when it is long enough; a shorter bed clip
+  is looped with ``loop_crossfade_s`` cross-fades, a shorter event clip repeated with its attack intact; it
+  breathes with the beats and events (it rises with each one and dips ``bed_pulse_db`` between them).
 * **events**: at the onsets of ``bd2music.soundtrack.onset_times``: a beat every ``60 / tempo`` s, and evenly
   spread events between beats, 1 to ``max_events_per_beat`` per beat as the onset-rate target rises through its
   listener range (``events_per_beat``), each an excerpt of a palette clip from its attack, shaped to decay
@@ -51,23 +55,23 @@ class SceneConfig:
 
     max_events_per_beat: float = 8.0  # events per beat at the top of the onset-rate range (1 at its bottom)
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
-    descriptor_weight: float = 0.5  # weight of the descriptor match (``match``) in the bank's ranking
-    match: tuple[str, ...] = ("centroid", "flatness")  # plan targets the clips' descriptors are matched to
-    match_ramps_by_rank: bool = False  # a ramp target (tempo, onset rate) asks for the bank's clip at its place
-    main_kinds: tuple[str, ...] = ("bed",)  # kinds of clip the segment's main recording (its bed) may be
+    descriptor_weight: float = 1.5  # weight of the descriptor match (``match``) in the bank's ranking
+    match: tuple[str, ...] = ("centroid", "onset_rate", "tempo")  # plan targets the clips' descriptors match
+    main_kinds: tuple[str, ...] = ("bed", "event")  # kinds of clip the segment's main recording (its bed) may be
     main_music: bool = False  # whether a music clip may be the main recording
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
     event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
     event_fade_s: float = 0.2  # fade-out at the end of an excerpt
     event_decay_s: float = 0.08  # an excerpt decays with this time constant: one clear onset, not the clip's own
-    event_peak_db: float = -6.0  # peak level of a beat's excerpt (dBFS before the master)
+    event_peak_db: float = -30.0  # peak level of a beat's excerpt (dBFS before the master)
     offbeat_db: float = -8.0  # events between beats, relative to a beat's (louder: the tempo heard doubles)
     gain_jitter_db: float = 2.0  # each event's level varies by up to this much
     pitch_jitter: float = 0.04  # each event's playback rate varies by up to this share
-    bed_rms_db: tuple[float, float] = (-38.0, -26.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
+    bed_rms_db: tuple[float, float] = (-26.0, -20.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
     bed_pulse_db: float = 18.0  # the bed dips this far between beats and rises with each beat and event
-    max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
+    pulse_offbeat_db: float = 6.0  # how far each event between beats lifts the bed (at PULSE_DEPTH_DB deep)
+    max_tilt_db: float = 8.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
     tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
     segment_rms_db: float = -20.0  # RMS of a segment whose loudness target is the plan's (others: + difference)
     effect_max_s: float = 1.5  # longest sound effect the lettering asks for
@@ -146,7 +150,7 @@ class SceneBackend:
         descriptors = {}
         for name in self.config.match:
             value = segment.loudness if name == "loudness" else getattr(segment, name)
-            if self.config.match_ramps_by_rank and name in RAMPS:
+            if name in RAMPS:  # a ramp over the listener range: the bank's clip at the same place
                 place = range_place(name, value, log=RAMPS[name] is np.geomspace)
                 value = self.bank.quantile(MATCHED[name], place, mask)
             descriptors[MATCHED[name]] = value
@@ -243,7 +247,9 @@ class SceneBackend:
         ``bed_pulse_db`` deep) that the bed breathes with."""
         rate, frame = self.sample_rate, 256
         frames = length // frame + 2
-        gains_db = pulse_gains(frames, rate / frame, segment.tempo, self.event_rate(segment)).numpy() * 10 / np.log(10)
+        gains = pulse_gains(frames, rate / frame, segment.tempo, self.event_rate(segment),
+                            offbeat_db=self.config.pulse_offbeat_db)
+        gains_db = gains.numpy() * 10 / np.log(10)
         gains_db *= self.config.bed_pulse_db / PULSE_DEPTH_DB
         envelope = 10 ** (gains_db / 20)
         return np.interp(np.arange(length) / frame, np.arange(frames), envelope).astype(np.float32)
