@@ -41,7 +41,7 @@ from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import RankWeights, SoundBank
 from bd2music.plan import RAMPS, Plan, SegmentPlan, range_place
-from bd2music.soundtrack import PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
+from bd2music.soundtrack import OFFBEAT_DB, PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
 from bd2music.text_cues import DIALOGUE
 
 
@@ -55,23 +55,23 @@ class SceneConfig:
 
     max_events_per_beat: float = 8.0  # events per beat at the top of the onset-rate range (1 at its bottom)
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
-    descriptor_weight: float = 1.5  # weight of the descriptor match (``match``) in the bank's ranking
-    match: tuple[str, ...] = ("centroid", "onset_rate", "tempo")  # plan targets the clips' descriptors match
-    main_kinds: tuple[str, ...] = ("bed", "event")  # kinds of clip the segment's main recording (its bed) may be
+    descriptor_weight: float = 0.5  # weight of the descriptor match (``match``) in the bank's ranking
+    match: tuple[str, ...] = ("centroid", "flatness")  # plan targets the clips' descriptors are matched to
+    main_kinds: tuple[str, ...] = ("bed",)  # kinds of clip the segment's main recording (its bed) may be
     main_music: bool = False  # whether a music clip may be the main recording
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
     event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
     event_fade_s: float = 0.2  # fade-out at the end of an excerpt
     event_decay_s: float = 0.08  # an excerpt decays with this time constant: one clear onset, not the clip's own
-    event_peak_db: float = -30.0  # peak level of a beat's excerpt (dBFS before the master)
+    event_peak_db: float = -6.0  # peak level of a beat's excerpt (dBFS before the master)
     offbeat_db: float = -8.0  # events between beats, relative to a beat's (louder: the tempo heard doubles)
     gain_jitter_db: float = 2.0  # each event's level varies by up to this much
     pitch_jitter: float = 0.04  # each event's playback rate varies by up to this share
-    bed_rms_db: tuple[float, float] = (-26.0, -20.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
+    bed_rms_db: tuple[float, float] = (-38.0, -26.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
     bed_pulse_db: float = 18.0  # the bed dips this far between beats and rises with each beat and event
-    pulse_offbeat_db: float = 6.0  # how far each event between beats lifts the bed (at PULSE_DEPTH_DB deep)
-    max_tilt_db: float = 8.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
+    pulse_offbeat_db: float = OFFBEAT_DB  # how far each event between beats lifts the bed (at PULSE_DEPTH_DB deep)
+    max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
     tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
     segment_rms_db: float = -20.0  # RMS of a segment whose loudness target is the plan's (others: + difference)
     effect_max_s: float = 1.5  # longest sound effect the lettering asks for
