@@ -139,5 +139,7 @@ def test_settings_come_from_the_pipeline_index_and_unknown_ones_are_one_line(pip
     assert pipe.master_config.limiter_threshold_db == pipe.index.settings["master"]["limiter_threshold_db"]
     with pytest.raises(InputError, match="scene settings: unknown loudnesss"):
         backend_class("scene").from_components(pipe.components, {"loudnesss": 3})
+    with pytest.raises(InputError, match="scene settings: match: unknown targets"):
+        backend_class("scene").from_components(pipe.components, {"match": ["brightness"]})
     with pytest.raises(InputError, match="neural settings: unknown pulse"):
         backend_class("neural").from_components(pipe.components, {"pulse": 1})

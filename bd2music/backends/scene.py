@@ -58,7 +58,7 @@ class SceneConfig:
     descriptor_weight: float = 0.5  # weight of the descriptor match (``match``) in the bank's ranking
     match: tuple[str, ...] = ("centroid", "flatness")  # plan targets the clips' descriptors are matched to
     main_kinds: tuple[str, ...] = ("bed",)  # kinds of clip the segment's main recording (its bed) may be
-    main_music: bool = False  # whether a music clip may be the main recording
+    main_music: bool = False  # whether a music clip may be the main recording (it brings its own beat)
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
     event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
@@ -77,6 +77,10 @@ class SceneConfig:
     effect_max_s: float = 1.5  # longest sound effect the lettering asks for
     effect_peak_db: float = -3.0  # peak level of a lettering sound effect (dBFS before the master)
     voices_rms_db: float = -32.0  # RMS level of the voices a dialogue-heavy panel brings
+
+    def __post_init__(self) -> None:
+        if unknown := [name for name in self.match if name not in MATCHED]:
+            raise ValueError(f"match: unknown targets {unknown} (known: {', '.join(MATCHED)})")
 
 
 @dataclass
@@ -167,7 +171,8 @@ class SceneBackend:
         return [pool[i] for i in chosen]
 
     def _bed(self, clip: int, length: int, flatness: float, rng: np.random.Generator) -> np.ndarray:
-        """The bed clip looped (cross-faded onto its own start) from a random offset, at the flatness's level."""
+        """(length,) the bed clip from a random offset at the flatness's level: one stretch of it when it is long
+        enough, else looped (cross-faded onto its own start), or, for an event clip, repeated whole."""
         samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
         low, high = self.config.bed_rms_db
         target_db = low + (high - low) * min(1.0, flatness / 0.5)
