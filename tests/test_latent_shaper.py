@@ -135,3 +135,14 @@ def test_fit_smoke(data_dir, tmp_path):
     heldout = {line.strip() for line in (FIXTURES / "sounds_heldout.txt").read_text().splitlines()}
     assert attribution[0] == "file,license,author,source" and len(attribution) > 1
     assert not {row.split(",")[0] for row in attribution[1:]} & heldout  # training clips only
+
+
+def test_smoothed_motion_keeps_slow_changes_and_damps_fast_ones():
+    from bd2music.models.latent_shaper import smoothed
+
+    ramp = torch.arange(8.0).expand(1, 2, 8)
+    flicker = torch.tensor([1.0, -1.0] * 4).expand(1, 2, 8)
+    assert torch.equal(smoothed(flicker, 1), flicker)
+    assert torch.allclose(smoothed(ramp, 3)[..., 1:-1], ramp[..., 1:-1])  # a slow change passes
+    assert smoothed(flicker, 3)[..., 1:-1].abs().max() < 0.34  # a frame-to-frame one is damped 3x
+    assert smoothed(ramp, 5).shape == ramp.shape

@@ -60,14 +60,25 @@ class NeuralBackend:
         return cls(vae, components["vocoder"], load_shaper(components.get("latent_shaper"), vae),
                    settings_config(NeuralSettings, settings, "neural"))
 
-    def decode(self, latents: TiledLatent, seed: int, index: int) -> torch.Tensor:
+    def decode(self, latents: TiledLatent, seed: int, index: int, gains: torch.Tensor | None = None) -> torch.Tensor:
         """Log-mel (n_mels, latents.length) of one segment's latents: shaped (seed and segment ``index``) and
-        guarded when there is a shaper."""
+        guarded, on the log-mel plus its pulse ``gains`` (what will be voiced), when there is a shaper."""
         if self.shaper is None:
             return self.audio_vae.decode_long(latents)
-        moved = self.shaper.move(latents.latents, seed, index)
-        return self.shaper.guard(moved, lambda z: self.audio_vae.decode_long(TiledLatent(z, latents.starts,
-                                                                                         latents.length)))[1]
+        lift = 0.0 if gains is None else gains
+
+        def voiced(z: torch.Tensor) -> torch.Tensor:
+            return self.audio_vae.decode_long(TiledLatent(z, latents.starts, latents.length)) + lift
+
+        return self.shaper.guard(self.shaper.move(latents.latents, seed, index), voiced)[1] - lift
+
+    def pulse(self, segment, fps: float) -> torch.Tensor:
+        """Natural-log power gains (segment frames,) of the segment's pulse: the tempo and onset rate the heads
+        read in its latents, shaped by the audio VAE's ``config.inference`` and the neural settings."""
+        shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the weights
+        shape |= {k: v for k, v in asdict(self.settings).items() if v is not None}  # the neural sound's own
+        return pulse_gains(segment.latents.length, fps, segment.raw["tempo"], segment.raw["onset_rate"],
+                           **shape).to(self.audio_vae.latent_mean)
 
     @torch.inference_mode()
     def log_mel(self, plan: Plan, seed: int | None = None) -> torch.Tensor:
@@ -77,15 +88,12 @@ class NeuralBackend:
         fps = mel_config.frames_per_second
         length = mel_config.num_frames(round(plan.seconds * mel_config.sample_rate))
         seed = plan.seed if seed is None else seed
-        pieces = [self.decode(s.latents, seed, index) for index, s in enumerate(plan.segments)]
+        gains = [self.pulse(s, fps) for s in plan.segments] if plan.pulse else [None] * len(plan.segments)
+        pieces = [self.decode(s.latents, seed, index, g) for index, (s, g) in enumerate(zip(plan.segments, gains))]
         starts = [frame_span(s.start, s.end, plan.crossfade_s, fps, length)[0] for s in plan.segments]
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
         if plan.pulse:
-            shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the weights
-            shape |= {k: v for k, v in asdict(self.settings).items() if v is not None}  # the neural sound's own
-            gains = [pulse_gains(p.shape[-1], fps, s.raw["tempo"], s.raw["onset_rate"], **shape).to(mel)
-                     for p, s in zip(pieces, plan.segments)]
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
         return mel
 

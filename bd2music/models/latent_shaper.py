@@ -10,7 +10,7 @@ gives its log floor). The shaper changes only what the neural backend decodes, i
   the seed; its frames' deviations from its own mean (``donor_motion``) are added, times ``motion``, and the
   window's mean moves ``excursion`` of the way towards the donor's. Different windows draw different donors, so
   the track evolves; a different seed draws others.
-* ``guard``: the decoded segment is checked for quiet frames (more than ``quiet_db`` under the segment's mean
+* ``guard``: the decoded segment (as it will be voiced: the backend adds its pulse) is checked for quiet frames (more than ``quiet_db`` under the segment's mean
   power, or near the mel's floor); while more than ``max_quiet_share`` of them are, the latents are shifted along the silence direction
   (mean encoder latent of dense real windows minus that of sparse ones: away from the region the decoder
   renders as silence), by the smallest step that a bisection up to ``max_shift`` finds.
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bd2music.errors import InputError
@@ -38,8 +39,9 @@ class LatentShaperConfig:
     latent_shape: tuple[int, int] = (32, 32)  # the audio VAE's window latent (channels, frames)
     donors: int = 16  # real windows whose motion is borrowed (set by the fit)
     neighbours: int = 16  # a window draws its donor among this many nearest real windows
-    motion: float = 1.0  # share of the donor's frame-to-frame motion added to the window
-    excursion: float = 0.5  # share of the way the window's mean moves towards the donor's
+    motion: float = 2.5  # how much of the donor's frame-to-frame motion is added to the window
+    motion_smoothing: int = 5  # latent frames of the moving average the motion is smoothed with (1: none)
+    excursion: float = 1.0  # share of the way the window's mean moves towards the donor's
     quiet_db: float = 20.0  # a decoded frame this far under the segment's mean power is quiet
     silent_log_mel: float = -13.8  # ... and so is one whose loudest band is under this (ln 1e-6; floor ln 1e-8)
     max_quiet_share: float = 0.05  # the guard acts on segments with more quiet frames than this
@@ -49,6 +51,8 @@ class LatentShaperConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.neighbours <= self.donors:
             raise ValueError(f"neighbours must be between 1 and donors ({self.donors})")
+        if self.motion_smoothing < 1:
+            raise ValueError("motion_smoothing must be at least 1 latent frame")
         if not 0.0 <= self.max_quiet_share < 1.0:
             raise ValueError("max_quiet_share must be in [0, 1)")
 
@@ -59,6 +63,15 @@ def quiet_share(log_mel: torch.Tensor, quiet_db: float, silent_log_mel: float = 
     power = log_mel.exp().sum(dim=0)
     quiet = (power < power.mean() * 10 ** (-quiet_db / 10)) | (log_mel.amax(dim=0) < silent_log_mel)
     return float(quiet.float().mean())
+
+
+def smoothed(motion: torch.Tensor, frames: int) -> torch.Tensor:
+    """``motion`` (windows, channels, latent frames) averaged over ``frames`` neighbouring frames (edges
+    repeated): slower changes of timbre, fewer onsets of the donor's own."""
+    if frames <= 1:
+        return motion
+    padded = F.pad(motion, (frames // 2, frames - 1 - frames // 2), mode="replicate")
+    return padded.unfold(-1, frames, 1).mean(dim=-1)
 
 
 class LatentShaper(PretrainedMixin, nn.Module):
@@ -106,7 +119,8 @@ class LatentShaper(PretrainedMixin, nn.Module):
         generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(salt))
         picked = self.donors(latents, generator)
         means = latents.mean(dim=2)
-        return (latents + self.config.motion * self.donor_motion[picked]
+        motion = smoothed(self.donor_motion[picked], self.config.motion_smoothing)
+        return (latents + self.config.motion * motion
                 + self.config.excursion * (self.donor_means[picked] - means)[..., None])
 
     def guard(self, latents: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor]
