@@ -13,7 +13,7 @@ import torch
 from bd2music.backends.neural import NeuralBackend, load_shaper
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, TiledLatent
-from bd2music.models.latent_shaper import LatentShaper, LatentShaperConfig, quiet_share
+from bd2music.models.latent_shaper import LatentShaper, LatentShaperConfig, quiet_share, smoothed
 from bd2music.plan import Plan, SegmentPlan
 
 SHAPE = (4, 8)
@@ -47,7 +47,8 @@ def test_move_is_seeded_and_moves_each_window_its_own_way():
     assert latents.abs().sum() == 0  # the input (the plan's) is not changed in place
     # each window takes one donor's motion: frame deviations of a real window, with the excursion to its mean
     donors = shaper.donors(latents, torch.Generator().manual_seed(5 * 1_000_003))
-    expected = shaper.donor_motion[donors] + shaper.config.excursion * shaper.donor_means[donors][..., None]
+    motion = smoothed(shaper.donor_motion[donors], shaper.config.motion_smoothing)
+    expected = shaper.config.motion * motion + shaper.config.excursion * shaper.donor_means[donors][..., None]
     assert torch.allclose(moved, expected)
 
 
@@ -138,8 +139,6 @@ def test_fit_smoke(data_dir, tmp_path):
 
 
 def test_smoothed_motion_keeps_slow_changes_and_damps_fast_ones():
-    from bd2music.models.latent_shaper import smoothed
-
     ramp = torch.arange(8.0).expand(1, 2, 8)
     flicker = torch.tensor([1.0, -1.0] * 4).expand(1, 2, 8)
     assert torch.equal(smoothed(flicker, 1), flicker)
