@@ -3,6 +3,7 @@ targets heard in the audio, a bank of one kind, and the sound choice in the CLI.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_a_long_recording_plays_without_a_loop(scene) -> None:
 def test_a_bank_with_one_kind_still_sounds(scene, plan) -> None:
     from bd2music.bank import SoundBank
 
-    bank = SoundBank.load()
+    bank = copy.copy(SoundBank.load())  # load() shares one bank per process: relabel a copy, not the shared one
     events_only = [i for i, c in enumerate(bank.clips) if c.kind == "event"][:4]
     bank.clips = [bank.clips[i] if i in events_only else replace(bank.clips[i], kind="none")
                   for i in range(len(bank.clips))]
