@@ -171,30 +171,30 @@ class SceneBackend:
         return [pool[i] for i in chosen]
 
     def _bed(self, clip: int, length: int, flatness: float, rng: np.random.Generator) -> np.ndarray:
-        """(length,) the bed clip from a random offset at the flatness's level: one stretch of it when it is long
-        enough, else looped (cross-faded onto its own start), or, for an event clip, repeated whole."""
-        samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
+        """(length,) the bed clip from a random offset (``_cover``) at the flatness's level."""
+        out = self._cover(clip, length, rng)
         low, high = self.config.bed_rms_db
-        target_db = low + (high - low) * min(1.0, flatness / 0.5)
+        return out * _gain_to(out, low + (high - low) * min(1.0, flatness / 0.5))
+
+    def _cover(self, clip: int, length: int, rng: np.random.Generator) -> np.ndarray:
+        """(length,) of clip ``clip`` from a random offset: one stretch of it when it is long enough, else looped
+        (cross-faded onto its own start), or, for an event clip, repeated whole with its attack intact."""
+        samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
         if len(samples) >= length:  # long enough: one stretch of the recording, no loop
             start = int(rng.integers(len(samples) - length + 1))
-            out = samples[start : start + length]
-            return out * _gain_to(out, target_db)
-        if self.bank.clips[clip].kind == "event":  # a short sound: repeated with its attack intact
+            return samples[start : start + length]
+        if self.bank.clips[clip].kind == "event":  # a short sound: its tail faded, its attack kept
             fade = min(round(self.config.event_fade_s * self.sample_rate), len(samples) // 4)
             loop = samples.copy()
             loop[len(loop) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-            start = int(rng.integers(len(loop)))
-            out = np.resize(np.roll(loop, -start), length)
-            return out * _gain_to(out, target_db)
-        fade = min(round(self.config.loop_crossfade_s * self.sample_rate), len(samples) // 3)
-        loop = samples[: len(samples) - fade].copy()
-        if fade:
-            ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-            loop[:fade] = samples[:fade] * ramp + samples[len(samples) - fade :] * (1 - ramp)
+        else:  # its end cross-faded onto its start
+            fade = min(round(self.config.loop_crossfade_s * self.sample_rate), len(samples) // 3)
+            loop = samples[: len(samples) - fade].copy()
+            if fade:
+                ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+                loop[:fade] = samples[:fade] * ramp + samples[len(samples) - fade :] * (1 - ramp)
         start = int(rng.integers(len(loop)))
-        out = np.resize(np.roll(loop, -start), length)
-        return out * _gain_to(out, target_db)
+        return np.resize(np.roll(loop, -start), length)
 
     def _events(self, palette: list[int], segment: SegmentPlan, length: int, rng: np.random.Generator,
                 offset: float, cues: list[Cue], where: str) -> np.ndarray:
