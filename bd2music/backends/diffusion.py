@@ -9,7 +9,8 @@ the audio VAE's pulse settings), as the neural backend does. A room tone keeps e
 ``settings.floor_db`` of its band's mean power (sampled gaps between sparse events would be digital silence).
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
 comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
-``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's phases. ``text_to_audio`` samples one prompt's sound the same way, its embedding from the audio-text model's
+``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
+phases. ``text_to_audio`` samples one prompt's sound the same way, its embedding from the audio-text model's
 ``embed_text``, without descriptor targets.
 """
 

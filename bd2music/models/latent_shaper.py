@@ -10,9 +10,9 @@ gives its log floor). The shaper changes only what the neural backend decodes, i
   the seed; its frames' deviations from its own mean (``donor_motion``) are added, times ``motion``, and the
   window's mean moves ``excursion`` of the way towards the donor's. Different windows draw different donors, so
   the track evolves; a different seed draws others.
-* ``guard``: the decoded segment (as it will be voiced: the backend adds its pulse) is checked for quiet frames (more than ``quiet_db`` under the segment's mean
-  power, or near the mel's floor); while more than ``max_quiet_share`` of them are, the latents are shifted along the silence direction
-  (mean encoder latent of dense real windows minus that of sparse ones: away from the region the decoder
+* ``guard``: the decoded segment (as it will be voiced: the backend adds its pulse) is checked for quiet frames
+  (more than ``quiet_db`` under the segment's mean power, or near the mel's floor); while more than
+  ``max_quiet_share`` of them are, the latents are shifted along the silence direction (mean encoder latent of dense real windows minus that of sparse ones: away from the region the decoder
   renders as silence), by the smallest step that a bisection up to ``max_shift`` finds.
 
 The tables are fitted on training clips only (``bd2music train latent-shaper``; nothing here imports training

@@ -1,7 +1,8 @@
 """The instruments the bank renders from a General MIDI SoundFont: GM program, family, a short description for
 audio-text matching, the playable range, sustained or decaying, the usual role, its style (acoustic or
 electronic: the synthesizers and drum machines a game soundtrack or an electronic loop is played on); and the GM
-drum keys a pop or orchestral groove needs. Drum kits are named ``drums`` (the standard kit) or ``drums_<kit>``. ``bd2music instruments build`` reads this table; the bank's ``config.json`` keeps it.
+drum keys a pop or orchestral groove needs. Drum kits are named ``drums`` (the standard kit) or ``drums_<kit>``.
+``bd2music instruments build`` reads this table; the bank's ``config.json`` keeps it.
 """
 
 from __future__ import annotations

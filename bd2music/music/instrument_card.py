@@ -63,7 +63,8 @@ def write_card(folder: Path, settings: dict, soundfont: Path) -> Path:
     count = sum(len(entry["samples"]) for entry in instruments.values())
     rows = [[name, f"{entry['bank']}:{entry['program']} {entry['preset']}", entry["description"],
              f"{entry['low']}-{entry['high']}", "sustained" if entry["sustained"] else "decaying", entry["role"],
-             entry.get("style", "acoustic"), len({s["root"] for s in entry["samples"]}), len({s["velocity"] for s in entry["samples"]}),
+             entry.get("style", "acoustic"), len({s["root"] for s in entry["samples"]}),
+             len({s["velocity"] for s in entry["samples"]}),
              f"{entry['release']:.2f}", credits.get((entry["bank"], entry["program"]), "")]
             for name, entry in instruments.items()]
     made = textwrap.fill(

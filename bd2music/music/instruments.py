@@ -231,7 +231,8 @@ class InstrumentBank:
         if not isinstance(note.pitch, Integral) or not 0 <= note.pitch <= 127:
             raise InputError(f"{note.instrument} note: pitch must be a MIDI note 0-127, got {note.pitch!r}")
         if is_kit(note.instrument) and str(note.pitch) not in instrument.info["keys"]:
-            raise InputError(f"{note.instrument}: no GM key {note.pitch} in the bank (keys: {', '.join(instrument.info['keys'])})")
+            raise InputError(f"{note.instrument}: no GM key {note.pitch} in the bank "
+                             f"(keys: {', '.join(instrument.info['keys'])})")
         if not isinstance(note.velocity, Integral) or not 1 <= note.velocity <= 127:
             raise InputError(f"{note.instrument} note: velocity must be 1-127, got {note.velocity!r}")
         if not all(isinstance(x, Real) and 0 <= x < math.inf for x in (note.start, note.duration)):
