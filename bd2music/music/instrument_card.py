@@ -12,14 +12,10 @@ import csv
 import textwrap
 from pathlib import Path
 
+from bd2music.bank.card import _table
 from bd2music.music.score import is_kit
 
 LICENCE_FILES = ("COPYRIGHT.debian", "COPYRIGHT", "LICENSE", "LICENSE.txt")
-
-
-def _table(header: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
 
 
 def sample_credits(soundfont: Path) -> dict[tuple[int, int], str]:
