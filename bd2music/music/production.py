@@ -4,8 +4,8 @@
    (``tilt_db``: from its low value for the lowest, darkest sections to its high value for the highest,
    brightest ones), so that the mix's brightness follows the page's as a mixing engineer's EQ would; in per-panel
    mode each section's tone is blended into the next over ``blend_s``;
-2. **glue**: a soft saturation (``drive_db``, a tanh stage that adds the harmonics a console or tape adds) and
-   a bus compressor;
+2. **glue**: a soft saturation (``drive_db``, a tanh stage that adds the harmonics a console or tape adds), a
+   roll-off of the top (``lowpass_hz``) and a bus compressor;
 3. **room**: a reverb (``reverb_room``, ``reverb_wet``);
 4. **noise floor**: pink noise ``noise_floor_db`` under the music's RMS.
 """
@@ -85,7 +85,7 @@ def _ramp(t: np.ndarray, start: float, width: float) -> np.ndarray:
 
 
 def _glue(audio: np.ndarray, rate: int, config: ProductionConfig) -> np.ndarray:
-    """Soft saturation, then the bus compressor."""
+    """Soft saturation, the roll-off of the top, then the bus compressor."""
     peak = float(np.abs(audio).max()) or 1.0
     if config.drive_db:
         drive = 10 ** (config.drive_db / 20) / peak
