@@ -100,10 +100,10 @@ def planned_pages(pipeline: P.Pipeline, step: int, cache: Path | None) -> list[t
     """(page name, plan, page features) of every ``step``-th training page, read from ``cache`` when it has them."""
     held = set((REPO / "tests/data/comic_vae_heldout.txt").read_text().split())
     pages = [page for page in sorted((DATA / "comics").glob("*.jpg")) if page.name not in held][::step]
-    if cache is not None and cache.exists():
-        planned = pickle.loads(cache.read_bytes())
-        if [name for name, _, _ in planned] == [page.name for page in pages]:
-            return planned
+    if cache is not None and cache.exists():  # a cache of these pages, or of more pages that hold them all
+        cached = {name: (name, plan, features) for name, plan, features in pickle.loads(cache.read_bytes())}
+        if all(page.name in cached for page in pages):
+            return [cached[page.name] for page in pages]
     planned = []
     for page in pages:
         result = pipeline(page, seconds=10, seed=0, sound="scene", rtl="openmantra" in page.name)
@@ -125,6 +125,14 @@ def with_tables(plan, calibration, tables: dict[str, list[float]]):
     return plan
 
 
+PLANNED = (("plan_onset_rate", "onset_rate"), ("plan_tempo", "tempo"), ("plan_tempo", "onset_rate"))
+
+
+def targets(plan) -> dict[str, float]:
+    """The plan's tempo and onset-rate targets (``plan_*``) of a page-mode plan (its one segment)."""
+    return {"plan_onset_rate": plan.segments[0].onset_rate, "plan_tempo": plan.segments[0].tempo}
+
+
 def feature_aucs(generated: np.ndarray, real: np.ndarray, top: int = 8) -> list[tuple[str, float]]:
     from sklearn.metrics import roc_auc_score
 
@@ -140,6 +148,8 @@ def main() -> int:
     parser.add_argument("--c2st-seeds", type=int, default=5)
     parser.add_argument("--clip-step", type=int, default=3, help="every clip-step-th tuning clip (1: all 378)")
     parser.add_argument("--cache", type=Path, help="pickle of the analysed and planned pages (read or written)")
+    parser.add_argument("--only", choices=("manga", "western"), help="only the manga or the western pages")
+    parser.add_argument("--dump", type=Path, help="JSON lines: per candidate and page, the plan's and the audio's numbers")
     parser.add_argument("--features", action="store_true", help="print the manga pages' per-feature AUCs")
     parser.add_argument("--ladder", action="store_true",
                         help=f"measure each stage of the scene ({', '.join(LADDER)}) instead of the scene alone")
@@ -148,6 +158,8 @@ def main() -> int:
     balanced = corpus_balanced(categories)
     pipeline = P.Pipeline.from_pretrained(device="cpu")
     planned = planned_pages(pipeline, args.step, args.cache)
+    if args.only:
+        planned = [row for row in planned if ("openmantra" in row[0]) == (args.only == "manga")]
     manga = np.array(["openmantra" in name for name, _, _ in planned])
     scene = pipeline.backend("scene")
     base, calibration, master_base = scene.config, pipeline.planner.config.calibration, pipeline.master_config
@@ -174,15 +186,25 @@ def main() -> int:
                 generated.append(L.clip_features(audio, rate))
                 measured.append(L.audio_measures(audio, rate))
             generated = np.stack(generated)
-            row = {"c2st": c2st(generated), "c2st_manga": c2st(generated[manga]),
-                   "c2st_manga_balanced": c2st(generated[manga], real[balanced]), "pages": len(planned)}
+            row = {"c2st": c2st(generated), "pages": len(planned)}
+            if manga.any():
+                row |= {"c2st_manga": c2st(generated[manga]), "c2st_manga_balanced": c2st(generated[manga], real[balanced])}
             if args.ladder:
                 row |= {f"c2st_manga_vs_{name}": c2st(generated[manga], real[categories == name])
                         for name in sorted(set(categories))}
             for part, keep in (("manga", manga), ("western", ~manga)):
                 index = np.flatnonzero(keep)
+                if len(index) < 3:
+                    continue
                 rhos = L.linked([planned[i][2] for i in index], [measured[i] for i in index])
                 row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
+                rhos = L.linked([targets(planned[i][1]) for i in index], [measured[i] for i in index], PLANNED)
+                row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
+            if args.dump:
+                with args.dump.open("a") as out:
+                    for (name, plan, features), numbers in zip(planned, measured):
+                        out.write(json.dumps({"candidate": spec, "stage": stage, "page": name,
+                                              "features": features, "plan": targets(plan), "audio": numbers}) + "\n")
             print(spec, stage, json.dumps(row), flush=True)
             if args.features:
                 for name, auc in feature_aucs(generated[manga], real):

@@ -75,6 +75,22 @@ def test_the_plan_targets_are_heard(scene, plan) -> None:
     assert busy > 1.5 * sparse
 
 
+def test_the_event_curve_adds_events_low_in_the_range_and_keeps_its_ends(scene, plan) -> None:
+    """``event_curve`` < 1 plays more events per beat for a low onset target (the cue sheet shows them), the same
+    1 at the bottom of the range and ``max_events_per_beat`` at its top."""
+    steep = replace(scene, config=replace(scene.config, event_curve=0.5))
+    assert steep.events_per_beat(0.3) == scene.events_per_beat(0.3) == 1.0
+    assert steep.events_per_beat(6.0) == pytest.approx(scene.events_per_beat(6.0))
+    assert steep.events_per_beat(0.6) > 1.5 * scene.events_per_beat(0.6)
+    low = replace(plan, segments=[replace(s, onset_rate=0.6, effects=[]) for s in plan.segments])
+
+    def events(backend) -> int:
+        [layer] = backend.render(low, seed=0)
+        return sum(not c.trigger.endswith("(bed)") for c in layer.cues)
+
+    assert events(steep) > 1.3 * events(scene)
+
+
 def test_the_main_recording_follows_the_targets_by_rank(scene, plan) -> None:
     """A busier and faster target chooses a busier main recording among every kind of clip; no clip twice."""
     chooser = replace(scene, config=replace(scene.config, top_k=1, main_kinds=("bed", "event"),

@@ -54,6 +54,8 @@ class SceneConfig:
     """How the scene backend chooses and mixes clips."""
 
     max_events_per_beat: float = 8.0  # events per beat at the top of the onset-rate range (1 at its bottom)
+    event_curve: float = 1.0  # events per beat = max_events_per_beat ** (place in the range ** this): under 1 the
+    # count rises sooner above the bottom of the range, where most plans' onset targets lie
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
     descriptor_weight: float = 0.5  # weight of the descriptor match (``match``) in the bank's ranking
     match: tuple[str, ...] = ("centroid", "flatness")  # plan targets the clips' descriptors are matched to
@@ -265,8 +267,10 @@ class SceneBackend:
 
     def events_per_beat(self, onset_rate: float) -> float:
         """Events per beat for an onset-rate target: 1 at the bottom of its listener range, ``max_events_per_beat``
-        at the top, log-even between (every beat sounds, so the beat tracker hears the tempo)."""
-        return self.config.max_events_per_beat ** range_place("onset_rate", onset_rate, log=True)
+        at the top, log-even between when ``event_curve`` is 1 (every beat sounds, so the beat tracker hears the
+        tempo)."""
+        place = range_place("onset_rate", onset_rate, log=True)
+        return self.config.max_events_per_beat ** (place ** self.config.event_curve)
 
     def _attack(self, clip: int, seconds: float | None = None) -> np.ndarray:
         """Up to ``seconds`` (default ``event_max_s``) of the clip from its attack (10 ms before its level first
