@@ -16,7 +16,11 @@ the final audio, manga and western pages apart. ``--features``: the manga pages'
 clips (0.5: no difference), the farthest from 0.5 first. ``--ladder``: each stage of the scene apart (a random bank
 clip, the chosen bed clip as recorded, mastered, looped as the bed, pulsed, the whole scene; ``ladder_audio``), with
 the manga pages' c2st against the clips of each category and against clips in the whole corpus's category
-proportions (``corpus_balanced``).
+proportions (``corpus_balanced``). Beside the four links, each part gets the plan's own links to the audio
+(``plan_onset_rate->onset_rate``, ``plan_tempo->tempo``: is a link lost in the plan or in the audio?).
+``--only manga|western``: those pages alone (a quicker look at one part). ``--dump FILE``: one JSON line per
+candidate and page (page features, the plan's tempo and onset-rate targets, the audio's measures). A cache of all
+pages serves any ``--step``.
 """
 
 from __future__ import annotations
