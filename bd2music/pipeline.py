@@ -239,6 +239,8 @@ class Pipeline:
             "pieces": folder / index.components.get("pieces", "pieces"),
             "pitches": folder / "draw" / BANK_PITCHES,  # the bank clips' pitches (found sounds of the music)
             "diffusion": folder / index.components.get("diffusion", "diffusion"),
+            **({"diffusion_vae": folder / index.components["diffusion_vae"]}
+               if "diffusion_vae" in index.components else {}),  # the diffusion model's own audio VAE
             "latent_shaper": folder / index.components.get("latent_shaper", "latent_shaper"),
         }
         return cls(detector, ClassicalDetector(), planner, components, index, device,

@@ -146,14 +146,15 @@ def main() -> int:
     parser.add_argument("--sounds", nargs="+", default=["diffusion", "neural"])
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="what to measure")
     parser.add_argument("--no-audioldm", action="store_true", help="leave out the AudioLDM reference")
+    parser.add_argument("--weights", help="a weights folder (default: the shipped weights/)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     from bd2music.pipeline import Pipeline
 
-    pipeline = Pipeline.from_pretrained(device="cpu")
+    pipeline = Pipeline.from_pretrained(args.weights, device="cpu")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    report: dict = {"machine": f"2 CPU cores, {args.threads} torch threads, no GPU",
+    report: dict = {"machine": f"2 CPU cores, {args.threads} torch threads, no GPU", "weights": args.weights,
                     "settings": pipeline.index.settings.get("diffusion", {}),
                     "model_inference": vars(pipeline.backend("diffusion").model.config.inference)}
     if "text" in args.parts:

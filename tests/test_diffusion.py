@@ -159,6 +159,23 @@ def test_backend_refuses_a_model_of_other_latents_or_settings(backend: Diffusion
     assert DiffusionSettings().vocoder == "griffin-lim"
 
 
+def test_backend_samples_the_audio_vae_the_pipeline_names_for_it(backend: DiffusionBackend, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    own = AudioVAE(merge_config(AudioVAEConfig(), VAE_SMOKE["model"] | {"latent_channels": 6})).eval()
+    own.save_pretrained(tmp_path / "vae_six")
+    tiny_model(latent_channels=6).save_pretrained(tmp_path / "six")
+    components = {"audio_vae": backend.audio_vae, "audio_text": backend.audio_text, "vocoder": backend.vocoder,
+                  "diffusion": tmp_path / "six"}
+    with pytest.raises(InputError, match="latents"):  # the pipeline's audio VAE has 4 channels
+        DiffusionBackend.from_components(components)
+    made = DiffusionBackend.from_components(components | {"diffusion_vae": tmp_path / "vae_six"})
+    assert made.audio_vae.config.latent_channels == 6 and made.audio_vae is not backend.audio_vae
+    (layer,) = made.render(plan(), seed=0)
+    assert np.abs(layer.audio).max() > 0 and layer.cues[0].source == "weights/six, weights/vae_six"
+    with pytest.raises(InputError, match="no audio VAE weights for the diffusion model"):
+        DiffusionBackend.from_components(components | {"diffusion_vae": tmp_path / "absent"})
+
+
 @pytest.mark.parametrize("argv, message", [
     (["   "], "prompt must not be empty"),
     (["x" * 301], "at most 300 characters"),

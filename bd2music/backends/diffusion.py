@@ -1,8 +1,9 @@
 """Backend ``diffusion``: each plan segment's sound sampled by the latent diffusion model, decoded by the audio VAE.
 
 For each segment, the model (``bd2music.models.diffusion``) samples the audio-VAE latents of the windows that
-cover it, conditioned on the segment's semantic embedding (the audio-text space) and its calibrated targets
-(tempo, onset rate, spectral centroid, flatness: ``DESCRIPTOR_TARGETS``); the audio VAE decodes them into log-mel
+cover it (the audio VAE the pipeline names ``diffusion_vae``, else its own), conditioned on the segment's
+semantic embedding (the audio-text space) and its calibrated targets (tempo, onset rate, spectral centroid,
+flatness: ``DESCRIPTOR_TARGETS``); the audio VAE decodes them into log-mel
 windows, cross-faded within the segment and between segments (``bd2music.plan.frame_span``). With the plan's
 ``pulse`` the segment's tempo and onset rate shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``,
 the audio VAE's pulse settings), as the neural backend does. A room tone keeps every mel bin within
@@ -60,6 +61,17 @@ class DiffusionSettings:
             raise ValueError("floor_db must be between 0 and 120")
 
 
+def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
+    """(the audio VAE whose latents the diffusion model samples, its folder's name): the one that
+    ``components["diffusion_vae"]`` names (a folder), else the pipeline's own (the plan's latent space)."""
+    shared, folder = components["audio_vae"], components.get("diffusion_vae")
+    if folder is None:
+        return shared, "audio_vae"
+    if not (Path(folder) / "model.safetensors").is_file():
+        raise InputError(f"no audio VAE weights for the diffusion model in {folder}")
+    return AudioVAE.from_pretrained(Path(folder), device=shared.latent_mean.device).eval(), Path(folder).name
+
+
 @dataclass
 class DiffusionBackend:
     """Latent diffusion -> audio VAE decoder -> (pulse) -> vocoder."""
@@ -69,14 +81,17 @@ class DiffusionBackend:
     audio_text: AudioTextModel
     vocoder: torch.nn.Module
     settings: DiffusionSettings
+    source: str = "weights/diffusion, weights/audio_vae"  # the cue sheet's source: the model and its audio VAE
     name: ClassVar[str] = "diffusion"
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> DiffusionBackend:
-        """The model from ``components["diffusion"]`` (a folder), checked against the audio VAE and the audio-text
-        model it was trained with; the vocoder that ``settings`` names."""
+        """The model from ``components["diffusion"]`` (a folder), checked against the audio VAE it samples
+        (``components["diffusion_vae"]``, a folder, when the pipeline names one, else the pipeline's audio VAE) and
+        the audio-text model it was trained with; the vocoder that ``settings`` names."""
         config = settings_config(DiffusionSettings, settings, "diffusion")
-        vae, audio_text = components["audio_vae"], components["audio_text"]
+        vae, vae_name = diffusion_vae(components)
+        audio_text = components["audio_text"]
         folder = Path(components["diffusion"])
         if not (folder / "config.json").is_file():
             raise InputError(f"no diffusion weights in {folder} (bd2music train diffusion makes them)")
@@ -98,7 +113,7 @@ class DiffusionBackend:
             vocoder = GriffinLim(mel, config.griffin_lim_iterations)
         elif config.vocoder == "warm":
             vocoder = WarmGriffinLim(vocoder, config.griffin_lim_iterations)
-        return cls(model, vae, audio_text, vocoder, config)
+        return cls(model, vae, audio_text, vocoder, config, f"weights/{folder.name}, weights/{vae_name}")
 
     @property
     def sample_rate(self) -> int:
@@ -170,7 +185,7 @@ class DiffusionBackend:
         samples = round(plan.seconds * self.sample_rate)
         audio = self.voice(self.log_mel(plan, seed, progress), samples)
         cues = [Cue("diffusion", s.start, s.end, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
-                    "weights/diffusion, weights/audio_vae", trigger(s.panel), "generated sound")
+                    self.source, trigger(s.panel), "generated sound")
                 for s in plan.segments]
         return [Layer("diffusion", audio, self.sample_rate, cues)]
 
@@ -183,5 +198,5 @@ class DiffusionBackend:
         mel = self.sample_mel(mel_config.num_frames(samples), embedding, None, torch.Generator().manual_seed(seed),
                               steps)
         cue = Cue("diffusion", 0.0, seconds, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
-                  "weights/diffusion, weights/audio_vae", f"prompt: {prompt}", "generated sound")
+                  self.source, f"prompt: {prompt}", "generated sound")
         return Layer("diffusion", self.voice(mel, samples), self.sample_rate, [cue])
