@@ -1,16 +1,20 @@
 """Tuning the music backend on TRAINING data only: generated music vs the training music clips.
 
-    python benchmarks/tune_music.py ['{"composer": {"drums_from": 1.5}, "production": {"drive_db": 0}}']
+    python benchmarks/tune_music.py ['{"composer": {"drums_from": 1.5}, "production": {"drive_db": 0}}' ...]
     BD2MUSIC_TUNE_PAGES=30 python benchmarks/tune_music.py   # a quicker, noisier look
 
 70 training pages (the comics minus tests/data/comic_vae_heldout.txt, seeded draw; BD2MUSIC_TUNE_PAGES), 10 s of
-``--sound music`` each (optionally with other music settings, a JSON object of MusicConfig fields, merged into
-weights/pipeline.json's), against every music clip of shared/data/sounds outside tests/data/sounds_heldout.txt:
-the realism c2st, the features that tell the sides apart most (standardised mean difference and the feature's own
-AUC: 0.5 = no help to the classifier), the structure links on the training pages, the plan's onset targets against
-the onset rates heard (planned -> measured), harmonic share and key clarity (medians), the instruments played most.
-The held-out pages and clips stay for bench_sound.py. The real clips' features are cached beside the clips' list
-in the system's temporary folder (they depend on nothing this script tunes).
+``--sound music`` each (optionally with other music settings: each argument is one variant, a JSON object of
+MusicConfig fields merged into weights/pipeline.json's; none: the shipped settings), against every music clip of
+shared/data/sounds outside tests/data/sounds_heldout.txt: the realism c2st, the features that tell the sides apart
+most (standardised mean difference and the feature's own AUC: 0.5 = no help to the classifier), the structure
+links on the training pages, the plan's onset targets against the onset rates heard (planned -> measured),
+harmonic share and key clarity (medians), the instruments played most, the render stage's time (median per page).
+The held-out pages and clips stay for bench_sound.py.
+
+Cached in the system's temporary folder: the real clips' features (they depend on nothing this script tunes) and
+the pages' analyses and plans (keyed by the pages, weights/pipeline.json without its music settings and
+weights/hub.json), so that each variant only renders and masters, as ``Pipeline.__call__`` does after its plan.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,17 +33,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BD2MUSIC_DATA", REPO.parent / "shared" / "data"))
+CACHE = Path(tempfile.gettempdir())
 
 
-def main() -> int:
-    import soxr
-    from scipy.stats import spearmanr
-    from sklearn.metrics import roc_auc_score
-
-    from bd2music.audio.load import load_audio
-    from bd2music.evaluation import listening as L
-    from bd2music.pipeline import Pipeline
-
+def training_set() -> tuple[list[Path], list[Path]]:
+    """(training pages drawn with seed 0, training music clips), the held-out ones left out."""
     held_pages = set((REPO / "tests/data/comic_vae_heldout.txt").read_text().split())
     held_clips = {line for line in (REPO / "tests/data/sounds_heldout.txt").read_text().splitlines()
                   if line and not line.startswith("#")}
@@ -47,23 +47,62 @@ def main() -> int:
     pages = [pages[i] for i in sorted(rng.choice(len(pages), min(count, len(pages)), replace=False))]
     clips = [p for p in sorted((DATA / "sounds" / "music").iterdir())
              if p.suffix != ".md" and f"music/{p.name}" not in held_clips]
-    pipeline = Pipeline.from_pretrained(device="cpu")
-    if len(sys.argv) > 1:
-        settings = pipeline.index.settings.setdefault("music", {})
-        for name, value in json.loads(sys.argv[1]).items():
-            settings[name] = settings.get(name, {}) | value if isinstance(value, dict) else value
-    results = [pipeline(p, seconds=10.0, seed=0, sound="music", rtl="openmantra" in p.name) for p in pages]
-    made = [r.audio for r in results]
-    generated = np.stack([L.clip_features(t, 44_100) for t in made])
+    return pages, clips
+
+
+def real_features(clips: list[Path]) -> np.ndarray:
+    import soxr
+
+    from bd2music.audio.load import load_audio
+    from bd2music.evaluation import listening as L
+
     digest = hashlib.sha256("\n".join(str(c) for c in clips).encode()).hexdigest()[:12]
-    cache = Path(tempfile.gettempdir()) / f"bd2music_tune_music_real_{digest}.npy"
+    cache = CACHE / f"bd2music_tune_music_real_{digest}.npy"
     if cache.is_file():
-        recorded = np.load(cache)
-    else:
-        recorded = np.stack([L.clip_features(soxr.resample(load_audio(c).samples, 16_000, 44_100), 44_100)
-                             for c in clips])
-        np.save(cache, recorded)
-    print(f"{len(pages)} training pages against {len(clips)} training music clips")
+        return np.load(cache)
+    recorded = np.stack([L.clip_features(soxr.resample(load_audio(c).samples, 16_000, 44_100), 44_100)
+                         for c in clips])
+    np.save(cache, recorded)
+    return recorded
+
+
+def page_plans(pipeline, pages: list[Path]) -> list[tuple[np.ndarray, object]]:
+    """(the page's normalised features, its plan) for each page, as ``Pipeline.__call__`` makes them (seed 0)."""
+    settings = {k: v for k, v in pipeline.index.settings.items() if k != "music"}
+    key = json.dumps([[p.name for p in pages], settings], sort_keys=True) + (REPO / "weights/hub.json").read_text()
+    cache = CACHE / f"bd2music_tune_music_plans_{hashlib.sha256(key.encode()).hexdigest()[:12]}.pkl"
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
+    planned = []
+    for page in pages:
+        result = pipeline(page, seconds=10.0, seed=0, sound="music", rtl="openmantra" in page.name)
+        planned.append((result.analysis.features.normalised_scalars(), result.plan))
+    cache.write_bytes(pickle.dumps(planned))
+    return planned
+
+
+def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: dict) -> None:
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    from bd2music.evaluation import listening as L
+    from bd2music.master import master
+
+    settings = json.loads(json.dumps(shipped))  # each variant from the shipped settings
+    for name, value in variant.items():
+        settings[name] = settings.get(name, {}) | value if isinstance(value, dict) else value
+    pipeline.index.settings["music"] = settings
+    pipeline.backends.pop("music", None)
+    backend = pipeline.backend("music")
+    made, scores, seconds = [], [], []
+    for _, plan in planned:
+        start = time.perf_counter()
+        layers = backend.render(plan, 0)
+        seconds.append(time.perf_counter() - start)
+        made.append(master(layers, pipeline.master_config, target_lufs=plan.loudness).audio)
+        scores.append(layers[0].score)
+    generated = np.stack([L.clip_features(t, 44_100) for t in made])
+    print(f"== {json.dumps(variant) if variant else 'shipped settings'}")
     print(f"realism c2st {L.c2st_accuracy(generated, recorded):.3f}")
     spread = np.sqrt((generated.var(0) + recorded.var(0)) / 2 + 1e-9)
     effect = (generated.mean(0) - recorded.mean(0)) / spread
@@ -72,20 +111,36 @@ def main() -> int:
     for i in np.argsort(-np.abs(effect))[:12]:
         print(f"{L.FEATURE_NAMES[i]:22s} d={effect[i]:+.2f} AUC {roc_auc_score(sides, both[:, i]):.2f} "
               f"generated {generated[:, i].mean():.3f} real {recorded[:, i].mean():.3f}")
-    features = [r.analysis.features.normalised_scalars() for r in results]
     measured = [L.audio_measures(t, 44_100) for t in made]
-    print("links", {k: round(v, 2) for k, v in L.linked(features, measured).items()})
-    planned = [np.average([s.onset_rate for s in r.plan.segments], weights=[s.duration for s in r.plan.segments])
-               for r in results]
+    print("links", {k: round(v, 2) for k, v in L.linked([f for f, _ in planned], measured).items()})
+    targets = [np.average([s.onset_rate for s in p.segments], weights=[s.duration for s in p.segments])
+               for _, p in planned]
     heard = [m["onset_rate"] for m in measured]
-    print(f"planned -> measured onsets rho {spearmanr(planned, heard)[0]:.2f}, measured {np.median(heard):.2f}/s "
+    print(f"planned -> measured onsets rho {spearmanr(targets, heard)[0]:.2f}, measured {np.median(heard):.2f}/s "
           f"(median; real {np.median(recorded[:, L.FEATURE_NAMES.index('onset_rate')]):.2f}/s)")
-    played = Counter(name for r in results for section in r.score.sections
+    level = L.FEATURE_NAMES.index("level_db_range")
+    print(f"frame level range {np.median(generated[:, level]):.1f} dB (median; real "
+          f"{np.median(recorded[:, level]):.1f} dB)")
+    played = Counter(name for score in scores for section in score.sections
                      for name in section["instruments"].values() if isinstance(name, str))
     print("instruments (sections)", dict(played.most_common()))
     keys = [L.key_clarity(t, 44_100) for t in made]
     print(f"harmonic share {np.median([L.harmonic_share(t, 44_100) for t in made]):.2f}, key clarity "
-          f"{np.median([clarity for _, clarity in keys]):.2f} (medians), {len({k for k, _ in keys})} keys heard")
+          f"{np.median([clarity for _, clarity in keys]):.2f} (medians), {len({k for k, _ in keys})} keys heard; "
+          f"render {np.median(seconds):.3f} s per page (median)", flush=True)
+
+
+def main() -> int:
+    from bd2music.pipeline import Pipeline
+
+    pages, clips = training_set()
+    pipeline = Pipeline.from_pretrained(device="cpu")
+    recorded = real_features(clips)
+    planned = page_plans(pipeline, pages)
+    print(f"{len(pages)} training pages against {len(clips)} training music clips")
+    shipped = pipeline.index.settings.get("music", {})
+    for variant in [json.loads(arg) for arg in sys.argv[1:]] or [{}]:
+        evaluate(pipeline, planned, recorded, shipped, variant)
     return 0
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from bd2music.music.compose import (ARPEGGIO, BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, SHAKER, ComposerConfig,
-                                    arpeggio_rate, compose, grid, pulse)
+from bd2music.music.compose import (ARPEGGIO, BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, OPEN_HAT, RIDE, SHAKER,
+                                    ComposerConfig, arpeggio_rate, compose, grid, pulse)
 from bd2music.music.harmony import chord_of, triad, voice
 from bd2music.music.intent import IntentConfig, Key, choose_key, plan_sections
-from bd2music.music.perform import PANS, Orchestration, PerformerConfig, perform
+from bd2music.music.perform import PANS, SUB, Orchestration, PerformerConfig, perform
 from bd2music.plan import Plan, SegmentPlan
 
 MOOD = {"brightness": 0.7, "warmth": 0.6, "saturation": 0.5, "colourfulness_norm": 0.5, "contrast": 0.4,
@@ -178,6 +178,36 @@ def test_a_counter_voice_doubles_the_melody_an_octave_below() -> None:
     melody = [e for e in events if e.role == MELODY]
     assert len(plain) == len(melody) and len(doubled) == 2 * len(melody)
     assert replace(plain[0], velocity=0) != plain[0]  # a dataclass: the comparison above means what it says
+
+
+def test_a_sub_bass_doubles_the_bass_an_octave_below_inside_its_range() -> None:
+    key, sections, events = score(make_plan(segment()))
+    notes = perform(events, sections, [Orchestration("lead", None, "keys", sub="low")], 0, RANGES, PerformerConfig())
+    bass_notes = sorted((n for n in notes if n.instrument == "keys"), key=lambda n: n.start)
+    subs = sorted((n for n in notes if n.instrument == "low"), key=lambda n: n.start)
+    assert len(subs) == len(bass_notes) == len([e for e in events if e.role == BASS]) > 0
+    for sub in subs:  # each with its own timing noise, a bass note of the same pitch class above it
+        bass_note = min(bass_notes, key=lambda b: abs(b.start - sub.start))
+        assert abs(bass_note.start - sub.start) < 0.05 and sub.pitch % 12 == bass_note.pitch % 12
+        assert sub.pitch in (bass_note.pitch - 12, bass_note.pitch) and 28 <= sub.pitch <= 60  # unison: range
+        assert sub.pan == PANS[SUB]
+    assert sum(s.pitch < 36 for s in subs) > len(subs) / 2  # mostly below the bass instrument's own range
+
+
+def test_the_shaker_can_follow_the_pulse_and_loud_grooves_ride_and_open_the_hats() -> None:
+    moving = make_plan(segment(onset_rate=0.6))
+    on_grid = [e for e in score(moving)[2] if e.pitch == SHAKER]
+    on_pulse = [e for e in score(moving, config=ComposerConfig(shaker_ratio=3.0))[2] if e.pitch == SHAKER]
+    assert on_grid and len(on_pulse) > len(on_grid)
+    key, sections, events = score(make_plan(segment(onset_rate=5.5, loudness=-14.0)))
+    level = sections[0].level
+    assert CLOSED_HAT in {e.pitch for e in events} and not {RIDE, OPEN_HAT} & {e.pitch for e in events}
+    ride = {e.pitch for e in score(make_plan(segment(onset_rate=5.5, loudness=-14.0)),
+                                   config=ComposerConfig(ride_from=level))[2]}
+    assert RIDE in ride and CLOSED_HAT not in ride
+    opened = [e for e in score(make_plan(segment(onset_rate=5.5, loudness=-14.0)),
+                               config=ComposerConfig(open_hat_from=level))[2] if e.pitch == OPEN_HAT]
+    assert opened and all(e.beat % 4 == 3.5 for e in opened)
 
 
 def test_a_pulse_fills_beats_then_half_beats_then_sixteenths_evenly() -> None:

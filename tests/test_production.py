@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bd2music.music.intent import Section
-from bd2music.music.production import ProductionConfig, produce, tilt_gain
+from bd2music.music.production import ProductionConfig, band_bus, produce, pump, tilt_gain
 
 RATE = 22_050
 PLAIN = {"bass_db": 0.0, "tilt_db": (0.0, 0.0), "drive_db": 0.0, "lowpass_hz": 0.0, "reverb_wet": 0.0,
@@ -63,6 +63,13 @@ def test_the_bass_shelf_lifts_the_low_end(noise) -> None:
         2.0 * band_share(produce(noise, sections, RATE, 0, flat), 0, 100)
 
 
+def test_the_bell_scoops_the_low_mids_and_leaves_the_ends(noise) -> None:
+    sections = [section(0, 0.0, 2.0, 0.5)]
+    flat, scooped = (produce(noise, sections, RATE, 0, plain(mid_db=gain)) for gain in (0.0, -6.0))
+    assert band_share(scooped, 500, 1000) < 0.6 * band_share(flat, 500, 1000)
+    assert band_share(scooped, 6000) > band_share(flat, 6000)  # the rest's share rises as the mids fall
+
+
 def test_saturation_keeps_the_peak_adds_harmonics_and_the_top_is_rolled_off() -> None:
     t = np.arange(RATE) / RATE
     tone = np.stack([0.5 * np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32)
@@ -83,3 +90,32 @@ def test_the_chain_is_seeded(noise) -> None:
     a, b = (produce(quiet, sections, RATE, 3, config) for _ in range(2))
     assert a.shape == quiet.shape and a.dtype == np.float32 and np.array_equal(a, b)
     assert not np.array_equal(a, produce(quiet, sections, RATE, 4, config))  # another seed, another noise floor
+
+
+def test_the_band_pumps_under_each_kick_and_the_drums_do_not() -> None:
+    config = plain(pump_db=6.0, pump_release_s=0.1)
+    gain = pump(RATE, RATE, [0.25, 0.75], config)
+    assert gain[: RATE // 4].min() == 1.0  # nothing before the first kick
+    dip = gain[round(0.25 * RATE): round(0.3 * RATE)].min()  # reached 5 ms after the kick
+    assert dip == pytest.approx(10 ** (-6 / 20), abs=0.01) and gain[round(0.7 * RATE)] > 0.95
+    assert np.all(pump(RATE, RATE, [], config) == 1.0) and np.all(pump(RATE, RATE, [0.25], plain()) == 1.0)
+    t = np.arange(RATE) / RATE
+    band = np.stack([0.3 * np.sin(2 * np.pi * 330 * t)] * 2).astype(np.float32)
+    drums = np.zeros_like(band)
+    drums[:, round(0.25 * RATE)] = 0.5  # a click on the kick
+    sections = [section(0, 0.0, 1.0, 0.5)]
+    pumped = produce(band, sections, RATE, 0, config, drums, [0.25, 0.75])
+    level = np.sqrt(np.mean(pumped[:, round(0.27 * RATE): round(0.3 * RATE)] ** 2))
+    before = np.sqrt(np.mean(pumped[:, round(0.15 * RATE): round(0.2 * RATE)] ** 2))
+    assert level < 0.7 * before and pumped[0, round(0.25 * RATE)] > 0.4  # the band ducks, the kick passes
+    assert band_bus(config) and band_bus(plain(chorus_mix=0.5)) and not band_bus(plain())
+
+
+def test_a_chorus_fills_the_spectrum_between_the_partials() -> None:
+    t = np.arange(RATE) / RATE
+    tone = np.stack([0.3 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
+    sections = [section(0, 0.0, 1.0, 0.5)]
+    dry = produce(tone, sections, RATE, 0, plain(), np.zeros_like(tone))
+    wet = produce(tone, sections, RATE, 0, plain(chorus_mix=0.5, chorus_depth=0.5), np.zeros_like(tone))
+    assert band_share(wet, 400, 435) + band_share(wet, 445, 480) > 5 * (band_share(dry, 400, 435)
+                                                                        + band_share(dry, 445, 480))

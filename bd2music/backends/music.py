@@ -37,18 +37,19 @@ from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import SoundBank
 from bd2music.errors import InputError
 from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, page_hash
-from bd2music.music.compose import ARPEGGIO, BASS, HARMONY, MELODY, ComposerConfig, compose
+from bd2music.music.compose import ARPEGGIO, BASS, HARMONY, KICK, MELODY, ComposerConfig, compose
 from bd2music.music.found import Found, FoundConfig, FoundSounds, mix_found
 from bd2music.music.compose import DRUMS as PERCUSSION  # the score's role (score.DRUMS: the kit)
 from bd2music.music.instruments import InstrumentBank
 from bd2music.music.intent import IntentConfig, Key, Section, choose_key, plan_sections
 from bd2music.music.library import Piece, PieceLibrary
 from bd2music.music.perform import Orchestration, PerformerConfig, perform
-from bd2music.music.production import ProductionConfig, produce
+from bd2music.music.production import ProductionConfig, band_bus, produce
 from bd2music.music.gm import ACOUSTIC, ELECTRONIC
 from bd2music.music.score import DRUMS, Note, Score, is_kit
 from bd2music.plan import Plan, SegmentPlan, range_place
 
+KICKS = (KICK - 1, KICK)  # the GM kit's two bass drums, which key the production's pump
 MUSIC_LICENSE = "MIT (MuseScore General SoundFont, see weights/instruments/README.md)"
 SOURCE_INSTRUMENTS = {  # a scene's sound sources (the bank's categories) and the instruments they suggest
     "animal": ("flute", "pan_flute", "clarinet", "oboe", "music_box"),
@@ -83,6 +84,7 @@ class MusicConfig:
     electronic_share: tuple[float, float] = (0.0, 0.0)  # chance a page is electronic at the calmest and quietest
     # plan (energy 0: onset and loudness targets at the bottom of their ranges) and at the busiest, loudest (1)
     style_weight: float = 1.5  # added to the ranking of the instruments (and kits) of the page's style
+    sub_bass: str = ""  # the instrument doubling the bass an octave below wherever the bass plays ("": none)
     intent: IntentConfig = field(default_factory=IntentConfig)
     arranger: ArrangerConfig = field(default_factory=ArrangerConfig)
     composer: ComposerConfig = field(default_factory=ComposerConfig)
@@ -173,13 +175,18 @@ class MusicBackend:
         notes = perform(events, sections, orchestration, seed, ranges, self.config.performer)
         if progress is not None:
             progress(0.4, "playing the score")
-        audio = self.instruments.render([n for n in notes if found is None or n.instrument != found.name],
+        apart = band_bus(self.config.production)  # the drums rendered apart from the band
+        played = [n for n in notes if found is None or n.instrument != found.name]
+        audio = self.instruments.render([n for n in played if not (apart and is_kit(n.instrument))],
                                         self.sample_rate, plan.seconds)
         if found is not None:
             alone = found_players.render([n for n in notes if n.instrument == found.name], self.sample_rate,
                                          plan.seconds)
             audio = mix_found(audio, alone, self.config.found.level_db)
-        audio = produce(audio, sections, self.sample_rate, seed, self.config.production)
+        drums = self.instruments.render([n for n in played if is_kit(n.instrument)], self.sample_rate,
+                                        plan.seconds) if apart else None
+        kicks = [n.start for n in played if is_kit(n.instrument) and n.pitch in KICKS]
+        audio = produce(audio, sections, self.sample_rate, seed, self.config.production, drums, kicks)
         unit = piece.beat_quarters if piece else 1.0  # quarter notes per beat (6/8: a dotted quarter)
         summaries = [self._section_dict(*parts) | {"style": style} for parts in zip(sections, orchestration, sources)]
         score = Score(notes=notes, tempo_map=[(s.start, s.tempo * unit) for s in sections], key=key.name,
@@ -236,7 +243,9 @@ class MusicBackend:
                 arpeggio = self._draw(self._keep(scores, last.arpeggio), ARPEGGIO, rng,
                                       exclude={melody, harmony, bass, counter})
             drums = section.index in drummed
-            chosen.append(Orchestration(melody, harmony, bass, counter, drums, joins, arpeggio, kit if drums else None))
+            sub = self.config.sub_bass if bass and self.config.sub_bass in self.ranges else None
+            chosen.append(Orchestration(melody, harmony, bass, counter, drums, joins, arpeggio, kit if drums else None,
+                                        sub if sub != bass else None))
         return chosen
 
     def _kit(self, style: str, rng: np.random.Generator) -> str:
@@ -321,7 +330,7 @@ class MusicBackend:
     def _cues(self, sections: list[Section], orchestration: list[Orchestration]) -> list[Cue]:
         cues = []
         for section, plan in zip(sections, orchestration):
-            players = [plan.melody, plan.harmony, plan.arpeggio, plan.bass, plan.counter] + \
+            players = [plan.melody, plan.harmony, plan.arpeggio, plan.bass, plan.counter, plan.sub] + \
                 ([plan.instrument(PERCUSSION)] if plan.drums else [])
             for instrument in dict.fromkeys(p for p in players if p):
                 cues.append(Cue(self.name, section.start, section.end, f"instrument: {instrument}", MUSIC_LICENSE,

@@ -18,9 +18,10 @@ section (a segment of the plan) gets, from its ``intent.Section``:
 * **bass**: roots, root and fifth, or driving eighths as the grid quickens;
 * **the end**: the last chord (the tonic) held by harmony and bass, the melody on one of its tones;
 * **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on a
-  ``pulse`` of ``hat_ratio`` times the density (eighths to sixteenths),
+  ``pulse`` of ``hat_ratio`` times the density (eighths to sixteenths; the ride from ``ride_from``, an open hat
+  on each bar's last half beat from ``open_hat_from``),
   a crash at loud section starts and a fill into the next section; below that, from ``shaker_from``, a shaker on
-  the grid, so that the onsets a listener hears follow the density even under legato instruments.
+  the grid (or on a ``pulse`` of ``shaker_ratio`` times the density), so that the onsets a listener hears follow the density even under legato instruments.
 
 Every choice is drawn from a generator seeded by the track's seed, so the same seed gives the same score.
 """
@@ -36,8 +37,8 @@ from bd2music.music.intent import Key, Section
 
 MELODY, COUNTER, HARMONY, ARPEGGIO, BASS, DRUMS = "melody", "counter", "harmony", "arpeggio", "bass", "drums"
 ROLES = (MELODY, COUNTER, HARMONY, ARPEGGIO, BASS, DRUMS)
-KICK, SIDE_STICK, SNARE, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, CRASH, TOM_LOW, TOM_MID, TOM_HIGH, SHAKER = (
-    36, 37, 38, 42, 44, 46, 49, 45, 47, 50, 70)
+KICK, SIDE_STICK, SNARE, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, CRASH, TOM_LOW, TOM_MID, TOM_HIGH, SHAKER, RIDE = (
+    36, 37, 38, 42, 44, 46, 49, 45, 47, 50, 70, 51)
 
 # Rhythm cells (beats) per grid step: a bar's melody rhythm is a sequence of cells.
 CELLS = {
@@ -79,6 +80,9 @@ class ComposerConfig:
     arpeggio_ratio: float = 1.5  # ...at this many times the density (notes per beat, 1 to 4: sixteenths at most)
     hat_ratio: float = 1.0  # the drums' hats: this many times the density (notes per beat, 2 to 4)
     fill_accent: float = 1.0  # the arpeggio's notes between the beats this much softer (the beat stays heard)
+    shaker_ratio: float = 0.0  # the shaker on a pulse of this many times the density (1 to 4 per beat; 0: the grid)
+    ride_from: float = 1.01  # sections at least this loud keep time on the ride cymbal instead of the hats
+    open_hat_from: float = 1.01  # sections at least this loud open the hats on the last half beat of each bar
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -313,8 +317,10 @@ def drums(sections: list[Section], config: ComposerConfig) -> list[Event]:
     for section, start in zip(sections, section_starts(sections)):
         if config.shaker_from <= section.density < config.drums_from:
             step = grid(section, config)
+            beats = (pulse(start, section.beats, float(np.clip(config.shaker_ratio * section.density, 1.0, 4.0)))
+                     if config.shaker_ratio else list(np.arange(start, start + section.beats, step)))
             events += [Event(beat, step, SHAKER, 0.45 + 0.2 * float(beat % config.meter == 0), DRUMS, section.index)
-                       for beat in np.arange(start, start + section.beats, step)]
+                       for beat in beats]
         if section.density < config.drums_from:
             continue
         snare = SNARE if section.level >= config.pad_below else SIDE_STICK
@@ -328,11 +334,14 @@ def drums(sections: list[Section], config: ComposerConfig) -> list[Event]:
             if meter == 4 and in_bar in (1.0, 3.0) or meter == 3 and in_bar == 2.0:
                 events.append(Event(beat, 0.5, snare, 0.9, DRUMS, section.index))
         hats = pulse(start, section.beats, max(2.0, config.hat_ratio * section.density))
-        for beat, following in zip(hats, hats[1:] + [end]):  # the hats on the section's pulse
+        cymbal = RIDE if section.level >= config.ride_from else CLOSED_HAT
+        for beat, following in zip(hats, hats[1:] + [end]):  # the hats (or the ride) on the section's pulse
             in_bar = beat % meter
             fill = beat >= end - 1 and section.index < len(sections) - 1
             accent = 0.5 + 0.3 * float(float(in_bar).is_integer())
-            events.append(Event(beat, following - beat, SNARE if fill else CLOSED_HAT, accent, DRUMS, section.index))
+            opened = cymbal == CLOSED_HAT and section.level >= config.open_hat_from and in_bar == meter - 0.5
+            events.append(Event(beat, following - beat, SNARE if fill else OPEN_HAT if opened else cymbal, accent,
+                                DRUMS, section.index))
     return events
 
 

@@ -7,7 +7,8 @@ would give them:
   (``swell``), the composer's accents shape each note, and every velocity varies a little (``velocity_jitter``);
 * **articulation**: sustained instruments play legato, the last chord of the track rings to its end;
 * **orchestration**: each role is played by the instrument the section chose for it, kept inside that
-  instrument's range by octaves; a melody doubled an octave below when the section has a ``counter`` voice;
+  instrument's range by octaves; a melody doubled an octave below when the section has a ``counter`` voice, the
+  bass when it has a ``sub`` one;
 * **space**: each role has its place in the stereo field.
 """
 
@@ -23,9 +24,10 @@ from bd2music.music.intent import Section
 from bd2music.music.score import DRUMS as DRUM_KIT, Note
 
 FOUND = "found"  # a found sound (``bd2music.music.found``) doubling the melody's strong beats
-PANS = {MELODY: 0.0, COUNTER: 0.3, HARMONY: -0.3, ARPEGGIO: 0.35, BASS: 0.0, DRUMS: 0.0, FOUND: -0.45}
+SUB = "sub"  # the bass doubled an octave below (``Orchestration.sub``), as double basses double the cellos
+PANS = {MELODY: 0.0, COUNTER: 0.3, HARMONY: -0.3, ARPEGGIO: 0.35, BASS: 0.0, DRUMS: 0.0, FOUND: -0.45, SUB: 0.0}
 # velocity share per role (the arpeggio as loud as the melody: a pulse under pads must be heard to count)
-BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, ARPEGGIO: 1.0, BASS: 0.85, DRUMS: 0.8, FOUND: 0.9}
+BALANCE = {MELODY: 1.0, COUNTER: 0.8, HARMONY: 0.75, ARPEGGIO: 1.0, BASS: 0.85, DRUMS: 0.8, FOUND: 0.9, SUB: 0.8}
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Orchestration:
     found: str | None = None  # a found sound on the melody's strong beats
     arpeggio: str | None = None  # a plucked or struck instrument breaking the chords (``compose.arpeggio``)
     kit: str | None = None  # the drum kit when ``drums`` (None: the standard kit)
+    sub: str | None = None  # an instrument doubling the bass an octave below (None: none)
 
     def instrument(self, role: str) -> str | None:
         if role == DRUMS:
@@ -93,6 +96,8 @@ def perform(events: list[Event], sections: list[Section], orchestration: list[Or
         players = [(event.role, plan.instrument(event.role), 0)]
         if event.role == MELODY and plan.counter:
             players.append((COUNTER, plan.counter, -12))
+        if event.role == BASS and plan.sub:
+            players.append((SUB, plan.sub, -12))
         if event.role == MELODY and plan.found and event.accent >= config.found_accent:
             players.append((FOUND, plan.found, 0))
         for role, instrument, shift in players:

@@ -1,17 +1,23 @@
 """The music's production chain, as a recording's mix would have it, after the sampler:
 
-1. **tone**: a low shelf lifts the bass (``bass_db``), and a high shelf tilts the top by the section's height
-   (``tilt_db``: from its low value for the lowest, darkest sections to its high value for the highest,
-   brightest ones), so that the mix's brightness follows the page's as a mixing engineer's EQ would; in per-panel
-   mode each section's tone is blended into the next over ``blend_s``;
-2. **glue**: a soft saturation (``drive_db``, a tanh stage that adds the harmonics a console or tape adds), a
+1. **band bus** (the pitched instruments, given apart from the drums when either stage is on): a chorus
+   (``chorus_mix``: slowly modulated, detuned copies that fill the spectrum between the partials) and a
+   sidechain pump (``pump_db``: the band ducked at each kick and let back over ``pump_release_s``, as a
+   compressor keyed by the kick does); then the drums join;
+2. **tone**: a low shelf lifts the bass (``bass_db``), a wide bell can scoop the low mids (``mid_db``), and a
+   high shelf tilts the top by the section's height (``tilt_db``: from its low value for the lowest, darkest
+   sections to its high value for the highest, brightest ones), so that the mix's brightness follows the page's
+   as a mixing engineer's EQ would; in per-panel mode each section's tone is blended into the next over
+   ``blend_s``;
+3. **glue**: a soft saturation (``drive_db``, a tanh stage that adds the harmonics a console or tape adds), a
    roll-off of the top (``lowpass_hz``) and a bus compressor;
-3. **room**: a reverb (``reverb_room``, ``reverb_wet``);
-4. **noise floor**: pink noise ``noise_floor_db`` under the music's RMS.
+4. **room**: a reverb (``reverb_room``, ``reverb_wet``);
+5. **noise floor**: pink noise ``noise_floor_db`` under the music's RMS.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +31,16 @@ class ProductionConfig:
 
     bass_hz: float = 150.0  # corner of the bass shelf
     bass_db: float = 6.0  # gain of the bass shelf (recordings hold their low end further forward)
+    mid_hz: float = 700.0  # centre of a wide bell on the low mids...
+    mid_db: float = 0.0  # ...and its gain (0: none)
     tilt_hz: float = 1500.0  # corner of the tilt shelf
     tilt_db: tuple[float, float] = (-12.0, 3.0)  # gain of the tilt shelf at height 0 and at height 1
     blend_s: float = 0.3  # s over which one section's tone passes into the next's
+    chorus_mix: float = 0.0  # share of a chorus (a slowly modulated delay: detuned copies) on the band (0: none)
+    chorus_rate_hz: float = 0.8  # the chorus's modulation rate
+    chorus_depth: float = 0.25  # ...and depth (0-1)
+    pump_db: float = 0.0  # the band ducked this much at each kick (0: none)...
+    pump_release_s: float = 0.18  # ...and back to its level with this time constant
     drive_db: float = 6.0  # gain into the saturation at the peak (0: none)
     lowpass_hz: float = 6000.0  # the top rolled off from here (12 dB per octave) after the saturation (0: none)
     compressor_threshold_db: float = 0.0  # dB under the mix's peak where the bus compressor starts (0: none)
@@ -43,11 +56,25 @@ def tilt_gain(height: float, config: ProductionConfig) -> float:
     return float(low + (high - low) * np.clip(height, 0.0, 1.0))
 
 
-def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, config: ProductionConfig) -> np.ndarray:
-    """(2, n) float32 music through the chain of the module docstring."""
-    audio = _tone(audio.astype(np.float32), sections, rate, config)
+def band_bus(config: ProductionConfig) -> bool:
+    """Whether the chain treats the band apart from the drums (``produce``'s ``drums``)."""
+    return bool(config.chorus_mix or config.pump_db)
+
+
+def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, config: ProductionConfig,
+            drums: np.ndarray | None = None, kicks: Sequence[float] = ()) -> np.ndarray:
+    """(2, n) float32 music through the chain of the module docstring; ``audio``: the whole mix, or, with
+    ``drums`` (same shape), the band without them; ``kicks``: the kick drum's onsets (s), which key the pump."""
+    from pedalboard import Chorus, Pedalboard, Reverb
+
+    audio = audio.astype(np.float32)
+    if drums is not None:
+        if config.chorus_mix:
+            chorus = Chorus(config.chorus_rate_hz, config.chorus_depth, mix=config.chorus_mix)
+            audio = Pedalboard([chorus])(audio, rate)
+        audio = audio * pump(audio.shape[-1], rate, kicks, config) + drums.astype(np.float32)
+    audio = _tone(audio, sections, rate, config)
     audio = _glue(audio, rate, config)
-    from pedalboard import Pedalboard, Reverb
 
     room = Pedalboard([Reverb(room_size=config.reverb_room, wet_level=config.reverb_wet,
                               dry_level=1.0 - config.reverb_wet, width=1.0)])
@@ -55,12 +82,27 @@ def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, co
     return (wet + _noise(wet, rate, seed, config.noise_floor_db)).astype(np.float32)
 
 
+def pump(length: int, rate: int, kicks: Sequence[float], config: ProductionConfig) -> np.ndarray:
+    """(length,) float32 gain of the band: ``pump_db`` down 5 ms after each kick, back with ``pump_release_s``."""
+    if not config.pump_db or not len(kicks):
+        return np.ones(length, np.float32)
+    t = np.arange(length) / rate
+    kicks = np.sort(np.asarray(kicks, dtype=np.float64))
+    last = np.searchsorted(kicks, t, side="right") - 1
+    since = np.where(last >= 0, t - kicks[np.maximum(last, 0)], np.inf)
+    depth = 1.0 - 10 ** (-config.pump_db / 20)
+    dip = np.minimum(since / 0.005, 1.0) * np.exp(-np.maximum(since - 0.005, 0.0) / config.pump_release_s)
+    return (1.0 - depth * np.where(np.isfinite(since), dip, 0.0)).astype(np.float32)
+
+
 def _tone(audio: np.ndarray, sections: list[Section], rate: int, config: ProductionConfig) -> np.ndarray:
-    """Bass shelf, and each section's tilt shelf blended into the next's."""
-    from pedalboard import HighShelfFilter, LowShelfFilter, Pedalboard
+    """Bass shelf, the low-mid bell, and each section's tilt shelf blended into the next's."""
+    from pedalboard import HighShelfFilter, LowShelfFilter, Pedalboard, PeakFilter
 
     if config.bass_db:
         audio = Pedalboard([LowShelfFilter(config.bass_hz, config.bass_db)])(audio, rate)
+    if config.mid_db:
+        audio = Pedalboard([PeakFilter(config.mid_hz, config.mid_db, 0.7)])(audio, rate)
     gains = [round(tilt_gain(s.height, config), 2) for s in sections]
     if not any(gains):
         return audio
