@@ -215,6 +215,30 @@ def test_a_plucked_or_struck_instrument_plays_the_arpeggio_from_its_density(pipe
     assert len(layer.score.notes) > len(plain.score.notes)
 
 
+def test_the_arpeggio_can_prefer_the_clearest_attacks_and_a_sub_can_double_the_bass(pipe, plans) -> None:
+    backend = replace(pipe.backend("music"))
+    composer = replace(backend.config.composer, arpeggio_from=0.0)
+    backend.config = replace(backend.config, composer=composer, attack_weight=50.0, sub_bass="acoustic_bass")
+    [layer] = backend.render(plans[True], seed=0)
+    clearest = sorted(backend.attack, key=backend.attack.get)[-backend.config.top_k - 1:]  # one may be excluded
+    players = {s["instruments"].get("arpeggio") for s in layer.score.sections} - {None}
+    assert players and players <= set(clearest) and set(backend.attack) == set(backend.players["arpeggio"])
+    subs = [s for s in layer.score.sections if s["instruments"].get("sub")]
+    assert subs and all(s["instruments"]["sub"] == "acoustic_bass" != s["instruments"]["bass"] for s in subs)
+    assert "acoustic_bass" in {n.instrument for n in layer.score.notes}
+
+
+def test_the_band_bus_chorus_and_pump_change_the_band_and_keep_the_drums(pipe, plans) -> None:
+    backend = replace(pipe.backend("music"))
+    drummed = replace(backend.config.composer, drums_from=0.0)
+    backend.config = replace(backend.config, composer=drummed)
+    [plain] = backend.render(plans[False], seed=0)
+    backend.config = replace(backend.config, production=replace(backend.config.production, pump_db=8.0))
+    [pumped] = backend.render(plans[False], seed=0)
+    assert pumped.score.notes == plain.score.notes and not np.allclose(pumped.audio, plain.audio, atol=1e-3)
+    assert np.corrcoef(pumped.audio.mean(axis=0), plain.audio.mean(axis=0))[0, 1] > 0.8  # the same music
+
+
 def test_an_electronic_page_is_played_on_synthesizers_and_a_drum_machine(pipe, plans, tmp_path) -> None:
     def played(share: float) -> tuple[set[str], set[str], set[str]]:
         backend = replace(pipe.backend("music"))
