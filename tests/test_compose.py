@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bd2music.music.compose import (ARPEGGIO, BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, OPEN_HAT, RIDE, SHAKER,
-                                    ComposerConfig, arpeggio_rate, compose, grid, pulse)
+                                    ComposerConfig, arpeggio_rate, breakdown, compose, grid, pulse)
 from bd2music.music.harmony import chord_of, triad, voice
 from bd2music.music.intent import IntentConfig, Key, choose_key, plan_sections
 from bd2music.music.perform import PANS, SUB, Orchestration, PerformerConfig, perform
@@ -208,6 +208,20 @@ def test_the_shaker_can_follow_the_pulse_and_loud_grooves_ride_and_open_the_hats
     opened = [e for e in score(make_plan(segment(onset_rate=5.5, loudness=-14.0)),
                                config=ComposerConfig(open_hat_from=level))[2] if e.pitch == OPEN_HAT]
     assert opened and all(e.beat % 4 == 3.5 for e in opened)
+
+
+def test_a_breakdown_thins_the_middle_bar_and_keeps_the_rest() -> None:
+    config = ComposerConfig(breakdown_bars=1)
+    key, sections, events = score(make_plan(segment(onset_rate=5.5)))
+    thinned = breakdown(events, sections, config)
+    gone = [e for e in events if e not in thinned]
+    assert gone and {e.role for e in gone} == {DRUMS, BASS, ARPEGGIO}
+    bars = sum(s.beats for s in sections) // config.meter
+    assert all((bars // 2) * 4 <= e.beat < (bars // 2 + 1) * 4 for e in gone)
+    assert {e.role for e in thinned if (bars // 2) * 4 <= e.beat < (bars // 2 + 1) * 4} >= {MELODY, HARMONY}
+    assert breakdown(events, sections, ComposerConfig()) == events
+    short = score(make_plan(segment(end=3.0, onset_rate=5.5)))
+    assert breakdown(short[2], short[1], config) == short[2]  # no bar either side: nothing taken
 
 
 def test_a_pulse_fills_beats_then_half_beats_then_sixteenths_evenly() -> None:

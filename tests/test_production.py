@@ -119,3 +119,12 @@ def test_a_chorus_fills_the_spectrum_between_the_partials() -> None:
     wet = produce(tone, sections, RATE, 0, plain(chorus_mix=0.5, chorus_depth=0.5), np.zeros_like(tone))
     assert band_share(wet, 400, 435) + band_share(wet, 445, 480) > 5 * (band_share(dry, 400, 435)
                                                                         + band_share(dry, 445, 480))
+
+
+def test_the_matching_eq_follows_its_points_and_holds_beyond_them(noise) -> None:
+    sections = [section(0, 0.0, 2.0, 0.5)]
+    points = ((100.0, 6.0), (1000.0, -6.0), (4000.0, 0.0))
+    flat, matched = (produce(noise, sections, RATE, 0, plain(match_db=p)) for p in ((), points))
+    low, mid, top = (band_share(matched, a, b) / band_share(flat, a, b) for a, b in ((40, 100), (900, 1100),
+                                                                                   (6000, 9000)))
+    assert low > 2.5 and mid < 0.4 and 0.8 < top / (band_share(matched, 0) / band_share(flat, 0)) < 1.25

@@ -37,7 +37,7 @@ from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import SoundBank
 from bd2music.errors import InputError
 from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, page_hash
-from bd2music.music.compose import ARPEGGIO, BASS, HARMONY, KICK, MELODY, ComposerConfig, compose
+from bd2music.music.compose import ARPEGGIO, BASS, HARMONY, KICK, MELODY, ComposerConfig, breakdown, compose
 from bd2music.music.found import Found, FoundConfig, FoundSounds, mix_found
 from bd2music.music.compose import DRUMS as PERCUSSION  # the score's role (score.DRUMS: the kit)
 from bd2music.music.instruments import InstrumentBank
@@ -163,6 +163,7 @@ class MusicBackend:
         else:
             events = arrange(piece, key, sections, self.config.arranger, self.config.composer)
             source = f"piece: {piece.title} ({piece.collection}, {piece.id})"
+        events = breakdown(events, sections, self.config.composer)
         ranked = [self.source_clips(segment) for segment in plan.segments]
         sources = [self.source_shares(clips) for clips in ranked]
         found = self.found_sounds.choose(ranked) if self.found_sounds is not None else None

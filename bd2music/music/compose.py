@@ -17,6 +17,8 @@ section (a segment of the plan) gets, from its ``intent.Section``:
   the plan's density continuously whatever the melody's own rhythm;
 * **bass**: roots, root and fifth, or driving eighths as the grid quickens;
 * **the end**: the last chord (the tonic) held by harmony and bass, the melody on one of its tones;
+* **a breakdown** (``breakdown``, applied to the arranged pieces too): from the middle bar, ``breakdown_bars``
+  bars without drums, bass and arpeggio;
 * **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on a
   ``pulse`` of ``hat_ratio`` times the density (eighths to sixteenths; the ride from ``ride_from``, an open hat
   on each bar's last half beat from ``open_hat_from``),
@@ -83,6 +85,7 @@ class ComposerConfig:
     shaker_ratio: float = 0.0  # the shaker on a pulse of this many times the density (1 to 4 per beat; 0: the grid)
     ride_from: float = 1.01  # sections at least this loud keep time on the ride cymbal instead of the hats
     open_hat_from: float = 1.01  # sections at least this loud open the hats on the last half beat of each bar
+    breakdown_bars: int = 0  # bars from the middle of the track without drums, bass and arpeggio (0: none)
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -350,6 +353,17 @@ def section_of(sections: list[Section], beat: float) -> Section:
         if beat < start + section.beats:
             return section
     return sections[-1]
+
+
+def breakdown(events: list[Event], sections: list[Section], config: ComposerConfig) -> list[Event]:
+    """``events`` less the drums, bass and arpeggio of ``breakdown_bars`` bars from the bar at the middle of the
+    track (when a bar is left either side), as an arrangement thins out before its last phrase."""
+    bars = total_beats(sections) // config.meter
+    if not config.breakdown_bars or bars < config.breakdown_bars + 2:
+        return events
+    first = (bars // 2) * config.meter
+    last = first + config.breakdown_bars * config.meter
+    return [e for e in events if not (first <= e.beat < last and e.role in (DRUMS, BASS, ARPEGGIO))]
 
 
 def compose(sections: list[Section], key: Key, seed: int, config: ComposerConfig) -> list[Event]:

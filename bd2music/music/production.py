@@ -4,8 +4,8 @@
    (``chorus_mix``: slowly modulated, detuned copies that fill the spectrum between the partials) and a
    sidechain pump (``pump_db``: the band ducked at each kick and let back over ``pump_release_s``, as a
    compressor keyed by the kick does); then the drums join;
-2. **tone**: a low shelf lifts the bass (``bass_db``), a wide bell can scoop the low mids (``mid_db``), and a
-   high shelf tilts the top by the section's height (``tilt_db``: from its low value for the lowest, darkest
+2. **tone**: a low shelf lifts the bass (``bass_db``), a wide bell can scoop the low mids (``mid_db``), a
+   matching EQ can bend the long-term spectrum towards a reference's (``match_db``), and a high shelf tilts the top by the section's height (``tilt_db``: from its low value for the lowest, darkest
    sections to its high value for the highest, brightest ones), so that the mix's brightness follows the page's
    as a mixing engineer's EQ would; in per-panel mode each section's tone is blended into the next over
    ``blend_s``;
@@ -33,6 +33,8 @@ class ProductionConfig:
     bass_db: float = 6.0  # gain of the bass shelf (recordings hold their low end further forward)
     mid_hz: float = 700.0  # centre of a wide bell on the low mids...
     mid_db: float = 0.0  # ...and its gain (0: none)
+    match_db: tuple[tuple[float, float], ...] = ()  # a matching EQ: (Hz, dB) points, gains interpolated on a log
+    # frequency scale between them and held beyond (a reference's long-term spectrum; empty: none)
     tilt_hz: float = 1500.0  # corner of the tilt shelf
     tilt_db: tuple[float, float] = (-12.0, 3.0)  # gain of the tilt shelf at height 0 and at height 1
     blend_s: float = 0.3  # s over which one section's tone passes into the next's
@@ -95,6 +97,18 @@ def pump(length: int, rate: int, kicks: Sequence[float], config: ProductionConfi
     return (1.0 - depth * np.where(np.isfinite(since), dip, 0.0)).astype(np.float32)
 
 
+def match(audio: np.ndarray, rate: int, points: Sequence[Sequence[float]]) -> np.ndarray:
+    """``audio`` through the matching EQ of ``points`` ((Hz, dB), applied in the frequency domain, zero phase)."""
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    hz, db = np.array(sorted(points), dtype=np.float64).T
+    n = audio.shape[-1]
+    size = next_fast_len(n, real=True)
+    freqs = np.maximum(np.fft.rfftfreq(size, 1.0 / rate), 1.0)
+    gain = (10 ** (np.interp(np.log(freqs), np.log(hz), db) / 20)).astype(np.float32)
+    return irfft(rfft(audio, n=size, axis=-1) * gain, n=size, axis=-1)[..., :n].astype(np.float32)
+
+
 def _tone(audio: np.ndarray, sections: list[Section], rate: int, config: ProductionConfig) -> np.ndarray:
     """Bass shelf, the low-mid bell, and each section's tilt shelf blended into the next's."""
     from pedalboard import HighShelfFilter, LowShelfFilter, Pedalboard, PeakFilter
@@ -103,6 +117,8 @@ def _tone(audio: np.ndarray, sections: list[Section], rate: int, config: Product
         audio = Pedalboard([LowShelfFilter(config.bass_hz, config.bass_db)])(audio, rate)
     if config.mid_db:
         audio = Pedalboard([PeakFilter(config.mid_hz, config.mid_db, 0.7)])(audio, rate)
+    if config.match_db:
+        audio = match(audio, rate, config.match_db)
     gains = [round(tilt_gain(s.height, config), 2) for s in sections]
     if not any(gains):
         return audio
