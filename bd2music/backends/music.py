@@ -14,11 +14,14 @@
    instruments, by the scene's sound sources: the
    categories of the bank clips the scene would pick for the segment, each suggesting instruments
    (``SOURCE_INSTRUMENTS``); drawn from the ``top_k`` best with the seed and the page; the melody changes
-   instrument from one section to the next, while the other roles lean to keep theirs (``keep_weight``). A
-   pitched clip among the sources (``music.found``) joins as a found sound on the melody's strong beats.
+   instrument from one section to the next, while the other roles lean to keep theirs (``keep_weight``); the
+   arpeggio's players can also be ranked by how clearly their notes start (``attack_weight``), and a fixed
+   instrument can double the bass an octave below (``sub_bass``). A pitched clip among the sources
+   (``music.found``) joins as a found sound on the melody's strong beats.
 4. **performance** (``music.perform``) and rendering by the sampler (``music.instruments``), then the
-   production chain of a recording (``music.production``: bass and a tilt that follows each section's height,
-   saturation and roll-off, a room, the faint noise floor). The layer is stereo at the sampler's rate; it
+   production chain of a recording (``music.production``: bass, a matching EQ and a tilt that follows each
+   section's height, saturation and roll-off, a room, the faint noise floor; options: a chorus and a kick-keyed
+   pump on the band, the drums rendered apart for them). The layer is stereo at the sampler's rate; it
    carries the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
 """
 
