@@ -23,7 +23,8 @@ section (a segment of the plan) gets, from its ``intent.Section``:
   ``pulse`` of ``hat_ratio`` times the density (eighths to sixteenths; the ride from ``ride_from``, an open hat
   on each bar's last half beat from ``open_hat_from``),
   a crash at loud section starts and a fill into the next section; below that, from ``shaker_from``, a shaker on
-  the grid (or on a ``pulse`` of ``shaker_ratio`` times the density), so that the onsets a listener hears follow the density even under legato instruments.
+  the grid (or on a ``pulse`` of ``shaker_ratio`` times the density), so that the onsets a listener hears follow
+  the density even under legato instruments.
 
 Every choice is drawn from a generator seeded by the track's seed, so the same seed gives the same score.
 """
