@@ -6,10 +6,11 @@
 70 training pages (the comics minus tests/data/comic_vae_heldout.txt, seeded draw; BD2MUSIC_TUNE_PAGES), 10 s of
 ``--sound music`` each (optionally with other music settings: each argument is one variant, a JSON object of
 MusicConfig fields merged into weights/pipeline.json's; none: the shipped settings), against every music clip of
-shared/data/sounds outside tests/data/sounds_heldout.txt: the realism c2st (and its mean over 5 seeds of the real clips' subsample and the folds), the features that tell the sides apart
-most (standardised mean difference and the feature's own AUC: 0.5 = no help to the classifier), the structure
-links on the training pages, the plan's onset targets against the onset rates heard (planned -> measured),
-harmonic share and key clarity (medians), the instruments played most, the render stage's time (median per page).
+shared/data/sounds outside tests/data/sounds_heldout.txt: the realism c2st (and its mean over 5 seeds of the real
+clips' subsample and the folds), the features that tell the sides apart most (standardised mean difference and
+the feature's own AUC: 0.5 = no help to the classifier), the structure links on the training pages, the plan's
+onset targets against the onset rates heard (planned -> measured), the frame-level range, harmonic share and key
+clarity (medians), the instruments played most, the render stage's time (median per page).
 The held-out pages and clips stay for bench_sound.py.
 
 Cached in the system's temporary folder: the real clips' features (they depend on nothing this script tunes) and

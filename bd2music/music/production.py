@@ -5,10 +5,10 @@
    sidechain pump (``pump_db``: the band ducked at each kick and let back over ``pump_release_s``, as a
    compressor keyed by the kick does); then the drums join;
 2. **tone**: a low shelf lifts the bass (``bass_db``), a wide bell can scoop the low mids (``mid_db``), a
-   matching EQ can bend the long-term spectrum towards a reference's (``match_db``), and a high shelf tilts the top by the section's height (``tilt_db``: from its low value for the lowest, darkest
-   sections to its high value for the highest, brightest ones), so that the mix's brightness follows the page's
-   as a mixing engineer's EQ would; in per-panel mode each section's tone is blended into the next over
-   ``blend_s``;
+   matching EQ can bend the long-term spectrum towards a reference's (``match_db``), and a high shelf tilts the
+   top by the section's height (``tilt_db``: from its low value for the lowest, darkest sections to its high
+   value for the highest, brightest ones), so that the mix's brightness follows the page's as a mixing
+   engineer's EQ would; in per-panel mode each section's tone is blended into the next over ``blend_s``;
 3. **glue**: a soft saturation (``drive_db``, a tanh stage that adds the harmonics a console or tape adds), a
    roll-off of the top (``lowpass_hz``) and a bus compressor;
 4. **room**: a reverb (``reverb_room``, ``reverb_wet``);
