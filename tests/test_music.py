@@ -57,8 +57,7 @@ def test_the_score_is_in_the_pages_key_played_by_credited_instruments(music, pla
     score = layer.score
     assert score.key == choose_key(plan, music.config.intent).name and len(score.notes) > 10
     _, clarity = key_clarity(layer.audio, layer.sample_rate)
-    # a busy page: its drums, under the matching EQ's low end, take a share (the target is the median, 0.3)
-    assert clarity > 0.5 and harmonic_share(layer.audio, layer.sample_rate) > 0.2
+    assert clarity > 0.5 and harmonic_share(layer.audio, layer.sample_rate) > 0.25  # a busy page: drums take a share
     key = choose_key(plan, music.config.intent)
     chroma = librosa.feature.chroma_stft(y=layer.audio.mean(axis=0), sr=layer.sample_rate).mean(axis=1)
     in_key = [chroma[[(tonic + step) % 12 for step in key.scale]].sum() for tonic in range(12)]

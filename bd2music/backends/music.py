@@ -19,8 +19,8 @@
    instrument can double the bass an octave below (``sub_bass``). A pitched clip among the sources
    (``music.found``) joins as a found sound on the melody's strong beats.
 4. **performance** (``music.perform``) and rendering by the sampler (``music.instruments``), then the
-   production chain of a recording (``music.production``: bass, a matching EQ and a tilt that follows each
-   section's height, saturation and roll-off, a room, the faint noise floor; options: a chorus and a kick-keyed
+   production chain of a recording (``music.production``: bass and a tilt that follows each section's height,
+   saturation and roll-off, a room, the faint noise floor; options: a matching EQ, a chorus and a kick-keyed
    pump on the band, the drums rendered apart for them). The layer is stereo at the sampler's rate; it
    carries the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
 """
