@@ -6,7 +6,9 @@ For each held-out clip (``tests/data/sounds_heldout.txt``, first ``--clip-second
 vocoder (the reference: what the vocoder alone keeps), and log-mel -> each VAE's ``reconstruct`` (posterior
 means, tiled as the pipeline tiles) -> the same vocoder. Per way: harmonic share (``listening.harmonic_share``,
 HPSS margin 3; median over all clips and over the music clips), mel L1 against the clip's log-mel (nats, mean),
-frame-rate buzz (dB, median), and the VAE's numbers per second of audio (latent size).
+frame-rate buzz (dB, median), and the VAE's numbers per second of audio (latent size). With ``--classifier``,
+also the accuracy of a category classifier of real recordings (``bench_diffusion.category_classifier``, trained
+on the training clips) on each way's audio: how much of what tells the six categories apart survives the trip.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 
+from bench_diffusion import category_classifier
 from bench_vocoder import heldout
 
 
@@ -37,6 +41,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=104, help="held-out clips (all 104 by default)")
     parser.add_argument("--clip-seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--classifier", action="store_true", help="category classifier accuracy of each way")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -47,6 +52,9 @@ def main() -> None:
     from bd2music.models.audio_vae import AudioVAE
     from bd2music.models.vocoder import Vocoder
 
+    rate = 44_100  # the classifier's features at the tracks' rate, as bench_diffusion takes them
+    classifier = category_classifier(rate)[0] if args.classifier else None
+
     clips = heldout(args.clips, args.clip_seconds)
     music = [i for i, (name, _) in enumerate(clips) if name.startswith("music/")]
     vocoder = Vocoder.from_pretrained()
@@ -56,6 +64,10 @@ def main() -> None:
                   [L.harmonic_share(y, MEL.sample_rate) for _, y in clips])),
                   "harmonic_share_music_median": float(np.median(
                       [L.harmonic_share(clips[i][1], MEL.sample_rate) for i in music]))}}
+    if classifier is not None:
+        features = np.stack([L.clip_features(soxr.resample(y, MEL.sample_rate, rate), rate) for _, y in clips])
+        report["clips themselves"]["category_accuracy"] = float(np.mean(
+            classifier.predict(features) == np.array([clip.split("/")[0] for clip, _ in clips])))
     for name, vae in ways.items():
         rows = []
         for _, y in tqdm(clips, desc=name, unit="clip"):
@@ -65,7 +77,13 @@ def main() -> None:
             rows.append({"harmonic": L.harmonic_share(audio, MEL.sample_rate),
                          "l1": float((made - mel).abs().mean()),
                          "buzz": L.frame_rate_buzz_db(audio, MEL.sample_rate, MEL.hop_length)})
+            if classifier is not None:
+                features = L.clip_features(soxr.resample(audio, MEL.sample_rate, rate), rate)
+                rows[-1]["classified"] = classifier.predict(features[None])[0]
         report[name] = summary(rows, music)
+        if classifier is not None:
+            report[name]["category_accuracy"] = float(np.mean(
+                [row["classified"] == clip.split("/")[0] for row, (clip, _) in zip(rows, clips)]))
         if vae is not None:
             channels, frames = vae.config.latent_shape
             report[name]["latent_numbers_per_second"] = channels * frames / (
