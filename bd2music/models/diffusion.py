@@ -1,8 +1,9 @@
 """Latent diffusion over the audio VAE's window latents (AudioLDM's way, small): a DiT denoiser conditioned on an
 audio-text embedding and descriptor targets, sampled with a ``diffusers`` scheduler and classifier-free guidance.
 
-The data: one audio-VAE window latent, ``(latent_channels, latent_frames)`` = (32, 32) for 4.1 s, standardised
-per channel with training-set statistics (stored buffers ``latent_mean`` / ``latent_std``, the LDM scale factor).
+The data: one audio-VAE window latent, ``(latent_channels, latent_frames)`` per 4.1 s ((64, 64) with the shipped
+``audio_vae_pitch``, (32, 32) with the plan's audio VAE), standardised per channel with training-set statistics
+(stored buffers ``latent_mean`` / ``latent_std``, the LDM scale factor).
 The denoiser: a DiT (Peebles & Xie 2023) over the latent frames as tokens, a learned position per frame, adaLN-Zero
 blocks modulated by one condition vector, the sum of
 
