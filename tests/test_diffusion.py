@@ -242,3 +242,16 @@ def test_app_text_tab_makes_a_sound_and_refuses_bad_requests_in_one_line() -> No
             component.preprocess(value)
     names = {dep.get("api_name") for dep in app.build_demo().config["dependencies"]}
     assert {"text_to_audio", "analyze_sound", "generate"} <= names
+
+
+def test_a_quiet_draw_is_drawn_again(backend: DiffusionBackend, monkeypatch) -> None:
+    quiet, loud = torch.full((64, 40), -6.0), torch.full((64, 40), -6.0)
+    quiet[:, 10:] = -18.0  # three quarters of the frames ~52 dB under the rest
+    draws = iter([quiet, quiet, loud, quiet])
+    monkeypatch.setattr(backend, "sample_mel", lambda *args: next(draws))
+    segment = plan().segments[0]
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), quiet)  # redraws 0 by default
+    backend.settings.redraws = 3
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), loud)  # the third draw is kept
+    with pytest.raises(ValueError, match="redraws"):
+        DiffusionSettings(redraws=-1)

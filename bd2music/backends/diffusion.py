@@ -3,11 +3,12 @@
 For each segment, the model (``bd2music.models.diffusion``) samples the audio-VAE latents of the windows that
 cover it (the audio VAE the pipeline names ``diffusion_vae``, else its own), conditioned on the segment's
 semantic embedding (the audio-text space) and its calibrated targets (tempo, onset rate, spectral centroid,
-flatness: ``DESCRIPTOR_TARGETS``); the audio VAE decodes them into log-mel
-windows, cross-faded within the segment and between segments (``bd2music.plan.frame_span``). With the plan's
-``pulse`` the segment's tempo and onset rate shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``,
-the audio VAE's pulse settings), as the neural backend does. A room tone keeps every mel bin within
-``settings.floor_db`` of its band's mean power (sampled gaps between sparse events would be digital silence).
+flatness: ``DESCRIPTOR_TARGETS``); the audio VAE decodes them into log-mel windows, cross-faded within the
+segment and between segments (``bd2music.plan.frame_span``). With the plan's ``pulse`` the segment's tempo and
+onset rate shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``, the audio VAE's pulse settings), as
+the neural backend does. A segment that samples mostly quiet frames is drawn again (``settings.redraws``, from
+the same seeded generator). A room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power
+(sampled gaps between sparse events would be digital silence).
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
 comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
 ``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
@@ -32,6 +33,7 @@ from bd2music.errors import InputError
 from bd2music.models.audio_text import AudioTextModel
 from bd2music.models.audio_vae import AudioVAE, TiledLatent
 from bd2music.models.diffusion import LatentDiffusion, check_sampling
+from bd2music.models.latent_shaper import quiet_share
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
 from bd2music.soundtrack import normalise_loudness, overlap_add, pulse_gains
@@ -51,12 +53,19 @@ class DiffusionSettings:
     vocoder: str = "griffin-lim"  # griffin-lim; warm (the trained vocoder's phases, then Griffin-Lim); trained
     griffin_lim_iterations: int = 32  # of griffin-lim and warm
     floor_db: float = 30.0  # room tone: no mel bin lower than this under its band's mean power (0 = no floor)
+    redraws: int = 0  # a segment that samples mostly quiet is drawn again (the seed's next draws), at most this often
+    quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
+    max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
 
     def __post_init__(self) -> None:
         if self.vocoder not in VOCODER_CHOICES:
             raise ValueError(f"vocoder must be one of {', '.join(VOCODER_CHOICES)}, got {self.vocoder!r}")
         if not 1 <= self.griffin_lim_iterations <= 512:
             raise ValueError("griffin_lim_iterations must be between 1 and 512")
+        if not 0 <= self.redraws <= 16:
+            raise ValueError("redraws must be between 0 and 16")
+        if not 0.0 <= self.max_quiet_share < 1.0:
+            raise ValueError("max_quiet_share must be in [0, 1)")
         if not 0 <= self.floor_db <= 120:
             raise ValueError("floor_db must be between 0 and 120")
 
@@ -136,6 +145,18 @@ class DiffusionBackend:
         length = starts[-1] + self.audio_vae.config.window_frames
         return self.audio_vae.decode_long(TiledLatent(latents, starts, length))[:, :frames]
 
+    def sample_segment(self, frames: int, segment: SegmentPlan, generator: torch.Generator) -> torch.Tensor:
+        """A segment's log-mel, drawn again (up to ``settings.redraws`` times, from the same generator) while more
+        than ``max_quiet_share`` of its frames are quiet: a sample of the sparse clips' silences would voice a
+        near-silent track."""
+        s = self.settings
+        mel = self.sample_mel(frames, *self._condition(segment), generator)
+        for _ in range(s.redraws):
+            if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
+                break
+            mel = self.sample_mel(frames, *self._condition(segment), generator)
+        return mel
+
     def _condition(self, segment: SegmentPlan) -> tuple[torch.Tensor | None, torch.Tensor]:
         """A segment's embedding (None when the plan has none of the model's size) and descriptor targets."""
         embedding = segment.embedding if segment.embedding.numel() == self.model.config.embed_dim else None
@@ -155,7 +176,7 @@ class DiffusionBackend:
         for index, (segment, (start, end)) in enumerate(zip(plan.segments, spans)):
             if progress is not None:
                 progress(index / len(plan.segments), f"sampling segment {index + 1} of {len(plan.segments)}")
-            pieces.append(self.sample_mel(end - start, *self._condition(segment), generator))
+            pieces.append(self.sample_segment(end - start, segment, generator))
         starts = [start for start, _ in spans]
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
