@@ -149,12 +149,12 @@ class DiffusionBackend:
         """A segment's log-mel, drawn again (up to ``settings.redraws`` times, from the same generator) while more
         than ``max_quiet_share`` of its frames are quiet: a sample of the sparse clips' silences would voice a
         near-silent track."""
-        s = self.settings
-        mel = self.sample_mel(frames, *self._condition(segment), generator)
+        s, condition = self.settings, self._condition(segment)
+        mel = self.sample_mel(frames, *condition, generator)
         for _ in range(s.redraws):
             if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
                 break
-            mel = self.sample_mel(frames, *self._condition(segment), generator)
+            mel = self.sample_mel(frames, *condition, generator)
         return mel
 
     def _condition(self, segment: SegmentPlan) -> tuple[torch.Tensor | None, torch.Tensor]:
