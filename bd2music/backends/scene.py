@@ -155,7 +155,7 @@ class SceneBackend:
         """The clips of ``mask``, best first for ``segment`` (latents, embedding, the ``match`` descriptors)."""
         descriptors = {}
         for name in self.config.match:
-            value = segment.loudness if name == "loudness" else getattr(segment, name)
+            value = getattr(segment, name)
             if name in RAMPS:  # a ramp over the listener range: the bank's clip at the same place
                 place = range_place(name, value, log=RAMPS[name] is np.geomspace)
                 value = self.bank.quantile(MATCHED[name], place, mask)
