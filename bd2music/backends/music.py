@@ -363,8 +363,7 @@ def instrument_brightness(bank: InstrumentBank, rate: int, pitch: int | None = N
         audio = bank.render([Note(0.0, 0.5, note, 90, name)], rate, 0.5).mean(axis=0)
         magnitude = np.abs(np.fft.rfft(audio))
         centroids[name] = float(np.fft.rfftfreq(len(audio), 1 / rate) @ magnitude / max(magnitude.sum(), 1e-12))
-    order = sorted(centroids, key=centroids.get)
-    return {name: i / max(len(order) - 1, 1) for i, name in enumerate(order)}
+    return _ranks(centroids)
 
 
 def instrument_attack(bank: InstrumentBank, rate: int, names: Iterable[str]) -> dict[str, float]:
@@ -377,7 +376,12 @@ def instrument_attack(bank: InstrumentBank, rate: int, names: Iterable[str]) -> 
         audio = bank.render([Note(0.0, 0.24, (info["low"] + info["high"]) // 2, 80, name)], rate, 0.24).mean(axis=0)
         cut = round(0.04 * rate)
         ratios[name] = float(np.sqrt(np.mean(audio[:cut] ** 2)) / (np.sqrt(np.mean(audio[cut:] ** 2)) + 1e-9))
-    order = sorted(ratios, key=ratios.get)
+    return _ranks(ratios)
+
+
+def _ranks(values: dict[str, float]) -> dict[str, float]:
+    """Each name's rank by its value, 0 (lowest) to 1 (highest), evenly spaced."""
+    order = sorted(values, key=values.get)
     return {name: i / max(len(order) - 1, 1) for i, name in enumerate(order)}
 
 
