@@ -220,6 +220,29 @@ def test_smoke_training_exports_resumes_and_keeps_held_out_clips_out(data_dir: P
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
 
+def test_category_captions_condition_the_share_of_captioned_windows_they_are_given(
+        data_dir: Path, tmp_path: Path) -> None:
+    from bd2music.training.diffusion import SMOKE, DiffusionSolver, DiffusionTrainConfig
+
+    config = merge_config(DiffusionTrainConfig(), SMOKE | {
+        "text_share": 1.0, "drop_embedding": 0.0, "category_templates": ["{category}", "a recording of {category}"],
+        "category_share": 1.0})
+    solver = DiffusionSolver(config, data_dir, tmp_path / "out", tmp_path / "work")
+    data, texts = solver.data, solver.data["category_captions"]
+    assert texts.shape[:2] == (len({clip["category"] for clip in solver.cache.clips}), 2)
+    seen = []
+    solver.loss = lambda model, windows, times, noise, embeddings, *keep: seen.append((windows, embeddings)) or (
+        model.latent_mean.sum() * 0 + next(model.parameters()).sum() * 0)
+    solver.train_step(np.random.default_rng(0))
+    windows, embeddings = seen[0]
+    categories = data["clip_category"][data["clip"][windows]]
+    for embedding, category in zip(embeddings, categories):  # each window: one of its own category's captions
+        assert any(torch.allclose(embedding, caption) for caption in texts[category])
+    with pytest.raises(InputError, match="category_share"):
+        DiffusionSolver(merge_config(DiffusionTrainConfig(), SMOKE | {"category_share": 0.5}), data_dir,
+                        tmp_path / "out", tmp_path / "work")
+
+
 def test_app_text_tab_makes_a_sound_and_refuses_bad_requests_in_one_line() -> None:
     import gradio as gr
 

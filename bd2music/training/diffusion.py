@@ -13,7 +13,8 @@ captions (``bd2music.training.audio_text.clip_texts``) get their ``embed_text`` 
 
 Each step draws ``batch_size`` training windows, a diffusion time and noise for each, and regresses the model's
 prediction (v by default) with MSE. The embedding condition is the window's audio embedding, or, for a share
-``text_share`` of the windows, one of its clip's caption embeddings (prompts at inference are text); each
+``text_share`` of the windows, one of its clip's caption embeddings (prompts at inference are text), and for a
+share ``category_share`` of those, a caption that names only the clip's category (``category_templates``); each
 condition is dropped (the null vector) with its own probability, so that classifier-free guidance and
 text-only prompts work. An exponential moving average of the weights is kept and exported. Held-out: the
 denoising loss at fixed times and noise, with and without the conditions (their gap is what the conditions tell).
@@ -59,6 +60,8 @@ class DiffusionTrainConfig:
     audio_text: str | None = None  # the audio-text model's folder (None: weights/audio_text)
     hop_frames: int = 32  # cached windows every 0.5 s of a clip
     text_share: float = 0.25  # windows conditioned on a caption's embed_text instead of their embed_audio
+    category_templates: tuple[str, ...] = ()  # captions naming only the clip's category ("{category}", ...) ...
+    category_share: float = 0.0  # ... given to this share of the captioned windows instead of a label caption
     drop_embedding: float = 0.15  # probability that a window's embedding condition is dropped
     drop_descriptors: float = 0.3  # ... and, independently, its descriptor condition
     steps: int = 4000
@@ -141,6 +144,21 @@ def build_latents(
     return tensors
 
 
+@torch.inference_mode()
+def category_captions(cache: SoundCache, audio_text: AudioTextModel, templates: tuple[str, ...]) -> dict:
+    """``embed_text`` of ``templates`` filled with each category ((categories, templates, embed_dim)) and every
+    clip's category row: captions that name what kind of sound a clip is, not what it is; none without templates."""
+    if not templates:
+        return {}
+    if any("{category}" not in template for template in templates):
+        raise InputError(f"every category template must hold {{category}}: {templates}")
+    names = sorted({clip["category"] for clip in cache.clips})
+    texts = [template.format(category=name) for name in names for template in templates]
+    embedded = audio_text.embed_text(texts).cpu().reshape(len(names), len(templates), -1)
+    return {"category_captions": embedded,
+            "clip_category": torch.tensor([names.index(clip["category"]) for clip in cache.clips])}
+
+
 class DiffusionSolver(Solver):
     """The diffusion run: latents once, then denoising steps on them; the EMA weights are exported."""
 
@@ -167,7 +185,9 @@ class DiffusionSolver(Solver):
                     "clips": [clip["name"] for clip in cache.clips], "splits": [clip["split"] for clip in cache.clips]}
         data = build_latents(cache, vae, audio_text, model_config.descriptors, config.hop_frames,
                              self.work / "latents", settings)
-        self.data = data
+        if config.category_share > 0 and not config.category_templates or not 0 <= config.category_share <= 1:
+            raise InputError("category_share must be in [0, 1], and above 0 only with category_templates")
+        self.data = data | category_captions(cache, audio_text, config.category_templates)
         split = torch.tensor([clip["split"] == "train" for clip in cache.clips])[data["clip"]]
         self.train_windows = torch.nonzero(split).flatten()
         heldout = torch.nonzero(~split).flatten()
@@ -215,6 +235,12 @@ class DiffusionSolver(Solver):
             owners = data["caption_index"][data["clip"][batch[captioned]]]
             templates = torch.from_numpy(rng.integers(0, data["captions"].shape[1], int(captioned.sum())))
             embeddings[captioned] = data["captions"][owners, templates]
+            if c.category_share > 0:  # (drawn only then: runs without category captions keep their batches)
+                named = captioned.clone()
+                named[captioned] = torch.from_numpy(rng.random(int(captioned.sum())) < c.category_share)
+                categories = data["clip_category"][data["clip"][batch[named]]]
+                choice = torch.from_numpy(rng.integers(0, data["category_captions"].shape[1], int(named.sum())))
+                embeddings[named] = data["category_captions"][categories, choice]
         times = torch.from_numpy(rng.integers(0, c.model.train_timesteps, c.batch_size))
         noise = torch.from_numpy(rng.standard_normal((c.batch_size, *c.model.latent_shape), dtype=np.float32))
         keep_embedding = torch.from_numpy(rng.random(c.batch_size) >= c.drop_embedding).to(self.device)
