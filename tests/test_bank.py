@@ -82,6 +82,24 @@ def test_index_shapes_licences_and_kinds(built) -> None:
     assert bank.descriptors[1, column] > bank.descriptors[0, column]  # the bursts have onsets, the tone none
 
 
+def test_played_descriptors_measure_the_clip_as_a_scene_repeats_it(built) -> None:
+    """The played columns are the evaluation's measures of the clip looped or repeated over a segment: the bursts
+    play twice a second, and a short event repeated keeps one onset per repeat."""
+    from bd2music.bank.play import PLAYED, played, played_measures
+
+    bank, _ = built
+    assert set(PLAYED.values()) <= set(bank.descriptor_names)
+    bursts = bank.mask(label="bursts").nonzero()[0].item()
+    assert bank.descriptors[bursts, bank.descriptor_names.index("played_onset_rate")] == pytest.approx(2.0, abs=0.5)
+    click = np.zeros(8000, dtype=np.float32)  # half a second: one 50 ms burst, then silence
+    click[:800] = np.random.default_rng(0).standard_normal(800)
+    repeated = played(click, 4 * 16_000, "event", 16_000, 0, 0.4, 0.2)
+    assert len(repeated) == 4 * 16_000 and np.array_equal(repeated[8000:8800], click[:800])
+    measured = played_measures(click, "event", 16_000, 4.0, 0.4, 0.2)
+    assert measured["played_onset_rate"] == pytest.approx(2.0, abs=0.5)
+    assert measured["played_tempo"] == pytest.approx(120.0, rel=0.05)
+
+
 def test_corrupt_clip_is_named_and_skipped(built) -> None:
     _, lines = built
     assert len(lines) == 1 and "broken.wav" in lines[0] and "skipped" in lines[0]

@@ -11,6 +11,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pytest
+import torch
 
 from bd2music.__main__ import main
 from bd2music.backends import backend_class
@@ -107,6 +108,30 @@ def test_the_main_recording_follows_the_targets_by_rank(scene, plan) -> None:
     [other], _ = chooser.choose(replace(plan.segments[0], onset_rate=6.0, tempo=140.0), np.random.default_rng(0),
                                 previous_bed=busy)
     assert other != busy
+
+
+def test_the_main_recording_can_follow_the_targets_as_played(scene, plan) -> None:
+    """``match_as="played"`` ranks by what a clip plays over a segment (the bank's played descriptors): a busier
+    target chooses a clip that plays busier; a bank without those descriptors is one line."""
+    chooser = replace(scene, config=replace(scene.config, top_k=1, main_kinds=("bed", "event"), match=("onset_rate",),
+                                            match_as="played", descriptor_weight=10.0))
+    column = scene.bank.descriptor_names.index("played_onset_rate")
+
+    def chosen(backend, **targets) -> int:
+        [bed], _ = backend.choose(replace(plan.segments[0], **targets), np.random.default_rng(0))
+        return bed
+
+    sparse, busy = chosen(chooser, onset_rate=0.3), chosen(chooser, onset_rate=6.0)
+    assert scene.bank.descriptors[busy, column] > 4 * scene.bank.descriptors[sparse, column]
+    recorded = replace(chooser, config=replace(chooser.config, match_as="recorded"))
+    middle, everything = replace(plan.segments[0], onset_rate=1.5), torch.ones(len(scene.bank), dtype=torch.bool)
+    assert chooser._rank(middle, everything)[:10] != recorded._rank(middle, everything)[:10]  # another order
+    old = copy.copy(scene.bank)
+    old.descriptor_names = [name for name in old.descriptor_names if not name.startswith("played_")]
+    with pytest.raises(InputError, match="no played_onset_rate descriptor"):
+        replace(chooser, bank=old).choose(plan.segments[0], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="match_as"):
+        replace(scene.config, match_as="heard")
 
 
 def test_a_long_recording_plays_without_a_loop(scene) -> None:

@@ -5,11 +5,13 @@ Per segment (a random generator seeded by the seed and the segment's index):
 * **choice** (``choose``): the bank ranks its clips against the segment (the mapper's latents in the audio-VAE
   space, the semantic embedding in the audio-text space, the ``match`` descriptors: the spectral centroid target as
   it is, the tempo and onset-rate targets, which are ramps over their listener range, by rank: a target a third up
-  its range asks for the bank's clip a third up that descriptor's distribution); the segment's main recording is
+  its range asks for the bank's clip a third up that descriptor's distribution; with ``match_as`` "played" the
+  descriptors of the clip as a scene plays it over a segment); the segment's main recording is
   drawn from the ``top_k`` best clips of ``main_kinds``, never the previous segment's; the events' ``palette``
   from the best events.
 * **main recording (bed)**: played as recorded, from a random offset, when it is long enough; a shorter bed clip
-  is looped with ``loop_crossfade_s`` cross-fades, a shorter event clip repeated with its attack intact; it
+  is looped with ``loop_crossfade_s`` cross-fades, a shorter event clip repeated with its attack intact
+  (``bd2music.bank.play.loopable``); it
   breathes with the beats and events (it rises with each one and dips ``bed_pulse_db`` between them).
 * **events**: at the onsets of ``bd2music.soundtrack.onset_times``: a beat every ``60 / tempo`` s, and evenly
   spread events between beats, 1 to ``max_events_per_beat`` per beat as the onset-rate target rises through its
@@ -40,6 +42,8 @@ import torch
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import RankWeights, SoundBank
+from bd2music.bank.play import PLAYED, loopable
+from bd2music.errors import InputError
 from bd2music.plan import RAMPS, Plan, SegmentPlan, range_place
 from bd2music.soundtrack import OFFBEAT_DB, PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
 from bd2music.text_cues import DIALOGUE
@@ -47,6 +51,9 @@ from bd2music.text_cues import DIALOGUE
 
 MATCHED = {"tempo": "tempo", "onset_rate": "onset_rate", "centroid": "spectral_centroid_mean",
            "flatness": "spectral_flatness_mean", "loudness": "loudness_lufs"}  # plan target -> bank descriptor
+PLAYED_MATCHED = {"tempo": PLAYED["tempo"], "onset_rate": PLAYED["onset_rate"],
+                  "centroid": PLAYED["spectral_centroid"]}  # ... as the clip plays over a segment (``match_as``)
+MATCH_AS = ("recorded", "played")
 
 
 @dataclass
@@ -59,6 +66,8 @@ class SceneConfig:
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
     descriptor_weight: float = 0.5  # weight of the descriptor match (``match``) in the bank's ranking
     match: tuple[str, ...] = ("centroid", "flatness")  # plan targets the clips' descriptors are matched to
+    match_as: str = "recorded"  # "played": the tempo, onset-rate and centroid targets are matched to what a clip
+    # plays over a segment, looped or repeated (the bank's played descriptors, ``bd2music.bank.play``)
     main_kinds: tuple[str, ...] = ("bed",)  # kinds of clip the segment's main recording (its bed) may be
     main_music: bool = False  # whether a music clip may be the main recording (it brings its own beat)
     palette: int = 3  # event clips per segment
@@ -83,6 +92,8 @@ class SceneConfig:
     def __post_init__(self) -> None:
         if unknown := [name for name in self.match if name not in MATCHED]:
             raise ValueError(f"match: unknown targets {unknown} (known: {', '.join(MATCHED)})")
+        if self.match_as not in MATCH_AS:
+            raise ValueError(f"match_as: {self.match_as!r} is not one of {', '.join(MATCH_AS)}")
 
 
 @dataclass
@@ -155,13 +166,21 @@ class SceneBackend:
         """The clips of ``mask``, best first for ``segment`` (latents, embedding, the ``match`` descriptors)."""
         descriptors = {}
         for name in self.config.match:
-            value = getattr(segment, name)
+            value, column = getattr(segment, name), self._column(name)
             if name in RAMPS:  # a ramp over the listener range: the bank's clip at the same place
                 place = range_place(name, value, log=RAMPS[name] is np.geomspace)
-                value = self.bank.quantile(MATCHED[name], place, mask)
-            descriptors[MATCHED[name]] = value
+                value = self.bank.quantile(column, place, mask)
+            descriptors[column] = value
         return self.bank.rank(segment.latents.latents, segment.embedding, descriptors,
                               RankWeights(descriptors=self.config.descriptor_weight), mask)
+
+    def _column(self, target: str) -> str:
+        """The bank descriptor a plan target is matched to (``match_as``); one line if the bank lacks it."""
+        column = PLAYED_MATCHED.get(target, MATCHED[target]) if self.config.match_as == "played" else MATCHED[target]
+        if column not in self.bank.descriptor_names:
+            raise InputError(f"sound bank {self.bank.root} has no {column} descriptor (built before it was added; "
+                             "rebuild it with bd2music bank build, or set match_as to recorded)")
+        return column
 
     def _draw(self, ranked: list[int], count: int, rng: np.random.Generator, exclude: int | None = None) -> list[int]:
         """``count`` distinct clips drawn from the ``top_k`` best of ``ranked`` (better ranks likelier)."""
@@ -185,16 +204,8 @@ class SceneBackend:
         if len(samples) >= length:  # long enough: one stretch of the recording, no loop
             start = int(rng.integers(len(samples) - length + 1))
             return samples[start : start + length]
-        if self.bank.clips[clip].kind == "event":  # a short sound: its tail faded, its attack kept
-            fade = min(round(self.config.event_fade_s * self.sample_rate), len(samples) // 4)
-            loop = samples.copy()
-            loop[len(loop) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        else:  # its end cross-faded onto its start
-            fade = min(round(self.config.loop_crossfade_s * self.sample_rate), len(samples) // 3)
-            loop = samples[: len(samples) - fade].copy()
-            if fade:
-                ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-                loop[:fade] = samples[:fade] * ramp + samples[len(samples) - fade :] * (1 - ramp)
+        loop = loopable(samples, self.bank.clips[clip].kind, self.sample_rate, self.config.loop_crossfade_s,
+                        self.config.event_fade_s)
         start = int(rng.integers(len(loop)))
         return np.resize(np.roll(loop, -start), length)
 

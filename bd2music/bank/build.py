@@ -5,7 +5,9 @@ author), FSD50K as distributed (``bd2music.data.sounds.load_fsd50k``: categories
 ``FSD50K.metadata`` when present) or any folder of audio files (category: the first sub-folder, licence
 ``unknown``). Every readable clip is decoded once at the bank's rate, written as 16-bit FLAC under
 ``<category>/`` (unless the bank is built in place), and indexed (``bd2music.bank.index``): audio-VAE latents,
-audio-text embedding, descriptors (librosa, plus loudness in LUFS with pyloudnorm) and its kind, bed or event.
+audio-text embedding, descriptors (librosa, plus loudness in LUFS with pyloudnorm), its kind, bed or event, and
+the descriptors of the clip as a scene plays it over a segment (``bd2music.bank.play``: looped or repeated,
+measured with the listening evaluation's onset and beat trackers).
 A clip that cannot be decoded or is silent is named in one warning line and skipped.
 """
 
@@ -33,6 +35,7 @@ from bd2music.audio.mel import mel_spectrogram
 from bd2music.bank.card import write_card
 from bd2music.bank.curate import CurationConfig, curate, flac_bytes
 from bd2music.bank.index import MANIFEST_COLUMNS, pool_frames
+from bd2music.bank.play import PLAYED, played_measures
 from bd2music.data.sounds import SoundItem, load_dataset
 from bd2music.errors import InputError
 from bd2music.hub import file_sha256, resolve_component
@@ -53,6 +56,9 @@ class BankConfig:
     bed_max_rms_cv: float = 0.5  # frame-RMS std / mean at most this: steady enough to loop under a scene
     ambience_categories: tuple[str, ...] = ("ambience",)  # their long clips are beds up to ambience_max_rms_cv
     ambience_max_rms_cv: float = 1.0  # rain, fire and crowds flicker more, yet loop well
+    played_seconds: float = 10.0  # the played descriptors (``bd2music.bank.play``) measure a clip over this long
+    loop_crossfade_s: float = 0.4  # ... a bed looped as the scene loops it (``SceneConfig.loop_crossfade_s``)
+    event_fade_s: float = 0.2  # ... an event repeated with its tail faded (``SceneConfig.event_fade_s``)
 
 
 def _stderr(line: str) -> None:
@@ -99,12 +105,13 @@ def loudness_lufs(samples: np.ndarray, sample_rate: int) -> float:
 
 class ClipIndexer:
     """The audio models a bank is indexed with; ``indexer(clip)`` -> (pooled latent, embedding, summary), the
-    summary holding every descriptor column, ``loudness_lufs`` included."""
+    summary holding every descriptor column but the played ones (which need the clip's kind), ``loudness_lufs``
+    included."""
 
     def __init__(self, components: str | Path | None = None) -> None:
         self.vae = AudioVAE.from_pretrained(components)
         self.text = AudioTextModel.from_pretrained(components)
-        self.descriptor_names = [*self.vae.config.descriptors, "loudness_lufs", "duration"]
+        self.descriptor_names = [*self.vae.config.descriptors, "loudness_lufs", "duration", *PLAYED.values()]
         self.log_descriptors = list(self.vae.config.log_descriptors)
         self.sha256 = {  # the weights that made the index (inference settings in config.json do not matter)
             f"{model.component}/model.safetensors": file_sha256(
@@ -184,6 +191,9 @@ def build_bank(
             log(f"warning: {item.name}: silent; skipped")
             continue
         latent, embedding, summary = indexer(clip)
+        kind = clip_kind(item.category, summary, config)
+        summary |= played_measures(clip.samples, kind, config.sample_rate, config.played_seconds,
+                                   config.loop_crossfade_s, config.event_fade_s)
         if in_place:
             clip_id = item.path.resolve().relative_to(folder.resolve()).as_posix()
         else:
@@ -194,7 +204,7 @@ def build_bank(
         rows.append({
             "file": clip_id, "category": item.category, "label": item.label, "source": item.source,
             "source_path": source_paths[item.name], "license": item.license, "author": item.author,
-            "duration_s": f"{clip.duration_s:.3f}", "kind": clip_kind(item.category, summary, config),
+            "duration_s": f"{clip.duration_s:.3f}", "kind": kind,
         })
         latents.append(latent)
         embeddings.append(embedding)

@@ -12,7 +12,9 @@ Index tensors:
   :meth:`SoundBank.pool_latent` maps any window latents (a mapper's output) to the same space.
 * ``embeddings`` (N, E): the audio-text model's unit embedding of the clip's whole log-mel.
 * ``descriptors`` (N, K), in their units, named by ``descriptor_names`` (the audio VAE's descriptor-head
-  names, so the heads' predictions query the bank directly, then ``loudness_lufs`` and ``duration``).
+  names, so the heads' predictions query the bank directly, then ``loudness_lufs`` and ``duration``, then the
+  ``bd2music.bank.play.PLAYED`` descriptors of the clip as a scene plays it over a segment, in banks built since
+  they were added: ``played_onset_rate``, ``played_tempo``, ``played_centroid``).
 
 Ranking (:meth:`SoundBank.rank`) adds, for each query part given, its weighted term (:class:`RankWeights`):
 ``latent * cos(latents) + embedding * cos(embeddings) - descriptors * d``, where ``d`` is the root mean square

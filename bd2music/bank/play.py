@@ -1,0 +1,62 @@
+"""A clip as a scene plays it over a segment, and what the listening evaluation measures on that.
+
+* ``loopable``: one period of a clip too short for its segment, as it repeats: a bed's end cross-faded onto its
+  start (seamless), an event's tail faded with its attack kept (each repeat is heard as an onset).
+* ``played``: a segment's length of the clip from a given offset: one stretch when the clip is long enough, else
+  ``loopable`` repeated.
+* ``played_measures``: the evaluation's measures (``bd2music.evaluation.listening.audio_measures``: librosa onset
+  rate and beat-tracker tempo, spectral centroid) of the clip ``played`` over a segment, the median over up to
+  ``PLAYED_WINDOWS`` evenly spaced stretches of a long clip. The bank stores them as the ``PLAYED`` descriptors:
+  what a looped clip plays over a segment, which the clip's own descriptors do not tell (a steady ambience
+  measured alone reads many onsets, as the detector's threshold follows its own strongest one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PLAYED = {"onset_rate": "played_onset_rate", "tempo": "played_tempo", "spectral_centroid": "played_centroid"}
+PLAYED_WINDOWS = 3  # stretches of a clip at least a segment long measured (evenly spaced), their median kept
+
+
+def loopable(samples: np.ndarray, kind: str, rate: int, loop_crossfade_s: float, event_fade_s: float) -> np.ndarray:
+    """One period of ``samples`` as it repeats under a scene: an event's tail faded over ``event_fade_s`` (its
+    attack intact), any other clip's end cross-faded onto its start over ``loop_crossfade_s``."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if kind == "event":
+        fade = min(round(event_fade_s * rate), len(samples) // 4)
+        loop = samples.copy()
+        if fade:
+            loop[len(loop) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        return loop
+    fade = min(round(loop_crossfade_s * rate), len(samples) // 3)
+    loop = samples[: len(samples) - fade].copy()
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        loop[:fade] = samples[:fade] * ramp + samples[len(samples) - fade :] * (1 - ramp)
+    return loop
+
+
+def played(samples: np.ndarray, length: int, kind: str, rate: int, start: int, loop_crossfade_s: float,
+           event_fade_s: float) -> np.ndarray:
+    """(length,) of the clip from sample ``start``: one stretch when it is long enough, else ``loopable`` repeated
+    (``start`` taken within one period)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if len(samples) >= length:
+        start = min(max(0, start), len(samples) - length)
+        return samples[start : start + length]
+    loop = loopable(samples, kind, rate, loop_crossfade_s, event_fade_s)
+    return np.resize(np.roll(loop, -(start % len(loop))), length)
+
+
+def played_measures(samples: np.ndarray, kind: str, rate: int, seconds: float, loop_crossfade_s: float,
+                    event_fade_s: float) -> dict[str, float]:
+    """The ``PLAYED`` descriptors of a clip played for ``seconds`` (see the module docstring)."""
+    from bd2music.evaluation.listening import audio_measures  # librosa's trackers, as the evaluation runs them
+
+    length = round(seconds * rate)
+    spare = max(0, len(samples) - length)
+    starts = np.linspace(0, spare, PLAYED_WINDOWS).round().astype(int) if spare else [0]
+    measured = [audio_measures(played(samples, length, kind, rate, int(start), loop_crossfade_s, event_fade_s),
+                               rate) for start in dict.fromkeys(starts)]
+    return {name: float(np.median([m[measure] for m in measured])) for measure, name in PLAYED.items()}
