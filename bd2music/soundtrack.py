@@ -35,6 +35,7 @@ PULSE_DEPTH_DB = 15.0  # deepest dip of the pulse envelope below an onset
 OFFBEAT_DB = 3.0  # onsets between beats lift the decaying beat envelope by this much (louder: tempo misheard)
 DECAY_SHARE = 0.4  # decay time constant / its gap (a beat's period, or an onset's gap to the next onset)
 MAX_ONSETS_PER_BEAT = 8
+TRIPLET_PLACES = {2: (0.0, 2 / 3)}  # with ``triplets``: a beat's onsets (by count) at these shares of the beat
 
 
 def panel_durations(areas: Sequence[float], text_coverages: Sequence[float], seconds: float) -> list[float]:
@@ -72,31 +73,35 @@ def beat_period(tempo_bpm: float) -> float:
     return 60.0 / max(tempo_bpm, 1.0)
 
 
-def onset_times(seconds: float, tempo_bpm: float, onset_rate: float,
-                max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT) -> tuple[np.ndarray, np.ndarray]:
+def onset_times(seconds: float, tempo_bpm: float, onset_rate: float, max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT,
+                triplets: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(onset times in s, True where the onset is a beat) of a pulse at ``tempo_bpm`` with ``onset_rate`` onsets/s,
     up to one beat past ``seconds``.
 
     Beat ``b`` carries ``floor((b + 1) k) - floor(b k)`` evenly spaced onsets, ``k = onset_rate x beat period``
-    (at least 1, at most ``max_onsets_per_beat``): every beat sounds and the average rate is ``onset_rate``.
+    (at least 1, at most ``max_onsets_per_beat``): every beat sounds and the average rate is ``onset_rate``. With
+    ``triplets`` a beat of two onsets places the second on the last third of the beat (``TRIPLET_PLACES``), not
+    on the half beat, so that a slow pulse with one onset between beats is not heard at twice its tempo.
     """
     period = beat_period(tempo_bpm)
     per_beat = float(np.clip(onset_rate * period, 1.0, max_onsets_per_beat))
     times, beats = [], []
     for beat in range(int(np.ceil(seconds / period)) + 1):
         count = int(np.floor((beat + 1) * per_beat) - np.floor(beat * per_beat))
-        times += [(beat + k / count) * period for k in range(count)]
+        places = TRIPLET_PLACES.get(count) if triplets else None
+        times += [(beat + place) * period for place in places or [k / count for k in range(count)]]
         beats += [k == 0 for k in range(count)]
     return np.asarray(times), np.asarray(beats, dtype=bool)
 
 
 def pulse_gains(frames: int, frames_per_second: float, tempo_bpm: float, onset_rate: float,
                 pulse_depth_db: float = PULSE_DEPTH_DB, offbeat_db: float = OFFBEAT_DB,
-                decay_share: float = DECAY_SHARE, max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT) -> torch.Tensor:
+                decay_share: float = DECAY_SHARE, max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT,
+                triplets: bool = False) -> torch.Tensor:
     """Natural-log power gains (frames,) imposing the pulse of ``onset_times`` on a log-mel: 0 dB at each beat
     (the shape's settings default to the module's constants; the neural path reads them from the audio VAE's
     ``config.inference``)."""
-    times, beats = onset_times(frames / frames_per_second, tempo_bpm, onset_rate, max_onsets_per_beat)
+    times, beats = onset_times(frames / frames_per_second, tempo_bpm, onset_rate, max_onsets_per_beat, triplets)
     t = np.arange(frames) / frames_per_second
     beat_times = times[beats]
     beat = beat_times[np.searchsorted(beat_times, t, side="right") - 1]  # the last beat at or before each frame

@@ -92,6 +92,29 @@ def test_the_event_curve_adds_events_low_in_the_range_and_keeps_its_ends(scene, 
     assert events(steep) > 1.3 * events(scene)
 
 
+def test_triplets_put_one_event_between_beats_on_the_last_third(scene, plan) -> None:
+    """With ``triplets`` a beat with one event after it places that event two thirds into the beat (the cue sheet
+    shows it), not on the half beat; the count of events is the same."""
+    from bd2music.soundtrack import onset_times
+
+    times, beats = onset_times(6.0, 80.0, 2.0, triplets=True)  # 1.5 onsets per beat: beats of 1 and 2 onsets
+    between = (times[~beats] / 0.75) % 1.0
+    assert len(between) > 3 and np.allclose(between, 2 / 3)
+    assert len(times) == len(onset_times(6.0, 80.0, 2.0)[0])
+    swung = replace(scene, config=replace(scene.config, triplets=True))
+    segments = [replace(s, tempo=80.0, onset_rate=0.6, effects=[]) for s in plan.segments[:1]]
+    one = replace(plan, segments=[replace(segments[0], start=0.0, end=plan.seconds)])
+
+    def places(backend) -> np.ndarray:
+        [layer] = backend.render(one, seed=0)
+        cues = [c for c in layer.cues if not c.trigger.endswith(("(bed)", "(beat)"))]
+        return np.array([(c.start / 0.75) % 1.0 for c in cues])
+
+    even, third = places(scene), places(swung)
+    assert len(even) == len(third) > 2
+    assert np.allclose(even, 0.5, atol=0.01) and np.allclose(third, 2 / 3, atol=0.01)
+
+
 def test_the_main_recording_follows_the_targets_by_rank(scene, plan) -> None:
     """A busier and faster target chooses a busier main recording among every kind of clip; no clip twice."""
     chooser = replace(scene, config=replace(scene.config, top_k=1, main_kinds=("bed", "event"),

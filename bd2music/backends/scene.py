@@ -77,6 +77,8 @@ class SceneConfig:
     event_decay_s: float = 0.08  # an excerpt decays with this time constant: one clear onset, not the clip's own
     event_peak_db: float = -6.0  # peak level of a beat's excerpt (dBFS before the master)
     offbeat_db: float = -8.0  # events between beats, relative to a beat's (louder: the tempo heard doubles)
+    triplets: bool = False  # one event between two beats sits on the beat's last third, not its half (a slow
+    # tempo with an event between beats is then not heard as double time; ``bd2music.soundtrack.onset_times``)
     gain_jitter_db: float = 2.0  # each event's level varies by up to this much
     pitch_jitter: float = 0.04  # each event's playback rate varies by up to this share
     bed_rms_db: tuple[float, float] = (-38.0, -26.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
@@ -214,7 +216,8 @@ class SceneBackend:
         """Event excerpts at the segment's onsets (beats accented), cycling the palette."""
         config, rate = self.config, self.sample_rate
         out = np.zeros(length + round(config.event_max_s * rate), dtype=np.float32)
-        times, beats = onset_times(length / rate, segment.tempo, self.event_rate(segment))
+        times, beats = onset_times(length / rate, segment.tempo, self.event_rate(segment),
+                                   triplets=config.triplets)
         attacks = {clip: self._attack(clip) for clip in palette}  # each clip's attack found once per segment
         for k, (time, beat) in enumerate(zip(times, beats)):
             start = round(time * rate)
@@ -266,7 +269,7 @@ class SceneBackend:
         rate, frame = self.sample_rate, 256
         frames = length // frame + 2
         gains = pulse_gains(frames, rate / frame, segment.tempo, self.event_rate(segment),
-                            offbeat_db=self.config.pulse_offbeat_db)
+                            offbeat_db=self.config.pulse_offbeat_db, triplets=self.config.triplets)
         gains_db = gains.numpy() * 10 / np.log(10)
         gains_db *= self.config.bed_pulse_db / PULSE_DEPTH_DB
         envelope = 10 ** (gains_db / 20)
