@@ -18,6 +18,8 @@ clip, the chosen bed clip as recorded, mastered, looped as the bed, pulsed, the 
 the manga pages' c2st against the clips of each category and against clips in the whole corpus's category
 proportions (``corpus_balanced``). Beside the four links, each part gets the plan's own links to the audio
 (``plan_onset_rate->onset_rate``, ``plan_tempo->tempo``: is a link lost in the plan or in the audio?).
+``--draws N``: per part, the share of 2000 seeded draws of N of its pages on which each link falls under
+``LINK_TARGET`` (how likely a held-out set of N such pages, e.g. the 20 held-out colour pages, misses it).
 ``--only manga|western``: those pages alone (a quicker look at one part). ``--dump FILE``: one JSON line per
 candidate and page (page features, the plan's tempo and onset-rate targets, the audio's measures). A cache of all
 pages serves any ``--step``.
@@ -129,6 +131,20 @@ def with_tables(plan, calibration, tables: dict[str, list[float]]):
     return plan
 
 
+LINK_TARGET = 0.6  # the structure links' target (issue 20)
+
+
+def under_target(features: list[dict], measured: list[dict], size: int, draws: int = 2000) -> dict[str, float]:
+    """Per link, the share of ``draws`` seeded draws of ``size`` pages whose rho is under ``LINK_TARGET``."""
+    rng = np.random.default_rng(0)
+    counts: Counter[str] = Counter()
+    for _ in range(draws):
+        pick = rng.choice(len(features), size=min(size, len(features)), replace=False)
+        for link, rho in L.linked([features[i] for i in pick], [measured[i] for i in pick]).items():
+            counts[link] += bool(rho < LINK_TARGET)
+    return {link: round(count / draws, 2) for link, count in counts.items()}
+
+
 PLANNED = (("plan_onset_rate", "onset_rate"), ("plan_tempo", "tempo"), ("plan_tempo", "onset_rate"))
 
 
@@ -152,6 +168,7 @@ def main() -> int:
     parser.add_argument("--c2st-seeds", type=int, default=5)
     parser.add_argument("--clip-step", type=int, default=3, help="every clip-step-th tuning clip (1: all 378)")
     parser.add_argument("--cache", type=Path, help="pickle of the analysed and planned pages (read or written)")
+    parser.add_argument("--draws", type=int, help="share of draws of this many pages per part with a link under target")
     parser.add_argument("--only", choices=("manga", "western"), help="only the manga or the western pages")
     parser.add_argument("--dump", type=Path, help="JSON lines: per candidate and page, the plan's and the audio's numbers")
     parser.add_argument("--features", action="store_true", help="print the manga pages' per-feature AUCs")
@@ -202,6 +219,10 @@ def main() -> int:
                     continue
                 rhos = L.linked([planned[i][2] for i in index], [measured[i] for i in index])
                 row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
+                if args.draws:
+                    shares = under_target([planned[i][2] for i in index], [measured[i] for i in index], args.draws)
+                    row |= {f"{part}:P({link}<{LINK_TARGET}|{args.draws})": share for link, share in shares.items()
+                            if "colourfulness" not in link or part == "western"}
                 rhos = L.linked([targets(planned[i][1]) for i in index], [measured[i] for i in index], PLANNED)
                 row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
             if args.dump:

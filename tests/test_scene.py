@@ -146,9 +146,11 @@ def test_the_main_recording_can_follow_the_targets_as_played(scene, plan) -> Non
 
     sparse, busy = chosen(chooser, onset_rate=0.3), chosen(chooser, onset_rate=6.0)
     assert scene.bank.descriptors[busy, column] > 4 * scene.bank.descriptors[sparse, column]
-    recorded = replace(chooser, config=replace(chooser.config, match_as="recorded"))
     middle, everything = replace(plan.segments[0], onset_rate=1.5), torch.ones(len(scene.bank), dtype=torch.bool)
-    assert chooser._rank(middle, everything)[:10] != recorded._rank(middle, everything)[:10]  # another order
+    assert chooser._rank(middle, everything, "played")[:10] != chooser._rank(middle, everything)[:10]  # another order
+    events = replace(chooser, config=replace(chooser.config, events_match_as="recorded", palette=1, top_k=1))
+    segment = replace(plan.segments[0], onset_rate=6.0)
+    assert events.choose(segment, np.random.default_rng(0))[1] == events._rank(segment, scene.bank.mask(kind="event"))[:1]
     old = copy.copy(scene.bank)
     old.descriptor_names = [name for name in old.descriptor_names if not name.startswith("played_")]
     with pytest.raises(InputError, match="no played_onset_rate descriptor"):

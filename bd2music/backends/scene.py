@@ -68,6 +68,7 @@ class SceneConfig:
     match: tuple[str, ...] = ("centroid", "flatness")  # plan targets the clips' descriptors are matched to
     match_as: str = "recorded"  # "played": the tempo, onset-rate and centroid targets are matched to what a clip
     # plays over a segment, looped or repeated (the bank's played descriptors, ``bd2music.bank.play``)
+    events_match_as: str | None = None  # the same for the events' palette (None: as ``match_as``)
     main_kinds: tuple[str, ...] = ("bed",)  # kinds of clip the segment's main recording (its bed) may be
     main_music: bool = False  # whether a music clip may be the main recording (it brings its own beat)
     palette: int = 3  # event clips per segment
@@ -94,8 +95,9 @@ class SceneConfig:
     def __post_init__(self) -> None:
         if unknown := [name for name in self.match if name not in MATCHED]:
             raise ValueError(f"match: unknown targets {unknown} (known: {', '.join(MATCHED)})")
-        if self.match_as not in MATCH_AS:
-            raise ValueError(f"match_as: {self.match_as!r} is not one of {', '.join(MATCH_AS)}")
+        for name in ("match_as", "events_match_as"):
+            if getattr(self, name) not in (*MATCH_AS, None if name == "events_match_as" else "recorded"):
+                raise ValueError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(MATCH_AS)}")
 
 
 @dataclass
@@ -158,17 +160,20 @@ class SceneBackend:
             mains |= bank.mask(kind=kind)
         if not config.main_music:
             mains &= ~bank.mask(category="music")
-        bed = self._draw(self._rank(segment, mains), 1, rng, exclude=previous_bed)
-        events = self._draw(self._rank(segment, bank.mask(kind="event")), config.palette, rng)
+        bed = self._draw(self._rank(segment, mains, config.match_as), 1, rng, exclude=previous_bed)
+        events_as = config.events_match_as or config.match_as
+        events = self._draw(self._rank(segment, bank.mask(kind="event"), events_as), config.palette, rng)
         if not bed and not events:  # a bank with one kind only: take anything
-            events = self._draw(self._rank(segment, torch.ones(len(bank), dtype=torch.bool)), config.palette, rng)
+            anything = torch.ones(len(bank), dtype=torch.bool)
+            events = self._draw(self._rank(segment, anything, events_as), config.palette, rng)
         return bed, events
 
-    def _rank(self, segment: SegmentPlan, mask: torch.Tensor) -> list[int]:
-        """The clips of ``mask``, best first for ``segment`` (latents, embedding, the ``match`` descriptors)."""
+    def _rank(self, segment: SegmentPlan, mask: torch.Tensor, match_as: str = "recorded") -> list[int]:
+        """The clips of ``mask``, best first for ``segment`` (latents, embedding, the ``match`` descriptors as
+        recorded or as played)."""
         descriptors = {}
         for name in self.config.match:
-            value, column = getattr(segment, name), self._column(name)
+            value, column = getattr(segment, name), self._column(name, match_as)
             if name in RAMPS:  # a ramp over the listener range: the bank's clip at the same place
                 place = range_place(name, value, log=RAMPS[name] is np.geomspace)
                 value = self.bank.quantile(column, place, mask)
@@ -176,9 +181,9 @@ class SceneBackend:
         return self.bank.rank(segment.latents.latents, segment.embedding, descriptors,
                               RankWeights(descriptors=self.config.descriptor_weight), mask)
 
-    def _column(self, target: str) -> str:
+    def _column(self, target: str, match_as: str) -> str:
         """The bank descriptor a plan target is matched to (``match_as``); one line if the bank lacks it."""
-        column = PLAYED_MATCHED.get(target, MATCHED[target]) if self.config.match_as == "played" else MATCHED[target]
+        column = PLAYED_MATCHED.get(target, MATCHED[target]) if match_as == "played" else MATCHED[target]
         if column not in self.bank.descriptor_names:
             raise InputError(f"sound bank {self.bank.root} has no {column} descriptor (built before it was added; "
                              "rebuild it with bd2music bank build, or set match_as to recorded)")
