@@ -112,6 +112,28 @@ def pulse_gains(frames: int, frames_per_second: float, tempo_bpm: float, onset_r
     return torch.from_numpy((level_db + bump) * np.log(10) / 10).float()
 
 
+TEXTURE_STREAM = 0x7E27  # the texture's random stream: np.random.default_rng([seed, TEXTURE_STREAM])
+
+
+def check_texture(std_db: float) -> None:
+    if not 0.0 <= std_db <= 20.0:
+        raise ValueError(f"texture_db must be within 0-20 dB, got {std_db}")
+
+
+def onset_texture(bands: int, frames: int, frames_per_second: float, tempo_bpm: float, onset_rate: float,
+                  std_db: float, rng: np.random.Generator, max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT,
+                  triplets: bool = False) -> torch.Tensor:
+    """Natural-log power offsets (bands, frames) that change only at the onsets of ``onset_times``: one draw of
+    N(0, ``std_db``²) per band and onset, held until the next onset. A decoder's log-mel is the mean of what a
+    latent could sound like, smoother than any recording, whose fine spectral structure changes from event to
+    event; drawn at the pulse's own onsets, the change adds no onset the pulse does not already make."""
+    times, _ = onset_times(frames / frames_per_second, tempo_bpm, onset_rate, max_onsets_per_beat, triplets)
+    first = np.round(times * frames_per_second).astype(np.int64)
+    current = np.clip(np.searchsorted(first, np.arange(frames), side="right") - 1, 0, None)
+    draws = rng.standard_normal((bands, len(times))) * std_db * np.log(10) / 10
+    return torch.from_numpy(draws[:, current]).float()
+
+
 def loudness_gain(audio: torch.Tensor) -> float:
     """Gain that brings ``audio``'s RMS level, when under ``LEVEL_KNEE_DBFS``, to ``LEVEL_RATIO`` times closer to
     it (quieter tracks stay quieter), and keeps its peak under ``PEAK_DBFS``."""

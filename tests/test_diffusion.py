@@ -267,6 +267,21 @@ def test_app_text_tab_makes_a_sound_and_refuses_bad_requests_in_one_line() -> No
     assert {"text_to_audio", "analyze_sound", "generate"} <= names
 
 
+def test_the_texture_is_seeded_and_follows_each_segments_onsets(backend: DiffusionBackend) -> None:
+    from bd2music.soundtrack import onset_times
+
+    track = plan()
+    plain = backend.log_mel(track, 0)
+    backend.settings.texture_db = 6.0
+    mel = backend.log_mel(track, 0)
+    assert torch.equal(backend.log_mel(track, 0), mel) and not torch.allclose(backend.log_mel(track, 1), mel)
+    fps = backend.audio_vae.config.mel.frames_per_second
+    first = (mel - plain)[:, : round(0.74 * fps)]  # the first segment, before the cross-fade
+    steps = np.flatnonzero(first.diff(dim=-1).abs().amax(dim=0).numpy() > 1e-4) + 1
+    onsets = {int(f) for f in np.round(onset_times(1.0, 90.0, 2.0)[0] * fps)}  # its pulse: 90 BPM, 2 onsets/s
+    assert len(steps) and set(steps.tolist()) <= onsets
+
+
 def test_a_quiet_draw_is_drawn_again(backend: DiffusionBackend, monkeypatch) -> None:
     quiet, loud = torch.full((64, 40), -6.0), torch.full((64, 40), -6.0)
     quiet[:, 10:] = -18.0  # three quarters of the frames ~52 dB under the rest

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from bd2music.backends.neural import NeuralBackend, load_shaper
+from bd2music.backends.neural import NeuralBackend, NeuralSettings, load_shaper
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, TiledLatent
 from bd2music.models.latent_shaper import LatentShaper, LatentShaperConfig, quiet_share, smoothed
@@ -97,6 +97,28 @@ def test_render_leaves_the_plan_as_it_is():
     assert layer.audio.shape[-1] == 2 * vae.config.mel.sample_rate
     unshaped = NeuralBackend(vae, GriffinLim(vae.config.mel, 2)).log_mel(plan)
     assert not torch.allclose(backend.log_mel(plan), unshaped)
+
+
+def test_the_texture_is_seeded_and_changes_the_log_mel_at_the_pulses_onsets_only():
+    from bd2music.audio.griffin_lim import GriffinLim
+    from bd2music.soundtrack import onset_times
+
+    torch.manual_seed(0)
+    vae = AudioVAE().eval()
+    segment = SegmentPlan(-1, 0.0, 2.0, 120.0, 2.0, 1000.0, -20.0, 0.3, "", torch.zeros(1),
+                          TiledLatent(torch.randn(1, *vae.config.latent_shape), [0], 126),
+                          raw={"tempo": 100.0, "onset_rate": 4.0})
+    plan = Plan(2.0, 0, [segment], "", 0.5)
+    plain = NeuralBackend(vae, GriffinLim(vae.config.mel, 2)).log_mel(plan, seed=0)
+    textured = NeuralBackend(vae, GriffinLim(vae.config.mel, 2), settings=NeuralSettings(texture_db=6.0))
+    mel = textured.log_mel(plan, seed=0)
+    assert torch.equal(textured.log_mel(plan, seed=0), mel) and not torch.allclose(textured.log_mel(plan, seed=1), mel)
+    steps = (mel - plain).diff(dim=-1).abs().amax(dim=0) > 1e-4
+    fps = vae.config.mel.frames_per_second
+    onsets = {int(f) for f in np.round(onset_times(2.0, 100.0, 4.0)[0] * fps)}  # the raw readings' pulse
+    assert steps.any() and set((np.flatnonzero(steps.numpy()) + 1).tolist()) <= onsets
+    with pytest.raises(ValueError, match="texture_db"):
+        NeuralSettings(texture_db=-1.0)
 
 
 def test_load_shaper_checks_the_latent_shape(tmp_path):

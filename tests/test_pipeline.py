@@ -23,6 +23,7 @@ from bd2music.soundtrack import (
     PEAK_DBFS,
     PULSE_DEPTH_DB,
     normalise_loudness,
+    onset_texture,
     onset_times,
     overlap_add,
     panel_durations,
@@ -199,6 +200,16 @@ def test_a_mel_in_inference_mode_leaves_the_cached_module_trainable() -> None:
     waveform = torch.zeros(4000, requires_grad=True)
     mel_spectrogram(waveform).sum().backward()
     assert waveform.grad is not None
+
+
+def test_the_texture_changes_only_at_the_pulses_onsets() -> None:
+    texture = onset_texture(64, 625, 62.5, 120.0, 5.0, 6.0, np.random.default_rng(0)).numpy()
+    times, _ = onset_times(10.0, 120.0, 5.0)
+    changes = np.flatnonzero(np.any(np.diff(texture, axis=1) != 0, axis=0)) + 1
+    assert set(changes.tolist()) == {int(f) for f in np.round(times * 62.5) if 0 < f < 625}
+    assert texture.std() * 10 / np.log(10) == pytest.approx(6.0, rel=0.1)  # 6 dB, drawn per band and onset
+    assert np.array_equal(onset_texture(64, 625, 62.5, 120.0, 5.0, 6.0, np.random.default_rng(0)).numpy(), texture)
+    assert not onset_texture(64, 625, 62.5, 120.0, 5.0, 0.0, np.random.default_rng(0)).numpy().any()
 
 
 def test_the_neural_pulse_follows_the_settings_saved_with_the_audio_vae(pipe: Pipeline) -> None:

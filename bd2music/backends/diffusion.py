@@ -6,7 +6,8 @@ semantic embedding (the audio-text space) and its calibrated targets (tempo, ons
 flatness: ``DESCRIPTOR_TARGETS``); the audio VAE decodes them into log-mel windows, cross-faded within the
 segment and between segments (``bd2music.plan.frame_span``). With the plan's ``pulse`` the segment's tempo and
 onset rate shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``, the audio VAE's pulse settings), as
-the neural backend does. A segment that samples mostly quiet frames is drawn again (``settings.redraws``, from
+the neural backend does, and with ``settings.texture_db`` a spectral texture that changes at its onsets
+(``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames is drawn again (``settings.redraws``, from
 the same seeded generator). A room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power
 (sampled gaps between sparse events would be digital silence).
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
@@ -36,7 +37,8 @@ from bd2music.models.diffusion import LatentDiffusion, check_sampling
 from bd2music.models.latent_shaper import quiet_share
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
-from bd2music.soundtrack import normalise_loudness, overlap_add, pulse_gains
+from bd2music.soundtrack import (TEXTURE_STREAM, check_texture, normalise_loudness, onset_texture, overlap_add,
+                                 pulse_gains)
 
 DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
 VOCODER_CHOICES = ("griffin-lim", "warm", "trained")
@@ -56,6 +58,7 @@ class DiffusionSettings:
     redraws: int = 0  # a segment that samples mostly quiet is drawn again (the seed's next draws), at most this often
     quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
     max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
+    texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
 
     def __post_init__(self) -> None:
         if self.vocoder not in VOCODER_CHOICES:
@@ -68,6 +71,7 @@ class DiffusionSettings:
             raise ValueError("max_quiet_share must be in [0, 1)")
         if not 0 <= self.floor_db <= 120:
             raise ValueError("floor_db must be between 0 and 120")
+        check_texture(self.texture_db)
 
 
 def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
@@ -180,11 +184,16 @@ class DiffusionBackend:
         starts = [start for start, _ in spans]
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
+        shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the audio VAE
         if plan.pulse:
-            shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the audio VAE
             gains = [pulse_gains(p.shape[-1], fps, s.tempo, s.onset_rate, **shape).to(mel)
                      for p, s in zip(pieces, plan.segments)]
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
+        if self.settings.texture_db:
+            rng = np.random.default_rng([seed, TEXTURE_STREAM])
+            textures = [onset_texture(mel.shape[0], p.shape[-1], fps, s.tempo, s.onset_rate, self.settings.texture_db,
+                                      rng, shape["max_onsets_per_beat"]).to(mel) for p, s in zip(pieces, plan.segments)]
+            mel = (mel + overlap_add(textures, starts, length, fade)).clamp_min(mel_config.log_min)
         return mel
 
     def room_tone(self, mel: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,8 @@ The plan's latents of each segment are first shaped by the latent shaper when it
 (``bd2music.models.latent_shaper``: seeded motion borrowed from real windows, then a guard against decoded
 silence; the plan itself is left as it is), decoded into log-mel windows and cross-faded; with the plan's ``pulse``
 the tempo and onset rate that the descriptor head reads in those latents (the plan's raw readings) shape the
-log-mel as a pulse (``bd2music.soundtrack.pulse_gains``); the vocoder (Griffin-Lim without vocoder weights)
+log-mel as a pulse (``bd2music.soundtrack.pulse_gains``) and, with ``texture_db``, give it a spectral texture that
+changes at the pulse's onsets (``bd2music.soundtrack.onset_texture``); the vocoder (Griffin-Lim without vocoder weights)
 makes the waveform, brought to a peak-safe level (``bd2music.soundtrack.normalise_loudness``).
 """
 
@@ -26,7 +27,8 @@ from bd2music.models.audio_vae import AudioVAE, TiledLatent
 from bd2music.models.latent_shaper import LatentShaper
 from bd2music.models.vocoder import Vocoder
 from bd2music.plan import Plan, frame_span
-from bd2music.soundtrack import normalise_loudness, overlap_add, pulse_gains
+from bd2music.soundtrack import (TEXTURE_STREAM, check_texture, normalise_loudness, onset_texture, overlap_add,
+                                 pulse_gains)
 
 
 @dataclass
@@ -36,10 +38,12 @@ class NeuralSettings:
 
     offbeat_db: float | None = None  # the lift of each onset between beats (the gradient-phase vocoder renders
     # a 3 dB lift without the transient the onset detector hears: docs/BENCHMARKS.md, issue 23)
+    texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
 
     def __post_init__(self) -> None:
         if self.offbeat_db is not None and not 0.0 <= self.offbeat_db <= 20.0:
             raise ValueError(f"offbeat_db must be within 0-20 dB, got {self.offbeat_db}")
+        check_texture(self.texture_db)
 
 
 @dataclass
@@ -76,9 +80,16 @@ class NeuralBackend:
         """Natural-log power gains (segment frames,) of the segment's pulse: the tempo and onset rate the heads
         read in its latents, shaped by the audio VAE's ``config.inference`` and the neural settings."""
         shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the weights
-        shape |= {k: v for k, v in asdict(self.settings).items() if v is not None}  # the neural sound's own
+        if self.settings.offbeat_db is not None:  # the neural sound's own
+            shape["offbeat_db"] = self.settings.offbeat_db
         return pulse_gains(segment.latents.length, fps, segment.raw["tempo"], segment.raw["onset_rate"],
                            **shape).to(self.audio_vae.latent_mean)
+
+    def texture(self, segment, fps: float, rng: np.random.Generator) -> torch.Tensor:
+        """Log-mel offsets (n_mels, segment frames) of the spectral texture, drawn at the pulse's onsets."""
+        return onset_texture(self.audio_vae.config.mel.n_mels, segment.latents.length, fps, segment.raw["tempo"],
+                             segment.raw["onset_rate"], self.settings.texture_db, rng,
+                             self.audio_vae.config.inference.max_onsets_per_beat).to(self.audio_vae.latent_mean)
 
     @torch.inference_mode()
     def log_mel(self, plan: Plan, seed: int | None = None) -> torch.Tensor:
@@ -95,6 +106,10 @@ class NeuralBackend:
         mel = overlap_add(pieces, starts, length, fade)
         if plan.pulse:
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
+        if self.settings.texture_db:
+            rng = np.random.default_rng([seed, TEXTURE_STREAM])
+            textures = [self.texture(s, fps, rng) for s in plan.segments]
+            mel = (mel + overlap_add(textures, starts, length, fade)).clamp_min(mel_config.log_min)
         return mel
 
     @torch.inference_mode()
