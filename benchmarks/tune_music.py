@@ -2,9 +2,11 @@
 
     python benchmarks/tune_music.py ['{"composer": {"drums_from": 1.5}, "production": {"drive_db": 0}}' ...]
     BD2MUSIC_TUNE_PAGES=30 python benchmarks/tune_music.py   # a quicker, noisier look
+    BD2MUSIC_TUNE_REST=1 python benchmarks/tune_music.py     # the other training pages: a second look
 
-70 training pages (the comics minus tests/data/comic_vae_heldout.txt, seeded draw; BD2MUSIC_TUNE_PAGES), 10 s of
-``--sound music`` each (optionally with other music settings: each argument is one variant, a JSON object of
+70 training pages (the comics minus tests/data/comic_vae_heldout.txt, seeded draw; BD2MUSIC_TUNE_PAGES; with
+BD2MUSIC_TUNE_REST=1 the training pages that draw leaves out, to confirm a choice on pages it was not made on),
+10 s of ``--sound music`` each (optionally with other music settings: each argument is one variant, a JSON object of
 MusicConfig fields merged into weights/pipeline.json's; none: the shipped settings), against every music clip of
 shared/data/sounds outside tests/data/sounds_heldout.txt: the realism c2st (and its mean over 5 seeds of the real
 clips' subsample and the folds), the features that tell the sides apart most (standardised mean difference and
@@ -38,14 +40,17 @@ CACHE = Path(tempfile.gettempdir())
 
 
 def training_set() -> tuple[list[Path], list[Path]]:
-    """(training pages drawn with seed 0, training music clips), the held-out ones left out."""
+    """(training pages drawn with seed 0, or the rest of them with BD2MUSIC_TUNE_REST, training music clips), the
+    held-out ones left out."""
     held_pages = set((REPO / "tests/data/comic_vae_heldout.txt").read_text().split())
     held_clips = {line for line in (REPO / "tests/data/sounds_heldout.txt").read_text().splitlines()
                   if line and not line.startswith("#")}
     rng = np.random.default_rng(0)
     pages = [p for p in sorted((DATA / "comics").glob("*.jpg")) if p.name not in held_pages]
     count = int(os.environ.get("BD2MUSIC_TUNE_PAGES", 70))
-    pages = [pages[i] for i in sorted(rng.choice(len(pages), min(count, len(pages)), replace=False))]
+    drawn = set(rng.choice(len(pages), min(count, len(pages)), replace=False).tolist())
+    rest = os.environ.get("BD2MUSIC_TUNE_REST", "") not in ("", "0")
+    pages = [page for i, page in enumerate(pages) if (i in drawn) != rest]
     clips = [p for p in sorted((DATA / "sounds" / "music").iterdir())
              if p.suffix != ".md" and f"music/{p.name}" not in held_clips]
     return pages, clips

@@ -20,8 +20,11 @@
    (``music.found``) joins as a found sound on the melody's strong beats.
 4. **performance** (``music.perform``) and rendering by the sampler (``music.instruments``), then the
    production chain of a recording (``music.production``: bass and a tilt that follows each section's height,
-   saturation and roll-off, a room, the faint noise floor; options: a matching EQ, a chorus and a kick-keyed
-   pump on the band, the drums rendered apart for them). The layer is stereo at the sampler's rate; it
+   saturation and roll-off, a room, the faint noise floor; options: a matching EQ, a chorus, a saturation and a
+   kick-keyed pump on the band, the drums rendered apart for them, and a real room's tone under the mix: a
+   steady ambience bed of the scene's bank, ``music.room``, drawn with the seed and the page and credited). The
+   sampler's own options (``sampler``: detuned doubles of the sustained instruments) come from the same
+   settings. The layer is stereo at the sampler's rate; it
    carries the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
 """
 
@@ -40,14 +43,16 @@ from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import SoundBank
 from bd2music.errors import InputError
 from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, page_hash
-from bd2music.music.compose import ARPEGGIO, BASS, HARMONY, KICK, MELODY, ComposerConfig, breakdown, compose
+from bd2music.music.compose import (ARPEGGIO, BASS, HARMONY, KICK, MELODY, ComposerConfig, breakdown, compose,
+                                    graces)
 from bd2music.music.found import Found, FoundConfig, FoundSounds, mix_found
 from bd2music.music.compose import DRUMS as PERCUSSION  # the score's role (score.DRUMS: the kit)
-from bd2music.music.instruments import InstrumentBank
+from bd2music.music.instruments import InstrumentBank, SamplerConfig
 from bd2music.music.intent import IntentConfig, Key, Section, choose_key, plan_sections
 from bd2music.music.library import Piece, PieceLibrary
 from bd2music.music.perform import Orchestration, PerformerConfig, perform
 from bd2music.music.production import ProductionConfig, band_bus, produce
+from bd2music.music.room import room_clips, room_tone
 from bd2music.music.gm import ACOUSTIC, ELECTRONIC
 from bd2music.music.score import DRUMS, Note, Score, is_kit
 from bd2music.plan import Plan, SegmentPlan, range_place
@@ -95,11 +100,12 @@ class MusicConfig:
     performer: PerformerConfig = field(default_factory=PerformerConfig)
     found: FoundConfig = field(default_factory=FoundConfig)
     production: ProductionConfig = field(default_factory=ProductionConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
 
     def __post_init__(self) -> None:
         parts = {"intent": IntentConfig, "arranger": ArrangerConfig, "composer": ComposerConfig,
                  "performer": PerformerConfig, "found": FoundConfig,
-                 "production": ProductionConfig}
+                 "production": ProductionConfig, "sampler": SamplerConfig}
         for part, kind in parts.items():
             if isinstance(getattr(self, part), dict):  # read from weights/pipeline.json
                 setattr(self, part, settings_config(kind, getattr(self, part), f"music {part}"))
@@ -129,10 +135,13 @@ class MusicBackend:
         self.ranges = {n: (info["low"], info["high"], bool(info["sustained"])) for n, info in infos.items()}
         self.programs = {n: info["program"] for n, info in infos.items()}
         self.styles = {n: info.get("style", ACOUSTIC) for n, info in infos.items()}  # banks before styles: acoustic
+        production = self.config.production
+        self.rooms = room_clips(self.sources, production.room_labels, production.room_max_cv)  # room tone beds
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> MusicBackend:
-        bank = InstrumentBank.load(components["instruments"])
+        config = settings_config(MusicConfig, settings, cls.name)
+        bank = InstrumentBank.load(components["instruments"], config.sampler)
         texts = [bank.info(name)["description"] for name in bank.names]
         with torch.inference_mode():
             descriptions = components["audio_text"].embed_text(texts).float().cpu()
@@ -147,7 +156,6 @@ class MusicBackend:
             sources = SoundBank.load(components["bank"]) if components.get("bank") else None
         except InputError:
             sources = None
-        config = settings_config(MusicConfig, settings, cls.name)
         found = FoundSounds.load(sources, components.get("pitches"), config.found) if config.found.enabled else None
         return cls(bank, descriptions, library, problem, sources, config, found)
 
@@ -166,7 +174,7 @@ class MusicBackend:
         else:
             events = arrange(piece, key, sections, self.config.arranger, self.config.composer)
             source = f"piece: {piece.title} ({piece.collection}, {piece.id})"
-        events = breakdown(events, sections, self.config.composer)
+        events = graces(breakdown(events, sections, self.config.composer), key, seed, self.config.composer)
         ranked = [self.source_clips(segment) for segment in plan.segments]
         sources = [self.source_shares(clips) for clips in ranked]
         found = self.found_sounds.choose(ranked) if self.found_sounds is not None else None
@@ -192,14 +200,18 @@ class MusicBackend:
         drums = self.instruments.render([n for n in played if is_kit(n.instrument)], self.sample_rate,
                                         plan.seconds) if apart else None
         kicks = [n.start for n in played if is_kit(n.instrument) and n.pitch in KICKS]
-        audio = produce(audio, sections, self.sample_rate, seed, self.config.production, drums, kicks)
+        room, room_clip = None, None
+        if self.config.production.room_tone_db and self.rooms:
+            room, room_clip = room_tone(self.sources, self.rooms, audio.shape[-1], self.sample_rate,
+                                        np.random.default_rng([seed, page_hash(plan), 29]))
+        audio = produce(audio, sections, self.sample_rate, seed, self.config.production, drums, kicks, room)
         unit = piece.beat_quarters if piece else 1.0  # quarter notes per beat (6/8: a dotted quarter)
         summaries = [self._section_dict(*parts) | {"style": style} for parts in zip(sections, orchestration, sources)]
         score = Score(notes=notes, tempo_map=[(s.start, s.tempo * unit) for s in sections], key=key.name,
                       source=source, sections=summaries, programs=programs, fallback=fallback,
                       time_signature=_time_signature(piece, self.config.composer.meter))
         cues = self._cues(sections, orchestration) + ([self._piece_cue(piece, plan)] if piece else [])
-        cues += self._found_cues(sections, found)
+        cues += self._found_cues(sections, found) + self._room_cues(plan, room_clip)
         return [Layer(self.name, audio, self.sample_rate, cues, score=score)]
 
     def choose(self, plan: Plan, key: Key, sections: list[Section], seed: int) -> tuple[Piece | None, str]:
@@ -334,6 +346,14 @@ class MusicBackend:
         return [Cue(self.name, s.start, s.end, clip.id, clip.license, clip.author, clip.source,
                     f"{trigger(s.panel)} (found sound)", f"{clip.label} (found sound)")
                 for s in sections if s.index in found.sections]
+
+    def _room_cues(self, plan: Plan, clip: int | None) -> list[Cue]:
+        """The room tone's clip, credited over the whole track."""
+        if clip is None:
+            return []
+        info = self.sources.clips[clip]
+        return [Cue(self.name, 0.0, plan.seconds, info.id, info.license, info.author, info.source,
+                    "production: room tone", f"{info.label} (room tone)")]
 
     def _cues(self, sections: list[Section], orchestration: list[Orchestration]) -> list[Cue]:
         cues = []

@@ -17,6 +17,9 @@ section (a segment of the plan) gets, from its ``intent.Section``:
   the plan's density continuously whatever the melody's own rhythm;
 * **bass**: roots, root and fifth, or driving eighths as the grid quickens;
 * **the end**: the last chord (the tonic) held by harmony and bass, the melody on one of its tones;
+* **grace notes** (``graces``, applied to the arranged pieces too): ``grace_share`` of the melody's notes with
+  room before them led into by a soft grace note a scale step above, ``grace_beats`` early: onsets a listener
+  hears, as many as the melody has notes, without another percussion voice;
 * **a breakdown** (``breakdown``, applied to the arranged pieces too): from the middle bar, ``breakdown_bars``
   bars without drums, bass and arpeggio;
 * **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on a
@@ -87,6 +90,9 @@ class ComposerConfig:
     ride_from: float = 1.01  # sections at least this loud keep time on the ride cymbal instead of the hats
     open_hat_from: float = 1.01  # sections at least this loud open the hats on the last half beat of each bar
     breakdown_bars: int = 0  # bars from the middle of the track without drums, bass and arpeggio (0: none)
+    grace_share: float = 0.0  # share of the melody's notes led into by a grace note a scale step above (0: none)...
+    grace_beats: float = 0.25  # ...this many beats early (a note with a melody onset closer before it gets none)...
+    grace_accent: float = 0.5  # ...at this share of the note's accent
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -365,6 +371,30 @@ def breakdown(events: list[Event], sections: list[Section], config: ComposerConf
     first = (bars // 2) * config.meter
     last = first + config.breakdown_bars * config.meter
     return [e for e in events if not (first <= e.beat < last and e.role in (DRUMS, BASS, ARPEGGIO))]
+
+
+def graces(events: list[Event], key: Key, seed: int, config: ComposerConfig) -> list[Event]:
+    """``events`` and, before ``grace_share`` of the melody's notes (drawn with the seed), a grace note: the scale
+    tone above the note, ``grace_beats`` long and early, ``grace_accent`` times its accent; only where the melody
+    leaves that much room (its previous onset at least twice as early) and never before the first beat."""
+    if not config.grace_share:
+        return events
+    rng = np.random.default_rng([seed, 25])
+    melody = sorted((e for e in events if e.role == MELODY), key=lambda e: e.beat)
+    added, previous = [], -np.inf
+    for event in melody:
+        early = event.beat - config.grace_beats
+        if early >= 0 and event.beat - previous >= 2 * config.grace_beats and rng.random() < config.grace_share:
+            added.append(Event(early, config.grace_beats, _step_above(event.pitch, key),
+                               config.grace_accent * event.accent, MELODY, event.section))
+        previous = event.beat
+    return sorted(events + added, key=lambda e: (e.beat, e.role))
+
+
+def _step_above(pitch: int, key: Key) -> int:
+    """The next tone of ``key``'s scale above ``pitch``."""
+    scale = {(key.tonic + degree) % 12 for degree in key.scale}
+    return next(p for p in range(pitch + 1, pitch + 13) if p % 12 in scale)
 
 
 def compose(sections: list[Section], key: Key, seed: int, config: ComposerConfig) -> list[Event]:

@@ -4,9 +4,11 @@
 ``bd2music instruments build`` from a General MIDI SoundFont; TinySoundFont is not needed here).
 ``bank.render(notes)`` mixes ``bd2music.music.score.Note`` s into 44.1 kHz stereo: for each note the nearest root
 and velocity layer, pitch by resampling (cached per sample, pitch and rate), the loop repeated while a sustained
-note is held, the release envelope, the velocity curve of the bank, constant-power panning. Drums play a GM key's
-hit whole; a closed or pedal hi-hat cuts an open one. ``bank.add_found`` registers a pitched clip (a sound of the
-scene) as one more instrument.
+note is held, the release envelope, the velocity curve of the bank, constant-power panning; optionally a detuned
+double of each sustained note (``double_cents``: a second player a few cents off and a few ms late, as in a
+section, which fills between the partials without touching the attacks of the plucked and struck instruments).
+Drums play a GM key's hit whole; a closed or pedal hi-hat cuts an open one. ``bank.add_found`` registers a
+pitched clip (a sound of the scene) as one more instrument.
 
     bank = InstrumentBank.load()
     audio = bank.render([Note(0.0, 1.0, 60, 100, "cello")], seconds=2.0)  # (2, 88200) float32
@@ -19,7 +21,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -44,6 +46,9 @@ class SamplerConfig:
     found_loop: tuple[float, float] = (0.1, 1.0)  # s: shortest and longest loop of a sustained found sound
     cache_mb: float = 128.0  # resampled samples kept, per (sample, pitch, rate), least recently used dropped
     quality: str = "MQ"  # soxr quality: MQ keeps 16 bits, all that the int16 samples hold
+    double_cents: float = 0.0  # each sustained note doubled by a second voice this many cents sharp (0: none)...
+    double_ms: float = 15.0  # ...starting this much later...
+    double_db: float = -4.0  # ...and this much quieter
 
 
 @dataclass
@@ -152,6 +157,7 @@ class InstrumentBank:
         notes = sorted((self._checked(note) for note in notes), key=_order)  # the mix is the same in any order
         chokes = self._chokes(notes)
         voices = [(note, self._voice(note, sample_rate, chokes.get(index))) for index, note in enumerate(notes)]
+        voices += self._doubles(notes, sample_rate)
         length = max((round(note.start * sample_rate) + len(v) for note, v in voices), default=0)
         if seconds is not None:
             if not isinstance(seconds, Real) or not 0 <= seconds < math.inf:
@@ -169,20 +175,32 @@ class InstrumentBank:
                 out[channel, first:first + len(bus)] += np.float32(pan_gain) * bus
         return out
 
-    def _voice(self, note: Note, rate: int, choke: float | None) -> np.ndarray:
+    def _doubles(self, notes: list[Note], rate: int) -> list[tuple[Note, np.ndarray]]:
+        """The detuned doubles of the sustained notes (``double_cents``; none when 0): (the note moved
+        ``double_ms`` later, its voice ``double_cents`` sharp and ``double_db`` quieter)."""
+        config = self.config
+        if not config.double_cents:
+            return []
+        late, gain = config.double_ms / 1000, 10 ** (config.double_db / 20)
+        return [(replace(note, start=note.start + late), self._voice(note, rate, None, config.double_cents, gain))
+                for note in notes if not is_kit(note.instrument) and self.instruments[note.instrument].info.get(
+                    "sustained") and not self.instruments[note.instrument].info.get("found")]
+
+    def _voice(self, note: Note, rate: int, choke: float | None, cents: float = 0.0, level: float = 1.0,
+               ) -> np.ndarray:
         """The note's mono audio at ``rate``, velocity gain applied; ``choke``: seconds after which a drum hit
-        is cut."""
+        is cut; ``cents``: the pitch moved this much; ``level``: a further gain."""
         instrument = self.instruments[note.instrument]
         sample = instrument.pick(note.pitch, note.velocity)
         attack = self._curve(round(self.config.attack * rate), rising=True)
-        gain = (note.velocity / sample.velocity) ** self.velocity_exponent
+        gain = level * (note.velocity / sample.velocity) ** self.velocity_exponent
         if is_kit(note.instrument) and choke is None:
             return voice(self._pitched(sample, sample.root, rate), 0, self._curve(0), attack, gain, True)
         if is_kit(note.instrument):
             held, release = round(choke * rate), self._curve(round(self.config.choke_fade * rate))
         else:
             held, release = round(note.duration * rate), self._curve(round(instrument.info["release"] * rate))
-        return voice(self._pitched(sample, note.pitch, rate), held, release, attack, gain)
+        return voice(self._pitched(sample, note.pitch + cents / 100, rate), held, release, attack, gain)
 
     def _curve(self, length: int, rising: bool = False) -> np.ndarray:
         """The attack ramp or the release curve of ``length`` samples (made once)."""

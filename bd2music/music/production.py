@@ -1,7 +1,9 @@
 """The music's production chain, as a recording's mix would have it, after the sampler:
 
-1. **band bus** (the pitched instruments, given apart from the drums when either stage is on): a chorus
-   (``chorus_mix``: slowly modulated, detuned copies that fill the spectrum between the partials) and a
+1. **band bus** (the pitched instruments, given apart from the drums when any stage is on): a chorus
+   (``chorus_mix``: slowly modulated, detuned copies that fill the spectrum between the partials), a saturation
+   (``band_drive_db``: pedalboard's tanh distortion at a low drive, as a tape or a console driven by the
+   instruments rather than the drums; the chords' intermodulation fills between their partials) and a
    sidechain pump (``pump_db``: the band ducked at each kick and let back over ``pump_release_s``, as a
    compressor keyed by the kick does); then the drums join;
 2. **tone**: a low shelf lifts the bass (``bass_db``), a wide bell can scoop the low mids (``mid_db``), a
@@ -12,7 +14,8 @@
 3. **glue**: a soft saturation (``drive_db``, a tanh stage that adds the harmonics a console or tape adds), a
    roll-off of the top (``lowpass_hz``) and a bus compressor;
 4. **room**: a reverb (``reverb_room``, ``reverb_wet``);
-5. **noise floor**: pink noise ``noise_floor_db`` under the music's RMS.
+5. **noise floor**: pink noise ``noise_floor_db`` under the music's RMS, and a real room's tone
+   ``room_tone_db`` under it (a steady ambience bed of the bank, ``music.room``; given by the backend).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class ProductionConfig:
     chorus_depth: float = 0.25  # ...and depth (0-1)
     pump_db: float = 0.0  # the band ducked this much at each kick (0: none)...
     pump_release_s: float = 0.18  # ...and back to its level with this time constant
+    band_drive_db: float = 0.0  # the band through a tanh distortion this hot at its peak (0: none)
     drive_db: float = 6.0  # gain into the saturation at the peak (0: none)
     lowpass_hz: float = 6000.0  # the top rolled off from here (12 dB per octave) after the saturation (0: none)
     compressor_threshold_db: float = 0.0  # dB under the mix's peak where the bus compressor starts (0: none)
@@ -50,6 +54,11 @@ class ProductionConfig:
     reverb_room: float = 0.45  # room size of the reverb
     reverb_wet: float = 0.22  # wet level of the room
     noise_floor_db: float = -54.0  # a recording's noise floor, relative to the music's RMS
+    room_tone_db: float = 0.0  # a real room's tone (an ambience bed of the bank) this far under the music's RMS
+    # (0: none)...
+    room_labels: tuple[str, ...] = ("crowd", "wind", "wind ambience", "nature ambience", "rain")  # ...drawn among
+    # the bank's ambience beds of these labels...
+    room_max_cv: float = 0.3  # ...whose RMS moves at most this much (standard deviation over mean: no events)
 
 
 def tilt_gain(height: float, config: ProductionConfig) -> float:
@@ -60,13 +69,15 @@ def tilt_gain(height: float, config: ProductionConfig) -> float:
 
 def band_bus(config: ProductionConfig) -> bool:
     """Whether the chain treats the band apart from the drums (``produce``'s ``drums``)."""
-    return bool(config.chorus_mix or config.pump_db)
+    return bool(config.chorus_mix or config.pump_db or config.band_drive_db)
 
 
 def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, config: ProductionConfig,
-            drums: np.ndarray | None = None, kicks: Sequence[float] = ()) -> np.ndarray:
+            drums: np.ndarray | None = None, kicks: Sequence[float] = (), room: np.ndarray | None = None,
+            ) -> np.ndarray:
     """(2, n) float32 music through the chain of the module docstring; ``audio``: the whole mix, or, with
-    ``drums`` (same shape), the band without them; ``kicks``: the kick drum's onsets (s), which key the pump."""
+    ``drums`` (same shape), the band without them; ``kicks``: the kick drum's onsets (s), which key the pump;
+    ``room``: a room's tone (same shape), laid ``room_tone_db`` under the music at the end."""
     from pedalboard import Chorus, Pedalboard, Reverb
 
     audio = audio.astype(np.float32)
@@ -74,6 +85,8 @@ def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, co
         if config.chorus_mix:
             chorus = Chorus(config.chorus_rate_hz, config.chorus_depth, mix=config.chorus_mix)
             audio = Pedalboard([chorus])(audio, rate)
+        if config.band_drive_db:
+            audio = saturate(audio, rate, config.band_drive_db)
         audio = audio * pump(audio.shape[-1], rate, kicks, config) + drums.astype(np.float32)
     audio = _tone(audio, sections, rate, config)
     audio = _glue(audio, rate, config)
@@ -81,7 +94,30 @@ def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, co
     room = Pedalboard([Reverb(room_size=config.reverb_room, wet_level=config.reverb_wet,
                               dry_level=1.0 - config.reverb_wet, width=1.0)])
     wet = room(audio, rate)
-    return (wet + _noise(wet, rate, seed, config.noise_floor_db)).astype(np.float32)
+    wet = wet + _noise(wet, rate, seed, config.noise_floor_db)
+    if room is not None and config.room_tone_db:
+        wet = wet + under(room, wet, config.room_tone_db)
+    return wet.astype(np.float32)
+
+
+def saturate(audio: np.ndarray, rate: int, drive_db: float) -> np.ndarray:
+    """``audio`` through pedalboard's distortion (tanh) driven ``drive_db`` at its peak, back at its peak level."""
+    from pedalboard import Distortion, Pedalboard
+
+    peak = float(np.abs(audio).max())
+    if peak == 0.0:
+        return audio
+    driven = Pedalboard([Distortion(drive_db)])(audio / np.float32(peak), rate)
+    return (driven * np.float32(peak / max(float(np.abs(driven).max()), 1e-9))).astype(np.float32)
+
+
+def under(bed: np.ndarray, audio: np.ndarray, level_db: float) -> np.ndarray:
+    """``bed`` scaled to ``level_db`` relative to ``audio``'s RMS (float32; silence stays silence)."""
+    bed_rms = float(np.sqrt(np.mean(np.square(bed, dtype=np.float64))))
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    if bed_rms == 0.0:
+        return bed.astype(np.float32)
+    return (bed * np.float32((rms or 1e-4) * 10 ** (level_db / 20) / bed_rms)).astype(np.float32)
 
 
 def pump(length: int, rate: int, kicks: Sequence[float], config: ProductionConfig) -> np.ndarray:
@@ -168,6 +204,4 @@ def _noise(audio: np.ndarray, rate: int, seed: int, level_db: float) -> np.ndarr
     size = next_fast_len(n, real=True)
     white = rfft(np.random.default_rng([seed, 24]).standard_normal((audio.shape[0], size), dtype=np.float32), axis=-1)
     freqs = np.fft.rfftfreq(size, 1.0 / rate).astype(np.float32)
-    noise = irfft(white / np.sqrt(np.maximum(freqs, np.float32(20.0))), n=size, axis=-1)[:, :n]
-    rms = float(np.sqrt(np.mean(audio**2))) or 1e-4
-    return noise * np.float32(rms * 10 ** (level_db / 20) / (float(np.sqrt(np.mean(noise**2))) or 1.0))
+    return under(irfft(white / np.sqrt(np.maximum(freqs, np.float32(20.0))), n=size, axis=-1)[:, :n], audio, level_db)
