@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bd2music.music.compose import (ARPEGGIO, BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, OPEN_HAT, RIDE, SHAKER,
-                                    ComposerConfig, arpeggio_rate, breakdown, compose, grid, pulse)
+                                    ComposerConfig, arpeggio_rate, breakdown, compose, graces, grid, pulse)
 from bd2music.music.harmony import chord_of, triad, voice
 from bd2music.music.intent import IntentConfig, Key, choose_key, plan_sections
 from bd2music.music.perform import PANS, SUB, Orchestration, PerformerConfig, perform
@@ -257,3 +257,22 @@ def test_an_arpeggio_breaks_the_chords_on_a_pulse_from_its_density() -> None:
     orchestration = [Orchestration("lead", "keys", "low", arpeggio="keys")]
     notes = perform(busy, sections, orchestration, 0, RANGES, PerformerConfig())
     assert sum(n.pan == PANS[ARPEGGIO] and n.instrument == "keys" for n in notes) == len(arp)
+
+
+def test_grace_notes_lead_into_the_melodys_notes_a_step_above_and_softer() -> None:
+    key, sections, events = score(make_plan(segment(onset_rate=1.0)))
+    config = ComposerConfig(grace_share=1.0, grace_beats=0.25, grace_accent=0.5)
+    graced = graces(events, key, 0, config)
+    added = [e for e in graced if e not in events]
+    melody = sorted((e for e in events if e.role == MELODY), key=lambda e: e.beat)
+    roomy = [e for e, before in zip(melody, [None] + melody) if e.beat >= 0.25
+             and (before is None or e.beat - before.beat >= 0.5)]
+    assert added and len(added) == len(roomy) and all(e.role == MELODY and e.length == 0.25 for e in added)
+    scale = {(key.tonic + d) % 12 for d in key.scale}
+    for grace, note in zip(sorted(added, key=lambda e: e.beat), roomy):
+        assert grace.beat == note.beat - 0.25 and 0 < grace.pitch - note.pitch <= 2 and grace.pitch % 12 in scale
+        assert grace.accent == pytest.approx(0.5 * note.accent)
+    assert graces(events, key, 0, ComposerConfig()) == events
+    some = [e for e in graces(events, key, 0, replace(config, grace_share=0.5)) if e not in events]
+    assert 0 < len(some) < len(added) and some == [e for e in graces(events, key, 0, replace(config, grace_share=0.5))
+                                                   if e not in events]  # drawn with the seed

@@ -252,3 +252,17 @@ def test_build_renders_instruments_from_the_soundfont(data_dir: Path, tmp_path: 
     assert main(args) == 2  # an existing bank is kept without --overwrite
     assert main(args[:-1] + ["marimba", "--overwrite"]) == 0 and InstrumentBank.load(out).names == ["marimba"]
     assert main(["instruments", "build", "--soundfont", str(tmp_path / "none.sf3"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_a_sustained_note_gets_a_detuned_late_double_and_a_plucked_one_does_not(bank: InstrumentBank) -> None:
+    doubled = InstrumentBank(bank.instruments, bank.velocity_exponent,
+                             SamplerConfig(double_cents=10.0, double_ms=20.0, double_db=0.0))
+    cello, piano = [Note(0.0, 2.0, 57, 100, "cello")], [Note(0.0, 2.0, 57, 100, "piano")]
+    plain, twice = (b.render(cello, RATE, seconds=2.0)[0] for b in (bank, doubled))
+    late = round(0.02 * RATE)
+    assert np.array_equal(plain[:late], twice[:late])  # the attack is the one voice's
+    assert not np.allclose(plain[late:], twice[late:], atol=1e-3) and rms_db(twice) > rms_db(plain) + 2
+    frames = [rms_db(frame) for frame in twice[RATE // 4: RATE // 4 + 30 * (RATE // 20)].reshape(30, -1)]
+    steady = [rms_db(frame) for frame in plain[RATE // 4: RATE // 4 + 30 * (RATE // 20)].reshape(30, -1)]
+    assert np.ptp(frames) > np.ptp(steady) + 1  # 10 cents at 220 Hz: the two voices beat about 1.3 times a second
+    assert np.array_equal(bank.render(piano, RATE, seconds=2.0), doubled.render(piano, RATE, seconds=2.0))

@@ -128,3 +128,30 @@ def test_the_matching_eq_follows_its_points_and_holds_beyond_them(noise) -> None
     low, mid, top = (band_share(matched, a, b) / band_share(flat, a, b) for a, b in ((40, 100), (900, 1100),
                                                                                    (6000, 9000)))
     assert low > 2.5 and mid < 0.4 and 0.8 < top / (band_share(matched, 0) / band_share(flat, 0)) < 1.25
+
+
+def test_a_rooms_tone_lies_its_level_under_the_music(noise) -> None:
+    t = np.arange(2 * RATE) / RATE
+    tone = np.stack([0.3 * np.sin(2 * np.pi * 330 * t)] * 2).astype(np.float32)
+    sections = [section(0, 0.0, 2.0, 0.5)]
+    bare = produce(tone, sections, RATE, 0, plain())
+    roomed = produce(tone, sections, RATE, 0, plain(room_tone_db=-30.0), room=noise)
+    added = roomed - bare
+    assert 20 * np.log10(np.sqrt(np.mean(added**2)) / np.sqrt(np.mean(bare**2))) == pytest.approx(-30.0, abs=0.5)
+    assert np.corrcoef(added[0], noise[0])[0, 1] > 0.99  # the bed itself, scaled
+    assert np.array_equal(produce(tone, sections, RATE, 0, plain(), room=noise), bare)  # 0 dB: no room
+
+
+def test_the_band_saturates_and_the_drums_stay_clean() -> None:
+    t = np.arange(RATE) / RATE
+    band = np.stack([0.3 * np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32)
+    sections = [section(0, 0.0, 1.0, 0.5)]
+    clean = produce(band, sections, RATE, 0, plain(), np.zeros_like(band))
+    driven = produce(band, sections, RATE, 0, plain(band_drive_db=12.0), np.zeros_like(band))
+    assert band_share(driven, 600, 700) > 100 * band_share(clean, 600, 700)  # the third harmonic, 660 Hz
+    assert np.abs(driven).max() == pytest.approx(np.abs(clean).max(), rel=0.05) and band_bus(plain(band_drive_db=6))
+    kick = np.zeros_like(band)
+    kick[:, 100] = 0.5
+    silent = np.zeros_like(band)
+    assert np.array_equal(produce(silent, sections, RATE, 0, plain(band_drive_db=12.0), kick),
+                          produce(silent, sections, RATE, 0, plain(), kick))  # the drums pass as they are

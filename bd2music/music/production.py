@@ -91,9 +91,9 @@ def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, co
     audio = _tone(audio, sections, rate, config)
     audio = _glue(audio, rate, config)
 
-    room = Pedalboard([Reverb(room_size=config.reverb_room, wet_level=config.reverb_wet,
-                              dry_level=1.0 - config.reverb_wet, width=1.0)])
-    wet = room(audio, rate)
+    reverb = Pedalboard([Reverb(room_size=config.reverb_room, wet_level=config.reverb_wet,
+                                dry_level=1.0 - config.reverb_wet, width=1.0)])
+    wet = reverb(audio, rate)
     wet = wet + _noise(wet, rate, seed, config.noise_floor_db)
     if room is not None and config.room_tone_db:
         wet = wet + under(room, wet, config.room_tone_db)
