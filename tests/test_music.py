@@ -262,3 +262,30 @@ def test_an_electronic_page_is_played_on_synthesizers_and_a_drum_machine(pipe, p
     written = layer.score.write(tmp_path / "page", musicxml=True)
     assert "drums" in {n.instrument for n in read_midi(written["midi"])}  # the kit on MIDI channel 10
 
+
+
+def test_a_rooms_tone_comes_from_a_steady_bed_of_the_bank_and_is_credited(pipe, plans) -> None:
+    backend = replace(pipe.backend("music"))
+    [plain] = backend.render(plans[False], seed=0)
+    backend.config = replace(backend.config, production=replace(backend.config.production, room_tone_db=-30.0))
+    [roomed] = backend.render(plans[False], seed=0)
+    rooms = [c for c in roomed.cues if c.trigger == "production: room tone"]
+    assert len(rooms) == 1 and not [c for c in plain.cues if c.trigger == "production: room tone"]
+    clip = next(c for c in backend.sources.clips if c.id == rooms[0].clip)
+    assert clip.category == "ambience" and clip.kind == "bed" and clip.label in backend.config.production.room_labels
+    assert (rooms[0].license, rooms[0].author, rooms[0].start, rooms[0].end) == (clip.license, clip.author, 0.0,
+                                                                                 plans[False].seconds)
+    assert roomed.score.notes == plain.score.notes and not np.allclose(roomed.audio, plain.audio, atol=1e-4)
+    assert np.array_equal(backend.render(plans[False], seed=0)[0].audio, roomed.audio)  # the same seed, room
+
+
+def test_the_samplers_settings_come_from_the_music_settings(pipe) -> None:
+    settings = pipe.index.settings.get("music")
+    try:
+        pipe.index.settings["music"] = (settings or {}) | {"sampler": {"double_cents": 8.0}}
+        pipe.backends.pop("music", None)
+        assert pipe.backend("music").instruments.config.double_cents == 8.0
+    finally:
+        pipe.index.settings["music"] = settings
+        pipe.backends.pop("music", None)
+    assert pipe.backend("music").instruments.config.double_cents == 0.0
