@@ -273,6 +273,8 @@ def test_a_rooms_tone_comes_from_a_steady_bed_of_the_bank_and_is_credited(pipe, 
     assert len(rooms) == 1 and not [c for c in plain.cues if c.trigger == "production: room tone"]
     clip = next(c for c in backend.sources.clips if c.id == rooms[0].clip)
     assert clip.category == "ambience" and clip.kind == "bed" and clip.label in backend.config.production.room_labels
+    row = backend.sources.descriptors[backend.sources.clips.index(clip)]
+    assert float(row[backend.sources.descriptor_names.index("spectral_centroid_mean")]) >= 1000.0  # no rumble
     assert (rooms[0].license, rooms[0].author, rooms[0].start, rooms[0].end) == (clip.license, clip.author, 0.0,
                                                                                  plans[False].seconds)
     assert roomed.score.notes == plain.score.notes and not np.allclose(roomed.audio, plain.audio, atol=1e-4)

@@ -136,7 +136,8 @@ class MusicBackend:
         self.programs = {n: info["program"] for n, info in infos.items()}
         self.styles = {n: info.get("style", ACOUSTIC) for n, info in infos.items()}  # banks before styles: acoustic
         production = self.config.production
-        self.rooms = room_clips(self.sources, production.room_labels, production.room_max_cv)  # room tone beds
+        self.rooms = room_clips(self.sources, production.room_labels, production.room_max_cv,  # room tone beds
+                                production.room_min_hz)
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> MusicBackend:

@@ -58,7 +58,9 @@ class ProductionConfig:
     # (0: none)...
     room_labels: tuple[str, ...] = ("crowd", "wind", "wind ambience", "nature ambience", "rain")  # ...drawn among
     # the bank's ambience beds of these labels...
-    room_max_cv: float = 0.3  # ...whose RMS moves at most this much (standard deviation over mean: no events)
+    room_max_cv: float = 0.3  # ...whose RMS moves at most this much (standard deviation over mean: no events)...
+    room_min_hz: float = 1000.0  # ...and whose spectral centroid is at least this high (a room that reaches the top
+    # band, not a rumble)
 
 
 def tilt_gain(height: float, config: ProductionConfig) -> float:

@@ -2,7 +2,7 @@
 the gaps between notes carry the noise floor of a real place rather than silence.
 
 The beds that can serve (``room_clips``): the bank's ambience beds of the configured labels whose RMS hardly moves
-(no events: a hum, a murmur, a breeze). ``room_tone`` draws one with the seed and the page, loops it to the track's
+(no events: a murmur, a light rain, a breeze in leaves) and whose spectrum reaches up (no rumble). ``room_tone`` draws one with the seed and the page, loops it to the track's
 length with short cross-fades, and reads the two channels from different places of the loop, so the room is wide
 rather than a mono hiss in the middle. The production chain sets its level under the music
 (``ProductionConfig.room_tone_db``); the clip is credited in the cue sheet like any other.
@@ -17,15 +17,17 @@ from bd2music.bank import SoundBank
 FADE_S = 0.05  # cross-fade where the loop joins itself
 
 
-def room_clips(bank: SoundBank | None, labels: tuple[str, ...], max_cv: float) -> list[int]:
+def room_clips(bank: SoundBank | None, labels: tuple[str, ...], max_cv: float, min_hz: float = 0.0) -> list[int]:
     """Indices of the bank's ambience beds labelled one of ``labels`` whose RMS varies at most ``max_cv`` (its
-    standard deviation over its mean, from the bank's descriptors); none without a bank."""
+    standard deviation over its mean) and whose spectral centroid is at least ``min_hz`` (both from the bank's
+    descriptors); none without a bank."""
     if bank is None:
         return []
     names = bank.descriptor_names
-    mean, spread = (bank.descriptors[:, names.index(name)].numpy() for name in ("rms_mean", "rms_std"))
+    mean, spread, centroid = (bank.descriptors[:, names.index(name)].numpy()
+                              for name in ("rms_mean", "rms_std", "spectral_centroid_mean"))
     return [i for i, clip in enumerate(bank.clips) if clip.category == "ambience" and clip.kind == "bed"
-            and clip.label in labels and spread[i] <= max_cv * max(float(mean[i]), 1e-9)]
+            and clip.label in labels and spread[i] <= max_cv * max(float(mean[i]), 1e-9) and centroid[i] >= min_hz]
 
 
 def room_tone(bank: SoundBank, clips: list[int], length: int, rate: int, rng: np.random.Generator,
