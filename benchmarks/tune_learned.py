@@ -60,7 +60,8 @@ def main() -> int:
         backend.settings = shipped
         generated = np.stack([L.clip_features(audio, rate) for audio, rate in tracks])
         measured = [L.audio_measures(audio, rate) for audio, rate in tracks]
-        row = {"c2st": c2st(generated), "c2st_manga": c2st(generated[manga]), "c2st_western": c2st(generated[~manga]),
+        row = {"c2st": c2st(generated), "c2st_manga": c2st(generated[manga]),
+               "c2st_western": c2st(generated[~manga]),
                "silent_or_clipped": sum(L.silent_or_clipped(audio) is not None for audio, _ in tracks),
                "buzz_db": round(float(np.median([L.frame_rate_buzz_db(L.mono(audio, rate, None), rate, rate / MEL.frames_per_second)
                                                   for audio, rate in tracks])), 2),
