@@ -282,6 +282,19 @@ def test_the_texture_is_seeded_and_follows_each_segments_onsets(backend: Diffusi
     assert len(steps) and set(steps.tolist()) <= onsets
 
 
+def test_the_pulse_can_follow_the_heads_readings(backend: DiffusionBackend) -> None:
+    track = plan()
+    for segment, tempo in zip(track.segments, (150.0, 70.0)):
+        segment.raw = {"tempo": tempo, "onset_rate": 6.0}
+    targets = backend.log_mel(track, 0)
+    backend.settings.pulse_from = "readings"
+    assert [backend.rhythm(s) for s in track.segments] == [(150.0, 6.0), (70.0, 6.0)]
+    readings = backend.log_mel(track, 0)
+    assert not torch.allclose(readings, targets)  # the same sample under another pulse
+    with pytest.raises(ValueError, match="pulse_from"):
+        DiffusionSettings(pulse_from="page")
+
+
 def test_a_quiet_draw_is_drawn_again(backend: DiffusionBackend, monkeypatch) -> None:
     quiet, loud = torch.full((64, 40), -6.0), torch.full((64, 40), -6.0)
     quiet[:, 10:] = -18.0  # three quarters of the frames ~52 dB under the rest

@@ -5,8 +5,9 @@ cover it (the audio VAE the pipeline names ``diffusion_vae``, else its own), con
 semantic embedding (the audio-text space) and its calibrated targets (tempo, onset rate, spectral centroid,
 flatness: ``DESCRIPTOR_TARGETS``); the audio VAE decodes them into log-mel windows, cross-faded within the
 segment and between segments (``bd2music.plan.frame_span``). With the plan's ``pulse`` the segment's tempo and
-onset rate shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``, the audio VAE's pulse settings), as
-the neural backend does, and with ``settings.texture_db`` a spectral texture that changes at its onsets
+onset rate (or, with ``settings.pulse_from`` "readings", the heads' raw readings, as the neural sound plays them)
+shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``, the audio VAE's pulse settings), as the neural
+backend does, and with ``settings.texture_db`` a spectral texture that changes at its onsets
 (``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames is drawn again
 (``settings.redraws``, from the same seeded generator). A room tone keeps every mel bin within
 ``settings.floor_db`` of its band's mean power (sampled gaps between sparse events would be digital silence).
@@ -42,6 +43,7 @@ from bd2music.soundtrack import (TEXTURE_STREAM, check_texture, normalise_loudne
 
 DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
 VOCODER_CHOICES = ("griffin-lim", "warm", "trained")
+PULSE_SOURCES = ("targets", "readings")  # the plan's calibrated targets; the heads' raw readings (the neural sound's)
 LICENCE = "AGPL-3.0-or-later (model output)"
 
 
@@ -59,8 +61,14 @@ class DiffusionSettings:
     quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
     max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
     texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
+    pulse_from: str = "targets"  # the pulse's tempo and onset rate: the plan's targets, or the heads' "readings"
+    offbeat_db: float | None = None  # the pulse's lift of each onset between beats (None: the audio VAE's)
 
     def __post_init__(self) -> None:
+        if self.pulse_from not in PULSE_SOURCES:
+            raise ValueError(f"pulse_from must be one of {', '.join(PULSE_SOURCES)}, got {self.pulse_from!r}")
+        if self.offbeat_db is not None and not 0.0 <= self.offbeat_db <= 20.0:
+            raise ValueError(f"offbeat_db must be within 0-20 dB, got {self.offbeat_db}")
         if self.vocoder not in VOCODER_CHOICES:
             raise ValueError(f"vocoder must be one of {', '.join(VOCODER_CHOICES)}, got {self.vocoder!r}")
         if not 1 <= self.griffin_lim_iterations <= 512:
@@ -185,16 +193,25 @@ class DiffusionBackend:
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
         shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the audio VAE
+        if self.settings.offbeat_db is not None:
+            shape["offbeat_db"] = self.settings.offbeat_db
+        rhythms = [self.rhythm(s) for s in plan.segments]
         if plan.pulse:
-            gains = [pulse_gains(p.shape[-1], fps, s.tempo, s.onset_rate, **shape).to(mel)
-                     for p, s in zip(pieces, plan.segments)]
+            gains = [pulse_gains(p.shape[-1], fps, *rhythm, **shape).to(mel) for p, rhythm in zip(pieces, rhythms)]
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
         if self.settings.texture_db:
             rng = np.random.default_rng([seed, TEXTURE_STREAM])
-            textures = [onset_texture(mel.shape[0], p.shape[-1], fps, s.tempo, s.onset_rate, self.settings.texture_db,
-                                      rng, shape["max_onsets_per_beat"]).to(mel) for p, s in zip(pieces, plan.segments)]
+            textures = [onset_texture(mel.shape[0], p.shape[-1], fps, *rhythm, self.settings.texture_db, rng,
+                                      shape["max_onsets_per_beat"]).to(mel) for p, rhythm in zip(pieces, rhythms)]
             mel = (mel + overlap_add(textures, starts, length, fade)).clamp_min(mel_config.log_min)
         return mel
+
+    def rhythm(self, segment: SegmentPlan) -> tuple[float, float]:
+        """(tempo, onset rate) of a segment's pulse: its targets, or with ``pulse_from`` "readings" what the heads
+        read in its latents (as the neural sound plays them)."""
+        if self.settings.pulse_from == "readings":
+            return segment.raw["tempo"], segment.raw["onset_rate"]
+        return segment.tempo, segment.onset_rate
 
     def room_tone(self, mel: torch.Tensor) -> torch.Tensor:
         """``mel`` with no bin more than ``settings.floor_db`` under its band's mean power over the track, as a
