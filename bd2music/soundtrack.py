@@ -115,9 +115,10 @@ def pulse_gains(frames: int, frames_per_second: float, tempo_bpm: float, onset_r
 TEXTURE_STREAM = 0x7E27  # the texture's random stream: np.random.default_rng([seed, TEXTURE_STREAM])
 
 
-def check_texture(std_db: float) -> None:
-    if not 0.0 <= std_db <= 20.0:
-        raise ValueError(f"texture_db must be within 0-20 dB, got {std_db}")
+def check_level(name: str, value_db: float) -> None:
+    """A sound's pulse or texture setting (``offbeat_db``, ``texture_db``) must lie within 0-20 dB."""
+    if not 0.0 <= value_db <= 20.0:
+        raise ValueError(f"{name} must be within 0-20 dB, got {value_db}")
 
 
 def onset_texture(bands: int, frames: int, frames_per_second: float, tempo_bpm: float, onset_rate: float,
@@ -132,6 +133,16 @@ def onset_texture(bands: int, frames: int, frames_per_second: float, tempo_bpm: 
     current = np.clip(np.searchsorted(first, np.arange(frames), side="right") - 1, 0, None)
     draws = rng.standard_normal((bands, len(times))) * std_db * np.log(10) / 10
     return torch.from_numpy(draws[:, current]).float()
+
+
+def onset_textures(bands: int, lengths: Sequence[int], rhythms: Sequence[tuple[float, float]],
+                   frames_per_second: float, std_db: float, seed: int,
+                   max_onsets_per_beat: int = MAX_ONSETS_PER_BEAT) -> list[torch.Tensor]:
+    """The ``onset_texture`` of each segment of a track (``lengths`` frames, ``rhythms`` (tempo, onset rate)), in
+    order from one generator on the track ``seed``'s texture stream."""
+    rng = np.random.default_rng([seed, TEXTURE_STREAM])
+    return [onset_texture(bands, frames, frames_per_second, tempo, rate, std_db, rng, max_onsets_per_beat)
+            for frames, (tempo, rate) in zip(lengths, rhythms)]
 
 
 def loudness_gain(audio: torch.Tensor) -> float:

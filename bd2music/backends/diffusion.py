@@ -38,8 +38,7 @@ from bd2music.models.diffusion import LatentDiffusion, check_sampling
 from bd2music.models.latent_shaper import quiet_share
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
-from bd2music.soundtrack import (TEXTURE_STREAM, check_texture, normalise_loudness, onset_texture, overlap_add,
-                                 pulse_gains)
+from bd2music.soundtrack import check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
 
 DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
 VOCODER_CHOICES = ("griffin-lim", "warm", "trained")
@@ -67,8 +66,8 @@ class DiffusionSettings:
     def __post_init__(self) -> None:
         if self.pulse_from not in PULSE_SOURCES:
             raise ValueError(f"pulse_from must be one of {', '.join(PULSE_SOURCES)}, got {self.pulse_from!r}")
-        if self.offbeat_db is not None and not 0.0 <= self.offbeat_db <= 20.0:
-            raise ValueError(f"offbeat_db must be within 0-20 dB, got {self.offbeat_db}")
+        if self.offbeat_db is not None:
+            check_level("offbeat_db", self.offbeat_db)
         if self.vocoder not in VOCODER_CHOICES:
             raise ValueError(f"vocoder must be one of {', '.join(VOCODER_CHOICES)}, got {self.vocoder!r}")
         if not 1 <= self.griffin_lim_iterations <= 512:
@@ -79,7 +78,7 @@ class DiffusionSettings:
             raise ValueError("max_quiet_share must be in [0, 1)")
         if not 0 <= self.floor_db <= 120:
             raise ValueError("floor_db must be between 0 and 120")
-        check_texture(self.texture_db)
+        check_level("texture_db", self.texture_db)
 
 
 def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
@@ -200,10 +199,9 @@ class DiffusionBackend:
             gains = [pulse_gains(p.shape[-1], fps, *rhythm, **shape).to(mel) for p, rhythm in zip(pieces, rhythms)]
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
         if self.settings.texture_db:
-            rng = np.random.default_rng([seed, TEXTURE_STREAM])
-            textures = [onset_texture(mel.shape[0], p.shape[-1], fps, *rhythm, self.settings.texture_db, rng,
-                                      shape["max_onsets_per_beat"]).to(mel) for p, rhythm in zip(pieces, rhythms)]
-            mel = (mel + overlap_add(textures, starts, length, fade)).clamp_min(mel_config.log_min)
+            textures = onset_textures(mel.shape[0], [p.shape[-1] for p in pieces], rhythms, fps,
+                                      self.settings.texture_db, seed, shape["max_onsets_per_beat"])
+            mel = (mel + overlap_add(textures, starts, length, fade).to(mel)).clamp_min(mel_config.log_min)
         return mel
 
     def rhythm(self, segment: SegmentPlan) -> tuple[float, float]:

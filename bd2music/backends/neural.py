@@ -27,8 +27,7 @@ from bd2music.models.audio_vae import AudioVAE, TiledLatent
 from bd2music.models.latent_shaper import LatentShaper
 from bd2music.models.vocoder import Vocoder
 from bd2music.plan import Plan, frame_span
-from bd2music.soundtrack import (TEXTURE_STREAM, check_texture, normalise_loudness, onset_texture, overlap_add,
-                                 pulse_gains)
+from bd2music.soundtrack import check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
 
 
 @dataclass
@@ -41,9 +40,9 @@ class NeuralSettings:
     texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
 
     def __post_init__(self) -> None:
-        if self.offbeat_db is not None and not 0.0 <= self.offbeat_db <= 20.0:
-            raise ValueError(f"offbeat_db must be within 0-20 dB, got {self.offbeat_db}")
-        check_texture(self.texture_db)
+        if self.offbeat_db is not None:
+            check_level("offbeat_db", self.offbeat_db)
+        check_level("texture_db", self.texture_db)
 
 
 @dataclass
@@ -85,12 +84,6 @@ class NeuralBackend:
         return pulse_gains(segment.latents.length, fps, segment.raw["tempo"], segment.raw["onset_rate"],
                            **shape).to(self.audio_vae.latent_mean)
 
-    def texture(self, segment, fps: float, rng: np.random.Generator) -> torch.Tensor:
-        """Log-mel offsets (n_mels, segment frames) of the spectral texture, drawn at the pulse's onsets."""
-        return onset_texture(self.audio_vae.config.mel.n_mels, segment.latents.length, fps, segment.raw["tempo"],
-                             segment.raw["onset_rate"], self.settings.texture_db, rng,
-                             self.audio_vae.config.inference.max_onsets_per_beat).to(self.audio_vae.latent_mean)
-
     @torch.inference_mode()
     def log_mel(self, plan: Plan, seed: int | None = None) -> torch.Tensor:
         """The track's natural-log power mel (n_mels, frames): segments decoded, cross-faded, pulsed (``seed``:
@@ -106,10 +99,12 @@ class NeuralBackend:
         mel = overlap_add(pieces, starts, length, fade)
         if plan.pulse:
             mel = (mel + overlap_add(gains, starts, length, fade)).clamp_min(mel_config.log_min)
-        if self.settings.texture_db:
-            rng = np.random.default_rng([seed, TEXTURE_STREAM])
-            textures = [self.texture(s, fps, rng) for s in plan.segments]
-            mel = (mel + overlap_add(textures, starts, length, fade)).clamp_min(mel_config.log_min)
+        if self.settings.texture_db:  # drawn at the pulse's onsets: the heads' readings
+            textures = onset_textures(mel_config.n_mels, [s.latents.length for s in plan.segments],
+                                      [(s.raw["tempo"], s.raw["onset_rate"]) for s in plan.segments], fps,
+                                      self.settings.texture_db, seed,
+                                      self.audio_vae.config.inference.max_onsets_per_beat)
+            mel = (mel + overlap_add(textures, starts, length, fade).to(mel)).clamp_min(mel_config.log_min)
         return mel
 
     @torch.inference_mode()
