@@ -12,6 +12,8 @@ import torch
 from bd2music.__main__ import main
 from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.backends.diffusion import DiffusionBackend, DiffusionSettings
+from bd2music.bank.captions import CaptionIndex
+from bd2music.bank.index import ClipInfo, SoundBank
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig
 from bd2music.models.base import merge_config
@@ -306,3 +308,87 @@ def test_a_quiet_draw_is_drawn_again(backend: DiffusionBackend, monkeypatch) -> 
     assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), loud)  # the third draw is kept
     with pytest.raises(ValueError, match="redraws"):
         DiffusionSettings(redraws=-1)
+
+
+WORDS = ("rain", "dog", "jazz", "music", "animal", "ambience", "engine")
+
+
+class WordEncoder:
+    """A stand-in sentence encoder: unit bag-of-words vectors over ``WORDS`` (texts sharing words are near)."""
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        rows = torch.tensor([[float(word in text.lower()) for word in WORDS] + [0.1] for text in texts])
+        return torch.nn.functional.normalize(rows, dim=-1)
+
+
+def tiny_bank() -> SoundBank:
+    """Four clips (label, category, kind) with 8-d audio-text embeddings e0..e3, no audio behind them."""
+    rows = [("rain", "ambience", "bed"), ("dog", "animal", "event"), ("jazz", "music", "bed"),
+            ("engine", "machine", "event")]
+    clips = [ClipInfo(f"{c}/{label}.flac", c, label, kind, "CC0-1.0", "someone", "test", 4.0)
+             for label, c, kind in rows]
+    tensors = {"latents": torch.zeros(4, 2), "embeddings": torch.eye(4, 8), "descriptors": torch.zeros(4, 1),
+               "latent_mean": torch.zeros(1), "latent_std": torch.ones(1)}
+    return SoundBank(Path("bank"), clips, tensors, {"sample_rate": 16_000, "descriptor_names": ["tempo"],
+                                                    "log_descriptors": []})
+
+
+def test_captions_find_the_clips_a_prompt_names() -> None:
+    captions = CaptionIndex(tiny_bank(), WordEncoder())
+    indices, similarity = captions.nearest("the sound of rain", 2)
+    assert indices[0] == 0 and similarity[0] > similarity[1]
+    assert captions.nearest("some music", 1)[0].tolist() == [2]  # through its category: "jazz, a music sound"
+    assert len(captions.nearest("rain", 99)[0]) == 4
+    embedding, clips = captions.condition("a dog, an animal", 1)
+    assert clips == [1] and torch.equal(embedding, torch.eye(8)[1])
+
+
+def test_text_to_audio_can_sound_like_the_bank_clips_nearest_the_prompt(backend: DiffusionBackend,
+                                                                        monkeypatch) -> None:
+    conditions = []
+    monkeypatch.setattr(backend, "sample_mel", lambda frames, embedding, *rest: conditions.append(embedding)
+                        or torch.full((64, frames), -4.0))
+    backend.audio_text.embed_text = lambda texts: torch.ones(len(texts), 8) / 8 ** 0.5
+    backend.text_to_audio("some rain", 0.5, 0)
+    assert torch.equal(conditions[-1], torch.ones(8) / 8 ** 0.5)  # prompt_clips 0: the prompt's own embedding
+    backend.settings.prompt_clips, backend.bank = 2, tiny_bank()
+    backend._captions = CaptionIndex(backend.bank, WordEncoder())
+    layer = backend.text_to_audio("jazz music in the rain", 0.5, 0)
+    assert torch.allclose(conditions[-1], torch.nn.functional.normalize(torch.eye(8)[2] + torch.eye(8)[0], dim=0))
+    assert "2 bank clips nearest it: jazz; rain" in layer.cues[0].trigger
+    with pytest.raises(ValueError, match="prompt_clips"):
+        DiffusionSettings(prompt_clips=-1)
+
+
+def test_a_segment_quiet_after_its_redraws_is_drawn_toward_the_nearest_bed(backend: DiffusionBackend,
+                                                                           monkeypatch) -> None:
+    quiet, loud = torch.full((64, 40), -6.0), torch.full((64, 40), -6.0)
+    quiet[:, 10:] = -18.0
+    conditions = []
+
+    def sample_mel(frames, embedding, *rest):
+        conditions.append(embedding)
+        return loud if len(conditions) == 3 else quiet
+
+    monkeypatch.setattr(backend, "sample_mel", sample_mel)
+    segment = plan().segments[0]
+    segment.embedding = torch.nn.functional.normalize(torch.eye(8)[1] + 0.5 * torch.eye(8)[2], dim=0)
+    backend.settings.redraws, backend.settings.bed_fallback, backend.bank = 1, True, tiny_bank()
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), loud)
+    assert torch.equal(conditions[0], conditions[1])  # the redraw keeps the condition ...
+    pulled = torch.nn.functional.normalize(segment.embedding + torch.eye(8)[2], dim=0)  # ... the last: the jazz bed
+    assert torch.allclose(conditions[2], pulled)
+    conditions.clear()
+    backend.settings.bed_fallback = False
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), quiet) and len(conditions) == 2
+
+
+def test_backend_refuses_bank_settings_without_a_bank(tmp_path: Path) -> None:
+    tiny_model().save_pretrained(tmp_path / "diffusion")
+    vae = tiny_vae()
+    audio_text = type("AudioText", (), {"config": type("Config", (), {"embed_dim": 8})()})()
+    components = {"audio_vae": vae, "audio_text": audio_text, "vocoder": None, "diffusion": tmp_path / "diffusion"}
+    with pytest.raises(InputError, match="need a sound bank"):
+        DiffusionBackend.from_components(components, {"prompt_clips": 8})
+    with pytest.raises(InputError, match="need a sound bank"):
+        DiffusionBackend.from_components(components, {"bed_fallback": True})

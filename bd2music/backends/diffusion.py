@@ -9,13 +9,15 @@ onset rate (or, with ``settings.pulse_from`` "readings", the heads' raw readings
 shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``, the audio VAE's pulse settings), as the neural
 backend does, and with ``settings.texture_db`` a spectral texture that changes at its onsets
 (``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames is drawn again
-(``settings.redraws``, from the same seeded generator). A room tone keeps every mel bin within
+(``settings.redraws``, from the same seeded generator), and with ``settings.bed_fallback`` once more with its
+embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A room tone keeps every mel bin within
 ``settings.floor_db`` of its band's mean power (sampled gaps between sparse events would be digital silence).
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
 comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
 ``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
-phases. ``text_to_audio`` samples one prompt's sound the same way, its embedding from the audio-text model's
-``embed_text``, without descriptor targets.
+phases. ``text_to_audio`` samples one prompt's sound the same way, without descriptor targets, conditioned on the
+audio-text model's ``embed_text`` of the prompt or, with ``settings.prompt_clips``, on the mean audio embedding
+of the sound bank's clips whose captions lie nearest the prompt (``bd2music.bank.captions``).
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ import torch
 from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
+from bd2music.bank.captions import CaptionIndex
+from bd2music.bank.index import SoundBank
 from bd2music.errors import InputError
 from bd2music.models.audio_text import AudioTextModel
 from bd2music.models.audio_vae import AudioVAE, TiledLatent
 from bd2music.models.diffusion import LatentDiffusion, check_sampling
 from bd2music.models.latent_shaper import quiet_share
+from bd2music.models.text_encoder import text_encoder
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
 from bd2music.soundtrack import check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
@@ -62,6 +67,8 @@ class DiffusionSettings:
     texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
     pulse_from: str = "targets"  # the pulse's tempo and onset rate: the plan's targets, or the heads' "readings"
     offbeat_db: float | None = None  # the pulse's lift of each onset between beats (None: the audio VAE's)
+    bed_fallback: bool = False  # still quiet after the redraws: once more, halfway to the bank's nearest bed
+    prompt_clips: int = 0  # text to sound: condition on this many bank clips nearest the prompt (0: embed_text)
 
     def __post_init__(self) -> None:
         if self.pulse_from not in PULSE_SOURCES:
@@ -74,6 +81,8 @@ class DiffusionSettings:
             raise ValueError("griffin_lim_iterations must be between 1 and 512")
         if not 0 <= self.redraws <= 16:
             raise ValueError("redraws must be between 0 and 16")
+        if not 0 <= self.prompt_clips <= 256:
+            raise ValueError("prompt_clips must be between 0 and 256")
         if not 0.0 <= self.max_quiet_share < 1.0:
             raise ValueError("max_quiet_share must be in [0, 1)")
         if not 0 <= self.floor_db <= 120:
@@ -102,13 +111,18 @@ class DiffusionBackend:
     vocoder: torch.nn.Module
     settings: DiffusionSettings
     source: str = "weights/diffusion, weights/audio_vae"  # the cue sheet's source: the model and its audio VAE
+    bank: SoundBank | None = None  # what bed_fallback and prompt_clips read (None: the pipeline names no bank)
     name: ClassVar[str] = "diffusion"
+
+    def __post_init__(self) -> None:
+        self._captions: CaptionIndex | None = None  # the bank's captions, embedded on the first prompt
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> DiffusionBackend:
         """The model from ``components["diffusion"]`` (a folder), checked against the audio VAE it samples
         (``components["diffusion_vae"]``, a folder, when the pipeline names one, else the pipeline's audio VAE) and
-        the audio-text model it was trained with; the vocoder that ``settings`` names."""
+        the audio-text model it was trained with; the vocoder that ``settings`` names; the sound bank
+        (``components["bank"]``, a folder) when the settings read one."""
         config = settings_config(DiffusionSettings, settings, "diffusion")
         vae, vae_name = diffusion_vae(components)
         audio_text = components["audio_text"]
@@ -133,7 +147,16 @@ class DiffusionBackend:
             vocoder = GriffinLim(mel, config.griffin_lim_iterations)
         elif config.vocoder == "warm":
             vocoder = WarmGriffinLim(vocoder, config.griffin_lim_iterations)
-        return cls(model, vae, audio_text, vocoder, config, f"weights/{folder.name}, weights/{vae_name}")
+        bank = None
+        if config.bed_fallback or config.prompt_clips:
+            if not components.get("bank"):
+                raise InputError("the diffusion settings bed_fallback and prompt_clips need a sound bank; the pipeline "
+                                 "names none")
+            bank = SoundBank.load(components["bank"])
+            if bank.embeddings.shape[1] != audio_text.config.embed_dim:
+                raise InputError(f"the sound bank's {bank.embeddings.shape[1]}-d embeddings do not fit the audio-text "
+                                 f"model's {audio_text.config.embed_dim}")
+        return cls(model, vae, audio_text, vocoder, config, f"weights/{folder.name}, weights/{vae_name}", bank)
 
     @property
     def sample_rate(self) -> int:
@@ -164,9 +187,23 @@ class DiffusionBackend:
         mel = self.sample_mel(frames, *condition, generator)
         for _ in range(s.redraws):
             if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
-                break
+                return mel
             mel = self.sample_mel(frames, *condition, generator)
+        if s.bed_fallback and quiet_share(mel, s.quiet_db) > s.max_quiet_share:
+            mel = self.sample_mel(frames, self.toward_bed(condition[0]), condition[1], generator)
         return mel
+
+    def toward_bed(self, embedding: torch.Tensor | None) -> torch.Tensor:
+        """The unit embedding halfway between ``embedding`` and the bank's bed (a steady, loopable background)
+        nearest it; the nearest bed's to the mean of the beds when there is no embedding."""
+        beds = self.bank.embeddings[self.bank.mask(kind="bed")]
+        if not len(beds):
+            raise InputError("bed_fallback: the sound bank has no bed")
+        query = embedding if embedding is not None else beds.mean(dim=0)
+        bed = beds[(beds @ query.to(beds)).argmax()]
+        if embedding is None:
+            return bed
+        return torch.nn.functional.normalize(embedding + bed.to(embedding), dim=0)
 
     def _condition(self, segment: SegmentPlan) -> tuple[torch.Tensor | None, torch.Tensor]:
         """A segment's embedding (None when the plan has none of the model's size) and descriptor targets."""
@@ -239,9 +276,21 @@ class DiffusionBackend:
         """``seconds`` of the sound a ``prompt`` describes (embed_text, no descriptor targets), as one layer."""
         mel_config = self.audio_vae.config.mel
         samples = round(seconds * self.sample_rate)
-        embedding = self.audio_text.embed_text([prompt])[0]
+        embedding, why = self.prompt_condition(prompt)
         mel = self.sample_mel(mel_config.num_frames(samples), embedding, None, torch.Generator().manual_seed(seed),
                               steps)
         cue = Cue("diffusion", 0.0, seconds, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
-                  self.source, f"prompt: {prompt}", "generated sound")
+                  self.source, why, "generated sound")
         return Layer("diffusion", self.voice(mel, samples), self.sample_rate, [cue])
+
+    def prompt_condition(self, prompt: str) -> tuple[torch.Tensor, str]:
+        """(a prompt's condition, the cue's trigger): ``embed_text`` of the prompt, or with ``prompt_clips`` the
+        mean audio embedding of the bank clips whose captions lie nearest it (named in the trigger)."""
+        if not self.settings.prompt_clips:
+            return self.audio_text.embed_text([prompt])[0], f"prompt: {prompt}"
+        if self._captions is None:
+            self._captions = CaptionIndex(self.bank, text_encoder(self.audio_text.config.text_model))
+        embedding, clips = self._captions.condition(prompt, self.settings.prompt_clips)
+        nearest = "; ".join(self.bank.clips[i].label for i in clips[:3])
+        return (embedding.to(self.audio_vae.latent_mean),
+                f"prompt: {prompt} (sounds like the {len(clips)} bank clips nearest it: {nearest} ...)")
