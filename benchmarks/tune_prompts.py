@@ -2,11 +2,13 @@
 
     python benchmarks/tune_prompts.py --guidance 1.5 3 5 8
     python benchmarks/tune_prompts.py --weights runs/weights_try --templates "some {category}" "{category} clip"
+    python benchmarks/tune_prompts.py --labels 6 --templates "some {category}" "{category} clip" --prompt-clips 0 32
 
 Prompts: the ``--labels`` most common labels of each category's training clips ("rain", "dog" ...), plus each
 ``--templates`` filled with the category name; ``SEEDS`` seeds each, ``bench_diffusion.TEXT_SECONDS`` s. The
 category classifier of ``bench_diffusion.category_classifier`` (trained on the training clips) labels every clip;
-the share in the prompt's category is printed per guidance scale, overall and per category.
+the share in the prompt's category is printed per guidance scale and ``--prompt-clips`` (the diffusion settings'
+``prompt_clips``: 0 conditions on the prompt's own embedding), overall and per category.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def main() -> int:
     parser.add_argument("--guidance", type=float, nargs="+", default=[None], help="scales (default: the model's)")
     parser.add_argument("--labels", type=int, default=6, help="training labels per category")
     parser.add_argument("--templates", nargs="*", default=[], help='category templates, e.g. "some {category}"')
+    parser.add_argument("--prompt-clips", type=int, nargs="+", default=[None],
+                        help="bank clips nearest the prompt to condition on (default: the settings')")
     args = parser.parse_args()
     from bd2music.evaluation.listening import clip_features
     from bd2music.pipeline import Pipeline
@@ -53,8 +57,10 @@ def main() -> int:
     classifier, accuracy = category_classifier(44_100)
     print(f"category classifier on held-out clips: {accuracy:.2f}")
     backend, prompts = pipeline.backend("diffusion"), tuning_prompts(args.labels, args.templates)
-    for guidance in args.guidance:
+    for guidance, clips in [(g, k) for g in args.guidance for k in args.prompt_clips]:
         backend.settings.guidance = guidance
+        if clips is not None:
+            backend.settings.prompt_clips = clips
         hits = defaultdict(list)
         for category, prompt in prompts:
             for seed in SEEDS:
@@ -63,7 +69,8 @@ def main() -> int:
                                       == category)
         share = np.mean([hit for rows in hits.values() for hit in rows])
         each = ", ".join(f"{category} {np.mean(rows):.2f}" for category, rows in hits.items())
-        print(f"guidance {guidance or 'default'}: {share:.3f} in the prompt's category ({each})", flush=True)
+        print(f"guidance {guidance or 'default'}, prompt_clips {backend.settings.prompt_clips}: {share:.3f} in the "
+              f"prompt's category ({each})", flush=True)
     return 0
 
 

@@ -122,7 +122,8 @@ class DiffusionBackend:
         """The model from ``components["diffusion"]`` (a folder), checked against the audio VAE it samples
         (``components["diffusion_vae"]``, a folder, when the pipeline names one, else the pipeline's audio VAE) and
         the audio-text model it was trained with; the vocoder that ``settings`` names; the sound bank
-        (``components["bank"]``, a folder) when the settings read one."""
+        (``components["bank"]``, a folder) when the pipeline names one (``bed_fallback`` and ``prompt_clips``
+        read it)."""
         config = settings_config(DiffusionSettings, settings, "diffusion")
         vae, vae_name = diffusion_vae(components)
         audio_text = components["audio_text"]
@@ -147,15 +148,13 @@ class DiffusionBackend:
             vocoder = GriffinLim(mel, config.griffin_lim_iterations)
         elif config.vocoder == "warm":
             vocoder = WarmGriffinLim(vocoder, config.griffin_lim_iterations)
-        bank = None
-        if config.bed_fallback or config.prompt_clips:
-            if not components.get("bank"):
-                raise InputError("the diffusion settings bed_fallback and prompt_clips need a sound bank; the pipeline "
-                                 "names none")
-            bank = SoundBank.load(components["bank"])
-            if bank.embeddings.shape[1] != audio_text.config.embed_dim:
-                raise InputError(f"the sound bank's {bank.embeddings.shape[1]}-d embeddings do not fit the audio-text "
-                                 f"model's {audio_text.config.embed_dim}")
+        bank = SoundBank.load(components["bank"]) if components.get("bank") else None
+        if bank is None and (config.bed_fallback or config.prompt_clips):
+            raise InputError("the diffusion settings bed_fallback and prompt_clips need a sound bank; the pipeline "
+                             "names none")
+        if bank is not None and bank.embeddings.shape[1] != audio_text.config.embed_dim:
+            raise InputError(f"the sound bank's {bank.embeddings.shape[1]}-d embeddings do not fit the audio-text "
+                             f"model's {audio_text.config.embed_dim}")
         return cls(model, vae, audio_text, vocoder, config, f"weights/{folder.name}, weights/{vae_name}", bank)
 
     @property
