@@ -28,9 +28,11 @@ class CaptionIndex:
     @property
     def captions(self) -> torch.Tensor:
         """(N, dim) unit embeddings of every clip's caption, in the bank's order."""
-        if self._captions is None:
+        if self._captions is None:  # clips share labels: each distinct caption is embedded once
             texts = [CAPTION.format(label=clip.label, category=clip.category) for clip in self.bank.clips]
-            self._captions = self.encoder.embed(texts).float().cpu()
+            row = {text: i for i, text in enumerate(sorted(set(texts)))}
+            embedded = self.encoder.embed(list(row)).float().cpu()
+            self._captions = embedded[[row[text] for text in texts]]
         return self._captions
 
     def nearest(self, text: str, k: int) -> tuple[torch.Tensor, torch.Tensor]:
