@@ -276,3 +276,44 @@ def test_grace_notes_lead_into_the_melodys_notes_a_step_above_and_softer() -> No
     some = [e for e in graces(events, key, 0, replace(config, grace_share=0.5)) if e not in events]
     assert 0 < len(some) < len(added) and some == [e for e in graces(events, key, 0, replace(config, grace_share=0.5))
                                                    if e not in events]  # drawn with the seed
+
+
+def test_a_hand_percussion_follows_the_pulse_of_the_density_drummed_or_not() -> None:
+    tambourine = 54
+    for onset_rate in (0.6, 5.5):  # a shaker's section and a drummed one
+        key, sections, events = score(make_plan(segment(onset_rate=onset_rate)))
+        config = ComposerConfig(perc_ratio=2.0, perc_key=tambourine, perc_accent=0.3)
+        played = [e for e in score(make_plan(segment(onset_rate=onset_rate)), config=config)[2]
+                  if e.pitch == tambourine]
+        rate = float(np.clip(2.0 * sections[0].density, 1.0, 4.0))
+        assert [e.beat for e in played] == pulse(0.0, sections[0].beats, rate) and all(e.role == DRUMS for e in played)
+        accents = {e.beat % 1 == 0: e.accent for e in played}
+        assert accents[False] == 0.3 and accents[True] == pytest.approx(0.45)  # louder on the beats
+        assert tambourine not in {e.pitch for e in events}  # off as shipped
+    calm = make_plan(segment(onset_rate=0.3))
+    assert not [e for e in score(calm, config=ComposerConfig(perc_ratio=2.0, perc_key=tambourine))[2]
+                if e.pitch == tambourine]  # under perc_from
+
+
+def test_chords_can_be_comped_on_the_pulse_voiced_wider_and_strummed() -> None:
+    plan = make_plan(segment(onset_rate=3.0, loudness=-16.0))
+    key, sections, events = score(plan)
+    comped = score(plan, config=ComposerConfig(comp_ratio=2.0))[2]
+    chords = sorted({e.beat for e in comped if e.role == HARMONY})
+    last = max(chords)
+    rate = float(np.clip(2.0 * sections[0].density, 1.0, 4.0))
+    assert len(chords) - 1 == len([b for b in pulse(0.0, sections[0].beats, rate) if b < last])
+    assert {e for e in comped if e.role != HARMONY} == {e for e in events if e.role != HARMONY}
+    wide = [e for e in score(plan, config=ComposerConfig(comp_ratio=2.0, harmony_voices=5))[2] if e.role == HARMONY]
+    assert {sum(e.beat == b for e in wide) for b in chords} == {5}
+    assert {sum(e.beat == b for e in comped if e.role == HARMONY) for b in chords} <= {3, 4}
+    orchestration = [Orchestration("lead", "keys", "low", drums=True)]
+    plain = perform(comped, sections, orchestration, 0, RANGES, PerformerConfig())
+    strummed = perform(comped, sections, orchestration, 0, RANGES, PerformerConfig(strum_ms=20.0))
+    bar = 4 * sections[0].beat_s  # the second bar's chord (the first one's timing noise is clipped at 0)
+    first = sorted((n for n in plain if n.instrument == "keys" and abs(n.start - bar) < 0.05), key=lambda n: n.pitch)
+    rolled = sorted((n for n in strummed if n.instrument == "keys" and -0.05 < n.start - bar < 0.09),
+                    key=lambda n: n.pitch)
+    assert len(first) == len(rolled) >= 3
+    assert [round(b.start - a.start, 3) for a, b in zip(first, rolled)] == [round(0.02 * k, 3) for k in range(len(first))]
+    assert [n for n in strummed if n.instrument != "keys"] == [n for n in plain if n.instrument != "keys"]

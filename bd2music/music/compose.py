@@ -9,7 +9,9 @@ section (a segment of the plan) gets, from its ``intent.Section``:
 * **melody** in phrases of 2-4 bars: a rhythm motif on the grid repeated and varied, chord tones on strong beats
   and steps between them, an arch towards the phrase's peak, a long chord tone and a breath at each phrase end;
   its height follows the section's register and the panel's place on the page;
-* **harmony**: a pad at slow grids or low levels, pulsed chords, or broken chords (arpeggios) on the grid;
+* **harmony**: a pad at slow grids or low levels, pulsed chords, or broken chords (arpeggios) on the grid; or,
+  with ``comp_ratio``, whole chords comped on a ``pulse`` of that many times the density, as a rhythm guitar or
+  a piano comps; ``harmony_voices`` notes to a chord (a wider voicing fills more of the middle register);
 * **arpeggio**: from ``arpeggio_from`` (notes per beat), the chord's tones broken by a plucked or struck
   instrument, an octave over the harmony, rising then falling, on a ``pulse``: ``arpeggio_ratio`` times the
   section's density in notes per beat (1 to 4), every beat first, then the half beats, then the sixteenths, each
@@ -27,7 +29,9 @@ section (a segment of the plan) gets, from its ``intent.Section``:
   on each bar's last half beat from ``open_hat_from``),
   a crash at loud section starts and a fill into the next section; below that, from ``shaker_from``, a shaker on
   the grid (or on a ``pulse`` of ``shaker_ratio`` times the density), so that the onsets a listener hears follow
-  the density even under legato instruments.
+  the density even under legato instruments; and, from ``perc_from``, drummed or not, a hand percussion
+  (``perc_key``: a shaker, a cabasa, a tambourine) on a ``pulse`` of ``perc_ratio`` times the density, softer
+  between the beats: a broadband noise on the plan's onset grid, as a percussionist adds over a band.
 
 Every choice is drawn from a generator seeded by the track's seed, so the same seed gives the same score.
 """
@@ -93,6 +97,13 @@ class ComposerConfig:
     grace_share: float = 0.0  # share of the melody's notes led into by a grace note a scale step above (0: none)...
     grace_beats: float = 0.25  # ...this many beats early (a note with a melody onset closer before it gets none)...
     grace_accent: float = 0.5  # ...at this share of the note's accent
+    harmony_voices: int = 0  # voices of the harmony's chords (0: 3, or 4 in sections louder than 0.6)
+    comp_ratio: float = 0.0  # the harmony's pulsed and broken chords comped instead: whole chords on a pulse of
+    # this many times the density (1 to 4 per beat), each held to the next (0: pulsed or broken as the grid says)
+    perc_ratio: float = 0.0  # a hand percussion (``perc_key``) on a pulse of this many times the density...
+    perc_from: float = 1.0  # ...in the sections at least this dense (notes per beat), drummed or not...
+    perc_key: int = 82  # ...this GM percussion key (82: shaker, 69: cabasa, 54: tambourine, 70: maracas)...
+    perc_accent: float = 0.4  # ...at this accent between the beats (on the beats 0.15 more) (0 ratio: none)
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -266,10 +277,16 @@ def harmony(sections: list[Section], chords: list[Chord], config: ComposerConfig
         section = section_of(sections, chord.start)
         step = grid(section, config)
         centre = harmony_centre(section, config)
-        pitches = voice(chord.tones, centre, previous, voices=3 if section.level < 0.6 else 4)
+        voices = config.harmony_voices or (3 if section.level < 0.6 else 4)
+        pitches = voice(chord.tones, centre, previous, voices=voices)
         previous = pitches
         if section.level < config.pad_below or step >= 2.0 or chord is chords[-1]:  # the last chord is held
             events += [Event(chord.start, chord.length, p, 0.8, HARMONY, section.index) for p in pitches]
+        elif config.comp_ratio:  # comping: whole chords on the section's pulse, each held to the next
+            onsets = pulse(chord.start, chord.length, float(np.clip(config.comp_ratio * section.density, 1.0, 4.0)))
+            for beat, following in zip(onsets, onsets[1:] + [chord.end]):
+                accent = metric_accent((beat - chord.start) % config.meter, config.meter)
+                events += [Event(beat, following - beat, p, 0.9 * accent, HARMONY, section.index) for p in pitches]
         elif step >= 1.0:  # pulsed chords on the beats
             for beat in np.arange(chord.start, chord.end, 1.0):
                 accent = metric_accent((beat - chord.start) % config.meter, config.meter)
@@ -331,6 +348,10 @@ def drums(sections: list[Section], config: ComposerConfig) -> list[Event]:
                      if config.shaker_ratio else list(np.arange(start, start + section.beats, step)))
             events += [Event(beat, step, SHAKER, 0.45 + 0.2 * float(beat % config.meter == 0), DRUMS, section.index)
                        for beat in beats]
+        if config.perc_ratio and section.density >= config.perc_from:
+            beats = pulse(start, section.beats, float(np.clip(config.perc_ratio * section.density, 1.0, 4.0)))
+            events += [Event(beat, 0.25, config.perc_key, config.perc_accent + 0.15 * float(float(beat).is_integer()),
+                             DRUMS, section.index) for beat in beats]
         if section.density < config.drums_from:
             continue
         snare = SNARE if section.level >= config.pad_below else SIDE_STICK

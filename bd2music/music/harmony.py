@@ -50,8 +50,10 @@ def progression(key: Key, degrees: tuple[int, ...], start: float, step: float) -
 
 def voice(tones: tuple[int, ...], centre: int, previous: list[int] | None, voices: int = 3) -> list[int]:
     """MIDI pitches of ``voices`` chord tones near ``centre``, as close as possible to the ``previous`` voicing
-    (common tones held, the rest moving by the smallest steps)."""
-    candidates = sorted(p for p in range(centre - 9, centre + 10) if p % 12 in tones)
+    (common tones held, the rest moving by the smallest steps); from 5 voices the span widens by 3 semitones each
+    side per voice."""
+    reach = 9 + 3 * max(0, voices - 4)
+    candidates = sorted(p for p in range(centre - reach, centre + reach + 1) if p % 12 in tones)
     best, best_cost = None, np.inf
     for low in range(len(candidates)):
         chosen = candidates[low:low + voices]

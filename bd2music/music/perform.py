@@ -5,7 +5,8 @@ would give them:
   Gaussian timing noise (``timing_ms``), drums less than the others;
 * **dynamics**: the section's level sets the velocity range, a swell rises and falls over each section
   (``swell``), the composer's accents shape each note, and every velocity varies a little (``velocity_jitter``);
-* **articulation**: sustained instruments play legato, the last chord of the track rings to its end;
+* **articulation**: sustained instruments play legato, the last chord of the track rings to its end; the
+  harmony's chords can be strummed (``strum_ms``: each note a little after the one under it);
 * **orchestration**: each role is played by the instrument the section chose for it, kept inside that
   instrument's range by octaves; a melody doubled an octave below when the section has a ``counter`` voice, the
   bass when it has a ``sub`` one;
@@ -43,6 +44,7 @@ class PerformerConfig:
     drum_s: float = 0.3  # how long a drum hit is held
     ring_s: float = 1.5  # the final chord is held at least this long (the track is extended when needed)
     found_accent: float = 0.8  # a found sound doubles the melody's notes at least this accented (strong beats)
+    strum_ms: float = 0.0  # the harmony's chords strummed: each note this much after the one under it (0: none)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def perform(events: list[Event], sections: list[Section], orchestration: list[Or
     timeline = Timeline(sections)
     last_beat = max((e.beat for e in events if e.role != DRUMS), default=0.0)
     end_s = sections[-1].end
-    notes = []
+    notes, strums = [], strum_offsets(events, config.strum_ms)
     for event in events:
         plan = orchestration[event.section]
         players = [(event.role, plan.instrument(event.role), 0)]
@@ -104,14 +106,29 @@ def perform(events: list[Event], sections: list[Section], orchestration: list[Or
             if instrument is None:
                 continue
             notes.append(_note(event, role, instrument, shift, timeline, rng, ranges, config,
-                               ring=event.beat >= last_beat and event.role != DRUMS, end_s=end_s))
+                               ring=event.beat >= last_beat and event.role != DRUMS, end_s=end_s,
+                               strum=strums.get(id(event), 0.0)))
     return sorted(notes, key=lambda n: (n.start, n.instrument, n.pitch))
 
 
+def strum_offsets(events: list[Event], strum_ms: float) -> dict[int, float]:
+    """Seconds after its onset each harmony note of a chord (its notes on one beat) is played, keyed by the
+    event's ``id``: ``strum_ms`` more for each note over the lowest, as a guitarist's down-strum (none: empty)."""
+    if not strum_ms:
+        return {}
+    chords: dict[float, list[Event]] = {}
+    for event in events:
+        if event.role == HARMONY:
+            chords.setdefault(event.beat, []).append(event)
+    return {id(e): rank * strum_ms / 1000 for chord in chords.values() if len(chord) > 1
+            for rank, e in enumerate(sorted(chord, key=lambda e: e.pitch))}
+
+
 def _note(event: Event, role: str, instrument: str, shift: int, timeline: Timeline, rng: np.random.Generator,
-          ranges: dict[str, tuple[int, int, bool]], config: PerformerConfig, ring: bool, end_s: float) -> Note:
+          ranges: dict[str, tuple[int, int, bool]], config: PerformerConfig, ring: bool, end_s: float,
+          strum: float = 0.0) -> Note:
     section = timeline.sections[event.section]
-    start = timeline.seconds(event.beat)
+    start = timeline.seconds(event.beat) + strum
     jitter = config.timing_ms / 1000 * (0.5 if role == DRUMS else 1.0)
     start = max(0.0, start + float(np.clip(rng.normal(0, jitter), -2 * jitter, 2 * jitter)))
     if role == DRUMS:
