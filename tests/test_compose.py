@@ -293,6 +293,10 @@ def test_a_hand_percussion_follows_the_pulse_of_the_density_drummed_or_not() -> 
     calm = make_plan(segment(onset_rate=0.3))
     assert not [e for e in score(calm, config=ComposerConfig(perc_ratio=2.0, perc_key=tambourine))[2]
                 if e.pitch == tambourine]  # under perc_from
+    busy = make_plan(segment(onset_rate=5.5))
+    capped = [e.beat for e in score(busy, config=ComposerConfig(perc_ratio=2.0, perc_key=tambourine, perc_max=2.0))[2]
+              if e.pitch == tambourine]
+    assert capped and {beat % 1 for beat in capped} == {0.0, 0.5}  # the beats and half beats, no sixteenths
 
 
 def test_chords_can_be_comped_on_the_pulse_voiced_wider_and_strummed() -> None:

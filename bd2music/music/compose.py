@@ -30,8 +30,9 @@ section (a segment of the plan) gets, from its ``intent.Section``:
   a crash at loud section starts and a fill into the next section; below that, from ``shaker_from``, a shaker on
   the grid (or on a ``pulse`` of ``shaker_ratio`` times the density), so that the onsets a listener hears follow
   the density even under legato instruments; and, from ``perc_from``, drummed or not, a hand percussion
-  (``perc_key``: a shaker, a cabasa, a tambourine) on a ``pulse`` of ``perc_ratio`` times the density, softer
-  between the beats: a broadband noise on the plan's onset grid, as a percussionist adds over a band.
+  (``perc_key``: a shaker, a cabasa, a tambourine) on a ``pulse`` of ``perc_ratio`` times the density (at most
+  ``perc_max`` notes per beat), softer between the beats: a broadband noise on the plan's onset grid, as a
+  percussionist adds over a band.
 
 Every choice is drawn from a generator seeded by the track's seed, so the same seed gives the same score.
 """
@@ -103,7 +104,8 @@ class ComposerConfig:
     perc_ratio: float = 0.0  # a hand percussion (``perc_key``) on a pulse of this many times the density...
     perc_from: float = 1.0  # ...in the sections at least this dense (notes per beat), drummed or not...
     perc_key: int = 82  # ...this GM percussion key (82: shaker, 69: cabasa, 54: tambourine, 70: maracas)...
-    perc_accent: float = 0.4  # ...at this accent between the beats (on the beats 0.15 more) (0 ratio: none)
+    perc_accent: float = 0.4  # ...at this accent between the beats (on the beats 0.15 more) (0 ratio: none)...
+    perc_max: float = 4.0  # ...and at most this many notes per beat (2: the beats and half beats, no sixteenths)
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -349,7 +351,8 @@ def drums(sections: list[Section], config: ComposerConfig) -> list[Event]:
             events += [Event(beat, step, SHAKER, 0.45 + 0.2 * float(beat % config.meter == 0), DRUMS, section.index)
                        for beat in beats]
         if config.perc_ratio and section.density >= config.perc_from:
-            beats = pulse(start, section.beats, float(np.clip(config.perc_ratio * section.density, 1.0, 4.0)))
+            rate = float(np.clip(config.perc_ratio * section.density, 1.0, min(config.perc_max, 4.0)))
+            beats = pulse(start, section.beats, rate)
             events += [Event(beat, 0.25, config.perc_key, config.perc_accent + 0.15 * float(float(beat).is_integer()),
                              DRUMS, section.index) for beat in beats]
         if section.density < config.drums_from:
