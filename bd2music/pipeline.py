@@ -365,5 +365,6 @@ class Pipeline:
         settings = {"seconds": seconds, "seed": seed, "steps": steps or backend.settings.steps or inference.steps,
                     "guidance": backend.settings.guidance or inference.guidance,
                     "scheduler": backend.settings.scheduler or inference.scheduler,
+                    "prompt_clips": backend.prompt_clips,
                     "vocoder": backend.settings.vocoder, "device": str(self.device), "weights": self.weights}
         return TextToAudioResult(prompt, mastered, [layer], settings, clock.timings)

@@ -28,7 +28,7 @@ class TextToAudioResult:
     prompt: str
     mastered: Mastered
     layers: list[Layer]
-    settings: dict  # seconds, seed, steps, guidance, scheduler, vocoder, device, weights
+    settings: dict  # seconds, seed, steps, guidance, scheduler, prompt_clips, vocoder, device, weights
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (not part of to_dict)
 
     @property

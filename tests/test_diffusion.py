@@ -200,6 +200,8 @@ def test_cli_writes_a_wav_and_its_json(tmp_path: Path) -> None:
     audio, rate = soundfile.read(wav)
     assert rate == 44_100 and audio.shape == (88_200, 2) and np.abs(audio).max() > 0.01
     assert record["prompt"] == "a dog barking" and record["settings"]["steps"] == 2 and record["cues"]
+    if record["settings"]["prompt_clips"]:  # conditioned on the bank clips nearest the prompt: a dog among them
+        assert "bank clips nearest it: dog" in record["cues"][0]["trigger"]
 
 
 def test_smoke_training_exports_resumes_and_keeps_held_out_clips_out(data_dir: Path, tmp_path: Path) -> None:
@@ -383,12 +385,18 @@ def test_a_segment_quiet_after_its_redraws_is_drawn_toward_the_nearest_bed(backe
     assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), quiet) and len(conditions) == 2
 
 
-def test_backend_refuses_bank_settings_without_a_bank(tmp_path: Path) -> None:
+def test_without_a_bank_the_bank_settings_are_left_out(tmp_path: Path) -> None:
     tiny_model().save_pretrained(tmp_path / "diffusion")
     vae = tiny_vae()
     audio_text = type("AudioText", (), {"config": type("Config", (), {"embed_dim": 8})()})()
-    components = {"audio_vae": vae, "audio_text": audio_text, "vocoder": None, "diffusion": tmp_path / "diffusion"}
-    with pytest.raises(InputError, match="need a sound bank"):
-        DiffusionBackend.from_components(components, {"prompt_clips": 8})
-    with pytest.raises(InputError, match="need a sound bank"):
-        DiffusionBackend.from_components(components, {"bed_fallback": True})
+    components = {"audio_vae": vae, "audio_text": audio_text, "vocoder": None, "diffusion": tmp_path / "diffusion",
+                  "bank": tmp_path / "no_bank"}
+    backend = DiffusionBackend.from_components(components, {"prompt_clips": 8, "bed_fallback": True})
+    assert backend.bank is None and backend.prompt_clips == 0
+    backend.audio_text.embed_text = lambda texts: torch.ones(len(texts), 8) / 8 ** 0.5
+    embedding, why = backend.prompt_condition("rain")
+    assert torch.equal(embedding, torch.ones(8) / 8 ** 0.5) and why == "prompt: rain"
+    quiet = torch.full((64, 40), -18.0)
+    quiet[:, :10] = -6.0
+    backend.sample_mel = lambda *args: quiet
+    assert torch.equal(backend.sample_segment(40, plan().segments[0], torch.Generator()), quiet)  # no bed to pull to

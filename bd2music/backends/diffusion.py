@@ -123,7 +123,7 @@ class DiffusionBackend:
         (``components["diffusion_vae"]``, a folder, when the pipeline names one, else the pipeline's audio VAE) and
         the audio-text model it was trained with; the vocoder that ``settings`` names; the sound bank
         (``components["bank"]``, a folder) when the pipeline names one (``bed_fallback`` and ``prompt_clips``
-        read it)."""
+        read it; without it, both are left out and the result's settings say ``prompt_clips`` 0)."""
         config = settings_config(DiffusionSettings, settings, "diffusion")
         vae, vae_name = diffusion_vae(components)
         audio_text = components["audio_text"]
@@ -148,10 +148,10 @@ class DiffusionBackend:
             vocoder = GriffinLim(mel, config.griffin_lim_iterations)
         elif config.vocoder == "warm":
             vocoder = WarmGriffinLim(vocoder, config.griffin_lim_iterations)
-        bank = SoundBank.load(components["bank"]) if components.get("bank") else None
-        if bank is None and (config.bed_fallback or config.prompt_clips):
-            raise InputError("the diffusion settings bed_fallback and prompt_clips need a sound bank; the pipeline "
-                             "names none")
+        try:  # without it (the pipeline says so where it offers the sounds), both settings are left out
+            bank = SoundBank.load(components["bank"]) if components.get("bank") else None
+        except InputError:
+            bank = None
         if bank is not None and bank.embeddings.shape[1] != audio_text.config.embed_dim:
             raise InputError(f"the sound bank's {bank.embeddings.shape[1]}-d embeddings do not fit the audio-text "
                              f"model's {audio_text.config.embed_dim}")
@@ -188,7 +188,7 @@ class DiffusionBackend:
             if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
                 return mel
             mel = self.sample_mel(frames, *condition, generator)
-        if s.bed_fallback and quiet_share(mel, s.quiet_db) > s.max_quiet_share:
+        if s.bed_fallback and self.bank is not None and quiet_share(mel, s.quiet_db) > s.max_quiet_share:
             mel = self.sample_mel(frames, self.toward_bed(condition[0]), condition[1], generator)
         return mel
 
@@ -282,10 +282,15 @@ class DiffusionBackend:
                   self.source, why, "generated sound")
         return Layer("diffusion", self.voice(mel, samples), self.sample_rate, [cue])
 
+    @property
+    def prompt_clips(self) -> int:
+        """How many bank clips a prompt is conditioned on: ``settings.prompt_clips``, 0 without a bank."""
+        return self.settings.prompt_clips if self.bank is not None else 0
+
     def prompt_condition(self, prompt: str) -> tuple[torch.Tensor, str]:
         """(a prompt's condition, the cue's trigger): ``embed_text`` of the prompt, or with ``prompt_clips`` the
         mean audio embedding of the bank clips whose captions lie nearest it (named in the trigger)."""
-        if not self.settings.prompt_clips:
+        if not self.prompt_clips:
             return self.audio_text.embed_text([prompt])[0], f"prompt: {prompt}"
         if self._captions is None:
             self._captions = CaptionIndex(self.bank, text_encoder(self.audio_text.config.text_model))
