@@ -15,7 +15,7 @@ import torch
 
 from bd2music.bank.index import SoundBank
 
-CAPTION = "{label}, a {category} sound"  # one of the audio-text model's training templates
+CAPTION = "{label}, a {category} sound"  # one of the audio-text model's training templates (training.audio_text)
 
 
 class CaptionIndex:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from bd2music.bank.captions import CAPTION
 from bd2music.data.sounds import SoundCache
 from bd2music.models.audio_text import AudioTextModelConfig, AudioTextModel
 from bd2music.models.text_encoder import text_encoder
@@ -39,7 +40,7 @@ TEMPLATES = (
     "{label}",
     "the sound of {label}",
     "a recording of {label}",
-    "{label}, a {category} sound",
+    CAPTION,  # "{label}, a {category} sound": how the sound bank's clips are found by text
     "{category} sound: {label}",
 )
 QUERY_TEMPLATE = "the sound of {label}"
