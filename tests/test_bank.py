@@ -128,6 +128,38 @@ def test_rank_masks_and_pools_window_latents(built) -> None:
         bank.rank(descriptors={"brightness": 1.0})
 
 
+def test_a_bonus_reorders_the_ranking_and_neighbours_leave_the_clip_out(built) -> None:
+    bank, _ = built
+    order = bank.rank(embedding=bank.embeddings[0])
+    bonus = torch.zeros(len(bank))
+    bonus[order[-1]] = 10.0
+    assert bank.rank(embedding=bank.embeddings[0], bonus=bonus) == [order[-1], *order[:-1]]
+    for i in range(len(bank)):
+        near = bank.neighbours(i)
+        assert sorted(near) == sorted(set(range(len(bank))) - {i})
+        assert near == [j for j in bank.rank(bank.latents[i], bank.embeddings[i]) if j != i]
+    assert bank.neighbours(0, bank.mask(kind="event")) == [1]
+
+
+def test_a_chain_of_clips_plays_each_in_turn(built) -> None:
+    """``loopable`` of several clips: each bed's start cross-faded with the end of the one before it (the first's
+    with the last's end), each event's tail faded; one clip as a list is that clip's own loop."""
+    from bd2music.bank.play import loopable
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(3000).astype(np.float32), rng.standard_normal(2000).astype(np.float32)
+    assert np.array_equal(loopable([a], "bed", 1000, 0.4, 0.2), loopable(a, "bed", 1000, 0.4, 0.2))
+    chain = loopable([a, b], "bed", 1000, 0.4, 0.2)  # 400-sample cross-fades
+    assert len(chain) == len(a) + len(b) - 2 * 400
+    ramp = np.linspace(0.0, 1.0, 400, dtype=np.float32)
+    assert np.allclose(chain[:400], a[:400] * ramp + b[-400:] * (1 - ramp))
+    assert np.array_equal(chain[400 : len(a) - 400], a[400:-400])
+    assert np.allclose(chain[len(a) - 400 : len(a)], b[:400] * ramp + a[-400:] * (1 - ramp))
+    events = loopable([a, b], "event", 1000, 0.4, 0.2)
+    assert len(events) == len(a) + len(b) and np.array_equal(events[len(a) : len(a) + 1000], b[:1000])
+    assert events[len(a) - 1] == 0.0 and events[-1] == 0.0  # each tail faded out
+
+
 def test_quantile_of_a_descriptor_over_a_mask(built) -> None:
     bank, _ = built
     column = bank.descriptors[:, bank.descriptor_names.index("onset_rate")]

@@ -169,6 +169,38 @@ def test_a_long_recording_plays_without_a_loop(scene) -> None:
     assert len(excerpt) == length and np.corrcoef(excerpt, played)[0, 1] > 0.999
 
 
+def test_a_length_weight_chooses_longer_recordings_and_a_chain_plays_several(scene, plan) -> None:
+    """``main_length_weight`` favours main recordings that cover the segment unlooped; with ``chain`` a shorter one
+    plays in turn with others of its kind (none twice, not the previous segment's), each credited as a bed."""
+    kinds = replace(scene.config, main_kinds=("bed", "event"), match=("onset_rate", "tempo"), descriptor_weight=1.5,
+                    top_k=3)
+    segments = [replace(plan.segments[0], onset_rate=rate, tempo=tempo, start=0.0, end=10.0,
+                             effects=[])
+                for rate in (0.5, 2.0, 5.0) for tempo in (70.0, 140.0)]
+
+    def durations(backend) -> list[float]:
+        return [backend.bank.clips[backend.choose(segment, np.random.default_rng(seed))[0][0]].duration
+                for segment in segments for seed in range(3)]
+
+    short, long = durations(replace(scene, config=kinds)), durations(replace(scene, config=replace(
+        kinds, main_length_weight=2.0)))
+    assert np.mean(long) > 1.5 * np.mean(short) and sum(d >= 10.0 for d in long) > sum(d >= 10.0 for d in short)
+
+    chained = replace(scene, config=replace(kinds, chain=3))
+    for segment in segments:
+        single = replace(scene, config=kinds).choose(segment, np.random.default_rng(0), previous_bed=7)
+        bed, events = chained.choose(segment, np.random.default_rng(0), previous_bed=7)
+        assert bed[0] == single[0][0] and events == single[1]  # the chain draws nothing from the seed's stream
+        clips = [chained.bank.clips[i] for i in bed]
+        assert len(set(bed)) == len(bed) <= 3 and 7 not in bed and {c.kind for c in clips} == {clips[0].kind}
+        assert len(bed) == 1 or sum(c.duration for c in clips[:-1]) < 10.0
+    segment = next(s for s in segments if len(chained.choose(s, np.random.default_rng(0))[0]) > 1)
+    one = replace(plan, segments=[replace(segment, start=0.0, end=plan.seconds)])
+    [layer] = chained.render(one, seed=0)
+    beds = [c.clip for c in layer.cues if c.trigger.endswith("(bed)")]
+    assert beds == [chained.bank.clips[i].id for i in chained.choose(segment, np.random.default_rng([0, 0]))[0]]
+
+
 def test_a_bank_with_one_kind_still_sounds(scene, plan) -> None:
     from bd2music.bank import SoundBank
 

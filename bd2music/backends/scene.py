@@ -6,12 +6,13 @@ Per segment (a random generator seeded by the seed and the segment's index):
   space, the semantic embedding in the audio-text space, the ``match`` descriptors: the spectral centroid target as
   it is, the tempo and onset-rate targets, which are ramps over their listener range, by rank: a target a third up
   its range asks for the bank's clip a third up that descriptor's distribution; with ``match_as`` "played" the
-  descriptors of the clip as a scene plays it over a segment); the segment's main recording is
-  drawn from the ``top_k`` best clips of ``main_kinds``, never the previous segment's; the events' ``palette``
-  from the best events.
+  descriptors of the clip as a scene plays it over a segment; with ``main_length_weight`` a clip long enough
+  to play unlooped ranks higher); the segment's main recording is drawn from the ``top_k`` best clips of
+  ``main_kinds``, never the previous segment's; the events' ``palette`` from the best events.
 * **main recording (bed)**: played as recorded, from a random offset, when it is long enough; a shorter bed clip
   is looped with ``loop_crossfade_s`` cross-fades, a shorter event clip repeated with its attack intact
-  (``bd2music.bank.play.loopable``); it
+  (``bd2music.bank.play.loopable``), or, with ``chain``, played in turn with its nearest neighbours among the
+  segment's best clips of its kind before the chain repeats; it
   breathes with the beats and events (it rises with each one and dips ``bed_pulse_db`` between them).
 * **events**: at the onsets of ``bd2music.soundtrack.onset_times``: a beat every ``60 / tempo`` s, and evenly
   spread events between beats, 1 to ``max_events_per_beat`` per beat as the onset-rate target rises through its
@@ -71,6 +72,11 @@ class SceneConfig:
     events_match_as: str | None = None  # the same for the events' palette (None: as ``match_as``)
     main_kinds: tuple[str, ...] = ("bed",)  # kinds of clip the segment's main recording (its bed) may be
     main_music: bool = False  # whether a music clip may be the main recording (it brings its own beat)
+    main_length_weight: float = 0.0  # added to a main recording's rank score x the share of the segment it covers
+    # unlooped (min(1, its duration / the segment's)): longer recordings are chosen more often
+    chain: int = 1  # a main recording shorter than its segment plays in turn with up to this many - 1 others of
+    # its kind (those of the segment's best main recordings nearest to it, ``SoundBank.neighbours``), each bed
+    # cross-faded into the next, before the chain repeats: fewer repeats of the same seconds
     palette: int = 3  # event clips per segment
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
     event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
@@ -142,8 +148,8 @@ class SceneBackend:
         cues, where = [], trigger(segment.panel)
         audio = np.zeros(length, dtype=np.float32)
         if bed:
-            audio += self._bed(bed[0], length, segment.flatness, rng) * self._pulse(segment, length)
-            cues.append(self._cue(bed[0], offset, offset + length / self.sample_rate, f"{where} (bed)"))
+            audio += self._bed(bed, length, segment.flatness, rng) * self._pulse(segment, length)
+            cues += [self._cue(clip, offset, offset + length / self.sample_rate, f"{where} (bed)") for clip in bed]
         if events:
             audio += self._events(events, segment, length, rng, offset, cues, where)
         for effect in segment.effects:
@@ -160,7 +166,14 @@ class SceneBackend:
             mains |= bank.mask(kind=kind)
         if not config.main_music:
             mains &= ~bank.mask(category="music")
-        bed = self._draw(self._rank(segment, mains, config.match_as), 1, rng, exclude=previous_bed)
+        bonus = None
+        if config.main_length_weight:
+            durations = torch.tensor([clip.duration for clip in bank.clips])
+            bonus = config.main_length_weight * (durations / max(segment.duration, 1e-3)).clamp(max=1.0)
+        ranked = self._rank(segment, mains, config.match_as, bonus)
+        bed = self._draw(ranked, 1, rng, exclude=previous_bed)
+        if bed and config.chain > 1:
+            bed += self._chain(bed[0], ranked, segment.duration, previous_bed)
         events_as = config.events_match_as or config.match_as
         events = self._draw(self._rank(segment, bank.mask(kind="event"), events_as), config.palette, rng)
         if not bed and not events:  # a bank with one kind only: take anything
@@ -168,9 +181,26 @@ class SceneBackend:
             events = self._draw(self._rank(segment, anything, events_as), config.palette, rng)
         return bed, events
 
-    def _rank(self, segment: SegmentPlan, mask: torch.Tensor, match_as: str = "recorded") -> list[int]:
+    def _chain(self, first: int, ranked: list[int], seconds: float, previous_bed: int | None) -> list[int]:
+        """The clips that follow ``first`` in its chain (``chain``): of the ``top_k`` best ``ranked`` clips of its
+        kind, the nearest to it, until the chain lasts ``seconds``."""
+        kind, bank = self.bank.clips[first].kind, self.bank
+        pool = [i for i in ranked if i not in (first, previous_bed) and bank.clips[i].kind == kind]
+        pool = pool[: max(self.config.top_k, self.config.chain)]
+        mask = torch.zeros(len(bank), dtype=torch.bool)
+        mask[pool] = True
+        chain, lasts = [], bank.clips[first].duration
+        for clip in bank.neighbours(first, mask)[: self.config.chain - 1]:
+            if lasts >= seconds:
+                break
+            chain.append(clip)
+            lasts += bank.clips[clip].duration
+        return chain
+
+    def _rank(self, segment: SegmentPlan, mask: torch.Tensor, match_as: str = "recorded",
+              bonus: torch.Tensor | None = None) -> list[int]:
         """The clips of ``mask``, best first for ``segment`` (latents, embedding, the ``match`` descriptors as
-        recorded or as played)."""
+        recorded or as played; ``bonus`` added to the scores)."""
         descriptors = {}
         for name in self.config.match:
             value, column = getattr(segment, name), self._column(name, match_as)
@@ -179,7 +209,7 @@ class SceneBackend:
                 value = self.bank.quantile(column, place, mask)
             descriptors[column] = value
         return self.bank.rank(segment.latents.latents, segment.embedding, descriptors,
-                              RankWeights(descriptors=self.config.descriptor_weight), mask)
+                              RankWeights(descriptors=self.config.descriptor_weight), mask, bonus)
 
     def _column(self, target: str, match_as: str) -> str:
         """The bank descriptor a plan target is matched to (``match_as``); one line if the bank lacks it."""
@@ -198,21 +228,23 @@ class SceneBackend:
         chosen = rng.choice(len(pool), size=min(count, len(pool)), replace=False, p=weights / weights.sum())
         return [pool[i] for i in chosen]
 
-    def _bed(self, clip: int, length: int, flatness: float, rng: np.random.Generator) -> np.ndarray:
-        """(length,) the bed clip from a random offset (``_cover``) at the flatness's level."""
-        out = self._cover(clip, length, rng)
+    def _bed(self, clips: int | list[int], length: int, flatness: float, rng: np.random.Generator) -> np.ndarray:
+        """(length,) the bed clip (or chain) from a random offset (``_cover``) at the flatness's level."""
+        out = self._cover(clips, length, rng)
         low, high = self.config.bed_rms_db
         return out * _gain_to(out, low + (high - low) * min(1.0, flatness / 0.5))
 
-    def _cover(self, clip: int, length: int, rng: np.random.Generator) -> np.ndarray:
-        """(length,) of clip ``clip`` from a random offset: one stretch of it when it is long enough, else looped
-        (cross-faded onto its own start), or, for an event clip, repeated whole with its attack intact."""
-        samples = np.asarray(self.bank.audio(clip), dtype=np.float32)
+    def _cover(self, clips: int | list[int], length: int, rng: np.random.Generator) -> np.ndarray:
+        """(length,) of clip ``clips`` (or of the chain of clips ``clips``, ``chain``) from a random offset: one
+        stretch of the first when it is long enough, else looped (cross-faded onto its own start, or into the next
+        clip of the chain), or, for event clips, repeated whole with their attacks intact."""
+        clips = [clips] if isinstance(clips, int) else clips
+        samples = np.asarray(self.bank.audio(clips[0]), dtype=np.float32)
         if len(samples) >= length:  # long enough: one stretch of the recording, no loop
             start = int(rng.integers(len(samples) - length + 1))
             return samples[start : start + length]
-        loop = loopable(samples, self.bank.clips[clip].kind, self.sample_rate, self.config.loop_crossfade_s,
-                        self.config.event_fade_s)
+        loop = loopable([self.bank.audio(clip) for clip in clips], self.bank.clips[clips[0]].kind, self.sample_rate,
+                        self.config.loop_crossfade_s, self.config.event_fade_s)
         start = int(rng.integers(len(loop)))
         return np.resize(np.roll(loop, -start), length)
 

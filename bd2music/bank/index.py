@@ -194,14 +194,23 @@ class SoundBank:
         descriptors: dict[str, float] | torch.Tensor | None = None,
         weights: RankWeights = RankWeights(),
         mask: torch.Tensor | None = None,
+        bonus: torch.Tensor | None = None,
     ) -> list[int]:
         """Indices of the clips allowed by ``mask`` (default: all), best first, for a query made of any of:
-        ``latent`` (pooled (2C,) or window latents), ``embedding`` (E,) and ``descriptors`` (dict or (K,))."""
+        ``latent`` (pooled (2C,) or window latents), ``embedding`` (E,) and ``descriptors`` (dict or (K,)), with
+        ``bonus`` (N,), if given, added to every clip's score."""
         score = self.scores(latent, embedding, descriptors, weights)
+        if bonus is not None:
+            score = score + torch.as_tensor(bonus, dtype=torch.float32)
         order = torch.argsort(score, descending=True, stable=True)
         if mask is not None:
             order = order[torch.as_tensor(mask, dtype=torch.bool)[order]]
         return order.tolist()
+
+    def neighbours(self, index: int, mask: torch.Tensor | None = None) -> list[int]:
+        """Clips allowed by ``mask`` (default: all) other than ``index``, nearest to clip ``index`` first (the sum
+        of their cosine similarities in the audio-VAE and audio-text spaces, as :meth:`rank` weighs them)."""
+        return [i for i in self.rank(self.latents[index], self.embeddings[index], mask=mask) if i != index]
 
     def quantile(self, name: str, q: float, mask: torch.Tensor | None = None) -> float:
         """The ``q`` quantile (0-1) of descriptor ``name`` over the clips allowed by ``mask`` (default: all)."""

@@ -1,7 +1,8 @@
 """A clip as a scene plays it over a segment, and what the listening evaluation measures on that.
 
 * ``loopable``: one period of a clip too short for its segment, as it repeats: a bed's end cross-faded onto its
-  start (seamless), an event's tail faded with its attack kept (each repeat is heard as an onset).
+  start (seamless), an event's tail faded with its attack kept (each repeat is heard as an onset); or of a chain
+  of clips of one kind played in turn, each bed cross-faded into the next.
 * ``played``: a segment's length of the clip from a given offset: one stretch when the clip is long enough, else
   ``loopable`` repeated.
 * ``played_measures``: the evaluation's measures (``bd2music.evaluation.listening.audio_measures``: librosa onset
@@ -13,28 +14,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 PLAYED = {"onset_rate": "played_onset_rate", "tempo": "played_tempo", "spectral_centroid": "played_centroid"}
 PLAYED_WINDOWS = 3  # stretches of a clip at least a segment long measured (evenly spaced), their median kept
 
 
-def loopable(samples: np.ndarray, kind: str, rate: int, loop_crossfade_s: float, event_fade_s: float) -> np.ndarray:
+def loopable(samples: np.ndarray | Sequence[np.ndarray], kind: str, rate: int, loop_crossfade_s: float,
+             event_fade_s: float) -> np.ndarray:
     """One period of ``samples`` as it repeats under a scene: an event's tail faded over ``event_fade_s`` (its
-    attack intact), any other clip's end cross-faded onto its start over ``loop_crossfade_s``."""
-    samples = np.asarray(samples, dtype=np.float32)
+    attack intact), any other clip's end cross-faded onto its start over ``loop_crossfade_s``. A sequence of clips
+    of one kind is one period of them in turn (a chain): each event's tail faded, each other clip's start
+    cross-faded with the end of the one before it (the last one's end onto the first one's start)."""
+    pieces = [np.asarray(samples, dtype=np.float32)] if isinstance(samples, np.ndarray) else \
+        [np.asarray(piece, dtype=np.float32) for piece in samples]
     if kind == "event":
-        fade = min(round(event_fade_s * rate), len(samples) // 4)
-        loop = samples.copy()
+        loops = []
+        for piece in pieces:
+            fade = min(round(event_fade_s * rate), len(piece) // 4)
+            loop = piece.copy()
+            if fade:
+                loop[len(loop) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+            loops.append(loop)
+        return np.concatenate(loops)
+    fade = min(round(loop_crossfade_s * rate), *(len(piece) // 3 for piece in pieces))
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    loops = []
+    for piece, before in zip(pieces, pieces[-1:] + pieces[:-1]):
+        loop = piece[: len(piece) - fade].copy()
         if fade:
-            loop[len(loop) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        return loop
-    fade = min(round(loop_crossfade_s * rate), len(samples) // 3)
-    loop = samples[: len(samples) - fade].copy()
-    if fade:
-        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-        loop[:fade] = samples[:fade] * ramp + samples[len(samples) - fade :] * (1 - ramp)
-    return loop
+            loop[:fade] = piece[:fade] * ramp + before[len(before) - fade :] * (1 - ramp)
+        loops.append(loop)
+    return np.concatenate(loops)
 
 
 def played(samples: np.ndarray, length: int, kind: str, rate: int, start: int, loop_crossfade_s: float,
