@@ -173,7 +173,7 @@ def test_a_length_weight_chooses_longer_recordings_and_a_chain_plays_several(sce
     """``main_length_weight`` favours main recordings that cover the segment unlooped; with ``chain`` a shorter one
     plays in turn with others of its kind (none twice, not the previous segment's), each credited as a bed."""
     kinds = replace(scene.config, main_kinds=("bed", "event"), match=("onset_rate", "tempo"), descriptor_weight=1.5,
-                    top_k=3)
+                    top_k=3, main_length_weight=0.0, chain=1)
     segments = [replace(plan.segments[0], onset_rate=rate, tempo=tempo, start=0.0, end=10.0,
                              effects=[])
                 for rate in (0.5, 2.0, 5.0) for tempo in (70.0, 140.0)]
@@ -194,11 +194,30 @@ def test_a_length_weight_chooses_longer_recordings_and_a_chain_plays_several(sce
         clips = [chained.bank.clips[i] for i in bed]
         assert len(set(bed)) == len(bed) <= 3 and 7 not in bed and {c.kind for c in clips} == {clips[0].kind}
         assert len(bed) == 1 or sum(c.duration for c in clips[:-1]) < 10.0
-    segment = next(s for s in segments if len(chained.choose(s, np.random.default_rng(0))[0]) > 1)
-    one = replace(plan, segments=[replace(segment, start=0.0, end=plan.seconds)])
-    [layer] = chained.render(one, seed=0)
+    segment = next(replace(s, end=plan.seconds) for s in segments
+                   if len(chained.choose(replace(s, end=plan.seconds), np.random.default_rng([0, 0]))[0]) > 1)
+    [layer] = chained.render(replace(plan, segments=[segment]), seed=0)
     beds = [c.clip for c in layer.cues if c.trigger.endswith("(bed)")]
     assert beds == [chained.bank.clips[i].id for i in chained.choose(segment, np.random.default_rng([0, 0]))[0]]
+
+
+def test_voices_can_play_several_clips_of_their_label_in_turn(scene, plan) -> None:
+    """With ``voices_chain`` the voices of a dialogue shorter than their segment play in turn with others of their
+    label (each credited) instead of looping one clip."""
+    from bd2music.text_cues import DIALOGUE, SoundEffect
+
+    crowd = scene.bank.mask(label="crowd").nonzero().flatten().tolist()
+    voices = SoundEffect(DIALOGUE, "people talking", "crowd", 0.0, scene.bank.embeddings[crowd[0]])
+    one = replace(plan, segments=[replace(plan.segments[0], start=0.0, end=plan.seconds, effects=[voices])])
+
+    def heard(backend) -> list[str]:
+        [layer] = backend.render(one, seed=0)
+        return [c.clip for c in layer.cues if c.trigger == voices.trigger]
+
+    single, chained = (heard(replace(scene, config=replace(scene.config, voices_chain=links))) for links in (1, 3))
+    lasts = sum(next(c.duration for c in scene.bank.clips if c.id == clip) for clip in chained[:-1])
+    assert len(single) == 1 and chained[0] == single[0] and len(set(chained)) == len(chained) > 1
+    assert lasts < plan.seconds and {scene.bank.clips[i].id for i in crowd} >= set(chained)
 
 
 def test_a_bank_with_one_kind_still_sounds(scene, plan) -> None:

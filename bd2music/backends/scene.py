@@ -97,6 +97,8 @@ class SceneConfig:
     effect_max_s: float = 1.5  # longest sound effect the lettering asks for
     effect_peak_db: float = -3.0  # peak level of a lettering sound effect (dBFS before the master)
     voices_rms_db: float = -32.0  # RMS level of the voices a dialogue-heavy panel brings
+    voices_chain: int = 1  # voices shorter than their segment play in turn with up to this many - 1 other clips of
+    # their label (the nearest to them, as ``chain``) before they repeat
 
     def __post_init__(self) -> None:
         if unknown := [name for name in self.match if name not in MATCHED]:
@@ -173,7 +175,9 @@ class SceneBackend:
         ranked = self._rank(segment, mains, config.match_as, bonus)
         bed = self._draw(ranked, 1, rng, exclude=previous_bed)
         if bed and config.chain > 1:
-            bed += self._chain(bed[0], ranked, segment.duration, previous_bed)
+            kind = bank.clips[bed[0]].kind
+            pool = [i for i in ranked if i not in (bed[0], previous_bed) and bank.clips[i].kind == kind]
+            bed += self._chain(bed[0], pool, segment.duration, config.chain)
         events_as = config.events_match_as or config.match_as
         events = self._draw(self._rank(segment, bank.mask(kind="event"), events_as), config.palette, rng)
         if not bed and not events:  # a bank with one kind only: take anything
@@ -181,16 +185,16 @@ class SceneBackend:
             events = self._draw(self._rank(segment, anything, events_as), config.palette, rng)
         return bed, events
 
-    def _chain(self, first: int, ranked: list[int], seconds: float, previous_bed: int | None) -> list[int]:
-        """The clips that follow ``first`` in its chain (``chain``): of the ``top_k`` best ``ranked`` clips of its
-        kind, the nearest to it, until the chain lasts ``seconds``."""
-        kind, bank = self.bank.clips[first].kind, self.bank
-        pool = [i for i in ranked if i not in (first, previous_bed) and bank.clips[i].kind == kind]
-        pool = pool[: max(self.config.top_k, self.config.chain)]
+    def _chain(self, first: int, pool: list[int], seconds: float, links: int) -> list[int]:
+        """Up to ``links - 1`` clips that follow ``first`` in its chain: of the ``top_k`` first clips of ``pool``
+        (best first), the nearest to it, until the chain lasts ``seconds``."""
+        bank = self.bank
+        if links <= 1:
+            return []
         mask = torch.zeros(len(bank), dtype=torch.bool)
-        mask[pool] = True
+        mask[pool[: max(self.config.top_k, links)]] = True
         chain, lasts = [], bank.clips[first].duration
-        for clip in bank.neighbours(first, mask)[: self.config.chain - 1]:
+        for clip in bank.neighbours(first, mask)[: links - 1]:
             if lasts >= seconds:
                 break
             chain.append(clip)
@@ -279,16 +283,19 @@ class SceneBackend:
         mask = self.bank.mask(label=effect.label) if effect.label else torch.zeros(len(self.bank), dtype=torch.bool)
         if not mask.any():
             mask = self.bank.mask(kind="event")
-        chosen = self._draw(self.bank.rank(embedding=effect.embedding, mask=mask), 1, rng)
+        ranked = self.bank.rank(embedding=effect.embedding, mask=mask)
+        chosen = self._draw(ranked, 1, rng)
         if not chosen:
             return out
-        clip = chosen[0]
+        clips, kind = chosen, self.bank.clips[chosen[0]].kind
         if effect.word == DIALOGUE:
-            voices = self._bed(clip, length, 0.0, rng)
+            pool = [i for i in ranked if i != clips[0] and self.bank.clips[i].kind == kind]
+            clips += self._chain(clips[0], pool, length / rate, config.voices_chain)
+            voices = self._bed(clips, length, 0.0, rng)
             out += voices * _gain_to(voices, config.voices_rms_db)
             start, end = 0, length
         else:
-            attack = self._attack(clip, config.effect_max_s)
+            attack = self._attack(clips[0], config.effect_max_s)
             fade = min(round(config.event_fade_s * rate), len(attack))
             sound = attack.copy()
             sound[len(sound) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
@@ -297,7 +304,7 @@ class SceneBackend:
             peak = float(np.abs(sound).max()) or 1.0
             out[start : start + len(sound)] = sound * (10 ** (config.effect_peak_db / 20) / peak)
             end = start + len(sound)
-        cues.append(self._cue(clip, offset + start / rate, offset + end / rate, effect.trigger))
+        cues += [self._cue(clip, offset + start / rate, offset + end / rate, effect.trigger) for clip in clips]
         return out
 
     def _pulse(self, segment: SegmentPlan, length: int) -> np.ndarray:
