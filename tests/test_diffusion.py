@@ -19,6 +19,7 @@ from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig
 from bd2music.models.base import merge_config
 from bd2music.models.diffusion import LatentDiffusion, LatentDiffusionConfig
 from bd2music.plan import Plan, SegmentPlan
+from bd2music.text_to_audio import CONDITION, TextToAudioResult
 from bd2music.training.audio_vae import SMOKE as VAE_SMOKE
 
 TINY = {"latent_channels": 4, "latent_frames": 16, "downsampling": 2, "overlap_frames": 4, "embed_dim": 8,
@@ -200,8 +201,9 @@ def test_cli_writes_a_wav_and_its_json(tmp_path: Path) -> None:
     audio, rate = soundfile.read(wav)
     assert rate == 44_100 and audio.shape == (88_200, 2) and np.abs(audio).max() > 0.01
     assert record["prompt"] == "a dog barking" and record["settings"]["steps"] == 2 and record["cues"]
-    if record["settings"]["prompt_clips"]:  # conditioned on the bank clips nearest the prompt: a dog among them
-        assert "bank clips nearest it: dog" in record["cues"][0]["trigger"]
+    if record["settings"]["prompt_clips"]:  # conditioned on the bank clips nearest the prompt, a dog first
+        conditions = [cue for cue in record["cues"] if cue["trigger"] == CONDITION]
+        assert len(conditions) == record["settings"]["prompt_clips"] and conditions[0]["label"] == "dog"
 
 
 def test_smoke_training_exports_resumes_and_keeps_held_out_clips_out(data_dir: Path, tmp_path: Path) -> None:
@@ -259,6 +261,8 @@ def test_app_text_tab_makes_a_sound_and_refuses_bad_requests_in_one_line() -> No
     assert Path(wav).is_file() and figure is not None and "**rain on a roof**" in summary and "2 " in summary
     assert [Path(path).suffix for path in downloads] == [".wav", ".json"]
     assert json.loads(Path(downloads[1]).read_text())["settings"]["seed"] == 1
+    assert ("sound-bank clips whose captions are nearest the prompt (rain" in summary) == bool(
+        json.loads(Path(downloads[1]).read_text())["settings"]["prompt_clips"])
     for prompt, seconds, seed, steps, message in (("", 2, 0, 2, "prompt must not be empty"),
                                                   ("rain", 2, None, 2, "seed"), ("rain", 99, 0, 2, "seconds")):
         with pytest.raises(gr.Error, match=message):
@@ -357,7 +361,9 @@ def test_text_to_audio_can_sound_like_the_bank_clips_nearest_the_prompt(backend:
     backend._captions = CaptionIndex(backend.bank, WordEncoder())
     layer = backend.text_to_audio("jazz music in the rain", 0.5, 0)
     assert torch.allclose(conditions[-1], torch.nn.functional.normalize(torch.eye(8)[2] + torch.eye(8)[0], dim=0))
-    assert "2 bank clips nearest it: jazz; rain" in layer.cues[0].trigger
+    credited = [(cue.clip, cue.label, cue.license) for cue in layer.cues if cue.trigger == CONDITION]
+    assert credited == [("music/jazz.flac", "jazz", "CC0-1.0"), ("ambience/rain.flac", "rain", "CC0-1.0")]
+    assert TextToAudioResult("p", None, [layer], {}).sounds_like == ["jazz", "rain"]
     with pytest.raises(ValueError, match="prompt_clips"):
         DiffusionSettings(prompt_clips=-1)
 
@@ -394,8 +400,8 @@ def test_without_a_bank_the_bank_settings_are_left_out(tmp_path: Path) -> None:
     backend = DiffusionBackend.from_components(components, {"prompt_clips": 8, "bed_fallback": True})
     assert backend.bank is None and backend.prompt_clips == 0
     backend.audio_text.embed_text = lambda texts: torch.ones(len(texts), 8) / 8 ** 0.5
-    embedding, why = backend.prompt_condition("rain")
-    assert torch.equal(embedding, torch.ones(8) / 8 ** 0.5) and why == "prompt: rain"
+    embedding, clips = backend.prompt_condition("rain")
+    assert torch.equal(embedding, torch.ones(8) / 8 ** 0.5) and clips == []
     quiet = torch.full((64, 40), -18.0)
     quiet[:, :10] = -6.0
     backend.sample_mel = lambda *args: quiet

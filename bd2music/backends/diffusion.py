@@ -44,6 +44,7 @@ from bd2music.models.text_encoder import text_encoder
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
 from bd2music.soundtrack import check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
+from bd2music.text_to_audio import CONDITION
 
 DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
 VOCODER_CHOICES = ("griffin-lim", "warm", "trained")
@@ -272,29 +273,30 @@ class DiffusionBackend:
 
     @torch.inference_mode()
     def text_to_audio(self, prompt: str, seconds: float, seed: int, steps: int | None = None) -> Layer:
-        """``seconds`` of the sound a ``prompt`` describes (embed_text, no descriptor targets), as one layer."""
+        """``seconds`` of the sound a ``prompt`` describes (no descriptor targets), as one layer: its cue, then one
+        cue (trigger ``CONDITION``) per bank clip whose audio embedding conditioned it (``prompt_clips``)."""
         mel_config = self.audio_vae.config.mel
         samples = round(seconds * self.sample_rate)
-        embedding, why = self.prompt_condition(prompt)
+        embedding, clips = self.prompt_condition(prompt)
         mel = self.sample_mel(mel_config.num_frames(samples), embedding, None, torch.Generator().manual_seed(seed),
                               steps)
-        cue = Cue("diffusion", 0.0, seconds, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
-                  self.source, why, "generated sound")
-        return Layer("diffusion", self.voice(mel, samples), self.sample_rate, [cue])
+        cues = [Cue("diffusion", 0.0, seconds, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
+                    self.source, f"prompt: {prompt}", "generated sound")]
+        cues += [Cue("diffusion", 0.0, seconds, info.id, info.license, info.author, info.source, CONDITION, info.label)
+                 for info in (self.bank.clips[i] for i in clips)]
+        return Layer("diffusion", self.voice(mel, samples), self.sample_rate, cues)
 
     @property
     def prompt_clips(self) -> int:
         """How many bank clips a prompt is conditioned on: ``settings.prompt_clips``, 0 without a bank."""
         return self.settings.prompt_clips if self.bank is not None else 0
 
-    def prompt_condition(self, prompt: str) -> tuple[torch.Tensor, str]:
-        """(a prompt's condition, the cue's trigger): ``embed_text`` of the prompt, or with ``prompt_clips`` the
-        mean audio embedding of the bank clips whose captions lie nearest it (named in the trigger)."""
+    def prompt_condition(self, prompt: str) -> tuple[torch.Tensor, list[int]]:
+        """(a prompt's condition, the bank clips it comes from): ``embed_text`` of the prompt (no clips), or with
+        ``prompt_clips`` the mean audio embedding of the bank clips whose captions lie nearest it."""
         if not self.prompt_clips:
-            return self.audio_text.embed_text([prompt])[0], f"prompt: {prompt}"
+            return self.audio_text.embed_text([prompt])[0], []
         if self._captions is None:
             self._captions = CaptionIndex(self.bank, text_encoder(self.audio_text.config.text_model))
-        embedding, clips = self._captions.condition(prompt, self.settings.prompt_clips)
-        nearest = "; ".join(self.bank.clips[i].label for i in clips[:3])
-        return (embedding.to(self.audio_vae.latent_mean),
-                f"prompt: {prompt} (sounds like the {len(clips)} bank clips nearest it: {nearest} ...)")
+        embedding, clips = self._captions.condition(prompt, self.prompt_clips)
+        return embedding.to(self.audio_vae.latent_mean), clips

@@ -43,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
     write_wav(stem.with_suffix(".wav"), result.audio, result.sample_rate)
     stem.with_suffix(".json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     print(f"{stem.with_suffix('.wav')}: {result.duration:.1f} s, {result.mastered.lufs:.1f} LUFS, "
-          f"{result.settings['steps']} steps")
+          f"{result.settings['steps']} steps" + (f", sounds like {'; '.join(result.sounds_like[:4])} ..." if
+                                                  result.sounds_like else ""))
     return 0
