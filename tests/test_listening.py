@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import soxr
 
 from bd2music.evaluation import listening
 
@@ -47,6 +48,14 @@ def test_c2st_tells_different_sets_apart_only():
     features = np.stack([listening.clip_features(clip, SR) for clip in noise])
     assert listening.c2st_accuracy(features[:20], features[20:]) < 0.75  # 20 vs 30: the larger one subsampled
     assert listening.c2st_accuracy(features[:20], features[20:], seed=1) < 0.75
+
+
+def test_c2st_hears_a_storage_rate_cut_that_the_round_trip_diagnostic_removes():
+    rng = np.random.default_rng(0)
+    made = [white(1.0, seed, rng.uniform(0.05, 0.2), sr=44_100) for seed in range(20)]
+    stored = [soxr.resample(white(1.0, 20 + seed, rng.uniform(0.05, 0.2), sr=44_100), 44_100, SR) for seed in range(20)]
+    assert listening.realism_c2st(made, stored, 44_100, SR) > 0.9  # the same noise, told apart by the cut alone
+    assert listening.realism_c2st(made, stored, 44_100, SR, round_trip_generated=True) < 0.7
 
 
 def test_c2st_needs_two_clips_a_side():

@@ -135,10 +135,14 @@ class Generated:
 def listening_report(tracks: Sequence[np.ndarray], real: Sequence[np.ndarray], rate: int,
                      features: Sequence[dict], made_at: int | None = None) -> dict:
     """``bd2music.evaluation.listening`` on the tracks (at ``rate``, made at ``made_at``, default ``rate``) against
-    the real clips (at the analysis rate): realism, buzz at the neural vocoder's frame rate, staticness, page
-    distinctness and the structure links on the audio, with their ceilings on these pages."""
+    the real clips (at the analysis rate): realism (and, as a diagnostic, with the tracks taking the real clips'
+    resampling round trip too: ``listening.realism_c2st``'s ``round_trip_generated``), buzz at the neural
+    vocoder's frame rate, staticness, page distinctness and the structure links on the audio, with their ceilings
+    on these pages."""
     return {
         "realism_c2st": listening.realism_c2st(tracks, real, rate, ANALYSIS_SAMPLE_RATE, made_at=made_at),
+        "realism_c2st_round_trip": listening.realism_c2st(tracks, real, rate, ANALYSIS_SAMPLE_RATE,
+                                                          made_at=made_at, round_trip_generated=True),
         "buzz_db_median": float(np.median([listening.frame_rate_buzz_db(t, rate, rate / MEL.frames_per_second)
                                            for t in tracks])),
         "staticness_median": float(np.median([listening.staticness(t, rate) for t in tracks])),
