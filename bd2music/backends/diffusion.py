@@ -10,8 +10,9 @@ shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``, the audio VAE
 backend does, and with ``settings.texture_db`` a spectral texture that changes at its onsets
 (``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames is drawn again
 (``settings.redraws``, from the same seeded generator), and with ``settings.bed_fallback`` once more with its
-embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A room tone keeps every mel bin within
-``settings.floor_db`` of its band's mean power (sampled gaps between sparse events would be digital silence).
+embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A
+room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power (sampled gaps between sparse
+events would be digital silence).
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
 comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
 ``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
