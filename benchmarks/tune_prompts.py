@@ -3,6 +3,7 @@
     python benchmarks/tune_prompts.py --guidance 1.5 3 5 8
     python benchmarks/tune_prompts.py --weights runs/weights_try --templates "some {category}" "{category} clip"
     python benchmarks/tune_prompts.py --labels 6 --templates "some {category}" "{category} clip" --prompt-clips 0 32
+    python benchmarks/tune_prompts.py --labels 6 --templates "some {category}" "{category} clip" --prompt-temperature 0.05
 
 Prompts: the ``--labels`` most common labels of each category's training clips ("rain", "dog" ...), plus each
 ``--templates`` filled with the category name; ``SEEDS`` seeds each, ``bench_diffusion.TEXT_SECONDS`` s. The
@@ -47,6 +48,7 @@ def main() -> int:
     parser.add_argument("--templates", nargs="*", default=[], help='category templates, e.g. "some {category}"')
     parser.add_argument("--prompt-clips", type=int, nargs="+", default=[None],
                         help="bank clips nearest the prompt to condition on (default: the settings')")
+    parser.add_argument("--prompt-temperature", type=float, help="their softmax temperature (default: the settings')")
     args = parser.parse_args()
     from bd2music.evaluation.listening import clip_features
     from bd2music.pipeline import Pipeline
@@ -57,6 +59,8 @@ def main() -> int:
     classifier, accuracy = category_classifier(44_100)
     print(f"category classifier on held-out clips: {accuracy:.2f}")
     backend, prompts = pipeline.backend("diffusion"), tuning_prompts(args.labels, args.templates)
+    if args.prompt_temperature is not None:
+        backend.settings.prompt_temperature = args.prompt_temperature
     for guidance, clips in [(g, k) for g in args.guidance for k in args.prompt_clips]:
         backend.settings.guidance = guidance
         if clips is not None:

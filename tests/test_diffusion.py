@@ -347,6 +347,11 @@ def test_captions_find_the_clips_a_prompt_names() -> None:
     assert len(captions.nearest("rain", 99)[0]) == 4
     embedding, clips = captions.condition("a dog, an animal", 1)
     assert clips == [1] and torch.equal(embedding, torch.eye(8)[1])
+    plain, clips = captions.condition("jazz music in the rain", 2)  # jazz (two words), then rain (one)
+    sharp, _ = captions.condition("jazz music in the rain", 2, temperature=0.05)
+    assert clips == [2, 0]
+    assert torch.allclose(plain, torch.nn.functional.normalize(torch.eye(8)[2] + torch.eye(8)[0], dim=0))
+    assert sharp[2] > plain[2] and sharp[0] < plain[0]  # the nearer clip weighs more
 
 
 def test_text_to_audio_can_sound_like_the_bank_clips_nearest_the_prompt(backend: DiffusionBackend,

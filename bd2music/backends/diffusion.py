@@ -71,6 +71,7 @@ class DiffusionSettings:
     offbeat_db: float | None = None  # the pulse's lift of each onset between beats (None: the audio VAE's)
     bed_fallback: bool = False  # still quiet after the redraws: once more, halfway to the bank's nearest bed
     prompt_clips: int = 0  # text to sound: condition on this many bank clips nearest the prompt (0: embed_text)
+    prompt_temperature: float | None = None  # their weights: softmax(similarity / this) (None: all alike)
 
     def __post_init__(self) -> None:
         if self.pulse_from not in PULSE_SOURCES:
@@ -85,6 +86,8 @@ class DiffusionSettings:
             raise ValueError("redraws must be between 0 and 16")
         if not 0 <= self.prompt_clips <= 256:
             raise ValueError("prompt_clips must be between 0 and 256")
+        if self.prompt_temperature is not None and not 0.001 <= self.prompt_temperature <= 10:
+            raise ValueError("prompt_temperature must be between 0.001 and 10 (or None)")
         if not 0.0 <= self.max_quiet_share < 1.0:
             raise ValueError("max_quiet_share must be in [0, 1)")
         if not 0 <= self.floor_db <= 120:
@@ -299,5 +302,5 @@ class DiffusionBackend:
             return self.audio_text.embed_text([prompt])[0], []
         if self._captions is None:
             self._captions = CaptionIndex(self.bank, text_encoder(self.audio_text.config.text_model))
-        embedding, clips = self._captions.condition(prompt, self.prompt_clips)
+        embedding, clips = self._captions.condition(prompt, self.prompt_clips, self.settings.prompt_temperature)
         return embedding.to(self.audio_vae.latent_mean), clips

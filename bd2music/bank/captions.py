@@ -42,7 +42,11 @@ class CaptionIndex:
         similarity, indices = (self.captions @ query).topk(min(k, len(self.bank.clips)))
         return indices, similarity
 
-    def condition(self, text: str, k: int) -> tuple[torch.Tensor, list[int]]:
-        """(the unit mean audio-text embedding of the ``k`` clips nearest ``text``, their indices)."""
-        indices, _ = self.nearest(text, k)
-        return torch.nn.functional.normalize(self.bank.embeddings[indices].mean(dim=0), dim=0), indices.tolist()
+    def condition(self, text: str, k: int, temperature: float | None = None) -> tuple[torch.Tensor, list[int]]:
+        """(the unit mean audio-text embedding of the ``k`` clips nearest ``text``, their indices); with a
+        ``temperature``, each clip weighs softmax(caption similarity / temperature): the nearest ones count most."""
+        indices, similarity = self.nearest(text, k)
+        weights = torch.full_like(similarity, 1 / len(similarity)) if temperature is None else \
+            torch.softmax(similarity / temperature, dim=0)
+        mean = (weights[:, None] * self.bank.embeddings[indices]).sum(dim=0)
+        return torch.nn.functional.normalize(mean, dim=0), indices.tolist()
