@@ -2,8 +2,8 @@
 
     python benchmarks/tune_prompts.py --guidance 1.5 3 5 8
     python benchmarks/tune_prompts.py --weights runs/weights_try --templates "some {category}" "{category} clip"
-    python benchmarks/tune_prompts.py --labels 6 --templates "some {category}" "{category} clip" --prompt-clips 0 32
-    python benchmarks/tune_prompts.py --labels 6 --templates "some {category}" "{category} clip" --prompt-temperature 0.05
+    python benchmarks/tune_prompts.py --templates "some {category}" "{category} clip" --prompt-clips 0 32
+    python benchmarks/tune_prompts.py --templates "some {category}" "{category} clip" --prompt-temperature 0.05
 
 Prompts: the ``--labels`` most common labels of each category's training clips ("rain", "dog" ...), plus each
 ``--templates`` filled with the category name; ``SEEDS`` seeds each, ``bench_diffusion.TEXT_SECONDS`` s. The

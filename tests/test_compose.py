@@ -319,5 +319,6 @@ def test_chords_can_be_comped_on_the_pulse_voiced_wider_and_strummed() -> None:
     rolled = sorted((n for n in strummed if n.instrument == "keys" and -0.05 < n.start - bar < 0.09),
                     key=lambda n: n.pitch)
     assert len(first) == len(rolled) >= 3
-    assert [round(b.start - a.start, 3) for a, b in zip(first, rolled)] == [round(0.02 * k, 3) for k in range(len(first))]
+    steps = [round(b.start - a.start, 3) for a, b in zip(first, rolled)]
+    assert steps == [round(0.02 * k, 3) for k in range(len(first))]
     assert [n for n in strummed if n.instrument != "keys"] == [n for n in plain if n.instrument != "keys"]
