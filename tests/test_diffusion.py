@@ -316,17 +316,6 @@ def test_a_quiet_draw_is_drawn_again(backend: DiffusionBackend, monkeypatch) -> 
         DiffusionSettings(redraws=-1)
 
 
-
-def test_a_draw_the_vocoder_would_mute_counts_as_quiet_with_silent_log_mel(backend: DiffusionBackend,
-                                                                           monkeypatch) -> None:
-    faint, heard = torch.full((64, 40), -16.0), torch.full((64, 40), -6.0)  # faint: even, but under ln 1e-6
-    draws = iter([faint, faint, heard])
-    monkeypatch.setattr(backend, "sample_mel", lambda *args: next(draws))
-    segment, backend.settings.redraws = plan().segments[0], 1
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), faint)  # only the relative test
-    backend.settings.silent_log_mel = -13.8
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), heard)
-
 WORDS = ("rain", "dog", "jazz", "music", "animal", "ambience", "engine")
 
 

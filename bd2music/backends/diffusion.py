@@ -8,8 +8,7 @@ segment and between segments (``bd2music.plan.frame_span``). With the plan's ``p
 onset rate (or, with ``settings.pulse_from`` "readings", the heads' raw readings, as the neural sound plays them)
 shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``, the audio VAE's pulse settings), as the neural
 backend does, and with ``settings.texture_db`` a spectral texture that changes at its onsets
-(``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames (far under its mean power
-or, with ``settings.silent_log_mel``, so faint that the trained vocoder would mute them) is drawn again
+(``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames is drawn again
 (``settings.redraws``, from the same seeded generator), and with ``settings.bed_fallback`` once more with its
 embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A
 room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power (sampled gaps between sparse
@@ -66,8 +65,6 @@ class DiffusionSettings:
     floor_db: float = 30.0  # room tone: no mel bin lower than this under its band's mean power (0 = no floor)
     redraws: int = 0  # a segment that samples mostly quiet is drawn again (the seed's next draws), at most this often
     quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
-    silent_log_mel: float | None = None  # ... so is one whose loudest band is under this natural-log power (None:
-    # only the relative test); the trained vocoder mutes such frames (it starts to under about ln 1e-6, -13.8)
     max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
     texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
     pulse_from: str = "targets"  # the pulse's tempo and onset rate: the plan's targets, or the heads' "readings"
@@ -191,17 +188,12 @@ class DiffusionBackend:
         than ``max_quiet_share`` of its frames are quiet: a sample of the sparse clips' silences would voice a
         near-silent track."""
         s, condition = self.settings, self._condition(segment)
-        silent = -math.inf if s.silent_log_mel is None else s.silent_log_mel
-
-        def quiet(mel: torch.Tensor) -> bool:
-            return quiet_share(mel, s.quiet_db, silent) > s.max_quiet_share
-
         mel = self.sample_mel(frames, *condition, generator)
         for _ in range(s.redraws):
-            if not quiet(mel):
+            if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
                 return mel
             mel = self.sample_mel(frames, *condition, generator)
-        if s.bed_fallback and self.bank is not None and quiet(mel):
+        if s.bed_fallback and self.bank is not None and quiet_share(mel, s.quiet_db) > s.max_quiet_share:
             mel = self.sample_mel(frames, self.toward_bed(condition[0]), condition[1], generator)
         return mel
 
