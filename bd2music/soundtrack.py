@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -143,6 +144,13 @@ def onset_textures(bands: int, lengths: Sequence[int], rhythms: Sequence[tuple[f
     rng = np.random.default_rng([seed, TEXTURE_STREAM])
     return [onset_texture(bands, frames, frames_per_second, tempo, rate, std_db, rng, max_onsets_per_beat)
             for frames, (tempo, rate) in zip(lengths, rhythms)]
+
+
+def at_mean_power(log_mel: torch.Tensor, power_db: float) -> torch.Tensor:
+    """A natural-log power mel (n_mels, frames) moved by one constant so that its mean frame power (the bands
+    summed, averaged over frames) is ``power_db`` dB: the same sound at another level."""
+    mean = torch.logsumexp(log_mel.flatten(), dim=0) - math.log(log_mel.shape[-1])
+    return log_mel - mean + power_db * math.log(10) / 10
 
 
 def loudness_gain(audio: torch.Tensor) -> float:

@@ -150,6 +150,31 @@ def test_room_tone_lifts_silent_gaps_only(backend: DiffusionBackend) -> None:
     assert torch.equal(backend.room_tone(mel), mel)
 
 
+def test_a_page_track_voiced_mostly_quiet_is_voiced_again_at_revoice_db(backend: DiffusionBackend) -> None:
+    heard = []
+
+    def muting_vocoder(mel: torch.Tensor, length: int) -> torch.Tensor:  # mutes frames under -45 dB, as trained
+        heard.append(mel[0])
+        frames = torch.repeat_interleave(mel[0].exp().sum(dim=0) > 10 ** -4.5, length // mel.shape[-1] + 1)
+        return torch.randn(length, generator=torch.Generator().manual_seed(0))[None] * frames[:length]
+
+    backend.vocoder, backend.settings.floor_db = muting_vocoder, 0.0
+    mel = torch.full((64, 100), -13.0)
+    mel[:, 50:] = -16.0  # half the track about -40 dB, half -53 dB: muted
+
+    def quiet_half(audio: np.ndarray) -> float:  # RMS of the quiet half over the loud half's (13 dB apart in the mel)
+        return float(np.std(audio[10_000:14_000]) / np.std(audio[2_000:6_000]))
+
+    assert quiet_half(backend.voice(mel, 16_000, guard=True)) < 0.01 and len(heard) == 1  # revoice_db None
+    backend.settings.revoice_db = 0.0
+    assert quiet_half(backend.voice(mel, 16_000)) < 0.01 and len(heard) == 2  # a prompt's sound: as voiced
+    assert quiet_half(backend.voice(mel, 16_000, guard=True)) > 0.1 and len(heard) == 4  # voiced again
+    assert 10 * np.log10(heard[3].exp().sum(dim=0).mean().item()) == pytest.approx(0.0, abs=1e-3)
+    assert torch.allclose(heard[3] - heard[2], torch.full_like(mel, float(heard[3][0, 0] - heard[2][0, 0])))
+    with pytest.raises(ValueError, match="revoice_db"):
+        DiffusionSettings(revoice_db=30.0)
+
+
 def test_backend_refuses_a_model_of_other_latents_or_settings(backend: DiffusionBackend, tmp_path: Path) -> None:
     tiny_model(latent_channels=6).save_pretrained(tmp_path / "other")
     components = {"audio_vae": backend.audio_vae, "audio_text": backend.audio_text, "vocoder": backend.vocoder}

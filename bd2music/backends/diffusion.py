@@ -12,7 +12,8 @@ backend does, and with ``settings.texture_db`` a spectral texture that changes a
 (``settings.redraws``, from the same seeded generator), and with ``settings.bed_fallback`` once more with its
 embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A
 room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power (sampled gaps between sparse
-events would be digital silence).
+events would be digital silence). The trained vocoder mutes a log-mel whose power lies far under its training
+clips' levels: a page's track that comes out mostly quiet is voiced again at ``settings.revoice_db``.
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
 comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
 ``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from bd2music.audio.griffin_lim import GriffinLim
+from bd2music.audio.mel import mel_spectrogram
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank.captions import CaptionIndex
@@ -44,7 +46,7 @@ from bd2music.models.latent_shaper import quiet_share
 from bd2music.models.text_encoder import text_encoder
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
-from bd2music.soundtrack import check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
+from bd2music.soundtrack import at_mean_power, check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
 from bd2music.text_to_audio import CONDITION
 
 DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
@@ -63,6 +65,8 @@ class DiffusionSettings:
     vocoder: str = "griffin-lim"  # griffin-lim; warm (the trained vocoder's phases, then Griffin-Lim); trained
     griffin_lim_iterations: int = 32  # of griffin-lim and warm
     floor_db: float = 30.0  # room tone: no mel bin lower than this under its band's mean power (0 = no floor)
+    revoice_db: float | None = None  # a page's track voiced mostly quiet (the trained vocoder mutes mels under
+    # about -45 dB of mean power) is voiced again at this mean mel power, dB (None: never)
     redraws: int = 0  # a segment that samples mostly quiet is drawn again (the seed's next draws), at most this often
     quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
     max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
@@ -92,6 +96,8 @@ class DiffusionSettings:
             raise ValueError("max_quiet_share must be in [0, 1)")
         if not 0 <= self.floor_db <= 120:
             raise ValueError("floor_db must be between 0 and 120")
+        if self.revoice_db is not None and not -40 <= self.revoice_db <= 10:
+            raise ValueError("revoice_db must be between -40 and 10 (or None)")
         check_level("texture_db", self.texture_db)
 
 
@@ -260,16 +266,27 @@ class DiffusionBackend:
         mean_power = torch.logsumexp(mel, dim=-1, keepdim=True) - math.log(mel.shape[-1])
         return torch.maximum(mel, mean_power - self.settings.floor_db * math.log(10) / 10)
 
-    def voice(self, mel: torch.Tensor, samples: int) -> np.ndarray:
-        """(samples,) float32 waveform of a log-mel (its room tone kept), at a peak-safe level."""
-        mel = self.room_tone(mel)
-        waveform, _ = normalise_loudness(self.vocoder(mel[None], length=samples)[0], self.sample_rate)
+    def voice(self, mel: torch.Tensor, samples: int, guard: bool = False) -> np.ndarray:
+        """(samples,) float32 waveform of a log-mel (its room tone kept), at a peak-safe level. With ``guard`` (a
+        page's track) and ``settings.revoice_db``, a waveform whose own log-mel has more than ``max_quiet_share``
+        quiet frames is voiced again from the log-mel moved to that level (a prompt's sound may be sparse: a dog
+        barking)."""
+        mel, s = self.room_tone(mel), self.settings
+        waveform = self.vocoder(mel[None], length=samples)[0]
+        if guard and s.revoice_db is not None and self.mostly_quiet(waveform):
+            waveform = self.vocoder(at_mean_power(mel, s.revoice_db)[None], length=samples)[0]
+        waveform, _ = normalise_loudness(waveform, self.sample_rate)
         return waveform.clamp(-1.0, 1.0).float().cpu().numpy().astype(np.float32)
+
+    def mostly_quiet(self, waveform: torch.Tensor) -> bool:
+        """Whether more than ``max_quiet_share`` of a waveform's mel frames lie ``quiet_db`` under its mean."""
+        s = self.settings
+        return quiet_share(mel_spectrogram(waveform, self.audio_vae.config.mel), s.quiet_db) > s.max_quiet_share
 
     @torch.inference_mode()
     def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:
         samples = round(plan.seconds * self.sample_rate)
-        audio = self.voice(self.log_mel(plan, seed, progress), samples)
+        audio = self.voice(self.log_mel(plan, seed, progress), samples, guard=True)
         cues = [Cue("diffusion", s.start, s.end, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
                     self.source, trigger(s.panel), "generated sound")
                 for s in plan.segments]
