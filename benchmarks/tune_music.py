@@ -13,7 +13,9 @@ clips' subsample and the folds), the same without the top spectral-contrast band
 diagnostic: see ``TOP_BAND``), the features that tell the sides apart most (standardised mean difference and
 the feature's own AUC: 0.5 = no help to the classifier), the structure links on the training pages, the plan's
 onset targets against the onset rates heard (planned -> measured), the frame-level range, harmonic share and key
-clarity (medians), the instruments played most, the render stage's time (median per page).
+clarity (medians), the instruments played most, the render stage's time (median per page); and per kind of
+page (``groups``: manga, like eval_pages, and colour, like the held-out colour comics) the c2st on as many tracks
+as the smaller kind has and the onset and tempo links.
 The held-out pages and clips stay for bench_sound.py.
 
 Cached in the system's temporary folder: the real clips' features (they depend on nothing this script tunes) and
@@ -92,7 +94,15 @@ def page_plans(pipeline, pages: list[Path]) -> list[tuple[np.ndarray, object]]:
     return planned
 
 
-def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: dict) -> None:
+def groups(pages: list[Path]) -> dict[str, np.ndarray]:
+    """Masks of the page kinds the held-out sets hold: black-and-white manga (eval_pages are manga pages; the
+    training comics' openmantra pages are their like) and colour pages (the held-out colour comics' like)."""
+    manga = np.array(["openmantra" in p.name for p in pages])
+    return {"manga": manga, "colour": ~manga & np.array(["xkcd" not in p.name for p in pages])}
+
+
+def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: dict,
+             kinds: dict[str, np.ndarray] | None = None) -> None:
     from scipy.stats import spearmanr
     from sklearn.metrics import roc_auc_score
 
@@ -129,6 +139,14 @@ def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: di
               f"generated {generated[:, i].mean():.3f} real {recorded[:, i].mean():.3f}")
     measured = [L.audio_measures(t, 44_100) for t in made]
     print("links", {k: round(v, 2) for k, v in L.linked([f for f, _ in planned], measured).items()})
+    for kind, mask in (kinds or {}).items():  # c2st on as many tracks as the smaller kind, subsampled 5 times
+        size = min(int(m.sum()) for m in kinds.values())
+        rng = np.random.default_rng(0)
+        draws = [np.sort(rng.choice(np.flatnonzero(mask), size, replace=False)) for _ in range(5)]
+        c2st = np.mean([L.c2st_accuracy(generated[d], recorded, seed=s) for s, d in enumerate(draws)])
+        links = L.linked([f for (f, _), m in zip(planned, mask) if m], [x for x, m in zip(measured, mask) if m])
+        print(f"{kind} pages ({mask.sum()}): c2st on {size} of them {c2st:.3f}, edge density -> onsets "
+              f"{links['edge_density->onset_rate']:.2f}, panel count -> tempo {links['panel_count->tempo']:.2f}")
     targets = [np.average([s.onset_rate for s in p.segments], weights=[s.duration for s in p.segments])
                for _, p in planned]
     heard = [m["onset_rate"] for m in measured]
@@ -156,7 +174,7 @@ def main() -> int:
     print(f"{len(pages)} training pages against {len(clips)} training music clips")
     shipped = pipeline.index.settings.get("music", {})
     for variant in [json.loads(arg) for arg in sys.argv[1:]] or [{}]:
-        evaluate(pipeline, planned, recorded, shipped, variant)
+        evaluate(pipeline, planned, recorded, shipped, variant, groups(pages))
     return 0
 
 

@@ -110,6 +110,19 @@ def test_density_quickens_the_grid_and_brings_the_drums() -> None:
     assert kit[0] == set() and kit[1] == {SHAKER} and {KICK, CLOSED_HAT} <= kit[2]
 
 
+def test_the_onset_curve_spreads_the_calm_end_of_the_density_and_keeps_its_ends_and_ranks() -> None:
+    rates = (0.3, 0.33, 0.4, 0.9, 2.0, 6.0)  # onset-rate targets; the first and the last: the range's ends
+
+    def densities(curve: float) -> np.ndarray:
+        config = IntentConfig(onsets_curve=curve)
+        return np.array([plan_sections(make_plan(segment(onset_rate=r)), config)[0].density for r in rates])
+
+    straight, bent = densities(1.0), densities(0.6)
+    assert bent[[0, -1]] == pytest.approx(straight[[0, -1]])  # the ends of the music's onset range are kept
+    assert np.all(np.diff(bent) > 0) and np.all(bent[1:-1] > straight[1:-1])  # ranks kept, the calm end denser...
+    assert bent[2] / bent[1] > straight[2] / straight[1]  # ...and spread wider where calm targets crowd
+
+
 def test_a_brighter_higher_segment_plays_higher() -> None:
     def mean_melody(**kwargs):
         events = score(make_plan(segment(**kwargs)))[2]
@@ -297,6 +310,25 @@ def test_a_hand_percussion_follows_the_pulse_of_the_density_drummed_or_not() -> 
     capped = [e.beat for e in score(busy, config=ComposerConfig(perc_ratio=2.0, perc_key=tambourine, perc_max=2.0))[2]
               if e.pitch == tambourine]
     assert capped and {beat % 1 for beat in capped} == {0.0, 0.5}  # the beats and half beats, no sixteenths
+    kept = ComposerConfig(perc_ratio=2.0, perc_key=tambourine, perc_to=ComposerConfig().drums_from)
+    assert not [e for e in score(busy, config=kept)[2] if e.pitch == tambourine and e.role == DRUMS]  # the kit's
+    assert [e for e in score(make_plan(segment(onset_rate=0.6)), config=kept)[2]
+            if e.pitch == tambourine and e.role == DRUMS]  # under perc_to, where the kit has no groove: it plays
+
+
+def test_a_kick_can_mark_every_beat_under_the_hand_percussion_where_the_kit_has_no_groove() -> None:
+    cabasa = 69
+    config = ComposerConfig(perc_ratio=1.5, perc_key=cabasa, perc_accent=0.5, beat_key=KICK, beat_accent=0.6)
+    key, sections, events = score(make_plan(segment(onset_rate=0.6)), config=replace(config, beat_key=0))
+    assert sections[0].density < config.drums_from and KICK not in {e.pitch for e in events if e.role == DRUMS}
+    kicks = [e for e in score(make_plan(segment(onset_rate=0.6)), config=config)[2]
+             if e.pitch == KICK and e.role == DRUMS]
+    assert [e.beat for e in kicks] == list(range(sections[0].beats)) and all(e.role == DRUMS for e in kicks)
+    assert {e.beat % 4 == 0: e.accent for e in kicks} == {True: pytest.approx(0.75), False: 0.6}  # the bar's first
+    busy = make_plan(segment(onset_rate=5.5))  # the kit's groove keeps its own kicks
+    assert score(busy, config=config)[2] == score(busy, config=replace(config, beat_key=0))[2]
+    calm = make_plan(segment(onset_rate=0.3))  # under perc_from: no percussion, no kick
+    assert not [e for e in score(calm, config=config)[2] if e.role == DRUMS]
 
 
 def test_chords_can_be_comped_on_the_pulse_voiced_wider_and_strummed() -> None:

@@ -29,10 +29,11 @@ section (a segment of the plan) gets, from its ``intent.Section``:
   on each bar's last half beat from ``open_hat_from``),
   a crash at loud section starts and a fill into the next section; below that, from ``shaker_from``, a shaker on
   the grid (or on a ``pulse`` of ``shaker_ratio`` times the density), so that the onsets a listener hears follow
-  the density even under legato instruments; and, from ``perc_from``, drummed or not, a hand percussion
-  (``perc_key``: a shaker, a cabasa, a tambourine) on a ``pulse`` of ``perc_ratio`` times the density (at most
-  ``perc_max`` notes per beat), softer between the beats: a broadband noise on the plan's onset grid, as a
-  percussionist adds over a band.
+  the density even under legato instruments; and, from ``perc_from`` to ``perc_to``, drummed or not, a hand
+  percussion (``perc_key``: a shaker, a cabasa, a tambourine) on a ``pulse`` of ``perc_ratio`` times the density
+  (at most ``perc_max`` notes per beat), softer between the beats: a broadband noise on the plan's onset grid, as
+  a percussionist adds over a band; where it plays without the kit's groove, ``beat_key`` (a kick) can mark every
+  beat under it, so that the pulse a beat tracker hears stays the beat, not the percussion's half beats.
 
 Every choice is drawn from a generator seeded by the track's seed, so the same seed gives the same score.
 """
@@ -103,9 +104,14 @@ class ComposerConfig:
     # this many times the density (1 to 4 per beat), each held to the next (0: pulsed or broken as the grid says)
     perc_ratio: float = 0.0  # a hand percussion (``perc_key``) on a pulse of this many times the density...
     perc_from: float = 1.0  # ...in the sections at least this dense (notes per beat), drummed or not...
+    perc_to: float = 99.0  # ...and less dense than this (``drums_from``: only where the kit has no groove)...
     perc_key: int = 82  # ...this GM percussion key (82: shaker, 69: cabasa, 54: tambourine, 70: maracas)...
     perc_accent: float = 0.4  # ...at this accent between the beats (on the beats 0.15 more) (0 ratio: none)...
     perc_max: float = 4.0  # ...and at most this many notes per beat (2: the beats and half beats, no sixteenths)
+    beat_key: int = 0  # where the hand percussion plays without the kit's groove, this GM key on every beat
+    # (36: the kick; 0: none)...
+    beat_accent: float = 0.6  # ...at this accent (the bar's first beat 0.15 more): the beat a tracker hears under
+    # the percussion's fills
 
 
 def grid(section: Section, config: ComposerConfig) -> float:
@@ -350,11 +356,15 @@ def drums(sections: list[Section], config: ComposerConfig) -> list[Event]:
                      if config.shaker_ratio else list(np.arange(start, start + section.beats, step)))
             events += [Event(beat, step, SHAKER, 0.45 + 0.2 * float(beat % config.meter == 0), DRUMS, section.index)
                        for beat in beats]
-        if config.perc_ratio and section.density >= config.perc_from:
+        if config.perc_ratio and config.perc_from <= section.density < config.perc_to:
             rate = float(np.clip(config.perc_ratio * section.density, 1.0, min(config.perc_max, 4.0)))
             beats = pulse(start, section.beats, rate)
             events += [Event(beat, 0.25, config.perc_key, config.perc_accent + 0.15 * float(float(beat).is_integer()),
                              DRUMS, section.index) for beat in beats]
+            if config.beat_key and section.density < config.drums_from:
+                events += [Event(float(beat), 0.5, config.beat_key,
+                                 config.beat_accent + 0.15 * float(beat % config.meter == 0), DRUMS, section.index)
+                           for beat in range(start, start + section.beats)]
         if section.density < config.drums_from:
             continue
         snare = SNARE if section.level >= config.pad_below else SIDE_STICK

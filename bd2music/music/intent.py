@@ -11,8 +11,9 @@ each segment) and is stated where it is applied:
   (weighted by duration) so that the music does not lurch from panel to panel; the boundaries between panels
   move to the nearest beat (``beat_bounds``), so every section holds whole beats at its tempo.
 * **density** (notes per beat the texture aims at): the onset-rate target's place in its listener range (log),
-  carried onto the onset rates of music (``onsets``, log-even: music moves faster than a scene's events), divided
-  by the beats per second.
+  optionally bent (``onsets_curve``: a power under 1 spreads the calm end, where most targets crowd), carried onto
+  the onset rates of music (``onsets``, log-even: music moves faster than a scene's events), divided by the beats
+  per second.
 * **level** (0-1, dynamics: velocity and the number of voices): the loudness target's place in the listener range.
 * **height** (0-1, register and the instruments' brightness): the centroid target's place in its listener range
   (log frequency), averaged with the segment's brightness.
@@ -42,6 +43,8 @@ class IntentConfig:
     sharp_keys_to: float = 0.9  # ...(4 flats) to here (4 sharps): the span of the training pages' brightness
     height_mix: float = 0.5  # height = this share of the centroid target + the rest of the brightness
     onsets: tuple[float, float] = (1.5, 10.0)  # onsets per second of the music at the bottom and top of the range
+    onsets_curve: float = 1.0  # the target's place in its range raised to this power before it is carried onto
+    # ``onsets`` (under 1: the calm end, where the targets of calm pages crowd, spread wider; ranks kept)
     tempo_glue: float = 0.3  # a segment's tempo: its target pulled this far (log) towards the page's mean tempo
 
 
@@ -150,7 +153,8 @@ def beat_bounds(plan: Plan, config: IntentConfig) -> tuple[list[float], list[tup
 def _music_onsets(onset_rate: float, config: IntentConfig) -> float:
     """The onset-rate target carried from its listener range onto the music's (both log-even)."""
     low, high = np.log(config.onsets)
-    return float(np.exp(low + range_place("onset_rate", onset_rate, log=True) * (high - low)))
+    place = range_place("onset_rate", onset_rate, log=True) ** config.onsets_curve
+    return float(np.exp(low + place * (high - low)))
 
 
 def _contour(plan: Plan, segment: SegmentPlan) -> float:
