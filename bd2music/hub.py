@@ -25,7 +25,8 @@ BANK_FILES = ("config.json", "index.safetensors", "manifest.csv")  # a sound ban
 INSTRUMENT_FILES = ("config.json", "samples.safetensors")  # the instrument bank (bd2music.music.instruments): all
 PIECES_FILES = ("config.json", "index.json", "notes.safetensors")  # a piece library (bd2music.music.library): all
 DRAW_FILES = ("config.json", "model.safetensors", "bank_pitches.json")  # the drawing reader + the bank's pitches
-ASSETS = (BANK_FILES, INSTRUMENT_FILES, PIECES_FILES, DRAW_FILES)  # folders pinned file by file, card included
+PROMPT_INDEX_FILES = ("config.json", "index.safetensors", "clips.csv")  # a prompt index (bd2music.bank.prompt_index)
+ASSETS = (BANK_FILES, INSTRUMENT_FILES, PIECES_FILES, DRAW_FILES, PROMPT_INDEX_FILES)  # pinned file by file, card too
 
 
 @dataclass(frozen=True)

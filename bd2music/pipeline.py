@@ -241,6 +241,8 @@ class Pipeline:
             "diffusion": folder / index.components.get("diffusion", "diffusion"),
             **({"diffusion_vae": folder / index.components["diffusion_vae"]}
                if "diffusion_vae" in index.components else {}),  # the diffusion model's own audio VAE
+            **({"prompt_index": folder / index.components["prompt_index"]}
+               if "prompt_index" in index.components else {}),  # the training clips' embeddings (text to sound)
             "latent_shaper": folder / index.components.get("latent_shaper", "latent_shaper"),
         }
         return cls(detector, ClassicalDetector(), planner, components, index, device,

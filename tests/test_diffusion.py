@@ -14,6 +14,7 @@ from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.backends.diffusion import DiffusionBackend, DiffusionSettings
 from bd2music.bank.captions import CaptionIndex
 from bd2music.bank.index import ClipInfo, SoundBank
+from bd2music.bank.prompt_index import IndexedClip, PromptIndex
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig
 from bd2music.models.base import merge_config
@@ -396,6 +397,22 @@ def test_text_to_audio_can_sound_like_the_bank_clips_nearest_the_prompt(backend:
     assert TextToAudioResult("p", None, [layer], {}).sounds_like == ["jazz", "rain"]
     with pytest.raises(ValueError, match="prompt_clips"):
         DiffusionSettings(prompt_clips=-1)
+
+
+def test_a_prompt_index_is_read_before_the_bank(backend: DiffusionBackend, monkeypatch) -> None:
+    conditions = []
+    monkeypatch.setattr(backend, "sample_mel", lambda frames, embedding, *rest: conditions.append(embedding)
+                        or torch.full((64, frames), -4.0))
+    clips = [IndexedClip(f"music/{label}.flac", "music", label, "GPL-2+", "a band", "test")
+             for label in ("jazz", "rain")]
+    backend.settings.prompt_clips, backend.bank = 1, tiny_bank()
+    backend.prompts = PromptIndex(clips, torch.eye(8)[[5, 6]])
+    assert backend.prompt_source is backend.prompts and backend.prompt_clips == 1
+    backend._captions = CaptionIndex(backend.prompt_source, WordEncoder())
+    layer = backend.text_to_audio("some jazz", 0.5, 0)
+    assert torch.equal(conditions[-1], torch.eye(8)[5])  # the index's jazz row, not the bank's
+    credited = [(cue.clip, cue.license) for cue in layer.cues if cue.trigger == CONDITION]
+    assert credited == [("music/jazz.flac", "GPL-2+")]
 
 
 def test_a_segment_quiet_after_its_redraws_is_drawn_toward_the_nearest_bed(backend: DiffusionBackend,

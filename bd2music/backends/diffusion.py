@@ -19,12 +19,15 @@ comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin
 ``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
 phases. ``text_to_audio`` samples one prompt's sound the same way, without descriptor targets, conditioned on the
 audio-text model's ``embed_text`` of the prompt or, with ``settings.prompt_clips``, on the mean audio embedding
-of the sound bank's clips whose captions lie nearest the prompt (``bd2music.bank.captions``).
+of the clips whose captions lie nearest the prompt (``bd2music.bank.captions``): the prompt index's
+(``bd2music.bank.prompt_index``, every training clip's embedding) when the pipeline names one, else the sound
+bank's.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -38,6 +41,7 @@ from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank.captions import CaptionIndex
 from bd2music.bank.index import SoundBank
+from bd2music.bank.prompt_index import PromptIndex
 from bd2music.errors import InputError
 from bd2music.models.audio_text import AudioTextModel
 from bd2music.models.audio_vae import AudioVAE, TiledLatent
@@ -74,7 +78,7 @@ class DiffusionSettings:
     pulse_from: str = "targets"  # the pulse's tempo and onset rate: the plan's targets, or the heads' "readings"
     offbeat_db: float | None = None  # the pulse's lift of each onset between beats (None: the audio VAE's)
     bed_fallback: bool = False  # still quiet after the redraws: once more, halfway to the bank's nearest bed
-    prompt_clips: int = 0  # text to sound: condition on this many bank clips nearest the prompt (0: embed_text)
+    prompt_clips: int = 0  # text to sound: condition on this many clips nearest the prompt (0: embed_text)
     prompt_temperature: float | None = None  # their weights: softmax(similarity / this) (None: all alike)
 
     def __post_init__(self) -> None:
@@ -123,10 +127,11 @@ class DiffusionBackend:
     settings: DiffusionSettings
     source: str = "weights/diffusion, weights/audio_vae"  # the cue sheet's source: the model and its audio VAE
     bank: SoundBank | None = None  # what bed_fallback and prompt_clips read (None: the pipeline names no bank)
+    prompts: PromptIndex | None = None  # what prompt_clips reads before the bank (None: the pipeline names none)
     name: ClassVar[str] = "diffusion"
 
     def __post_init__(self) -> None:
-        self._captions: CaptionIndex | None = None  # the bank's captions, embedded on the first prompt
+        self._captions: CaptionIndex | None = None  # the clips' captions, embedded on the first prompt
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> DiffusionBackend:
@@ -134,7 +139,8 @@ class DiffusionBackend:
         (``components["diffusion_vae"]``, a folder, when the pipeline names one, else the pipeline's audio VAE) and
         the audio-text model it was trained with; the vocoder that ``settings`` names; the sound bank
         (``components["bank"]``, a folder) when the pipeline names one (``bed_fallback`` and ``prompt_clips``
-        read it; without it, both are left out and the result's settings say ``prompt_clips`` 0)."""
+        read it; without it, both are left out and the result's settings say ``prompt_clips`` 0), and the prompt
+        index (``components["prompt_index"]``, a folder) that ``prompt_clips`` reads first when it names one."""
         config = settings_config(DiffusionSettings, settings, "diffusion")
         vae, vae_name = diffusion_vae(components)
         audio_text = components["audio_text"]
@@ -163,10 +169,17 @@ class DiffusionBackend:
             bank = SoundBank.load(components["bank"]) if components.get("bank") else None
         except InputError:
             bank = None
-        if bank is not None and bank.embeddings.shape[1] != audio_text.config.embed_dim:
-            raise InputError(f"the sound bank's {bank.embeddings.shape[1]}-d embeddings do not fit the audio-text "
-                             f"model's {audio_text.config.embed_dim}")
-        return cls(model, vae, audio_text, vocoder, config, f"weights/{folder.name}, weights/{vae_name}", bank)
+        try:
+            prompts = PromptIndex.load(components["prompt_index"]) if components.get("prompt_index") else None
+        except InputError as error:
+            warnings.warn(f"{error}; text to sound reads the sound bank's clips", stacklevel=2)
+            prompts = None
+        for what, clips in (("sound bank", bank), ("prompt index", prompts)):
+            if clips is not None and clips.embeddings.shape[1] != audio_text.config.embed_dim:
+                raise InputError(f"the {what}'s {clips.embeddings.shape[1]}-d embeddings do not fit the audio-text "
+                                 f"model's {audio_text.config.embed_dim}")
+        return cls(model, vae, audio_text, vocoder, config, f"weights/{folder.name}, weights/{vae_name}", bank,
+                   prompts)
 
     @property
     def sample_rate(self) -> int:
@@ -295,7 +308,7 @@ class DiffusionBackend:
     @torch.inference_mode()
     def text_to_audio(self, prompt: str, seconds: float, seed: int, steps: int | None = None) -> Layer:
         """``seconds`` of the sound a ``prompt`` describes (no descriptor targets), as one layer: its cue, then one
-        cue (trigger ``CONDITION``) per bank clip whose audio embedding conditioned it (``prompt_clips``)."""
+        cue (trigger ``CONDITION``) per clip whose audio embedding conditioned it (``prompt_clips``)."""
         mel_config = self.audio_vae.config.mel
         samples = round(seconds * self.sample_rate)
         embedding, clips = self.prompt_condition(prompt)
@@ -304,20 +317,25 @@ class DiffusionBackend:
         cues = [Cue("diffusion", 0.0, seconds, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
                     self.source, f"prompt: {prompt}", "generated sound")]
         cues += [Cue("diffusion", 0.0, seconds, info.id, info.license, info.author, info.source, CONDITION, info.label)
-                 for info in (self.bank.clips[i] for i in clips)]
+                 for info in (self.prompt_source.clips[i] for i in clips)]
         return Layer("diffusion", self.voice(mel, samples), self.sample_rate, cues)
 
     @property
+    def prompt_source(self) -> PromptIndex | SoundBank | None:
+        """Whose clips a prompt is conditioned on: the prompt index, else the sound bank (None: neither)."""
+        return self.prompts if self.prompts is not None else self.bank
+
+    @property
     def prompt_clips(self) -> int:
-        """How many bank clips a prompt is conditioned on: ``settings.prompt_clips``, 0 without a bank."""
-        return self.settings.prompt_clips if self.bank is not None else 0
+        """How many clips a prompt is conditioned on: ``settings.prompt_clips``, 0 without a prompt source."""
+        return self.settings.prompt_clips if self.prompt_source is not None else 0
 
     def prompt_condition(self, prompt: str) -> tuple[torch.Tensor, list[int]]:
-        """(a prompt's condition, the bank clips it comes from): ``embed_text`` of the prompt (no clips), or with
-        ``prompt_clips`` the mean audio embedding of the bank clips whose captions lie nearest it."""
+        """(a prompt's condition, the clips it comes from): ``embed_text`` of the prompt (no clips), or with
+        ``prompt_clips`` the mean audio embedding of the ``prompt_source`` clips whose captions lie nearest it."""
         if not self.prompt_clips:
             return self.audio_text.embed_text([prompt])[0], []
         if self._captions is None:
-            self._captions = CaptionIndex(self.bank, text_encoder(self.audio_text.config.text_model))
+            self._captions = CaptionIndex(self.prompt_source, text_encoder(self.audio_text.config.text_model))
         embedding, clips = self._captions.condition(prompt, self.prompt_clips, self.settings.prompt_temperature)
         return embedding.to(self.audio_vae.latent_mean), clips

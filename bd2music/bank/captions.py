@@ -1,7 +1,8 @@
-"""A bank's clips found by what a sentence says: each clip's caption (its label and category, as the audio-text
-model was trained on them) embedded by the frozen sentence encoder, and a query sentence compared with them there.
+"""Clips (a sound bank's or a prompt index's) found by what a sentence says: each clip's caption (its label and
+category, as the audio-text model was trained on them) embedded by the frozen sentence encoder, and a query sentence
+compared with them there.
 
-    captions = CaptionIndex(bank, text_encoder())
+    captions = CaptionIndex(bank, text_encoder())  # or a bd2music.bank.prompt_index.PromptIndex
     clips, similarity = captions.nearest("the sound of rain", k=16)
 
 The frozen encoder (a pretrained sentence model) knows that "some music" and "jazz, a music sound" are close,
@@ -14,14 +15,16 @@ from __future__ import annotations
 import torch
 
 from bd2music.bank.index import SoundBank
+from bd2music.bank.prompt_index import PromptIndex
 
 CAPTION = "{label}, a {category} sound"  # one of the audio-text model's training templates (training.audio_text)
 
 
 class CaptionIndex:
-    """The captions of a bank's clips in a sentence encoder's space (embedded on the first query)."""
+    """The captions of a bank's (or a prompt index's) clips in a sentence encoder's space (embedded on the first
+    query)."""
 
-    def __init__(self, bank: SoundBank, encoder) -> None:  # encoder: ``embed(texts) -> (N, dim)`` unit rows
+    def __init__(self, bank: SoundBank | PromptIndex, encoder) -> None:  # encoder: embed(texts) -> (N, dim) unit rows
         self.bank, self.encoder = bank, encoder
         self._captions: torch.Tensor | None = None
 

@@ -1,10 +1,13 @@
-"""``bd2music bank build``: index a folder of clips into a sound bank for the scene backend.
+"""``bd2music bank build``: index a folder of clips into a sound bank for the scene backend; ``bd2music bank
+prompt-index``: embed its training clips (no audio) for text to sound (``bd2music.bank.prompt_index``).
 
     bd2music bank build DIR --out OUT [--overwrite] [--curate configs/bank/shipped.json] [--components WEIGHTS]
+    bd2music bank prompt-index DIR --out OUT [--overwrite] [--components WEIGHTS]
 
 DIR is a sounds folder (manifest.csv), FSD50K as distributed, or any folder of audio files. The shipped bank:
 
     bd2music bank build ../shared/data/sounds --out weights/bank --curate configs/bank/shipped.json --overwrite
+    bd2music bank prompt-index ../shared/data/sounds --out weights/prompt_index --overwrite
 
 A clip that cannot be decoded is named on stderr and skipped; an existing OUT is replaced only with --overwrite.
 """
@@ -28,9 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--overwrite", action="store_true", help="replace an existing bank at --out")
     build.add_argument("--curate", type=Path, metavar="JSON", help="curation settings (CurationConfig keys)")
     build.add_argument("--components", help="audio_vae + audio_text weights folder or Hub repo (default weights/)")
+    index = actions.add_parser("prompt-index", help="embed a folder's training clips for text to sound",
+                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    index.add_argument("folder", type=Path, metavar="DIR", help="manifest.csv folder or FSD50K")
+    index.add_argument("--out", type=Path, required=True, help="index folder to write (embeddings, clips, card)")
+    index.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
+    index.add_argument("--components", help="audio_text weights folder or Hub repo (default weights/)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "prompt-index":
+        from bd2music.bank.prompt_index import build_prompt_index
+
+        command = shlex.join(["bd2music", "bank", "prompt-index", str(args.folder), "--out", str(args.out)]
+                             + (["--components", args.components] if args.components else []) + ["--overwrite"])
+        out = build_prompt_index(args.folder, args.out, args.components, args.overwrite, command)
+        print(f"prompt index written to {out}")
+        return 0
     from bd2music.bank.build import build_bank
     from bd2music.bank.curate import CurationConfig
     from bd2music.models.base import config_from_dict
