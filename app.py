@@ -426,7 +426,7 @@ def text_to_sound(prompt: str | None, seconds: float, seed: int, steps: int, pro
                f"{settings['steps']} {settings['scheduler']} steps (guidance {settings['guidance']:g}), voiced by "
                f"{settings['vocoder']}, mastered to {result.mastered.lufs:.0f} LUFS. Same prompt and seed, same sound.")
     if result.sounds_like:
-        summary += (f" Conditioned on the {settings['prompt_clips']} sound-bank clips whose captions are nearest the "
+        summary += (f" Conditioned on the {settings['prompt_clips']} recordings whose captions are nearest the "
                     f"prompt ({'; '.join(result.sounds_like[:4])} …; credited in the JSON).")
     return str(wav), plot_soundtrack(result.mel, []), summary, downloads
 

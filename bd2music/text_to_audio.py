@@ -14,7 +14,7 @@ from bd2music.backends.base import Layer
 from bd2music.master import LUFS_RANGE, Mastered
 
 TEXT_LUFS = sum(LUFS_RANGE) / 2  # the loudness a prompt's sound is mastered to
-CONDITION = "condition: nearest the prompt"  # the trigger of a bank clip whose audio embedding conditioned a sound
+CONDITION = "condition: nearest the prompt"  # the trigger of a clip whose audio embedding conditioned a sound
 
 
 def slug(text: str, limit: int = 48) -> str:
@@ -38,7 +38,7 @@ class TextToAudioResult:
 
     @property
     def sounds_like(self) -> list[str]:
-        """The labels of the bank clips the sound was conditioned on (nearest the prompt first, each once)."""
+        """The labels of the clips the sound was conditioned on (nearest the prompt first, each once)."""
         return list(dict.fromkeys(cue.label for layer in self.layers for cue in layer.cues if cue.trigger == CONDITION))
 
     @property

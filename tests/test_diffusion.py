@@ -227,7 +227,7 @@ def test_cli_writes_a_wav_and_its_json(tmp_path: Path) -> None:
     audio, rate = soundfile.read(wav)
     assert rate == 44_100 and audio.shape == (88_200, 2) and np.abs(audio).max() > 0.01
     assert record["prompt"] == "a dog barking" and record["settings"]["steps"] == 2 and record["cues"]
-    if record["settings"]["prompt_clips"]:  # conditioned on the bank clips nearest the prompt, a dog first
+    if record["settings"]["prompt_clips"]:  # conditioned on the clips nearest the prompt, a dog first
         conditions = [cue for cue in record["cues"] if cue["trigger"] == CONDITION]
         assert len(conditions) == record["settings"]["prompt_clips"] and conditions[0]["label"] == "dog"
 
@@ -287,7 +287,7 @@ def test_app_text_tab_makes_a_sound_and_refuses_bad_requests_in_one_line() -> No
     assert Path(wav).is_file() and figure is not None and "**rain on a roof**" in summary and "2 " in summary
     assert [Path(path).suffix for path in downloads] == [".wav", ".json"]
     assert json.loads(Path(downloads[1]).read_text())["settings"]["seed"] == 1
-    assert ("sound-bank clips whose captions are nearest the prompt (rain" in summary) == bool(
+    assert ("recordings whose captions are nearest the prompt (rain" in summary) == bool(
         json.loads(Path(downloads[1]).read_text())["settings"]["prompt_clips"])
     for prompt, seconds, seed, steps, message in (("", 2, 0, 2, "prompt must not be empty"),
                                                   ("rain", 2, None, 2, "seed"), ("rain", 99, 0, 2, "seconds")):
