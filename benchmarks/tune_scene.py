@@ -8,12 +8,13 @@ the planner's tables), ``"_old_tempo": true`` (the tempo table before tuning, ``
 ``"_master": {...}`` (``MasterConfig`` fields), each over the settings of weights/pipeline.json.
 
 Pages: every ``--step``-th training comic page (the held-out colour pages of tests/data/comic_vae_heldout.txt left
-out), 10 s, seed 0, analysed and planned once (``--cache``), then rendered and mastered per candidate; a
-candidate's tables re-read each segment's head readings (the lettering's loudness change kept). Realism: c2st
-against every third real clip that is neither held out nor in the shipped bank, the mean over ``--c2st-seeds``
-subsamples and folds, for all pages and for the manga pages alone (eval_pages are manga). Links: Spearman rho on
-the final audio, manga and western pages apart. ``--features``: the manga pages' per-feature AUCs against the
-clips (0.5: no difference), the farthest from 0.5 first. ``--ladder``: each stage of the scene apart (a random bank
+out), 10 s, seed 0 (``--seeds 0 1``: each seed's row, then their mean), analysed and planned once (``--cache``),
+then rendered and mastered per candidate; a candidate's tables re-read each segment's head readings (the
+lettering's loudness change kept). Realism: c2st against every third real clip that is neither held out nor in
+the shipped bank, the mean over ``--c2st-seeds`` subsamples and folds, for all pages and for the manga pages
+alone (eval_pages are manga). Links: Spearman rho on the final audio, manga and western pages apart.
+``--features``: the manga pages' per-feature AUCs against the clips (0.5: no difference), the farthest from 0.5
+first. ``--ladder``: each stage of the scene apart (a random bank
 clip, the chosen bed clip as recorded, mastered, looped as the bed, pulsed, the whole scene; ``ladder_audio``), with
 the manga pages' c2st against the clips of each category and against clips in the whole corpus's category
 proportions (``corpus_balanced``). Beside the four links, each part gets the plan's own links to the audio
@@ -78,16 +79,16 @@ def corpus_balanced(categories: np.ndarray, seed: int = 0) -> np.ndarray:
 LADDER = ("bank", "raw", "raw+master", "bed", "bed+pulse", "scene")
 
 
-def ladder_audio(scene, plan, stage: str, page: int, config) -> tuple[np.ndarray, int]:
+def ladder_audio(scene, plan, stage: str, page: int, config, seed: int = 0) -> tuple[np.ndarray, int]:
     """(audio, rate) of one stage of the scene for a page-mode plan: ``bank`` a random bank clip, ``raw`` the bed
     clip the scene chooses, as recorded (at most the track's length), ``raw+master`` that clip mastered to the
     plan's loudness, ``bed`` the bed as rendered (looped, levelled, tilted) and mastered, ``bed+pulse`` with its
     pulse, ``scene`` the whole scene (events and lettering too), each mastered."""
     if stage == "scene":
-        return master(scene.render(plan, 0), config, target_lufs=plan.loudness).audio, 44100
+        return master(scene.render(plan, seed), config, target_lufs=plan.loudness).audio, 44100
     rate, segment = scene.sample_rate, plan.segments[0]
     length = round(plan.seconds * rate)
-    rng = np.random.default_rng([0, 0])
+    rng = np.random.default_rng([seed, 0])
     bed, events = scene.choose(segment, rng)
     clip = int(np.random.default_rng(page).integers(len(scene.bank))) if stage == "bank" else (bed or events)[0]
     if stage in ("bank", "raw"):
@@ -166,6 +167,7 @@ def main() -> int:
     parser.add_argument("candidates", nargs="+", help="JSON objects, one per candidate")
     parser.add_argument("--step", type=int, default=1, help="every step-th training page")
     parser.add_argument("--c2st-seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="render seeds (a row each, then the mean)")
     parser.add_argument("--clip-step", type=int, default=3, help="every clip-step-th tuning clip (1: all 378)")
     parser.add_argument("--cache", type=Path, help="pickle of the analysed and planned pages (read or written)")
     parser.add_argument("--draws", type=int, help="share of draws of this many pages per part with a link under target")
@@ -200,40 +202,47 @@ def main() -> int:
         config = replace(master_base, **options.pop("_master", {}))
         scene.config = replace(base, **options)
         for stage in LADDER if args.ladder else ("scene",):
-            generated, measured = [], []
-            for page, (_, plan, _) in enumerate(planned):
-                plan = with_tables(plan, calibration, tables)
-                audio, rate = ladder_audio(scene, plan, stage, page, config)
-                generated.append(L.clip_features(audio, rate))
-                measured.append(L.audio_measures(audio, rate))
-            generated = np.stack(generated)
-            row = {"c2st": c2st(generated), "pages": len(planned)}
-            if manga.any():
-                row |= {"c2st_manga": c2st(generated[manga]), "c2st_manga_balanced": c2st(generated[manga], real[balanced])}
-            if args.ladder:
-                row |= {f"c2st_manga_vs_{name}": c2st(generated[manga], real[categories == name])
-                        for name in sorted(set(categories))}
-            for part, keep in (("manga", manga), ("western", ~manga)):
-                index = np.flatnonzero(keep)
-                if len(index) < 3:
-                    continue
-                rhos = L.linked([planned[i][2] for i in index], [measured[i] for i in index])
-                row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
-                if args.draws:
-                    shares = under_target([planned[i][2] for i in index], [measured[i] for i in index], args.draws)
-                    row |= {f"{part}:P({link}<{LINK_TARGET}|{args.draws})": share for link, share in shares.items()
-                            if "colourfulness" not in link or part == "western"}
-                rhos = L.linked([targets(planned[i][1]) for i in index], [measured[i] for i in index], PLANNED)
-                row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
-            if args.dump:
-                with args.dump.open("a") as out:
-                    for (name, plan, features), numbers in zip(planned, measured):
-                        out.write(json.dumps({"candidate": spec, "stage": stage, "page": name,
-                                              "features": features, "plan": targets(plan), "audio": numbers}) + "\n")
-            print(spec, stage, json.dumps(row), flush=True)
-            if args.features:
-                for name, auc in feature_aucs(generated[manga], real):
-                    print(f"    {name}: AUC {auc:.2f}")
+            rows = []
+            for seed in args.seeds:
+                generated, measured = [], []
+                for page, (_, plan, _) in enumerate(planned):
+                    plan = with_tables(plan, calibration, tables)
+                    audio, rate = ladder_audio(scene, plan, stage, page, config, seed)
+                    generated.append(L.clip_features(audio, rate))
+                    measured.append(L.audio_measures(audio, rate))
+                generated = np.stack(generated)
+                row = {"c2st": c2st(generated), "pages": len(planned)}
+                if manga.any():
+                    row |= {"c2st_manga": c2st(generated[manga]),
+                            "c2st_manga_balanced": c2st(generated[manga], real[balanced])}
+                if args.ladder:
+                    row |= {f"c2st_manga_vs_{name}": c2st(generated[manga], real[categories == name])
+                            for name in sorted(set(categories))}
+                for part, keep in (("manga", manga), ("western", ~manga)):
+                    index = np.flatnonzero(keep)
+                    if len(index) < 3:
+                        continue
+                    rhos = L.linked([planned[i][2] for i in index], [measured[i] for i in index])
+                    row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
+                    if args.draws:
+                        shares = under_target([planned[i][2] for i in index], [measured[i] for i in index], args.draws)
+                        row |= {f"{part}:P({link}<{LINK_TARGET}|{args.draws})": share
+                                for link, share in shares.items() if "colourfulness" not in link or part == "western"}
+                    rhos = L.linked([targets(planned[i][1]) for i in index], [measured[i] for i in index], PLANNED)
+                    row |= {f"{part}:{link}": round(rho, 2) for link, rho in rhos.items()}
+                if args.dump:
+                    with args.dump.open("a") as out:
+                        for (name, plan, features), numbers in zip(planned, measured):
+                            out.write(json.dumps({"candidate": spec, "stage": stage, "seed": seed, "page": name,
+                                                  "features": features, "plan": targets(plan), "audio": numbers}) + "\n")
+                print(spec, stage, f"seed {seed}", json.dumps(row), flush=True)
+                rows.append(row)
+                if args.features:
+                    for name, auc in feature_aucs(generated[manga], real):
+                        print(f"    {name}: AUC {auc:.2f}")
+            if len(rows) > 1:  # the mean over the seeds
+                print(spec, stage, "mean", json.dumps({key: round(float(np.mean([r[key] for r in rows])), 3)
+                                                      for key in rows[0]}), flush=True)
         scene.config = base
     return 0
 

@@ -224,6 +224,37 @@ def test_voices_can_play_several_clips_of_their_label_in_turn(scene, plan) -> No
     assert lasts < plan.seconds and {scene.bank.clips[i].id for i in crowd} >= set(chained)
 
 
+def test_events_can_be_excerpts_of_the_main_recording(scene, plan) -> None:
+    """With ``events_from_main`` every event is the segment's main recording (the cue sheet shows it), a steady
+    one heard from other offsets each time; the same seed gives the same audio, the shipped default is unchanged."""
+    one = replace(plan, segments=[replace(plan.segments[0], start=0.0, end=plan.seconds, effects=[])])
+    config = replace(scene.config, main_kinds=("bed",), events_from_main=True)
+    backend = replace(scene, config=config)
+    [layer] = backend.render(one, seed=0)
+    [bed] = [c.clip for c in layer.cues if c.trigger.endswith("(bed)")]
+    events = [c.clip for c in layer.cues if not c.trigger.endswith("(bed)")]
+    assert len(events) > 3 and set(events) == {bed}
+    assert np.array_equal(backend.render(one, seed=0)[0].audio, layer.audio) and np.abs(layer.audio).max() > 1e-3
+    [palette] = scene.render(one, seed=0)  # the shipped settings: events from the palette, not the bed
+    assert {c.clip for c in palette.cues if not c.trigger.endswith("(bed)")} - {bed}
+    clip = scene.bank.clips.index(next(c for c in scene.bank.clips if c.id == bed))
+    rng = np.random.default_rng(0)
+    first, second = backend._stretch(clip, rng), backend._stretch(clip, rng)
+    assert len(first) == round(config.event_max_s * scene.sample_rate) and not np.array_equal(first, second)
+
+
+def test_a_slower_pulse_falls_less_between_beats_and_keeps_its_beats(scene, plan) -> None:
+    """``pulse_decay_share`` sets how fast the bed falls after an onset: a longer one leaves it higher between
+    beats, at full level on every beat either way."""
+    segment = replace(plan.segments[0], tempo=93.75, onset_rate=0.3)  # a beat every 0.64 s: 40 envelope frames
+    length = 3 * scene.sample_rate
+    fast, slow = (replace(scene, config=replace(scene.config, pulse_decay_share=share))._pulse(segment, length)
+                  for share in (0.4, 1.0))
+    beats = (np.arange(4) * 0.64 * scene.sample_rate).astype(int)
+    assert np.allclose(fast[beats], 1.0, atol=0.02) and np.allclose(slow[beats], 1.0, atol=0.02)
+    assert np.mean(20 * np.log10(slow)) > np.mean(20 * np.log10(fast)) + 4
+
+
 def test_a_bank_with_one_kind_still_sounds(scene, plan) -> None:
     from bd2music.bank import SoundBank
 

@@ -18,7 +18,8 @@ Per segment (a random generator seeded by the seed and the segment's index):
   spread events between beats, 1 to ``max_events_per_beat`` per beat as the onset-rate target rises through its
   listener range (``events_per_beat``), each an excerpt of a palette clip from its attack, shaped to decay
   (one onset per event), beats accented; consecutive events never use the same clip (with a palette of one,
-  the clip is varied in pitch and gain instead); every event varies a little in gain and pitch.
+  the clip is varied in pitch and gain instead); every event varies a little in gain and pitch. With
+  ``events_from_main`` the events are excerpts of the main recording itself (one recording, accented).
 * **lettering**: each sound effect the plan's lettering asks for (``SegmentPlan.effects``) is the bank clip
   its text embedding ranks first among the clips of its label (any event when the bank has none), from its
   attack (at most ``effect_max_s``) at ``effect_peak_db``, where its area comes in the panel; the voices of a
@@ -46,7 +47,7 @@ from bd2music.bank import RankWeights, SoundBank
 from bd2music.bank.play import PLAYED, loopable
 from bd2music.errors import InputError
 from bd2music.plan import RAMPS, Plan, SegmentPlan, range_place
-from bd2music.soundtrack import OFFBEAT_DB, PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
+from bd2music.soundtrack import DECAY_SHARE, OFFBEAT_DB, PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
 from bd2music.text_cues import DIALOGUE
 
 
@@ -78,6 +79,9 @@ class SceneConfig:
     # its kind (those of the segment's best main recordings nearest to it, ``SoundBank.neighbours``), each bed
     # cross-faded into the next, before the chain repeats: fewer repeats of the same seconds
     palette: int = 3  # event clips per segment
+    events_from_main: bool = False  # the events are excerpts of the segment's main recording (a steady one from
+    # random offsets, a transient one from its attack) instead of the palette's clips: one recording is heard,
+    # accented at the onsets, not several sounds in turn
     loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
     event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
     event_fade_s: float = 0.2  # fade-out at the end of an excerpt
@@ -90,6 +94,8 @@ class SceneConfig:
     pitch_jitter: float = 0.04  # each event's playback rate varies by up to this share
     bed_rms_db: tuple[float, float] = (-38.0, -26.0)  # bed RMS level at flatness 0 and at flatness 0.5 and above
     bed_pulse_db: float = 18.0  # the bed dips this far between beats and rises with each beat and event
+    pulse_decay_share: float = DECAY_SHARE  # the bed's fall after an onset: time constant / the gap it falls in
+    # (longer: a shallower, slower fall between beats, the rise at each beat as sharp)
     pulse_offbeat_db: float = OFFBEAT_DB  # how far each event between beats lifts the bed (at PULSE_DEPTH_DB deep)
     max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
     tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
@@ -147,6 +153,8 @@ class SceneBackend:
     def _segment(self, segment: SegmentPlan, offset: float, length: int, rng: np.random.Generator,
                  previous_bed: int | None) -> tuple[np.ndarray, list[Cue], int | None]:
         bed, events = self.choose(segment, rng, previous_bed)
+        if bed and events and self.config.events_from_main:
+            events = bed[:1]
         cues, where = [], trigger(segment.panel)
         audio = np.zeros(length, dtype=np.float32)
         if bed:
@@ -260,12 +268,13 @@ class SceneBackend:
         times, beats = onset_times(length / rate, segment.tempo, self.event_rate(segment),
                                    triplets=config.triplets)
         attacks = {clip: self._attack(clip) for clip in palette}  # each clip's attack found once per segment
+        steady = {clip: config.events_from_main and self.bank.clips[clip].kind != "event" for clip in palette}
         for k, (time, beat) in enumerate(zip(times, beats)):
             start = round(time * rate)
             if start >= length:
                 break
             clip = palette[k % len(palette)]
-            excerpt = self._excerpt(attacks[clip], rng)
+            excerpt = self._excerpt(self._stretch(clip, rng) if steady[clip] else attacks[clip], rng)
             level = config.event_peak_db + (0.0 if beat else config.offbeat_db)
             level += rng.uniform(-config.gain_jitter_db, config.gain_jitter_db)
             peak = float(np.abs(excerpt).max()) or 1.0
@@ -313,7 +322,8 @@ class SceneBackend:
         rate, frame = self.sample_rate, 256
         frames = length // frame + 2
         gains = pulse_gains(frames, rate / frame, segment.tempo, self.event_rate(segment),
-                            offbeat_db=self.config.pulse_offbeat_db, triplets=self.config.triplets)
+                            offbeat_db=self.config.pulse_offbeat_db, decay_share=self.config.pulse_decay_share,
+                            triplets=self.config.triplets)
         gains_db = gains.numpy() * 10 / np.log(10)
         gains_db *= self.config.bed_pulse_db / PULSE_DEPTH_DB
         envelope = 10 ** (gains_db / 20)
@@ -340,6 +350,13 @@ class SceneBackend:
         attack = int(np.argmax(envelope >= 0.3 * envelope.max())) if envelope.max() > 0 else 0
         start = max(0, attack - frame)
         return samples[start : start + round((seconds or self.config.event_max_s) * rate)]
+
+    def _stretch(self, clip: int, rng: np.random.Generator) -> np.ndarray:
+        """``event_max_s`` of a steady clip from a random offset (an event of ``events_from_main``)."""
+        samples = self.bank.audio(clip)
+        size = min(len(samples), round(self.config.event_max_s * self.sample_rate))
+        start = int(rng.integers(len(samples) - size + 1))
+        return np.asarray(samples[start : start + size], dtype=np.float32)
 
     def _excerpt(self, attack: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A clip's ``_attack`` at a slightly varied playback rate, faded out and shaped to decay."""
