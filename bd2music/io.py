@@ -6,6 +6,7 @@ applied). Anything else is refused with an :class:`~bd2music.errors.InputError` 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -43,6 +44,15 @@ class Page:
 
 
 PageSource = str | Path | bytes | Image.Image | np.ndarray | Page  # everything load_page accepts
+
+
+def fingerprint(image: Image.Image) -> str:
+    """16 hex digits naming a decoded page: sha1 of its size and RGB pixels. Unlike any float computed from the
+    page (the model's readings move in their last digits with the number of CPU threads), the same page gives the
+    same fingerprint on every machine; backends seed their page-dependent draws with it (``Plan.page_id``)."""
+    digest = hashlib.sha1(f"{image.width}x{image.height}:".encode())
+    digest.update(np.ascontiguousarray(np.asarray(image.convert("RGB"))).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from bd2music.errors import InputError
+from bd2music.io import fingerprint
 from bd2music.master import LUFS_RANGE
 from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
 from bd2music.models.comic_vae import ComicVAE, crop_panels
@@ -197,6 +198,8 @@ class Plan:
     pulse: bool = True  # backends without a rhythm of their own impose the segments' tempo and onset rate
     layout: list[tuple[float, float, float]] = field(default_factory=list)  # panels in reading order: centre x,
     # centre y (fractions of the page width and height, 0 = left / top) and area (fraction of the page)
+    page_id: str = ""  # the analysed page's pixels' fingerprint (``bd2music.io.fingerprint``), "" for plans made
+    # without a page (hand-built ones); backends seed their page-dependent draws with it (``arrange.page_hash``)
 
     @property
     def loudness(self) -> float:
@@ -204,7 +207,7 @@ class Plan:
         return float(sum(s.loudness * s.duration for s in self.segments) / self.seconds)
 
     def to_dict(self) -> dict:
-        return {"seconds": self.seconds, "seed": self.seed, "description": self.description,
+        return {"seconds": self.seconds, "seed": self.seed, "page_id": self.page_id, "description": self.description,
                 "loudness": round(self.loudness, 2), "segments": [s.to_dict() for s in self.segments]}
 
 
@@ -244,7 +247,7 @@ class Planner:
         layout = [((p.box[0] + p.box[2]) / 2 / features.width, (p.box[1] + p.box[3]) / 2 / features.height, p.area)
                   for p in features.panels]
         return Plan(float(seconds), seed, segments, describe_page(features, len(analysis.balloons)),
-                    self.config.crossfade_s, layout=layout)
+                    self.config.crossfade_s, layout=layout, page_id=fingerprint(image))
 
     def _generate(self, comic: torch.Tensor, conditions: torch.Tensor, spans, seed: int) -> list[TiledLatent]:
         """One TiledLatent per segment: the mapper's latents for its windows, seeded noise for each window."""

@@ -17,8 +17,8 @@ from bd2music.__main__ import main
 from bd2music.backends import backend_class
 from bd2music.errors import InputError
 from bd2music.evaluation.listening import harmonic_share, key_clarity
-from bd2music.io import load_page
-from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, excerpt
+from bd2music.io import fingerprint, load_page
+from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, excerpt, page_hash
 from bd2music.music.compose import MELODY, ComposerConfig
 from bd2music.music.export import read_midi
 from bd2music.music.found import FOUND_PROGRAMS, mix_found
@@ -76,6 +76,46 @@ def test_same_seed_same_music_other_seed_other_music(music, plans) -> None:
     [a], [b], [c] = music.render(plan, 0), music.render(plan, 0), music.render(plan, 1)
     assert np.array_equal(a.audio, b.audio) and a.score.notes == b.score.notes
     assert a.score.notes != c.score.notes
+
+
+def test_the_pages_draw_does_not_move_with_the_number_of_cpu_threads(pipe, music, plans) -> None:
+    """The piece and instruments are drawn with ``page_hash``, which names the page by its pixels: the head
+    readings, which move in their last digits with the thread count, do not enter it (on this page they moved
+    across a 4th-decimal rounding between 1 and 2 threads, which changed the former hash of the readings)."""
+    import torch
+
+    page = load_page(EXAMPLES / "openmantra_tojime_no_siora_007.jpg")
+    threaded = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            threaded[threads] = pipe.planner(pipe.analyze(page), page.image, 8.0, 0, False)
+    finally:
+        torch.set_num_threads(1)
+    one, two = threaded[1], threaded[2]
+    assert one.page_id == two.page_id == fingerprint(page.image) and page_hash(one) == page_hash(two)
+
+    def draw(plan) -> tuple:
+        score = music.render(plan, seed=0)[0].score
+        return score.source, [sorted(s["instruments"].items()) for s in score.sections]
+
+    assert draw(one) == draw(two)
+    nudged = replace(one, segments=[replace(s, raw={k: v + 1e-6 for k, v in s.raw.items()}) for s in one.segments])
+    assert page_hash(nudged) == page_hash(one)
+    other = load_page(PAGE)
+    assert fingerprint(other.image) != one.page_id
+    assert page_hash(replace(one, page_id=fingerprint(other.image))) != page_hash(one)
+    assert json.loads(json.dumps(one.to_dict()))["page_id"] == one.page_id
+
+
+def test_a_plan_without_a_page_is_named_by_its_coarsely_rounded_readings(plans) -> None:
+    def shifted(plan, shift):
+        return replace(plan, segments=[replace(s, raw={k: round(v, 2) + shift for k, v in s.raw.items()})
+                                       for s in plan.segments])
+
+    bare = replace(plans[True], page_id="")  # a plan made without a page (built by hand)
+    assert page_hash(shifted(bare, 1e-6)) == page_hash(shifted(bare, 0.0)) == page_hash(shifted(bare, -1e-6))
+    assert page_hash(shifted(bare, 0.5)) != page_hash(shifted(bare, 0.0))
 
 
 def test_each_panel_changes_the_orchestration(music, plans) -> None:

@@ -42,10 +42,18 @@ class ArrangerConfig:
     phrase_reach: float = 0.25  # the excerpt may start this share of the track early to end on a phrase end
 
 
+FALLBACK_DECIMALS = 2  # a plan without a page_id is named by its raw readings rounded to this many decimals
+
+
 def page_hash(plan: Plan) -> int:
-    """A stable number for the page: the heads' raw readings of its segments."""
+    """A stable number for the page, which seeds the draws that differ between pages: a CRC of the plan's
+    ``page_id`` (the page's pixels' fingerprint, the same on every machine). A plan without one (built by hand)
+    falls back on its segments' raw head readings rounded to ``FALLBACK_DECIMALS``: the readings of an analysed
+    page move in their 4th decimal with the number of CPU threads, and rounding only makes a flip rarer."""
+    if plan.page_id:
+        return zlib.crc32(plan.page_id.encode())
     values = np.array([[v for _, v in sorted(s.raw.items())] for s in plan.segments], dtype=np.float64)
-    return zlib.crc32(np.round(values, 4).tobytes())
+    return zlib.crc32((np.round(values, FALLBACK_DECIMALS) + 0.0).tobytes())  # + 0.0: -0.0 becomes 0.0
 
 
 def choose_piece(library: PieceLibrary, key: Key, sections: list[Section], plan: Plan, seed: int,
