@@ -10,7 +10,9 @@ distinctness (each page's seed 0 vs seed 1, averaged), silent/clipped tracks (si
 -60 dBFS) and the tracks over 10 % near-silent, reproducibility, seconds per page.
 With ``--real-category music`` realism is measured against the held-out clips of that category only. A sound
 with a music layer adds its score's measures: harmonic share and key clarity (medians), the keys heard, the
-pages sharing a piece and instruments, and the seconds the render stage took per 10 s of track.
+pages sharing a piece and instruments, the seconds the render stage took per 10 s of track, and each page's draw
+(its piece or the composer, and its instruments: compare two runs' draws to see that they do not move with the
+number of CPU threads).
 
     python benchmarks/bench_sound.py --sound music --real-category music --json docs/listening_music.json
 """
@@ -94,7 +96,13 @@ def listen(pipeline, sound: str, pages: list[Path], real: list[np.ndarray], seco
         "near_silent_over_10pct": sum(L.near_silent_share(t) > 0.1 for t in tracks),  # issue 23's target: none
         "reproducible": bool(np.array_equal(again.audio, tracks[0])),
         "seconds_per_page_median": float(np.median(seconds_per_page)),
-    } | (music_measures(tracks, rate, scores, render_s) if all(scores) else {})
+    } | (music_measures(tracks, rate, scores, render_s) | {"draws": draws(pages, scores)} if all(scores) else {})
+
+
+def draws(pages: list[Path], scores: list) -> dict[str, str]:
+    """Page name -> its score's source and instruments (seed 0)."""
+    return {page.name: f"{s.source} | {', '.join(sorted({n.instrument for n in s.notes}))}"
+            for page, s in zip(pages, scores)}
 
 
 def main() -> int:

@@ -82,7 +82,8 @@ def real_features(clips: list[Path]) -> np.ndarray:
 def page_plans(pipeline, pages: list[Path]) -> list[tuple[np.ndarray, object]]:
     """(the page's normalised features, its plan) for each page, as ``Pipeline.__call__`` makes them (seed 0)."""
     settings = {k: v for k, v in pipeline.index.settings.items() if k != "music"}
-    key = json.dumps([[p.name for p in pages], settings], sort_keys=True) + (REPO / "weights/hub.json").read_text()
+    key = json.dumps([[p.name for p in pages], settings, "page_id"], sort_keys=True)  # "page_id": plans that carry
+    key += (REPO / "weights/hub.json").read_text()  # one (older caches hold plans without it)
     cache = CACHE / f"bd2music_tune_music_plans_{hashlib.sha256(key.encode()).hexdigest()[:12]}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
