@@ -51,7 +51,7 @@ def fingerprint(image: Image.Image) -> str:
     page (the model's readings move in their last digits with the number of CPU threads), the same page gives the
     same fingerprint on every machine; backends seed their page-dependent draws with it (``Plan.page_id``)."""
     digest = hashlib.sha1(f"{image.width}x{image.height}:".encode())
-    digest.update(np.ascontiguousarray(np.asarray(image.convert("RGB"))).tobytes())
+    digest.update(np.asarray(image if image.mode == "RGB" else image.convert("RGB")).tobytes())
     return digest.hexdigest()[:16]
 
 
