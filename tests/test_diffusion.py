@@ -444,8 +444,10 @@ def test_without_a_bank_the_bank_settings_are_left_out(tmp_path: Path) -> None:
     audio_text = type("AudioText", (), {"config": type("Config", (), {"embed_dim": 8})()})()
     components = {"audio_vae": vae, "audio_text": audio_text, "vocoder": None, "diffusion": tmp_path / "diffusion",
                   "bank": tmp_path / "no_bank"}
-    backend = DiffusionBackend.from_components(components, {"prompt_clips": 8, "bed_fallback": True})
-    assert backend.bank is None and backend.prompt_clips == 0
+    with pytest.warns(UserWarning, match="no prompt index"):  # a named but missing index: said, then the bank's
+        backend = DiffusionBackend.from_components(components | {"prompt_index": tmp_path / "no_index"},
+                                                   {"prompt_clips": 8, "bed_fallback": True})
+    assert backend.bank is None and backend.prompts is None and backend.prompt_clips == 0
     backend.audio_text.embed_text = lambda texts: torch.ones(len(texts), 8) / 8 ** 0.5
     embedding, clips = backend.prompt_condition("rain")
     assert torch.equal(embedding, torch.ones(8) / 8 ** 0.5) and clips == []

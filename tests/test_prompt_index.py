@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 import torch
 
 from bd2music.__main__ import main
@@ -75,8 +76,6 @@ def test_rows_are_the_audio_text_embeddings_of_the_clips(built: Path) -> None:
     model = AudioTextModel.from_pretrained().eval()
     clip = index.clips[-1]
     samples = tone(220 * (int(clip.id[len("music/tone"):-len(".wav")]) + 1))
-    import soxr
-
     resampled = soxr.resample(samples, RATE, MEL.sample_rate).astype(np.float32)
     with torch.inference_mode():
         expected = model.embed_audio(mel_spectrogram(torch.from_numpy(resampled))[None])[0]
