@@ -149,15 +149,27 @@ def realism_c2st(generated: Sequence[np.ndarray], real: Sequence[np.ndarray], sr
     ``round_trip_generated`` (a diagnostic, not the metric) gives the tracks that cut and round trip too.
     """
     made_at = made_at or sr_gen
-    if round_trip_generated and sr_real != made_at:
+    return c2st_accuracy(generated_features(generated, sr_gen, sr_real, made_at, round_trip_generated),
+                         real_features(real, sr_real, made_at, match_rates), folds=folds, seed=seed)
+
+
+def generated_features(generated: Sequence[np.ndarray], sr_gen: int, sr_real: int, made_at: int,
+                       round_trip: bool = False) -> np.ndarray:
+    """``realism_c2st``'s generated side: (tracks, features) ``clip_features`` of the tracks (at ``sr_gen``, made
+    at ``made_at``); with ``round_trip``, after the real clips' storage cut and resampling round trip."""
+    if round_trip and sr_real != made_at:
         generated = [_round_trip(np.asarray(track, dtype=np.float32).T, sr_gen, sr_real, made_at).T
                      for track in generated]
+    return np.stack([clip_features(track, sr_gen) for track in generated])
+
+
+def real_features(real: Sequence[np.ndarray], sr_real: int, made_at: int, match_rates: bool = True) -> np.ndarray:
+    """``realism_c2st``'s real side: (clips, features) ``clip_features`` of the real clips (at ``sr_real``), with
+    ``match_rates`` first resampled to the tracks' ``made_at``; computed once, it serves several comparisons."""
     if match_rates and sr_real != made_at:
         real = [soxr.resample(np.asarray(clip, dtype=np.float32), sr_real, made_at) for clip in real]
         sr_real = made_at
-    features = [np.stack([clip_features(clip, sr) for clip in clips]) for clips, sr in ((generated, sr_gen),
-                                                                                       (real, sr_real))]
-    return c2st_accuracy(*features, folds=folds, seed=seed)
+    return np.stack([clip_features(clip, sr_real) for clip in real])
 
 
 def _round_trip(samples: np.ndarray, rate: int, low: int, high: int) -> np.ndarray:
