@@ -140,8 +140,9 @@ def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: di
               f"generated {generated[:, i].mean():.3f} real {recorded[:, i].mean():.3f}")
     measured = [L.audio_measures(t, 44_100) for t in made]
     print("links", {k: round(v, 2) for k, v in L.linked([f for f, _ in planned], measured).items()})
-    for kind, mask in (kinds or {}).items():  # c2st on as many tracks as the smaller kind, subsampled 5 times
-        size = min(int(m.sum()) for m in kinds.values())
+    kinds = kinds or {}
+    size = min((int(m.sum()) for m in kinds.values()), default=0)  # as many tracks as the smaller kind has
+    for kind, mask in kinds.items():  # c2st on ``size`` of each kind's tracks, subsampled 5 times
         rng = np.random.default_rng(0)
         draws = [np.sort(rng.choice(np.flatnonzero(mask), size, replace=False)) for _ in range(5)]
         c2st = np.mean([L.c2st_accuracy(generated[d], recorded, seed=s) for s, d in enumerate(draws)])

@@ -103,6 +103,16 @@ def ladder_audio(scene, plan, stage: str, page: int, config, seed: int = 0) -> t
     return master([Layer("scene", audio, rate)], config, target_lufs=plan.loudness).audio, 44100
 
 
+def listen_stage(scene, plans: list, stage: str, config, seed: int) -> tuple[np.ndarray, list[dict]]:
+    """(clip features (pages, features), audio measures per page) of one ``ladder_audio`` stage of every plan."""
+    generated, measured = [], []
+    for page, plan in enumerate(plans):
+        audio, rate = ladder_audio(scene, plan, stage, page, config, seed)
+        generated.append(L.clip_features(audio, rate))
+        measured.append(L.audio_measures(audio, rate))
+    return np.stack(generated), measured
+
+
 def planned_pages(pipeline: P.Pipeline, step: int, cache: Path | None) -> list[tuple[str, object, dict]]:
     """(page name, plan, page features) of every ``step``-th training page, read from ``cache`` when it has them."""
     held = set((REPO / "tests/data/comic_vae_heldout.txt").read_text().split())
@@ -204,13 +214,8 @@ def main() -> int:
         for stage in LADDER if args.ladder else ("scene",):
             rows = []
             for seed in args.seeds:
-                generated, measured = [], []
-                for page, (_, plan, _) in enumerate(planned):
-                    plan = with_tables(plan, calibration, tables)
-                    audio, rate = ladder_audio(scene, plan, stage, page, config, seed)
-                    generated.append(L.clip_features(audio, rate))
-                    measured.append(L.audio_measures(audio, rate))
-                generated = np.stack(generated)
+                generated, measured = listen_stage(scene, [with_tables(plan, calibration, tables)
+                                                           for _, plan, _ in planned], stage, config, seed)
                 row = {"c2st": c2st(generated), "pages": len(planned)}
                 if manga.any():
                     row |= {"c2st_manga": c2st(generated[manga]),
@@ -233,8 +238,9 @@ def main() -> int:
                 if args.dump:
                     with args.dump.open("a") as out:
                         for (name, plan, features), numbers in zip(planned, measured):
-                            out.write(json.dumps({"candidate": spec, "stage": stage, "seed": seed, "page": name,
-                                                  "features": features, "plan": targets(plan), "audio": numbers}) + "\n")
+                            row_json = {"candidate": spec, "stage": stage, "seed": seed, "page": name,
+                                        "features": features, "plan": targets(plan), "audio": numbers}
+                            out.write(json.dumps(row_json) + "\n")
                 print(spec, stage, f"seed {seed}", json.dumps(row), flush=True)
                 rows.append(row)
                 if args.features:
