@@ -352,11 +352,10 @@ class SceneBackend:
         return samples[start : start + round((seconds or self.config.event_max_s) * rate)]
 
     def _stretch(self, clip: int, rng: np.random.Generator) -> np.ndarray:
-        """``event_max_s`` of a steady clip from a random offset (an event of ``events_from_main``)."""
-        samples = self.bank.audio(clip)
-        size = min(len(samples), round(self.config.event_max_s * self.sample_rate))
-        start = int(rng.integers(len(samples) - size + 1))
-        return np.asarray(samples[start : start + size], dtype=np.float32)
+        """``event_max_s`` of a steady clip from a random offset (an event of ``events_from_main``): ``_cover``'s
+        one stretch, at most the clip's length."""
+        size = min(len(self.bank.audio(clip)), round(self.config.event_max_s * self.sample_rate))
+        return self._cover(clip, size, rng)
 
     def _excerpt(self, attack: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A clip's ``_attack`` at a slightly varied playback rate, faded out and shaped to decay."""
