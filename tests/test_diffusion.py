@@ -294,7 +294,8 @@ def test_near_silent_training_windows_are_left_out(data_dir: Path, tmp_path: Pat
     monkeypatch.setattr(training, "near_silent_share", lambda audio: next(shares))
     kept = training.DiffusionSolver(merge_config(training.DiffusionTrainConfig(), training.SMOKE | {
         "max_silent_share": 0.5}), data_dir, tmp_path / "out", tmp_path / "other")
-    silent, split = kept.data["silent"], torch.tensor([c["split"] == "train" for c in kept.cache.clips])[kept.data["clip"]]
+    split = torch.tensor([clip["split"] == "train" for clip in kept.cache.clips])[kept.data["clip"]]
+    silent = kept.data["silent"]
     assert set(kept.train_windows.tolist()) == set(torch.nonzero(split & (silent <= 0.5)).flatten().tolist())
     assert (silent[split] > 0.5).any()  # some were left out
     with pytest.raises(InputError, match="max_silent_share"):

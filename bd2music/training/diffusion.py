@@ -143,7 +143,8 @@ def build_latents(
     caption_index = torch.full((len(cache.clips),), -1, dtype=torch.int64)
     caption_index[train] = torch.arange(len(train))
     tensors = {"latents": torch.cat(latents), "embeddings": torch.cat(embeddings), "descriptors": torch.cat(values),
-               "clip": torch.cat(owners), "silent": torch.cat(silent), "captions": captions.contiguous(), "caption_index": caption_index}
+               "clip": torch.cat(owners), "silent": torch.cat(silent), "captions": captions.contiguous(),
+               "caption_index": caption_index}
     folder.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(tensors_file))
     settings_file.write_text(json.dumps(settings, indent=1) + "\n")
@@ -201,8 +202,9 @@ class DiffusionSolver(Solver):
         self.train_windows = torch.nonzero(split & (data["silent"] <= config.max_silent_share)).flatten()
         spread = torch.linspace(0, len(heldout) - 1, min(config.eval_windows, len(heldout))).round().long()
         self.eval_windows = heldout[spread] if len(heldout) else heldout
-        tqdm.write(f"diffusion: {len(self.train_windows)} training windows ({int(split.sum()) - len(self.train_windows)} "
-                   f"near-silent left out), {len(heldout)} held out")
+        left_out = int(split.sum()) - len(self.train_windows)
+        tqdm.write(f"diffusion: {len(self.train_windows)} training windows ({left_out} near-silent left out), "
+                   f"{len(heldout)} held out")
 
         self.model = LatentDiffusion(model_config).to(self.device)
         self.model.set_statistics(data["latents"][self.train_windows].to(self.device),
