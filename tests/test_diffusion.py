@@ -275,34 +275,6 @@ def test_category_captions_condition_the_share_of_captioned_windows_they_are_giv
                         tmp_path / "out", tmp_path / "work")
 
 
-def test_near_silent_training_windows_are_left_out(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    import itertools
-
-    import bd2music.training.diffusion as training
-    from bd2music.audio.mel import MEL
-    from bd2music.evaluation.listening import near_silent_share
-
-    solver = training.DiffusionSolver(merge_config(training.DiffusionTrainConfig(), training.SMOKE), data_dir,
-                                      tmp_path / "out", tmp_path / "work")
-    first = solver.cache.clip_audio(int(solver.data["clip"][0]))  # a window's share: the metric's, on its audio
-    window = training.clip_windows(first, solver.model.config.latent_frames * solver.model.config.downsampling
-                                   * MEL.hop_length, solver.config.hop_frames * MEL.hop_length, MEL.hop_length)[0]
-    assert solver.data["silent"][0].item() == pytest.approx(near_silent_share(window), abs=1e-6)
-    assert len(solver.data["silent"]) == len(solver.data["clip"])
-
-    shares = itertools.cycle([0.0, 0.2, 0.6, 1.0])  # made-up shares, every level present
-    monkeypatch.setattr(training, "near_silent_share", lambda audio: next(shares))
-    kept = training.DiffusionSolver(merge_config(training.DiffusionTrainConfig(), training.SMOKE | {
-        "max_silent_share": 0.5}), data_dir, tmp_path / "out", tmp_path / "other")
-    split = torch.tensor([clip["split"] == "train" for clip in kept.cache.clips])[kept.data["clip"]]
-    silent = kept.data["silent"]
-    assert set(kept.train_windows.tolist()) == set(torch.nonzero(split & (silent <= 0.5)).flatten().tolist())
-    assert (silent[split] > 0.5).any()  # some were left out
-    with pytest.raises(InputError, match="max_silent_share"):
-        training.DiffusionSolver(merge_config(training.DiffusionTrainConfig(), training.SMOKE | {
-            "max_silent_share": 1.5}), data_dir, tmp_path / "out", tmp_path / "work")
-
-
 def test_app_text_tab_makes_a_sound_and_refuses_bad_requests_in_one_line() -> None:
     import gradio as gr
 

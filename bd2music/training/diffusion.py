@@ -8,11 +8,8 @@ Once per work folder (``WORK/latents/``, kept while the clips, the audio VAE, th
 settings stay the same), every training and held-out clip is cut into windows of the audio VAE's length every
 ``hop_frames`` mel frames (a clip shorter than a window is looped to fill it, so that no window is mostly
 silence), and each window gets its latent (the VAE's posterior mean), its audio-text embedding (``embed_audio`` of
-its log-mel), its descriptors (``config.model.descriptors``, measured on its audio) and its near-silent share
-(``listening.near_silent_share``: frames under -60 dBFS); every training clip's captions
-(``bd2music.training.audio_text.clip_texts``) get their ``embed_text`` embeddings. Training windows with a larger
-near-silent share than ``max_silent_share`` are left out (a clip's digital silence, e.g. the padding after a short
-event: a model taught it samples silence for the conditions that came with it).
+its log-mel), and its descriptors (``config.model.descriptors``, measured on its audio); every training clip's
+captions (``bd2music.training.audio_text.clip_texts``) get their ``embed_text`` embeddings.
 
 Each step draws ``batch_size`` training windows, a diffusion time and noise for each, and regresses the model's
 prediction (v by default) with MSE. The embedding condition is the window's audio embedding, or, for a share
@@ -40,7 +37,6 @@ from bd2music.audio.descriptors import compute_descriptors
 from bd2music.audio.load import Clip
 from bd2music.audio.mel import MelSpectrogram
 from bd2music.data.sounds import SoundCache
-from bd2music.evaluation.listening import near_silent_share
 from bd2music.errors import InputError
 from bd2music.hub import file_sha256, resolve_component
 from bd2music.models.audio_text import AudioTextModel
@@ -63,7 +59,6 @@ class DiffusionTrainConfig:
     audio_vae: str | None = None  # the audio VAE's folder (None: weights/audio_vae)
     audio_text: str | None = None  # the audio-text model's folder (None: weights/audio_text)
     hop_frames: int = 32  # cached windows every 0.5 s of a clip
-    max_silent_share: float = 1.0  # training windows with more near-silent frames than this are left out (1: none)
     text_share: float = 0.25  # windows conditioned on a caption's embed_text instead of their embed_audio
     category_templates: tuple[str, ...] = ()  # captions naming only the clip's category ("{category}", ...) ...
     category_share: float = 0.0  # ... given to this share of the captioned windows instead of a label caption
@@ -125,7 +120,7 @@ def build_latents(
         return load_file(str(tensors_file))
     mel, window = vae.config.mel, vae.config.window_frames
     spectrogram, device = MelSpectrogram(mel).to(vae.mel_mean.device), vae.mel_mean.device
-    latents, embeddings, values, owners, silent = [], [], [], [], []
+    latents, embeddings, values, owners = [], [], [], []
     for index in tqdm(range(len(cache.clips)), desc="diffusion latents", unit="clip"):
         segments = clip_windows(cache.clip_audio(index), window * mel.hop_length, hop_frames * mel.hop_length,
                                 mel.hop_length)
@@ -136,15 +131,13 @@ def build_latents(
         results = compute_descriptors(clips, "torch", str(device), batch_size=16)
         values.append(torch.tensor([[r.summary[name] for name in descriptors] for r in results], dtype=torch.float32))
         owners.append(torch.full((len(segments),), index, dtype=torch.int64))
-        silent.append(torch.tensor([near_silent_share(segment) for segment in segments], dtype=torch.float32))
     train = cache.clip_indices("train")
     texts = [text for index in train for text in clip_texts(cache.clips[index])]
     captions = audio_text.embed_text(texts).cpu().reshape(len(train), -1, audio_text.config.embed_dim)
     caption_index = torch.full((len(cache.clips),), -1, dtype=torch.int64)
     caption_index[train] = torch.arange(len(train))
     tensors = {"latents": torch.cat(latents), "embeddings": torch.cat(embeddings), "descriptors": torch.cat(values),
-               "clip": torch.cat(owners), "silent": torch.cat(silent), "captions": captions.contiguous(),
-               "caption_index": caption_index}
+               "clip": torch.cat(owners), "captions": captions.contiguous(), "caption_index": caption_index}
     folder.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(tensors_file))
     settings_file.write_text(json.dumps(settings, indent=1) + "\n")
@@ -188,7 +181,7 @@ class DiffusionSolver(Solver):
                                            mel=vae.config.mel)
         settings = {"audio_vae": file_sha256(vae_folder / "model.safetensors"),
                     "audio_text": file_sha256(text_folder / "model.safetensors"),
-                    "descriptors": list(model_config.descriptors), "hop_frames": config.hop_frames, "silent": True,
+                    "descriptors": list(model_config.descriptors), "hop_frames": config.hop_frames,
                     "clips": [clip["name"] for clip in cache.clips], "splits": [clip["split"] for clip in cache.clips]}
         data = build_latents(cache, vae, audio_text, model_config.descriptors, config.hop_frames,
                              self.work / "latents", settings)
@@ -196,15 +189,11 @@ class DiffusionSolver(Solver):
             raise InputError("category_share must be in [0, 1], and above 0 only with category_templates")
         self.data = data | category_captions(cache, audio_text, config.category_templates)
         split = torch.tensor([clip["split"] == "train" for clip in cache.clips])[data["clip"]]
+        self.train_windows = torch.nonzero(split).flatten()
         heldout = torch.nonzero(~split).flatten()
-        if not 0 <= config.max_silent_share <= 1:
-            raise InputError("max_silent_share must be in [0, 1]")
-        self.train_windows = torch.nonzero(split & (data["silent"] <= config.max_silent_share)).flatten()
         spread = torch.linspace(0, len(heldout) - 1, min(config.eval_windows, len(heldout))).round().long()
         self.eval_windows = heldout[spread] if len(heldout) else heldout
-        left_out = int(split.sum()) - len(self.train_windows)
-        tqdm.write(f"diffusion: {len(self.train_windows)} training windows ({left_out} near-silent left out), "
-                   f"{len(heldout)} held out")
+        tqdm.write(f"diffusion: {len(self.train_windows)} training windows, {len(heldout)} held out")
 
         self.model = LatentDiffusion(model_config).to(self.device)
         self.model.set_statistics(data["latents"][self.train_windows].to(self.device),
