@@ -146,11 +146,16 @@ def onset_textures(bands: int, lengths: Sequence[int], rhythms: Sequence[tuple[f
             for frames, (tempo, rate) in zip(lengths, rhythms)]
 
 
+def mean_power_db(log_mel: torch.Tensor) -> float:
+    """The mean frame power (the bands summed, averaged over frames) of a natural-log power mel (n_mels, frames),
+    in dB."""
+    return float(torch.logsumexp(log_mel.flatten(), dim=0) - math.log(log_mel.shape[-1])) * 10 / math.log(10)
+
+
 def at_mean_power(log_mel: torch.Tensor, power_db: float) -> torch.Tensor:
-    """A natural-log power mel (n_mels, frames) moved by one constant so that its mean frame power (the bands
-    summed, averaged over frames) is ``power_db`` dB: the same sound at another level."""
-    mean = torch.logsumexp(log_mel.flatten(), dim=0) - math.log(log_mel.shape[-1])
-    return log_mel - mean + power_db * math.log(10) / 10
+    """A natural-log power mel (n_mels, frames) moved by one constant so that its mean frame power
+    (``mean_power_db``) is ``power_db`` dB: the same sound at another level."""
+    return log_mel + (power_db - mean_power_db(log_mel)) * math.log(10) / 10
 
 
 def loudness_gain(audio: torch.Tensor) -> float:

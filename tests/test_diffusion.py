@@ -342,6 +342,31 @@ def test_a_quiet_draw_is_drawn_again(backend: DiffusionBackend, monkeypatch) -> 
         DiffusionSettings(redraws=-1)
 
 
+def test_a_faint_draw_is_drawn_again_on_its_descriptors_alone_unguided(backend: DiffusionBackend,
+                                                                        monkeypatch) -> None:
+    from bd2music.soundtrack import mean_power_db
+
+    faint, audible = torch.full((64, 40), -17.0), torch.full((64, 40), -6.0)  # the floor's hiss; a sound
+    assert mean_power_db(faint) < -45 < -20 < mean_power_db(audible)
+    calls = []
+
+    def sample_mel(frames, embedding, descriptors, generator, steps=None, guidance=None):
+        calls.append((embedding, descriptors, guidance))
+        return audible if len(calls) > 1 else faint
+
+    monkeypatch.setattr(backend, "sample_mel", sample_mel)
+    segment = plan().segments[0]
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), faint)  # faint_db None: kept
+    backend.settings.faint_db, calls[:] = -37.0, []
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), audible)
+    (first, targets, guided), (none, again, unguided) = calls
+    assert first is not None and guided is None and none is None and unguided == 1.0 and torch.equal(targets, again)
+    calls[:] = [None]  # an audible first draw is kept
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), audible) and len(calls) == 2
+    with pytest.raises(ValueError, match="faint_db"):
+        DiffusionSettings(faint_db=5.0)
+
+
 WORDS = ("rain", "dog", "jazz", "music", "animal", "ambience", "engine")
 
 

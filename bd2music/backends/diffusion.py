@@ -11,6 +11,8 @@ backend does, and with ``settings.texture_db`` a spectral texture that changes a
 (``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames is drawn again
 (``settings.redraws``, from the same seeded generator), and with ``settings.bed_fallback`` once more with its
 embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A
+faint draw (its mean power under ``settings.faint_db``: the embedding under guidance can lead the model to the
+log-mel's floor, which the vocoder voices as a hiss) is drawn again on its descriptor targets alone, unguided. A
 room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power (sampled gaps between sparse
 events would be digital silence). The trained vocoder mutes a log-mel whose power lies far under its training
 clips' levels: a page's track that comes out mostly quiet is voiced again at ``settings.revoice_db``.
@@ -50,7 +52,8 @@ from bd2music.models.latent_shaper import quiet_share
 from bd2music.models.text_encoder import text_encoder
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
-from bd2music.soundtrack import at_mean_power, check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
+from bd2music.soundtrack import (at_mean_power, check_level, mean_power_db, normalise_loudness, onset_textures,
+                                 overlap_add, pulse_gains)
 from bd2music.text_to_audio import CONDITION
 
 DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
@@ -71,6 +74,8 @@ class DiffusionSettings:
     floor_db: float = 30.0  # room tone: no mel bin lower than this under its band's mean power (0 = no floor)
     revoice_db: float | None = None  # a page's track voiced mostly quiet (the trained vocoder mutes mels under
     # about -45 dB of mean power) is voiced again at this mean mel power, dB (None: never)
+    faint_db: float | None = None  # a segment drawn with a mean frame power under this (dB; the log-mel floor lies
+    # near -62, the trained vocoder mutes under about -37) is drawn again without embedding or guidance (None: never)
     redraws: int = 0  # a segment that samples mostly quiet is drawn again (the seed's next draws), at most this often
     quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
     max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
@@ -98,6 +103,8 @@ class DiffusionSettings:
             raise ValueError("prompt_temperature must be between 0.001 and 10 (or None)")
         if not 0.0 <= self.max_quiet_share < 1.0:
             raise ValueError("max_quiet_share must be in [0, 1)")
+        if self.faint_db is not None and not -80 <= self.faint_db <= 0:
+            raise ValueError("faint_db must be between -80 and 0 (or None)")
         if not 0 <= self.floor_db <= 120:
             raise ValueError("floor_db must be between 0 and 120")
         if self.revoice_db is not None and not -40 <= self.revoice_db <= 10:
@@ -191,13 +198,13 @@ class DiffusionBackend:
 
     @torch.inference_mode()
     def sample_mel(self, frames: int, embedding: torch.Tensor | None, descriptors: torch.Tensor | None,
-                   generator: torch.Generator, steps: int | None = None) -> torch.Tensor:
+                   generator: torch.Generator, steps: int | None = None, guidance: float | None = None) -> torch.Tensor:
         """Log-mel (n_mels, frames): the windows covering ``frames`` sampled together under one condition, decoded
         and cross-faded."""
         config, s = self.model.config, self.settings
         windows = config.windows_for(frames)
-        latents = self.model.sample(windows, embedding, descriptors, generator, steps or s.steps, s.guidance,
-                                    s.scheduler)
+        latents = self.model.sample(windows, embedding, descriptors, generator, steps or s.steps,
+                                    guidance or s.guidance, s.scheduler)
         starts = [i * config.window_stride for i in range(windows)]
         length = starts[-1] + self.audio_vae.config.window_frames
         return self.audio_vae.decode_long(TiledLatent(latents, starts, length))[:, :frames]
@@ -205,9 +212,11 @@ class DiffusionBackend:
     def sample_segment(self, frames: int, segment: SegmentPlan, generator: torch.Generator) -> torch.Tensor:
         """A segment's log-mel, drawn again (up to ``settings.redraws`` times, from the same generator) while more
         than ``max_quiet_share`` of its frames are quiet: a sample of the sparse clips' silences would voice a
-        near-silent track."""
+        near-silent track. A faint draw (``settings.faint_db``) is drawn again on the descriptors alone, unguided."""
         s, condition = self.settings, self._condition(segment)
         mel = self.sample_mel(frames, *condition, generator)
+        if s.faint_db is not None and mean_power_db(mel) < s.faint_db:
+            return self.sample_mel(frames, None, condition[1], generator, guidance=1.0)
         for _ in range(s.redraws):
             if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
                 return mel
