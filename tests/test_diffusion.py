@@ -363,6 +363,14 @@ def test_a_faint_draw_is_drawn_again_on_its_descriptors_alone_unguided(backend: 
     assert first is not None and guided is None and none is None and unguided == 1.0 and torch.equal(targets, again)
     calls[:] = [None]  # an audible first draw is kept
     assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), audible) and len(calls) == 2
+    quiet = audible.clone()
+    quiet[:, 10:] = -18.0  # mostly quiet: drawn again (redraws), and that draw, faint, once more
+    draws = iter([quiet, faint, audible])
+    calls[:] = []
+    monkeypatch.setattr(backend, "sample_mel", lambda *args, **kwargs: calls.append(kwargs) or next(draws))
+    backend.settings.redraws = 1
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), audible)
+    assert [kwargs.get("guidance") for kwargs in calls] == [None, None, 1.0]
     with pytest.raises(ValueError, match="faint_db"):
         DiffusionSettings(faint_db=5.0)
 

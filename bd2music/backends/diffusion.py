@@ -212,17 +212,24 @@ class DiffusionBackend:
     def sample_segment(self, frames: int, segment: SegmentPlan, generator: torch.Generator) -> torch.Tensor:
         """A segment's log-mel, drawn again (up to ``settings.redraws`` times, from the same generator) while more
         than ``max_quiet_share`` of its frames are quiet: a sample of the sparse clips' silences would voice a
-        near-silent track. A faint draw (``settings.faint_db``) is drawn again on the descriptors alone, unguided."""
+        near-silent track."""
         s, condition = self.settings, self._condition(segment)
-        mel = self.sample_mel(frames, *condition, generator)
-        if s.faint_db is not None and mean_power_db(mel) < s.faint_db:
-            return self.sample_mel(frames, None, condition[1], generator, guidance=1.0)
+        mel = self.draw(frames, *condition, generator)
         for _ in range(s.redraws):
             if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
                 return mel
-            mel = self.sample_mel(frames, *condition, generator)
+            mel = self.draw(frames, *condition, generator)
         if s.bed_fallback and self.bank is not None and quiet_share(mel, s.quiet_db) > s.max_quiet_share:
-            mel = self.sample_mel(frames, self.toward_bed(condition[0]), condition[1], generator)
+            mel = self.draw(frames, self.toward_bed(condition[0]), condition[1], generator)
+        return mel
+
+    def draw(self, frames: int, embedding: torch.Tensor | None, descriptors: torch.Tensor,
+             generator: torch.Generator) -> torch.Tensor:
+        """``sample_mel`` under a condition; a faint draw (``settings.faint_db``) drawn again on the descriptors
+        alone, unguided."""
+        mel = self.sample_mel(frames, embedding, descriptors, generator)
+        if self.settings.faint_db is not None and mean_power_db(mel) < self.settings.faint_db:
+            mel = self.sample_mel(frames, None, descriptors, generator, guidance=1.0)
         return mel
 
     def toward_bed(self, embedding: torch.Tensor | None) -> torch.Tensor:
