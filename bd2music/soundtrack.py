@@ -152,11 +152,6 @@ def mean_power_db(log_mel: torch.Tensor) -> float:
     return float(torch.logsumexp(log_mel.flatten(), dim=0) - math.log(log_mel.shape[-1])) * 10 / math.log(10)
 
 
-def at_mean_power(log_mel: torch.Tensor, power_db: float) -> torch.Tensor:
-    """A natural-log power mel (n_mels, frames) moved by one constant so that its mean frame power
-    (``mean_power_db``) is ``power_db`` dB: the same sound at another level."""
-    return log_mel + (power_db - mean_power_db(log_mel)) * math.log(10) / 10
-
 
 def loudness_gain(audio: torch.Tensor) -> float:
     """Gain that brings ``audio``'s RMS level, when under ``LEVEL_KNEE_DBFS``, to ``LEVEL_RATIO`` times closer to

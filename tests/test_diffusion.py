@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +152,7 @@ def test_room_tone_lifts_silent_gaps_only(backend: DiffusionBackend) -> None:
     assert torch.equal(backend.room_tone(mel), mel)
 
 
-def test_a_page_track_voiced_mostly_quiet_is_voiced_again_at_revoice_db(backend: DiffusionBackend) -> None:
+def test_a_page_log_mel_is_lifted_to_voice_floor_db_before_voicing(backend: DiffusionBackend) -> None:
     heard = []
 
     def muting_vocoder(mel: torch.Tensor, length: int) -> torch.Tensor:  # mutes frames under -45 dB, as trained
@@ -166,14 +167,18 @@ def test_a_page_track_voiced_mostly_quiet_is_voiced_again_at_revoice_db(backend:
     def quiet_half(audio: np.ndarray) -> float:  # RMS of the quiet half over the loud half's (13 dB apart in the mel)
         return float(np.std(audio[10_000:14_000]) / np.std(audio[2_000:6_000]))
 
-    assert quiet_half(backend.voice(mel, 16_000, guard=True)) < 0.01 and len(heard) == 1  # revoice_db None
-    backend.settings.revoice_db = 0.0
-    assert quiet_half(backend.voice(mel, 16_000)) < 0.01 and len(heard) == 2  # a prompt's sound: as voiced
-    assert quiet_half(backend.voice(mel, 16_000, guard=True)) > 0.1 and len(heard) == 4  # voiced again
-    assert 10 * np.log10(heard[3].exp().sum(dim=0).mean().item()) == pytest.approx(0.0, abs=1e-3)
-    assert torch.allclose(heard[3] - heard[2], torch.full_like(mel, float(heard[3][0, 0] - heard[2][0, 0])))
-    with pytest.raises(ValueError, match="revoice_db"):
-        DiffusionSettings(revoice_db=30.0)
+    assert quiet_half(backend.voice(mel, 16_000, page=True)) < 0.01  # voice_floor_db None: muted
+    backend.settings.voice_floor_db = -40.0
+    assert quiet_half(backend.voice(mel, 16_000)) < 0.01  # a prompt's sound: as sampled
+    assert quiet_half(backend.voice(mel, 16_000, page=True)) > 0.1  # lifted: the quiet half voiced
+    lift = heard[-1] - mel
+    assert torch.allclose(lift, torch.full_like(mel, float(lift[0, 0])))  # one constant, the same sound
+    assert 10 * torch.logsumexp(heard[-1][:, -1], 0).item() / math.log(10) == pytest.approx(-40.0, abs=0.01)
+    loud = mel + 5.0  # already above the floor: never lowered
+    backend.voice(loud, 16_000, page=True)
+    assert torch.equal(heard[-1], loud)
+    with pytest.raises(ValueError, match="voice_floor_db"):
+        DiffusionSettings(voice_floor_db=30.0)
 
 
 def test_backend_refuses_a_model_of_other_latents_or_settings(backend: DiffusionBackend, tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ faint draw (its mean power under ``settings.faint_db``: the embedding under guid
 log-mel's floor, which the vocoder voices as a hiss) is drawn again on its descriptor targets alone, unguided. A
 room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power (sampled gaps between sparse
 events would be digital silence). The trained vocoder mutes a log-mel whose power lies far under its training
-clips' levels: a page's track that comes out mostly quiet is voiced again at ``settings.revoice_db``.
+clips' levels: with ``settings.voice_floor_db``, a page's log-mel is lifted before voicing until its quietest tenth
+of frames lies at that power (the master sets the track's level afterwards).
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
 comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
 ``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
@@ -52,8 +53,8 @@ from bd2music.models.latent_shaper import quiet_share
 from bd2music.models.text_encoder import text_encoder
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
-from bd2music.soundtrack import (at_mean_power, check_level, mean_power_db, normalise_loudness, onset_textures,
-                                 overlap_add, pulse_gains)
+from bd2music.soundtrack import (check_level, mean_power_db, normalise_loudness, onset_textures, overlap_add,
+                                 pulse_gains)
 from bd2music.text_to_audio import CONDITION
 
 DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
@@ -72,8 +73,8 @@ class DiffusionSettings:
     vocoder: str = "griffin-lim"  # griffin-lim; warm (the trained vocoder's phases, then Griffin-Lim); trained
     griffin_lim_iterations: int = 32  # of griffin-lim and warm
     floor_db: float = 30.0  # room tone: no mel bin lower than this under its band's mean power (0 = no floor)
-    revoice_db: float | None = None  # a page's track voiced mostly quiet (the trained vocoder mutes mels under
-    # about -45 dB of mean power) is voiced again at this mean mel power, dB (None: never)
+    voice_floor_db: float | None = None  # a page's log-mel is lifted (never lowered) until its quietest tenth of
+    # frames lies at this frame power, dB, before voicing (the trained vocoder mutes under about -37; None: never)
     faint_db: float | None = None  # a segment drawn with a mean frame power under this (dB; the log-mel floor lies
     # near -62, the trained vocoder mutes under about -37) is drawn again without embedding or guidance (None: never)
     redraws: int = 0  # a segment that samples mostly quiet is drawn again (the seed's next draws), at most this often
@@ -107,8 +108,8 @@ class DiffusionSettings:
             raise ValueError("faint_db must be between -80 and 0 (or None)")
         if not 0 <= self.floor_db <= 120:
             raise ValueError("floor_db must be between 0 and 120")
-        if self.revoice_db is not None and not -40 <= self.revoice_db <= 10:
-            raise ValueError("revoice_db must be between -40 and 10 (or None)")
+        if self.voice_floor_db is not None and not -60 <= self.voice_floor_db <= 10:
+            raise ValueError("voice_floor_db must be between -60 and 10 (or None)")
         check_level("texture_db", self.texture_db)
 
 
@@ -121,6 +122,14 @@ def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
     if not (Path(folder) / "model.safetensors").is_file():
         raise InputError(f"no audio VAE weights for the diffusion model in {folder}")
     return AudioVAE.from_pretrained(Path(folder), device=shared.latent_mean.device).eval(), Path(folder).name
+
+
+def lifted(log_mel: torch.Tensor, floor_db: float, share: float = 0.1) -> torch.Tensor:
+    """A natural-log power mel (n_mels, frames) moved up by one constant (never down) so that its quietest ``share``
+    of frames lie at ``floor_db`` dB of frame power (the bands summed) or above."""
+    frames_db = torch.logsumexp(log_mel, dim=0) * 10 / math.log(10)
+    lift_db = floor_db - float(torch.quantile(frames_db.float(), share))
+    return log_mel + max(lift_db, 0.0) * math.log(10) / 10
 
 
 @dataclass
@@ -295,27 +304,20 @@ class DiffusionBackend:
         mean_power = torch.logsumexp(mel, dim=-1, keepdim=True) - math.log(mel.shape[-1])
         return torch.maximum(mel, mean_power - self.settings.floor_db * math.log(10) / 10)
 
-    def voice(self, mel: torch.Tensor, samples: int, guard: bool = False) -> np.ndarray:
-        """(samples,) float32 waveform of a log-mel (its room tone kept), at a peak-safe level. With ``guard`` (a
-        page's track) and ``settings.revoice_db``, a waveform whose own log-mel has more than ``max_quiet_share``
-        quiet frames is voiced again from the log-mel moved to that level (a prompt's sound may be sparse: a dog
-        barking)."""
-        mel, s = self.room_tone(mel), self.settings
+    def voice(self, mel: torch.Tensor, samples: int, page: bool = False) -> np.ndarray:
+        """(samples,) float32 waveform of a log-mel (its room tone kept), at a peak-safe level; a ``page``'s log-mel
+        lifted to ``settings.voice_floor_db`` first (a prompt's sound may be sparse by design: a dog barking)."""
+        mel, floor = self.room_tone(mel), self.settings.voice_floor_db
+        if page and floor is not None:
+            mel = lifted(mel, floor)
         waveform = self.vocoder(mel[None], length=samples)[0]
-        if guard and s.revoice_db is not None and self.mostly_quiet(waveform):
-            waveform = self.vocoder(at_mean_power(mel, s.revoice_db)[None], length=samples)[0]
         waveform, _ = normalise_loudness(waveform, self.sample_rate)
         return waveform.clamp(-1.0, 1.0).float().cpu().numpy().astype(np.float32)
-
-    def mostly_quiet(self, waveform: torch.Tensor) -> bool:
-        """Whether more than ``max_quiet_share`` of a waveform's mel frames lie ``quiet_db`` under its mean."""
-        s = self.settings
-        return quiet_share(mel_spectrogram(waveform, self.audio_vae.config.mel), s.quiet_db) > s.max_quiet_share
 
     @torch.inference_mode()
     def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:
         samples = round(plan.seconds * self.sample_rate)
-        audio = self.voice(self.log_mel(plan, seed, progress), samples, guard=True)
+        audio = self.voice(self.log_mel(plan, seed, progress), samples, page=True)
         cues = [Cue("diffusion", s.start, s.end, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
                     self.source, trigger(s.panel), "generated sound")
                 for s in plan.segments]
