@@ -3,6 +3,7 @@
     python benchmarks/tune_music.py ['{"composer": {"drums_from": 1.5}, "production": {"drive_db": 0}}' ...]
     BD2MUSIC_TUNE_PAGES=30 python benchmarks/tune_music.py   # a quicker, noisier look
     BD2MUSIC_TUNE_REST=1 python benchmarks/tune_music.py     # the other training pages: a second look
+    BD2MUSIC_TUNE_PAGES=1000 BD2MUSIC_TUNE_SEEDS=3 python benchmarks/tune_music.py   # every training page, 3 draws
 
 70 training pages (the comics minus tests/data/comic_vae_heldout.txt, seeded draw; BD2MUSIC_TUNE_PAGES; with
 BD2MUSIC_TUNE_REST=1 the training pages that draw leaves out, to confirm a choice on pages it was not made on),
@@ -15,7 +16,10 @@ the feature's own AUC: 0.5 = no help to the classifier), the structure links on 
 onset targets against the onset rates heard (planned -> measured), the frame-level range, harmonic share and key
 clarity (medians), the instruments played most, the render stage's time (median per page); and per kind of
 page (``groups``: manga, like eval_pages, and colour, like the held-out colour comics) the c2st on as many tracks
-as the smaller kind has and the onset and tempo links.
+as the smaller kind has and the onset and tempo links. With BD2MUSIC_TUNE_SEEDS=n (default 1) every page is
+rendered with seeds 0..n-1, each seed drawing other pieces, composer turns and instruments, and the links per kind
+are also given over those draws and over random 20-page sets of the kind (the size of the held-out colour set):
+their mean, standard deviation and 10th percentile, so that a change is judged on its robustness, not on one draw.
 The held-out pages and clips stay for bench_sound.py.
 
 Cached in the system's temporary folder: the real clips' features (they depend on nothing this script tunes) and
@@ -117,13 +121,25 @@ def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: di
     pipeline.backends.pop("music", None)
     backend = pipeline.backend("music")
     made, scores, seconds = [], [], []
-    for _, plan in planned:
-        start = time.perf_counter()
-        layers = backend.render(plan, 0)
-        seconds.append(time.perf_counter() - start)
-        made.append(master(layers, pipeline.master_config, target_lufs=plan.loudness).audio)
-        scores.append(layers[0].score)
-    generated = np.stack([L.clip_features(t, 44_100) for t in made])
+    draws = int(os.environ.get("BD2MUSIC_TUNE_SEEDS", 1))
+    for seed in range(draws):
+        for _, plan in planned:
+            start = time.perf_counter()
+            layers = backend.render(plan, seed)
+            seconds.append(time.perf_counter() - start)
+            made.append(master(layers, pipeline.master_config, target_lufs=plan.loudness).audio)
+            scores.append(layers[0].score)
+    measured_all = [L.audio_measures(t, 44_100) for t in made]
+    if draws > 1:
+        drawn_links(planned, measured_all, kinds or {})
+        generated = np.stack([L.clip_features(t, 44_100) for t in made])
+        per_seed = np.split(generated, draws)
+        c2sts = [L.c2st_accuracy(g, recorded, seed=s) for s, g in enumerate(per_seed)]
+        print(f"c2st per draw {np.round(c2sts, 3).tolist()} mean {np.mean(c2sts):.3f}; the rest on draw 0")
+        made, scores, measured_all = made[: len(planned)], scores[: len(planned)], measured_all[: len(planned)]
+        generated = per_seed[0]
+    else:
+        generated = np.stack([L.clip_features(t, 44_100) for t in made])
     print(f"== {json.dumps(variant) if variant else 'shipped settings'}")
     seeds = [L.c2st_accuracy(generated, recorded, seed=seed) for seed in range(5)]
     print(f"realism c2st {seeds[0]:.3f} (seeds 0-4 of the subsample and folds: mean {np.mean(seeds):.3f}, "
@@ -138,7 +154,7 @@ def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: di
     for i in np.argsort(-np.abs(effect))[:12]:
         print(f"{L.FEATURE_NAMES[i]:22s} d={effect[i]:+.2f} AUC {roc_auc_score(sides, both[:, i]):.2f} "
               f"generated {generated[:, i].mean():.3f} real {recorded[:, i].mean():.3f}")
-    measured = [L.audio_measures(t, 44_100) for t in made]
+    measured = measured_all
     print("links", {k: round(v, 2) for k, v in L.linked([f for f, _ in planned], measured).items()})
     kinds = kinds or {}
     size = min((int(m.sum()) for m in kinds.values()), default=0)  # as many tracks as the smaller kind has
@@ -164,6 +180,39 @@ def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: di
     print(f"harmonic share {np.median([L.harmonic_share(t, 44_100) for t in made]):.2f}, key clarity "
           f"{np.median([clarity for _, clarity in keys]):.2f} (medians), {len({k for k, _ in keys})} keys heard; "
           f"render {np.median(seconds):.3f} s per page (median)", flush=True)
+
+
+SUBSET = 20  # pages in each random set of ``drawn_links`` (the held-out colour set's size)
+LINKS = ("edge_density->onset_rate", "panel_count->tempo", "brightness->spectral_centroid")
+
+
+def drawn_links(planned, measured: list[dict], kinds: dict[str, np.ndarray], sets: int = 30) -> None:
+    """The links of each kind of page over the draws (``measured``: the pages of each seed one after the other)
+    and over ``sets`` random ``SUBSET``-page sets of the kind per draw: mean, standard deviation, 10th percentile."""
+    from bd2music.evaluation import listening as L
+
+    features = [f for f, _ in planned]
+    draws = len(measured) // len(planned)
+    for kind, mask in ({"all": np.ones(len(planned), bool)} | kinds).items():
+        pages = np.flatnonzero(mask)
+        whole = {name: [] for name in LINKS}
+        sets_ = {name: [] for name in LINKS}
+        rng = np.random.default_rng(0)
+        for draw in range(draws):
+            heard = measured[draw * len(planned): (draw + 1) * len(planned)]
+            for name, value in L.linked([features[i] for i in pages], [heard[i] for i in pages]).items():
+                if name in whole:
+                    whole[name].append(value)
+            for _ in range(sets if len(pages) > SUBSET else 0):
+                chosen = rng.choice(pages, SUBSET, replace=False)
+                for name, value in L.linked([features[i] for i in chosen], [heard[i] for i in chosen]).items():
+                    if name in sets_:
+                        sets_[name].append(value)
+        text = "; ".join(f"{name.split('->')[0]} {np.mean(whole[name]):.2f} (draws {np.round(whole[name], 2).tolist()}"
+                         + (f", {SUBSET}-page sets {np.mean(sets_[name]):.2f} sd {np.std(sets_[name]):.2f} "
+                            f"p10 {np.percentile(sets_[name], 10):.2f}" if sets_[name] else "") + ")"
+                         for name in LINKS)
+        print(f"draws x sets, {kind} pages ({len(pages)}): {text}")
 
 
 def main() -> int:

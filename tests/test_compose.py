@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from bd2music.music.compose import (ARPEGGIO, BASS, CLOSED_HAT, DRUMS, HARMONY, KICK, MELODY, OPEN_HAT, RIDE, SHAKER,
-                                    ComposerConfig, arpeggio_rate, breakdown, compose, graces, grid, pulse)
+                                    ComposerConfig, arpeggio_rate, breakdown, compose, graces, grid, on_pulse,
+                                    pulse)
 from bd2music.music.harmony import chord_of, triad, voice
 from bd2music.music.intent import IntentConfig, Key, choose_key, plan_sections
 from bd2music.music.perform import PANS, SUB, Orchestration, PerformerConfig, perform
@@ -354,3 +355,24 @@ def test_chords_can_be_comped_on_the_pulse_voiced_wider_and_strummed() -> None:
     steps = [round(b.start - a.start, 3) for a, b in zip(first, rolled)]
     assert steps == [round(0.02 * k, 3) for k in range(len(first))]
     assert [n for n in strummed if n.instrument != "keys"] == [n for n in plain if n.instrument != "keys"]
+
+
+def test_on_the_pulse_the_voices_keep_only_the_pulses_onsets_and_tie_the_rest() -> None:
+    plan = make_plan(segment(0, 0.0, 5.0, onset_rate=1.0), segment(1, 5.0, 10.0, onset_rate=8.0))
+    key, sections, events = score(plan)
+    assert on_pulse(events, sections, ComposerConfig()) == events  # off by default
+    config = ComposerConfig(pulse_ratio=1.5)
+    thinned = on_pulse(events, sections, config)
+    starts = np.cumsum([0] + [s.beats for s in sections])
+    places = {round(b * 4) for s, start in zip(sections, starts) for b in
+              pulse(start, s.beats, float(np.clip(1.5 * s.density, 1.0, 4.0)))}
+    voices = (MELODY, HARMONY, BASS)
+    assert {round(e.beat * 4) for e in thinned if e.role in voices} <= places
+    assert [e for e in thinned if e.role not in voices] == [e for e in events if e.role not in voices]
+    for role in voices:  # every note kept; a dropped one's time held by the note before it
+        before = sorted((e.beat, e.pitch) for e in events if e.role == role and round(e.beat * 4) in places)
+        assert sorted((e.beat, e.pitch) for e in thinned if e.role == role) == before
+        ends = max(e.beat + e.length for e in events if e.role == role)
+        assert max(e.beat + e.length for e in thinned if e.role == role) == pytest.approx(ends)
+    calm = [e for e in events if e.role in voices and e.beat < starts[1]]
+    assert len({e.beat for e in calm}) > len({e.beat for e in thinned if e.role in voices and e.beat < starts[1]})

@@ -44,7 +44,7 @@ from bd2music.bank import SoundBank
 from bd2music.errors import InputError
 from bd2music.music.arrange import ArrangerConfig, arrange, choose_piece, page_hash
 from bd2music.music.compose import (ARPEGGIO, BASS, HARMONY, KICK, MELODY, ComposerConfig, breakdown, compose,
-                                    graces)
+                                    graces, on_pulse)
 from bd2music.music.found import Found, FoundConfig, FoundSounds, mix_found
 from bd2music.music.compose import DRUMS as PERCUSSION  # the score's role (score.DRUMS: the kit)
 from bd2music.music.instruments import InstrumentBank, SamplerConfig
@@ -175,7 +175,8 @@ class MusicBackend:
         else:
             events = arrange(piece, key, sections, self.config.arranger, self.config.composer)
             source = f"piece: {piece.title} ({piece.collection}, {piece.id})"
-        events = graces(breakdown(events, sections, self.config.composer), key, seed, self.config.composer)
+        composer = self.config.composer
+        events = graces(on_pulse(breakdown(events, sections, composer), sections, composer), key, seed, composer)
         ranked = [self.source_clips(segment) for segment in plan.segments]
         sources = [self.source_shares(clips) for clips in ranked]
         found = self.found_sounds.choose(ranked) if self.found_sounds is not None else None

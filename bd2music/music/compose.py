@@ -22,6 +22,10 @@ section (a segment of the plan) gets, from its ``intent.Section``:
 * **grace notes** (``graces``, applied to the arranged pieces too): ``grace_share`` of the melody's notes with
   room before them led into by a soft grace note a scale step above, ``grace_beats`` early: onsets a listener
   hears, as many as the melody has notes, without another percussion voice;
+* **on the pulse** (``on_pulse``, applied to the arranged pieces too): with ``pulse_ratio``, the melody, counter,
+  harmony and bass keep only their onsets on a ``pulse`` of that many times the section's density, each dropped
+  note tied into its role's previous one, as a player simplifies a part: the rhythm heard is the plan's, whatever
+  rhythm the piece brings;
 * **a breakdown** (``breakdown``, applied to the arranged pieces too): from the middle bar, ``breakdown_bars``
   bars without drums, bass and arpeggio;
 * **drums** when the density reaches ``drums_from``: kick, backbeat (side stick when quiet), hats on a
@@ -40,7 +44,7 @@ Every choice is drawn from a generator seeded by the track's seed, so the same s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -108,6 +112,8 @@ class ComposerConfig:
     perc_key: int = 82  # ...this GM percussion key (82: shaker, 69: cabasa, 54: tambourine, 70: maracas)...
     perc_accent: float = 0.4  # ...at this accent between the beats (on the beats 0.15 more) (0 ratio: none)...
     perc_max: float = 4.0  # ...and at most this many notes per beat (2: the beats and half beats, no sixteenths)
+    pulse_ratio: float = 0.0  # melody, counter, harmony and bass only on a pulse of this many times the density
+    # (1 to 4 notes per beat, ``on_pulse``; 0: their own rhythm)
     beat_key: int = 0  # where the hand percussion plays without the kit's groove, this GM key on every beat
     # (36: the kick; 0: none)...
     beat_accent: float = 0.6  # ...at this accent (the bar's first beat 0.15 more): the beat a tracker hears under
@@ -405,6 +411,34 @@ def breakdown(events: list[Event], sections: list[Section], config: ComposerConf
     first = (bars // 2) * config.meter
     last = first + config.breakdown_bars * config.meter
     return [e for e in events if not (first <= e.beat < last and e.role in (DRUMS, BASS, ARPEGGIO))]
+
+
+def on_pulse(events: list[Event], sections: list[Section], config: ComposerConfig) -> list[Event]:
+    """``events`` with the melody's, counter's, harmony's and bass's onsets off the section's ``pulse`` of
+    ``pulse_ratio`` times its density (1 to 4 per beat) dropped; the notes of a dropped onset tie into their
+    role's notes at its previous kept onset (held to the dropped notes' end). Unchanged when ``pulse_ratio`` is 0."""
+    if not config.pulse_ratio:
+        return events
+    places = set()
+    for section, start in zip(sections, section_starts(sections)):
+        rate = float(np.clip(config.pulse_ratio * section.density, 1.0, 4.0))
+        places.update(round(beat * 4) for beat in pulse(start, section.beats, rate))  # in sixteenths
+    kept, held = [], {}  # held: each role's notes (indices in ``kept``) at its last kept onset
+    for event in sorted(events, key=lambda e: (e.beat, e.role)):
+        thinned = event.role in (MELODY, COUNTER, HARMONY, BASS)
+        on_grid = abs(event.beat * 4 - round(event.beat * 4)) < 1e-3 and round(event.beat * 4) in places
+        if not thinned or on_grid:
+            if thinned:
+                notes = held.get(event.role)
+                if notes is None or kept[notes[0]].beat != event.beat:
+                    held[event.role] = notes = []
+                notes.append(len(kept))
+            kept.append(event)
+            continue
+        for i in held.get(event.role, []):  # a tie: the previous notes last to this one's end
+            note = kept[i]
+            kept[i] = replace(note, length=max(note.length, event.beat + event.length - note.beat))
+    return kept
 
 
 def graces(events: list[Event], key: Key, seed: int, config: ComposerConfig) -> list[Event]:
