@@ -4,6 +4,7 @@
     BD2MUSIC_TUNE_PAGES=30 python benchmarks/tune_music.py   # a quicker, noisier look
     BD2MUSIC_TUNE_REST=1 python benchmarks/tune_music.py     # the other training pages: a second look
     BD2MUSIC_TUNE_PAGES=1000 BD2MUSIC_TUNE_SEEDS=3 python benchmarks/tune_music.py   # every training page, 3 draws
+    BD2MUSIC_TUNE_PAGES=1000 BD2MUSIC_TUNE_KIND=colour python benchmarks/tune_music.py  # its colour pages only
 
 70 training pages (the comics minus tests/data/comic_vae_heldout.txt, seeded draw; BD2MUSIC_TUNE_PAGES; with
 BD2MUSIC_TUNE_REST=1 the training pages that draw leaves out, to confirm a choice on pages it was not made on),
@@ -129,18 +130,21 @@ def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: di
             seconds.append(time.perf_counter() - start)
             made.append(master(layers, pipeline.master_config, target_lufs=plan.loudness).audio)
             scores.append(layers[0].score)
-    measured_all = [L.audio_measures(t, 44_100) for t in made]
-    if draws > 1:
-        drawn_links(planned, measured_all, kinds or {})
-        generated = np.stack([L.clip_features(t, 44_100) for t in made])
-        per_seed = np.split(generated, draws)
-        c2sts = [L.c2st_accuracy(g, recorded, seed=s) for s, g in enumerate(per_seed)]
-        print(f"c2st per draw {np.round(c2sts, 3).tolist()} mean {np.mean(c2sts):.3f}; the rest on draw 0")
-        made, scores, measured_all = made[: len(planned)], scores[: len(planned)], measured_all[: len(planned)]
-        generated = per_seed[0]
-    else:
-        generated = np.stack([L.clip_features(t, 44_100) for t in made])
+    measured = [L.audio_measures(t, 44_100) for t in made]
+    generated = np.stack([L.clip_features(t, 44_100) for t in made])
     print(f"== {json.dumps(variant) if variant else 'shipped settings'}")
+    if draws > 1:  # the links and the c2st over the draws; the rest on draw 0
+        drawn_links(planned, measured, kinds or {})
+        per_draw = np.split(generated, draws)
+        c2sts = [L.c2st_accuracy(g, recorded, seed=s) for s, g in enumerate(per_draw)]
+        print(f"c2st per draw {np.round(c2sts, 3).tolist()} mean {np.mean(c2sts):.3f}; the rest on draw 0")
+        made, scores, measured = made[: len(planned)], scores[: len(planned)], measured[: len(planned)]
+        generated = per_draw[0]
+    if save := os.environ.get("BD2MUSIC_TUNE_SAVE", ""):  # the tracks' features, the real clips' and the pages'
+        name = hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:8]
+        np.savez(f"{save}_{name}.npz", generated=generated, recorded=recorded,
+                 manga=np.asarray((kinds or {}).get("manga", [])), colour=np.asarray((kinds or {}).get("colour", [])))
+        print(f"features saved in {save}_{name}.npz")
     seeds = [L.c2st_accuracy(generated, recorded, seed=seed) for seed in range(5)]
     print(f"realism c2st {seeds[0]:.3f} (seeds 0-4 of the subsample and folds: mean {np.mean(seeds):.3f}, "
           f"{min(seeds):.3f}-{max(seeds):.3f})")
@@ -154,7 +158,6 @@ def evaluate(pipeline, planned, recorded: np.ndarray, shipped: dict, variant: di
     for i in np.argsort(-np.abs(effect))[:12]:
         print(f"{L.FEATURE_NAMES[i]:22s} d={effect[i]:+.2f} AUC {roc_auc_score(sides, both[:, i]):.2f} "
               f"generated {generated[:, i].mean():.3f} real {recorded[:, i].mean():.3f}")
-    measured = measured_all
     print("links", {k: round(v, 2) for k, v in L.linked([f for f, _ in planned], measured).items()})
     kinds = kinds or {}
     size = min((int(m.sum()) for m in kinds.values()), default=0)  # as many tracks as the smaller kind has
@@ -222,10 +225,13 @@ def main() -> int:
     pipeline = Pipeline.from_pretrained(device="cpu")
     recorded = real_features(clips)
     planned = page_plans(pipeline, pages)
+    if kind := os.environ.get("BD2MUSIC_TUNE_KIND", ""):  # only the pages of one kind (``groups``)
+        mask = groups(pages)[kind]
+        pages, planned = [p for p, m in zip(pages, mask) if m], [p for p, m in zip(planned, mask) if m]
     print(f"{len(pages)} training pages against {len(clips)} training music clips")
     shipped = pipeline.index.settings.get("music", {})
     for variant in [json.loads(arg) for arg in sys.argv[1:]] or [{}]:
-        evaluate(pipeline, planned, recorded, shipped, variant, groups(pages))
+        evaluate(pipeline, planned, recorded, shipped, variant, {k: m for k, m in groups(pages).items() if m.any()})
     return 0
 
 
