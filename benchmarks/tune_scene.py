@@ -12,11 +12,12 @@ out), 10 s, seed 0 (``--seeds 0 1``: each seed's row, then their mean), analysed
 then rendered and mastered per candidate; a candidate's tables re-read each segment's head readings (the
 lettering's loudness change kept). Realism: c2st against every third real clip that is neither held out nor in
 the shipped bank, the mean over ``--c2st-seeds`` subsamples and folds, for all pages and for the manga pages
-alone (eval_pages are manga). Links: Spearman rho on the final audio, manga and western pages apart.
-``--features``: the manga pages' per-feature AUCs against the clips (0.5: no difference), the farthest from 0.5
-first. ``--ladder``: each stage of the scene apart (a random bank
-clip, the chosen bed clip as recorded, mastered, looped as the bed, pulsed, the whole scene; ``ladder_audio``), with
-the manga pages' c2st against the clips of each category and against clips in the whole corpus's category
+alone (eval_pages are manga) and the western ones, each also against the clips in the whole corpus's category
+proportions (``corpus_balanced``; the held-out clips come in those). Links: Spearman rho on the final audio, manga
+and western pages apart. ``--features``: the manga pages' per-feature AUCs against the clips (0.5: no
+difference), the farthest from 0.5 first. ``--ladder``: each stage of the scene apart (a random bank clip, the
+chosen bed clip as recorded, mastered, looped as the bed, pulsed, the whole scene; ``ladder_audio``), with the
+manga pages' c2st against the clips of each category and against clips in the whole corpus's category
 proportions (``corpus_balanced``). Beside the four links, each part gets the plan's own links to the audio
 (``plan_onset_rate->onset_rate``, ``plan_tempo->tempo``: is a link lost in the plan or in the audio?).
 ``--draws N``: per part, the share of 2000 seeded draws of N of its pages on which each link falls under
@@ -217,9 +218,10 @@ def main() -> int:
                 generated, measured = listen_stage(scene, [with_tables(plan, calibration, tables)
                                                            for _, plan, _ in planned], stage, config, seed)
                 row = {"c2st": c2st(generated), "pages": len(planned)}
-                if manga.any():
-                    row |= {"c2st_manga": c2st(generated[manga]),
-                            "c2st_manga_balanced": c2st(generated[manga], real[balanced])}
+                for part, keep in (("manga", manga), ("western", ~manga)):
+                    if keep.sum() >= 5:  # enough tracks for the folds
+                        row |= {f"c2st_{part}": c2st(generated[keep]),
+                                f"c2st_{part}_balanced": c2st(generated[keep], real[balanced])}
                 if args.ladder:
                     row |= {f"c2st_manga_vs_{name}": c2st(generated[manga], real[categories == name])
                             for name in sorted(set(categories))}

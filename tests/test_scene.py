@@ -255,6 +255,34 @@ def test_a_slower_pulse_falls_less_between_beats_and_keeps_its_beats(scene, plan
     assert np.mean(20 * np.log10(slow)) > np.mean(20 * np.log10(fast)) + 4
 
 
+def test_a_busy_segment_can_fall_slower_than_a_sparse_one(scene, plan) -> None:
+    """``pulse_decay_dense``: a sparse segment (one event per beat) keeps ``pulse_decay_share``'s fall, a busy one
+    falls slower (its bed stays higher between beats), the busiest at ``pulse_decay_dense``."""
+    backend = replace(scene, config=replace(scene.config, pulse_decay_share=0.4, pulse_decay_dense=2.0,
+                                            pulse_dense_from=2.0))
+    sparse, busy, busiest = (replace(plan.segments[0], tempo=93.75, onset_rate=rate) for rate in (0.3, 4.0, 50.0))
+    assert backend.events_per_beat(busy.onset_rate) > 2.0
+    assert backend.decay_share(sparse) == 0.4 and backend.decay_share(busiest) == pytest.approx(2.0)
+    assert 0.4 < backend.decay_share(busy) < 2.0
+    length = 3 * scene.sample_rate
+    neutral = replace(scene, config=replace(backend.config, pulse_decay_dense=None))
+    assert np.array_equal(backend._pulse(sparse, length), neutral._pulse(sparse, length))
+    assert np.mean(np.log(backend._pulse(busy, length))) > np.mean(np.log(neutral._pulse(busy, length))) + 0.1
+
+
+def test_the_main_recording_can_weigh_the_descriptors_apart(scene, plan) -> None:
+    """``main_descriptor_weight`` ranks the main recording alone by another descriptor weight: a large one chooses
+    the clip nearest the targets, the events' palette stays as it was."""
+    segment = replace(plan.segments[0], onset_rate=6.0, tempo=140.0)
+    base = replace(scene, config=replace(scene.config, top_k=1, match=("onset_rate", "tempo"), descriptor_weight=0.0))
+    heavy = replace(scene, config=replace(base.config, main_descriptor_weight=10.0))
+    everything = replace(scene, config=replace(base.config, descriptor_weight=10.0))
+    bed, events = base.choose(segment, np.random.default_rng(0))
+    heavy_bed, heavy_events = heavy.choose(segment, np.random.default_rng(0))
+    assert heavy_bed != bed and heavy_events == events
+    assert heavy_bed == everything.choose(segment, np.random.default_rng(0))[0]
+
+
 def test_a_bank_with_one_kind_still_sounds(scene, plan) -> None:
     from bd2music.bank import SoundBank
 

@@ -67,6 +67,7 @@ class SceneConfig:
     # count rises sooner above the bottom of the range, where most plans' onset targets lie
     top_k: int = 6  # each choice is drawn from this many best-ranked clips (better ranks likelier)
     descriptor_weight: float = 0.5  # weight of the descriptor match (``match``) in the bank's ranking
+    main_descriptor_weight: float | None = None  # the same for the main recording's ranking (None: as above)
     match: tuple[str, ...] = ("centroid", "flatness")  # plan targets the clips' descriptors are matched to
     match_as: str = "recorded"  # "played": the tempo, onset-rate and centroid targets are matched to what a clip
     # plays over a segment, looped or repeated (the bank's played descriptors, ``bd2music.bank.play``)
@@ -96,6 +97,10 @@ class SceneConfig:
     bed_pulse_db: float = 18.0  # the bed dips this far between beats and rises with each beat and event
     pulse_decay_share: float = DECAY_SHARE  # the bed's fall after an onset: time constant / the gap it falls in
     # (longer: a shallower, slower fall between beats, the rise at each beat as sharp)
+    pulse_decay_dense: float | None = None  # the fall's share at ``max_events_per_beat`` events per beat: from
+    # ``pulse_dense_from`` events per beat up, the share rises linearly to this (None: ``pulse_decay_share`` at
+    # any density); busy segments' events carry the beat, sparse ones keep the bed's deeper fall as their cue
+    pulse_dense_from: float = 2.0  # events per beat at and under which the fall's share is ``pulse_decay_share``
     pulse_offbeat_db: float = OFFBEAT_DB  # how far each event between beats lifts the bed (at PULSE_DEPTH_DB deep)
     max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
     tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
@@ -180,7 +185,7 @@ class SceneBackend:
         if config.main_length_weight:
             durations = torch.tensor([clip.duration for clip in bank.clips])
             bonus = config.main_length_weight * (durations / max(segment.duration, 1e-3)).clamp(max=1.0)
-        ranked = self._rank(segment, mains, config.match_as, bonus)
+        ranked = self._rank(segment, mains, config.match_as, bonus, config.main_descriptor_weight)
         bed = self._draw(ranked, 1, rng, exclude=previous_bed)
         if bed and config.chain > 1:
             kind = bank.clips[bed[0]].kind
@@ -210,9 +215,10 @@ class SceneBackend:
         return chain
 
     def _rank(self, segment: SegmentPlan, mask: torch.Tensor, match_as: str = "recorded",
-              bonus: torch.Tensor | None = None) -> list[int]:
+              bonus: torch.Tensor | None = None, descriptor_weight: float | None = None) -> list[int]:
         """The clips of ``mask``, best first for ``segment`` (latents, embedding, the ``match`` descriptors as
-        recorded or as played; ``bonus`` added to the scores)."""
+        recorded or as played, weighed by ``descriptor_weight``, default the config's; ``bonus`` added to the
+        scores)."""
         descriptors = {}
         for name in self.config.match:
             value, column = getattr(segment, name), self._column(name, match_as)
@@ -221,7 +227,8 @@ class SceneBackend:
                 value = self.bank.quantile(column, place, mask)
             descriptors[column] = value
         return self.bank.rank(segment.latents.latents, segment.embedding, descriptors,
-                              RankWeights(descriptors=self.config.descriptor_weight), mask, bonus)
+                              RankWeights(descriptors=self.config.descriptor_weight if descriptor_weight is None
+                                          else descriptor_weight), mask, bonus)
 
     def _column(self, target: str, match_as: str) -> str:
         """The bank descriptor a plan target is matched to (``match_as``); one line if the bank lacks it."""
@@ -322,12 +329,23 @@ class SceneBackend:
         rate, frame = self.sample_rate, 256
         frames = length // frame + 2
         gains = pulse_gains(frames, rate / frame, segment.tempo, self.event_rate(segment),
-                            offbeat_db=self.config.pulse_offbeat_db, decay_share=self.config.pulse_decay_share,
+                            offbeat_db=self.config.pulse_offbeat_db, decay_share=self.decay_share(segment),
                             triplets=self.config.triplets)
         gains_db = gains.numpy() * 10 / np.log(10)
         gains_db *= self.config.bed_pulse_db / PULSE_DEPTH_DB
         envelope = 10 ** (gains_db / 20)
         return np.interp(np.arange(length) / frame, np.arange(frames), envelope).astype(np.float32)
+
+    def decay_share(self, segment: SegmentPlan) -> float:
+        """The bed's fall after an onset (time constant / its gap) for the segment's events per beat:
+        ``pulse_decay_share`` up to ``pulse_dense_from`` events per beat, then linearly up to ``pulse_decay_dense``
+        at ``max_events_per_beat``."""
+        config = self.config
+        if config.pulse_decay_dense is None:
+            return config.pulse_decay_share
+        span = max(config.max_events_per_beat - config.pulse_dense_from, 1e-6)
+        share = np.clip((self.events_per_beat(segment.onset_rate) - config.pulse_dense_from) / span, 0.0, 1.0)
+        return float(config.pulse_decay_share + share * (config.pulse_decay_dense - config.pulse_decay_share))
 
     def event_rate(self, segment: SegmentPlan) -> float:
         """Events per second the segment plays: ``events_per_beat`` at its tempo."""
