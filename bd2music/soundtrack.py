@@ -152,7 +152,6 @@ def mean_power_db(log_mel: torch.Tensor) -> float:
     return float(torch.logsumexp(log_mel.flatten(), dim=0) - math.log(log_mel.shape[-1])) * 10 / math.log(10)
 
 
-
 def loudness_gain(audio: torch.Tensor) -> float:
     """Gain that brings ``audio``'s RMS level, when under ``LEVEL_KNEE_DBFS``, to ``LEVEL_RATIO`` times closer to
     it (quieter tracks stay quieter), and keeps its peak under ``PEAK_DBFS``."""

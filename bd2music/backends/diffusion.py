@@ -39,7 +39,6 @@ import numpy as np
 import torch
 
 from bd2music.audio.griffin_lim import GriffinLim
-from bd2music.audio.mel import mel_spectrogram
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank.captions import CaptionIndex
