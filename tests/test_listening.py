@@ -48,6 +48,13 @@ def test_c2st_tells_different_sets_apart_only():
     features = np.stack([listening.clip_features(clip, SR) for clip in noise])
     assert listening.c2st_accuracy(features[:20], features[20:]) < 0.75  # 20 vs 30: the larger one subsampled
     assert listening.c2st_accuracy(features[:20], features[20:], seed=1) < 0.75
+    alike = listening.c2st_spread(features[:20], features[20:], seeds=6)
+    assert alike["seeds"] == 6 and alike["min"] <= alike["mean"] <= alike["max"] < 0.8 and alike["sd"] > 0
+    assert alike["min"] == pytest.approx(min(listening.c2st_accuracy(features[:20], features[20:], seed=s)
+                                             for s in range(6)))
+    sine_rows = np.stack([listening.clip_features(clip, SR) for clip in sines])
+    apart = listening.c2st_spread(features[:20], sine_rows, seeds=3)
+    assert apart["min"] > 0.95 and apart["sd"] < 0.03
 
 
 def test_c2st_hears_a_storage_rate_cut_that_the_round_trip_diagnostic_removes():

@@ -7,7 +7,8 @@ track is first resampled to ``ANALYSIS_SAMPLE_RATE`` with soxr and analysed with
   flatness, centroid, frame level (dynamics), onset rate, zero crossings.
 * ``realism_c2st``: classifier two-sample test, the ``folds``-fold cross-validated accuracy of a standardised
   logistic regression telling generated clips from real ones on those features (classes balanced by a seeded
-  subsample of the larger set); 0.5 = indistinguishable, 1.0 = always told apart.
+  subsample of the larger set); 0.5 = indistinguishable, 1.0 = always told apart. ``c2st_spread``: its mean,
+  standard deviation and range over seeds (other subsamples and folds): how far one seed's figure may move.
 * ``frame_rate_buzz_db``: the comb at multiples of ``sr / hop`` (a vocoder's frame rate): per line, the mean power
   of a narrow band on it over the median power of the gap after it, in dB, averaged over the lines; from a Welch
   long-term average spectrum with ``BUZZ_BINS_PER_LINE`` bins between lines.
@@ -134,6 +135,14 @@ def c2st_accuracy(a: np.ndarray, b: np.ndarray, folds: int = 5, seed: int = 0) -
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     split = StratifiedKFold(n_splits=min(folds, n), shuffle=True, random_state=seed)
     return float(cross_val_score(model, x, y, cv=split).mean())
+
+
+def c2st_spread(a: np.ndarray, b: np.ndarray, seeds: int = 20, folds: int = 5) -> dict[str, float]:
+    """``c2st_accuracy`` over seeds 0..``seeds``-1 (each another subsample of the larger set and other folds):
+    mean, standard deviation, lowest and highest. A diagnostic beside the seed-0 figure, not a metric."""
+    values = np.array([c2st_accuracy(a, b, folds, seed) for seed in range(seeds)])
+    return {"mean": float(values.mean()), "sd": float(values.std()), "min": float(values.min()),
+            "max": float(values.max()), "seeds": seeds}
 
 
 def realism_c2st(generated: Sequence[np.ndarray], real: Sequence[np.ndarray], sr_gen: int, sr_real: int,

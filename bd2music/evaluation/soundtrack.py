@@ -136,19 +136,19 @@ def listening_report(tracks: Sequence[np.ndarray], real: Sequence[np.ndarray], r
                      features: Sequence[dict], made_at: int | None = None) -> dict:
     """``bd2music.evaluation.listening`` on the tracks (at ``rate``, made at ``made_at``, default ``rate``) against
     the real clips (at the analysis rate): realism (and, as a diagnostic, with the tracks taking the real clips'
-    resampling round trip too: ``listening.realism_c2st``'s ``round_trip_generated``), buzz at the neural
+    resampling round trip too: ``listening.realism_c2st``'s ``round_trip_generated``; and its spread over seeds,
+    ``listening.c2st_spread``: one seed's figure on 20 tracks moves by a few tracks), buzz at the neural
     vocoder's frame rate, staticness, page distinctness and the structure links on the audio, with their ceilings
     on these pages."""
     made_at = made_at or rate
     real_rows = listening.real_features(real, ANALYSIS_SAMPLE_RATE, made_at)  # the real side, once for both
 
-    def realism(round_trip: bool) -> float:  # listening.realism_c2st on the real side above
-        tracks_rows = listening.generated_features(tracks, rate, ANALYSIS_SAMPLE_RATE, made_at, round_trip)
-        return listening.c2st_accuracy(tracks_rows, real_rows)
-
+    tracks_rows = {round_trip: listening.generated_features(tracks, rate, ANALYSIS_SAMPLE_RATE, made_at, round_trip)
+                   for round_trip in (False, True)}  # listening.realism_c2st's sides, on the real side above
     return {
-        "realism_c2st": realism(False),
-        "realism_c2st_round_trip": realism(True),
+        "realism_c2st": listening.c2st_accuracy(tracks_rows[False], real_rows),
+        "realism_c2st_spread": listening.c2st_spread(tracks_rows[False], real_rows),
+        "realism_c2st_round_trip": listening.c2st_accuracy(tracks_rows[True], real_rows),
         "buzz_db_median": float(np.median([listening.frame_rate_buzz_db(t, rate, rate / MEL.frames_per_second)
                                            for t in tracks])),
         "staticness_median": float(np.median([listening.staticness(t, rate) for t in tracks])),
