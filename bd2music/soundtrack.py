@@ -146,10 +146,9 @@ def onset_textures(bands: int, lengths: Sequence[int], rhythms: Sequence[tuple[f
             for frames, (tempo, rate) in zip(lengths, rhythms)]
 
 
-def mean_power_db(log_mel: torch.Tensor) -> float:
-    """The mean frame power (the bands summed, averaged over frames) of a natural-log power mel (n_mels, frames),
-    in dB."""
-    return float(torch.logsumexp(log_mel.flatten(), dim=0) - math.log(log_mel.shape[-1])) * 10 / math.log(10)
+def frame_power_db(log_mel: torch.Tensor) -> torch.Tensor:
+    """Each frame's power (the bands summed) of a natural-log power mel (n_mels, frames), in dB: (frames,)."""
+    return torch.logsumexp(log_mel.float(), dim=0) * 10 / math.log(10)
 
 
 def loudness_gain(audio: torch.Tensor) -> float:

@@ -349,10 +349,12 @@ def test_a_quiet_draw_is_drawn_again(backend: DiffusionBackend, monkeypatch) -> 
 
 def test_a_faint_draw_is_drawn_again_on_its_descriptors_alone_unguided(backend: DiffusionBackend,
                                                                         monkeypatch) -> None:
-    from bd2music.soundtrack import mean_power_db
+    from bd2music.soundtrack import frame_power_db
 
     faint, audible = torch.full((64, 40), -17.0), torch.full((64, 40), -6.0)  # the floor's hiss; a sound
-    assert mean_power_db(faint) < -45 < -20 < mean_power_db(audible)
+    faint[:, 5] = 0.0  # one loud event on the floor: its mean power is loud, its median frame faint
+    assert frame_power_db(faint).median() < -45 < -20 < frame_power_db(audible).median()
+    assert frame_power_db(faint).exp().mean().log() > frame_power_db(audible).exp().mean().log()
     calls = []
 
     def sample_mel(frames, embedding, descriptors, generator, steps=None, guidance=None):
@@ -368,8 +370,8 @@ def test_a_faint_draw_is_drawn_again_on_its_descriptors_alone_unguided(backend: 
     assert first is not None and guided is None and none is None and unguided == 1.0 and torch.equal(targets, again)
     calls[:] = [None]  # an audible first draw is kept
     assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), audible) and len(calls) == 2
-    quiet = audible.clone()
-    quiet[:, 10:] = -18.0  # mostly quiet: drawn again (redraws), and that draw, faint, once more
+    quiet = torch.full((64, 40), -12.0)  # mostly quiet but not faint (its median frame near -34 dB): drawn again
+    quiet[:, :10] = 0.0  # (redraws), and that draw, faint, once more
     draws = iter([quiet, faint, audible])
     calls[:] = []
     monkeypatch.setattr(backend, "sample_mel", lambda *args, **kwargs: calls.append(kwargs) or next(draws))

@@ -11,8 +11,8 @@ backend does, and with ``settings.texture_db`` a spectral texture that changes a
 (``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames is drawn again
 (``settings.redraws``, from the same seeded generator), and with ``settings.bed_fallback`` once more with its
 embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A
-faint draw (its mean power under ``settings.faint_db``: the embedding under guidance can lead the model to the
-log-mel's floor, which the vocoder voices as a hiss) is drawn again on its descriptor targets alone, unguided. A
+faint draw (its median frame's power under ``settings.faint_db``: the embedding under guidance can lead the model
+to the log-mel's floor, which the vocoder voices as a hiss, or to one loud event on it) is drawn again on its descriptor targets alone, unguided. A
 room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power (sampled gaps between sparse
 events would be digital silence). The trained vocoder mutes a log-mel whose power lies far under its training
 clips' levels: with ``settings.voice_floor_db``, a page's log-mel is lifted before voicing until its quietest tenth
@@ -52,7 +52,7 @@ from bd2music.models.latent_shaper import quiet_share
 from bd2music.models.text_encoder import text_encoder
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
-from bd2music.soundtrack import (check_level, mean_power_db, normalise_loudness, onset_textures, overlap_add,
+from bd2music.soundtrack import (check_level, frame_power_db, normalise_loudness, onset_textures, overlap_add,
                                  pulse_gains)
 from bd2music.text_to_audio import CONDITION
 
@@ -74,8 +74,8 @@ class DiffusionSettings:
     floor_db: float = 30.0  # room tone: no mel bin lower than this under its band's mean power (0 = no floor)
     voice_floor_db: float | None = None  # a page's log-mel is lifted (never lowered) until its quietest tenth of
     # frames lies at this frame power, dB, before voicing (the trained vocoder mutes under about -37; None: never)
-    faint_db: float | None = None  # a segment drawn with a mean frame power under this (dB; the log-mel floor lies
-    # near -62, the trained vocoder mutes under about -37) is drawn again without embedding or guidance (None: never)
+    faint_db: float | None = None  # a segment drawn with its median frame's power under this (dB; the log-mel floor
+    # lies near -62, the trained vocoder mutes under about -37) is drawn again without embedding or guidance (None: never)
     redraws: int = 0  # a segment that samples mostly quiet is drawn again (the seed's next draws), at most this often
     quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
     max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
@@ -126,8 +126,7 @@ def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
 def lifted(log_mel: torch.Tensor, floor_db: float, share: float = 0.1) -> torch.Tensor:
     """A natural-log power mel (n_mels, frames) moved up by one constant (never down) so that its quietest ``share``
     of frames lie at ``floor_db`` dB of frame power (the bands summed) or above."""
-    frames_db = torch.logsumexp(log_mel, dim=0) * 10 / math.log(10)
-    lift_db = floor_db - float(torch.quantile(frames_db.float(), share))
+    lift_db = floor_db - float(torch.quantile(frame_power_db(log_mel), share))
     return log_mel + max(lift_db, 0.0) * math.log(10) / 10
 
 
@@ -233,10 +232,10 @@ class DiffusionBackend:
 
     def draw(self, frames: int, embedding: torch.Tensor | None, descriptors: torch.Tensor,
              generator: torch.Generator) -> torch.Tensor:
-        """``sample_mel`` under a condition; a faint draw (``settings.faint_db``) drawn again on the descriptors
-        alone, unguided."""
+        """``sample_mel`` under a condition; a faint draw (its median frame under ``settings.faint_db``: at the
+        floor, one loud event or none) drawn again on the descriptors alone, unguided."""
         mel = self.sample_mel(frames, embedding, descriptors, generator)
-        if self.settings.faint_db is not None and mean_power_db(mel) < self.settings.faint_db:
+        if self.settings.faint_db is not None and float(frame_power_db(mel).median()) < self.settings.faint_db:
             mel = self.sample_mel(frames, None, descriptors, generator, guidance=1.0)
         return mel
 
