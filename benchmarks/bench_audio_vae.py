@@ -9,6 +9,8 @@ HPSS margin 3; median over all clips and over the music clips), mel L1 against t
 frame-rate buzz (dB, median), and the VAE's numbers per second of audio (latent size). With ``--classifier``,
 also the accuracy of a category classifier of real recordings (``bench_diffusion.category_classifier``, trained
 on the training clips) on each way's audio: how much of what tells the six categories apart survives the trip.
+``--clips-file`` scores another list instead, e.g. a decoder fine-tune's ``validation.txt`` (training clips it
+never trained on), to choose a candidate on training data before the held-out run.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import soxr
 import torch
 
 from bench_diffusion import category_classifier
-from bench_vocoder import heldout
+from bench_vocoder import REPO, heldout
 
 
 def summary(rows: list[dict], music: list[int]) -> dict:
@@ -39,6 +41,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--vae", nargs="+", default=["weights/audio_vae"], help="audio VAE weights folders")
     parser.add_argument("--clips", type=int, default=104, help="held-out clips (all 104 by default)")
+    parser.add_argument("--clips-file", type=Path, default=REPO / "tests/data/sounds_heldout.txt",
+                        help="the clips to score, one name under DATA/sounds a line (default: the held-out ones)")
     parser.add_argument("--clip-seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--classifier", action="store_true", help="category classifier accuracy of each way")
@@ -55,7 +59,7 @@ def main() -> None:
     rate = 44_100  # the classifier's features at the tracks' rate, as bench_diffusion takes them
     classifier = category_classifier(rate)[0] if args.classifier else None
 
-    clips = heldout(args.clips, args.clip_seconds)
+    clips = heldout(args.clips, args.clip_seconds, args.clips_file)
     music = [i for i, (name, _) in enumerate(clips) if name.startswith("music/")]
     vocoder = Vocoder.from_pretrained()
     ways = {"vocoder alone": None} | {folder: AudioVAE.from_pretrained(folder).eval() for folder in args.vae}

@@ -63,10 +63,12 @@ def vocoders(baseline: Path) -> dict[str, torch.nn.Module]:
             "warm-started griffin-lim (32 iterations)": WarmGriffinLim(old, 32)}
 
 
-def heldout(count: int, seconds: float) -> list[tuple[str, np.ndarray]]:
+def heldout(count: int, seconds: float, listing: Path = REPO / "tests/data/sounds_heldout.txt"
+            ) -> list[tuple[str, np.ndarray]]:
+    """``count`` clips spread over ``listing`` (the held-out clips by default), their first ``seconds``."""
     from bd2music.audio.load import load_audio
 
-    lines = (REPO / "tests/data/sounds_heldout.txt").read_text().splitlines()
+    lines = listing.read_text().splitlines()
     listed = [name for name in lines if name and not name.startswith("#")]
     picks = sorted({round(x) for x in np.linspace(0, len(listed) - 1, min(count, len(listed)))})
     limit = int(seconds * 16_000)

@@ -25,7 +25,7 @@ from bd2music.models import AudioVAE, AudioVAEConfig, Vocoder, VocoderConfig
 from bd2music.models.audio_vae import DiagonalGaussian, TiledLatent, tile_starts
 from bd2music.models.base import merge_config
 from bd2music.training.audio_vae import SMOKE as VAE_SMOKE
-from bd2music.training.audio_vae import AudioVAETrainConfig, losses, train_audio_vae
+from bd2music.training.audio_vae import AudioVAESolver, AudioVAETrainConfig, losses, split_windows, train_audio_vae
 from bd2music.training.vocoder import SMOKE as VOCODER_SMOKE
 from bd2music.training.vocoder import VocoderTrainConfig, reconstruction_loss, sample_batch, train_vocoder
 
@@ -314,6 +314,54 @@ def test_audio_vae_smoke_training_learns(data_dir: Path, tmp_path: Path) -> None
         latent = model.encode(torch.full((1, MEL.n_mels, 32), MEL.log_min)).mean
         predicted = model.predict_descriptors(latent)
     assert list(predicted) == list(model.config.descriptors) and predicted["rms_mean"].shape == (1,)
+
+
+def test_audio_vae_decoder_fine_tune_keeps_the_encoder(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init_from + freeze_encoder: the decoder learns, the encoder, heads and statistics stay bit-identical, the
+    scored windows are training clips kept out of the updates, and a resumed run ends where an unbroken one does."""
+    cache = {"data": {"max_clips": 4, "cache": str(tmp_path / "cache")}}
+    base = merge_config(AudioVAETrainConfig(), VAE_SMOKE | cache | {"steps": 4})
+    train_audio_vae(base, data_dir, tmp_path / "base", tmp_path / "work_base")
+    tune = {"init_from": str(tmp_path / "base"), "freeze_encoder": True, "validation_every": 2, "music_weight": 3.0,
+            "time_contrast_weight": 0.5, "model": {"latent_channels": 2}}  # `model` is replaced by the folder's
+    config = merge_config(AudioVAETrainConfig(), VAE_SMOKE | cache | tune | {"steps": 6, "checkpoint_every": 3})
+    train_audio_vae(config, data_dir, tmp_path / "tuned", tmp_path / "work")
+    before = load_file(str(tmp_path / "base" / "model.safetensors"))
+    after = load_file(str(tmp_path / "tuned" / "model.safetensors"))
+    assert before.keys() == after.keys()
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    assert moved and all(name.startswith("decoder.") for name in moved)
+    assert len(moved) == len([name for name in before if name.startswith("decoder.")])
+    saved = json.loads((tmp_path / "tuned" / "train_config.json").read_text())
+    assert saved["model"]["latent_channels"] == VAE_SMOKE["model"]["latent_channels"] and saved["freeze_encoder"]
+
+    shared = SoundCache(tmp_path / "cache")
+    trained, scored = split_windows(shared, 2)
+    clips = set(shared.window_clip[trained].tolist()), set(shared.window_clip[scored].tolist())
+    assert clips[0] and clips[1] and not clips[0] & clips[1]
+    assert clips[0] | clips[1] == set(shared.clip_indices("train"))
+    listed = (tmp_path / "tuned" / "validation.txt").read_text().split()
+    assert listed == [shared.clips[i]["name"] for i in sorted(clips[1])]
+
+    step, calls = AudioVAESolver.train_step, []
+
+    def interrupted(self, rng):  # stops the run after its step-3 checkpoint
+        calls.append(1)
+        if len(calls) > 4:
+            raise KeyboardInterrupt
+        return step(self, rng)
+
+    monkeypatch.setattr(AudioVAESolver, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_audio_vae(config, data_dir, tmp_path / "part", tmp_path / "work2")
+    monkeypatch.setattr(AudioVAESolver, "train_step", step)
+    train_audio_vae(config, data_dir, tmp_path / "resumed", tmp_path / "work2", resume=True)
+    for name, tensor in load_file(str(tmp_path / "resumed" / "model.safetensors")).items():
+        torch.testing.assert_close(tensor, after[name], rtol=1e-4, atol=1e-6)
+    with pytest.raises(InputError, match="init_from"):
+        train_audio_vae(merge_config(base, {"freeze_encoder": True}), data_dir, tmp_path / "x", tmp_path / "w")
 
 
 def test_cli_trains_the_audio_vae_smoke_preset(data_dir: Path, tmp_path: Path) -> None:

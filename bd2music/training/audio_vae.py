@@ -3,6 +3,8 @@
     bd2music train audio-vae --out runs/audio_vae                        # full run (defaults below)
     bd2music train audio-vae --out runs/audio_vae --resume               # continue runs/audio-vae
     bd2music train audio-vae --smoke --out /tmp/vae --work /tmp/run          # seconds, tiny model
+    bd2music train audio-vae --config configs/audio_vae/pitch_decoder.json --out runs/audio_vae_pitch_decoder
+                                                  # the decoder of weights/audio_vae_pitch fine-tuned, encoder frozen
 
 Data: the cache's fixed windows (``window_frames`` log-mel frames every ``cache_hop_frames``, the last one
 end-aligned, so each clip is seen from several offsets) with every window's summary descriptors. Loss::
@@ -10,12 +12,18 @@ end-aligned, so each clip is seen from several offsets) with every window's summ
     l1_weight * |x - x'| + l2_weight * (x - x')^2       on log-mels standardised per band (training-set stats)
     + contrast_weight * |diff_f(x - x')|                 the error's steps between neighbouring bands: a blurred
                                                          harmonic (a peak filled in) costs more than a level offset
+    + time_contrast_weight * |diff_t(x - x')|            the same between neighbouring frames: note edges, onsets
     + beta * min(1, step / beta_warmup_steps) * KL      mean KL per latent element, nats
     + descriptor_weight * MSE(head(z), standardised descriptors)
     + semantic_weight * (1 - cos(head(z), target))      only with targets: CACHE/semantic.safetensors
 
 Semantic targets (a tensor ``embeddings`` of shape (windows, semantic_dim), in the cache's window order) come
 from the contrastive audio-text model; without them the semantic head is not trained (and says so).
+
+Fine-tuning: ``init_from`` starts from a weights folder (its model config and training-set statistics are kept);
+with ``freeze_encoder`` only the decoder learns, so the encoder's latents, the heads on them and any model trained
+on them (the diffusion model) stay valid. ``validation_every`` keeps every Nth training clip out of the updates and
+scores those instead of the held-out clips, which then stay for evaluation only.
 """
 
 from __future__ import annotations
@@ -55,6 +63,11 @@ class AudioVAETrainConfig:
     l1_weight: float = 1.0
     l2_weight: float = 1.0
     contrast_weight: float = 0.0  # L1 of the error's differences between neighbouring mel bands (peaks, harmonics)
+    time_contrast_weight: float = 0.0  # L1 of the error's differences between neighbouring frames (note edges)
+    music_weight: float = 1.0  # music clips' windows are drawn this many times as often as the others'
+    validation_every: int = 0  # every Nth training clip is scored instead of the held-out ones, never trained on
+    init_from: str | None = None  # a weights folder to start from: its config.json replaces `model`
+    freeze_encoder: bool = False  # with init_from: train the decoder only (encoder, heads, statistics fixed)
     beta: float = 1e-3  # KL weight (mean nats per latent element vs mean error per standardised mel bin)
     beta_warmup_steps: int = 3000  # beta ramps up linearly from 0
     descriptor_weight: float = 0.1
@@ -134,11 +147,12 @@ def losses(
         "l1": error.abs().mean(),
         "l2": error.square().mean(),
         "contrast": error.diff(dim=1).abs().mean(),
+        "time_contrast": error.diff(dim=2).abs().mean(),
         "kl": out.posterior.kl().mean(),
         "descriptors": F.mse_loss(out.descriptors, model.standardise_descriptors(descriptors)),
     }
     total = config.l1_weight * terms["l1"] + config.l2_weight * terms["l2"] + beta * terms["kl"]
-    total = total + config.contrast_weight * terms["contrast"]
+    total = total + config.contrast_weight * terms["contrast"] + config.time_contrast_weight * terms["time_contrast"]
     total = total + config.descriptor_weight * terms["descriptors"]
     if semantic is not None and out.semantic is not None:
         terms["semantic"] = (1 - (out.semantic * semantic).sum(dim=-1)).mean()
@@ -187,6 +201,26 @@ def evaluate(
     return metrics | {"r2_mean": float(r2.mean())}
 
 
+def split_windows(cache: SoundCache, validation_every: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(windows trained on, windows scored): the training clips and the held-out ones, or with
+    ``validation_every`` the training clips but every Nth of them, and those."""
+    if not validation_every:
+        return cache.window_indices("train"), cache.window_indices("heldout")
+    kept = torch.tensor(cache.clip_indices("train")[validation_every - 1 :: validation_every], dtype=torch.long)
+    windows = cache.window_indices("train")
+    scored = torch.isin(cache.window_clip[windows], kept)
+    return windows[~scored], windows[scored]
+
+
+def window_probabilities(cache: SoundCache, windows: torch.Tensor, music_weight: float) -> np.ndarray | None:
+    """Drawing probabilities of ``windows``, music clips' ``music_weight`` times the others'; None when even."""
+    if music_weight == 1.0:
+        return None
+    music = np.array([clip["category"] == "music" for clip in cache.clips])[cache.window_clip[windows].numpy()]
+    weights = np.where(music, music_weight, 1.0)
+    return weights / weights.sum()
+
+
 class AudioVAESolver(Solver):
     """The audio VAE's run: cached windows with their descriptors (and semantic targets where they exist)."""
 
@@ -195,25 +229,38 @@ class AudioVAESolver(Solver):
 
     def __init__(self, config: AudioVAETrainConfig, data_root: Path, out: Path, work: Path, device: str = "cpu"):
         super().__init__(config, data_root, out, work, device)
+        if config.freeze_encoder and not config.init_from:
+            raise InputError("freeze_encoder needs init_from: a weights folder whose encoder is kept")
+        if config.init_from:  # its architecture and statistics; a resumed run then loads its checkpoint over it
+            self.model = AudioVAE.from_pretrained(config.init_from, device=self.device)
+            config.model = self.model.config
         self.cache = prepare_cache(
             self.data_root, config.data, self.work, device=device, window_frames=config.model.window_frames,
             hop_frames=config.cache_hop_frames, mel=config.model.mel,
         )
-        self.train_windows = self.cache.window_indices("train")
-        self.heldout_windows = self.cache.window_indices("heldout")
+        self.train_windows, self.heldout_windows = split_windows(self.cache, config.validation_every)
+        self.window_p = window_probabilities(self.cache, self.train_windows, config.music_weight)
         self.targets = self.cache.descriptor_targets(config.model.descriptors)
         self.semantic = semantic_targets(self.cache, config)
         if self.semantic is None:
             tqdm.write("audio-vae: no semantic targets (CACHE/semantic.safetensors): semantic head not trained")
-        self.model = AudioVAE(config.model).to(self.device)
-        self.model.set_statistics(*statistics(self.cache, self.train_windows, self.targets, self.model))
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), config.learning_rate,
-                                           weight_decay=config.weight_decay)
+        if not config.init_from:
+            self.model = AudioVAE(config.model).to(self.device)
+            self.model.set_statistics(*statistics(self.cache, self.train_windows, self.targets, self.model))
+        if config.freeze_encoder:
+            for part in (self.model.encoder, self.model.descriptor_head, self.model.semantic_head):
+                if part is not None:
+                    part.requires_grad_(False)
+        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad],
+                                           config.learning_rate, weight_decay=config.weight_decay)
         self.schedule = cosine_lr(self.optimizer, config)
 
     def train_step(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         c, device = self.config, self.device
-        batch = self.train_windows[torch.from_numpy(rng.integers(0, len(self.train_windows), c.batch_size))]
+        drawn = (rng.integers(0, len(self.train_windows), c.batch_size) if self.window_p is None
+                 else rng.choice(len(self.train_windows), c.batch_size, p=self.window_p))
+        batch = self.train_windows[torch.from_numpy(drawn)]
+        torch.manual_seed(int(rng.integers(2**62)))  # the posterior's noise, drawn as an unbroken run draws it
         beta = c.beta * min(1.0, self.step / max(1, c.beta_warmup_steps))
         semantic = None if self.semantic is None else self.semantic[batch].to(device)
         terms = losses(self.model, self.cache.window_mels(batch).to(device), self.targets[batch].to(device),
@@ -228,7 +275,8 @@ class AudioVAESolver(Solver):
     def export(self) -> dict[str, float]:
         """Fit the sampling prior, time an encode, write the weights folder."""
         model, c = self.model, self.config.model
-        model.set_latent_statistics(posterior_means(model, self.cache, self.train_windows, self.device))
+        if not self.config.freeze_encoder:  # a frozen encoder keeps the prior it came with
+            model.set_latent_statistics(posterior_means(model, self.cache, self.train_windows, self.device))
         metrics = self.final_metrics()
         start = time.perf_counter()
         with torch.inference_mode():
@@ -241,12 +289,17 @@ class AudioVAESolver(Solver):
             f"{c.latent_shape} (1-D ConvNeXt encoder/decoder), beta = {self.config.beta:g}, with a descriptor head "
             f"({', '.join(c.descriptors)}) and a {c.semantic_dim}-d semantic head "
             f"({'trained' if self.semantic is not None else 'NOT trained: no semantic targets yet'}). "
-            f"{self.parameter_count()}, {self.step} steps."
+            f"{self.parameter_count()}, {self.step} steps"
+            + (f", the decoder only, from {self.config.init_from}." if self.config.freeze_encoder
+               else f", from {self.config.init_from}." if self.config.init_from else ".")
         )
         card = model_card("bd2music audio VAE", summary, c, self.cache, metrics,
                           "bd2music train audio-vae --config train_config.json --out runs/audio_vae",
                           ["audio", "vae", "mel-spectrogram", "bd2music"])
         export(model, self.out, self.config, self.cache, metrics, card)
+        if self.config.validation_every:  # the training clips scored instead of the held-out ones
+            scored = sorted(set(self.cache.window_clip[self.heldout_windows].tolist()))
+            (self.out / "validation.txt").write_text("".join(f"{self.cache.clips[i]['name']}\n" for i in scored))
         return metrics
 
 
