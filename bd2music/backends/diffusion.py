@@ -8,8 +8,7 @@ segment and between segments (``bd2music.plan.frame_span``). With the plan's ``p
 onset rate (or, with ``settings.pulse_from`` "readings", the heads' raw readings, as the neural sound plays them)
 shape the log-mel as a pulse (``bd2music.soundtrack.pulse_gains``, the audio VAE's pulse settings), as the neural
 backend does, and with ``settings.texture_db`` a spectral texture that changes at its onsets
-(``bd2music.soundtrack.onset_texture``), and with ``settings.swell_db`` a slow drift of the whole track's level
-(``bd2music.soundtrack.swell_gains``). A segment that samples mostly quiet frames is drawn again
+(``bd2music.soundtrack.onset_texture``). A segment that samples mostly quiet frames is drawn again
 (``settings.redraws``, from the same seeded generator), and with ``settings.bed_fallback`` once more with its
 embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A
 faint draw (its median frame's power under ``settings.faint_db``: the embedding under guidance can lead the model
