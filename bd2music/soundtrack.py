@@ -116,21 +116,6 @@ def pulse_gains(frames: int, frames_per_second: float, tempo_bpm: float, onset_r
 TEXTURE_STREAM = 0x7E27  # the texture's random stream: np.random.default_rng([seed, TEXTURE_STREAM])
 
 
-SWELL_STREAM = 0x5E11  # the swell's random stream: np.random.default_rng([seed, SWELL_STREAM])
-
-
-def swell_gains(frames: int, frames_per_second: float, std_db: float, seconds: float, seed: int) -> torch.Tensor:
-    """Natural-log power gains (frames,), the same for every band: a level that drifts at random around 0 dB with
-    a standard deviation of ``std_db``, smoothed over about ``seconds`` (a Gaussian of that width). A recording's
-    level swells and falls from phrase to phrase; a decoder's draw holds one level."""
-    from scipy.ndimage import gaussian_filter1d
-
-    noise = np.random.default_rng([seed, SWELL_STREAM]).standard_normal(frames)
-    drift = gaussian_filter1d(noise, sigma=max(seconds * frames_per_second, 1.0), mode="reflect")
-    drift = (drift - drift.mean()) / max(float(drift.std()), 1e-9)
-    return torch.from_numpy(drift * std_db * np.log(10) / 10).float()
-
-
 def check_level(name: str, value_db: float) -> None:
     """A sound's pulse or texture setting (``offbeat_db``, ``texture_db``) must lie within 0-20 dB."""
     if not 0.0 <= value_db <= 20.0:

@@ -321,22 +321,6 @@ def test_the_texture_is_seeded_and_follows_each_segments_onsets(backend: Diffusi
     assert len(steps) and set(steps.tolist()) <= onsets
 
 
-def test_the_swell_moves_every_band_of_a_frame_alike(backend: DiffusionBackend) -> None:
-    from bd2music.soundtrack import swell_gains
-
-    track = plan()
-    plain = backend.log_mel(track, 0)
-    backend.settings.swell_db = 4.0
-    mel = backend.log_mel(track, 0)
-    fps = backend.audio_vae.config.mel.frames_per_second
-    above = plain > backend.audio_vae.config.mel.log_min + 2  # away from the floor the swell's clamp keeps
-    offset = (mel - plain)[above]
-    expected = swell_gains(plain.shape[-1], fps, 4.0, backend.settings.swell_s, 0).expand_as(plain)[above]
-    assert offset.abs().max() > 0.1 and torch.allclose(offset, expected, atol=1e-4)
-    with pytest.raises(ValueError, match="swell_s"):
-        DiffusionSettings(swell_s=0.0)
-
-
 def test_the_pulse_can_follow_the_heads_readings(backend: DiffusionBackend) -> None:
     track = plan()
     for segment, tempo in zip(track.segments, (150.0, 70.0)):

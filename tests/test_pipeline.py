@@ -28,7 +28,6 @@ from bd2music.soundtrack import (
     overlap_add,
     panel_durations,
     pulse_gains,
-    swell_gains,
 )
 
 COLOUR_PAGE = "peppercarrot_ep03_en_002.jpg"
@@ -211,15 +210,6 @@ def test_the_texture_changes_only_at_the_pulses_onsets() -> None:
     assert texture.std() * 10 / np.log(10) == pytest.approx(6.0, rel=0.1)  # 6 dB, drawn per band and onset
     assert np.array_equal(onset_texture(64, 625, 62.5, 120.0, 5.0, 6.0, np.random.default_rng(0)).numpy(), texture)
     assert not onset_texture(64, 625, 62.5, 120.0, 5.0, 0.0, np.random.default_rng(0)).numpy().any()
-
-
-def test_the_swell_drifts_slowly_with_the_asked_spread_and_the_seed() -> None:
-    swell = swell_gains(625, 62.5, 4.0, 1.5, seed=0).numpy() * 10 / np.log(10)  # dB
-    assert swell.std() == pytest.approx(4.0, rel=1e-3) and abs(swell.mean()) < 1e-6
-    assert np.abs(np.diff(swell)).max() < 0.5  # slow: under half a dB from one frame to the next
-    assert np.ptp(swell) > 8.0  # but it swells and falls over the track
-    assert np.array_equal(swell_gains(625, 62.5, 4.0, 1.5, seed=0).numpy() * 10 / np.log(10), swell)
-    assert not np.allclose(swell_gains(625, 62.5, 4.0, 1.5, seed=1).numpy(), swell)
 
 
 def test_the_neural_pulse_follows_the_settings_saved_with_the_audio_vae(pipe: Pipeline) -> None:

@@ -53,7 +53,7 @@ from bd2music.models.text_encoder import text_encoder
 from bd2music.models.vocoder import Vocoder, WarmGriffinLim
 from bd2music.plan import TARGETS, Plan, SegmentPlan, frame_span
 from bd2music.soundtrack import (check_level, frame_power_db, normalise_loudness, onset_textures, overlap_add,
-                                 pulse_gains, swell_gains)
+                                 pulse_gains)
 from bd2music.text_to_audio import CONDITION
 
 DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items()}  # descriptor -> plan target
@@ -80,8 +80,6 @@ class DiffusionSettings:
     quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
     max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
     texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
-    swell_db: float = 0.0  # std of the track's slow level drift (soundtrack.swell_gains; 0: none) ...
-    swell_s: float = 1.5  # ... smoothed over about this many seconds
     pulse_from: str = "targets"  # the pulse's tempo and onset rate: the plan's targets, or the heads' "readings"
     offbeat_db: float | None = None  # the pulse's lift of each onset between beats (None: the audio VAE's)
     bed_fallback: bool = False  # still quiet after the redraws: once more, halfway to the bank's nearest bed
@@ -112,9 +110,6 @@ class DiffusionSettings:
         if self.voice_floor_db is not None and not -60 <= self.voice_floor_db <= 10:
             raise ValueError("voice_floor_db must be between -60 and 10 (or None)")
         check_level("texture_db", self.texture_db)
-        check_level("swell_db", self.swell_db)
-        if not 0.1 <= self.swell_s <= 10:
-            raise ValueError("swell_s must be between 0.1 and 10 seconds")
 
 
 def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
@@ -290,9 +285,6 @@ class DiffusionBackend:
             textures = onset_textures(mel.shape[0], [p.shape[-1] for p in pieces], rhythms, fps,
                                       self.settings.texture_db, seed, shape["max_onsets_per_beat"])
             mel = (mel + overlap_add(textures, starts, length, fade).to(mel)).clamp_min(mel_config.log_min)
-        if self.settings.swell_db:
-            swell = swell_gains(mel.shape[-1], fps, self.settings.swell_db, self.settings.swell_s, seed)
-            mel = (mel + swell.to(mel)).clamp_min(mel_config.log_min)
         return mel
 
     def rhythm(self, segment: SegmentPlan) -> tuple[float, float]:
