@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bd2music.music.intent import Section
-from bd2music.music.production import ProductionConfig, band_bus, produce, pump, tilt_gain
+from bd2music.music.production import ProductionConfig, band_bus, expand, produce, pump, tilt_gain
 
 RATE = 22_050
 PLAIN = {"bass_db": 0.0, "tilt_db": (0.0, 0.0), "drive_db": 0.0, "lowpass_hz": 0.0, "reverb_wet": 0.0,
@@ -155,3 +155,20 @@ def test_the_band_saturates_and_the_drums_stay_clean() -> None:
     silent = np.zeros_like(band)
     assert np.array_equal(produce(silent, sections, RATE, 0, plain(band_drive_db=12.0), kick),
                           produce(silent, sections, RATE, 0, plain(), kick))  # the drums pass as they are
+
+
+def test_the_expander_widens_the_gap_between_loud_and_quiet_moments(noise) -> None:
+    steps = noise.copy()
+    steps[:, RATE:] *= np.float32(0.1)  # a second 20 dB under the first
+    sections = [section(0, 0.0, 2.0, 0.5)]
+    flat = produce(steps, sections, RATE, 0, plain())
+    expanded = produce(steps, sections, RATE, 0, plain(expand=0.5))
+
+    def gap(audio: np.ndarray) -> float:  # dB between the two halves, away from the step
+        loud, quiet = audio[:, RATE // 4: 3 * RATE // 4], audio[:, 5 * RATE // 4: 7 * RATE // 4]
+        return 20 * np.log10(np.sqrt(np.mean(loud**2)) / np.sqrt(np.mean(quiet**2)))
+
+    assert gap(flat) == pytest.approx(20.0, abs=0.5)
+    assert gap(expanded) == pytest.approx(30.0, abs=1.0)  # 20 dB times 1 + 0.5
+    assert np.array_equal(produce(steps, sections, RATE, 0, plain(expand=0.0)), flat)
+    assert not np.any(expand(np.zeros_like(steps), RATE, 0.5, 50.0))  # silence stays silent

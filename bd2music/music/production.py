@@ -13,7 +13,9 @@
    engineer's EQ would; in per-panel mode each section's tone is blended into the next over ``blend_s``;
 3. **glue**: a soft saturation (``drive_db``, a tanh stage that adds the harmonics a console or tape adds), a
    roll-off of the top (``lowpass_hz``) and a bus compressor;
-4. **room**: a reverb (``reverb_room``, ``reverb_wet``);
+4. **room**: a reverb (``reverb_room``, ``reverb_wet``), then an expander (``expand``: each moment's gain follows
+   the mix's short-time level, ``(level / median level) ** expand``, as a transient shaper gives a mix back the
+   punch and the gaps a played recording has between its notes and beats);
 5. **noise floor**: pink noise ``noise_floor_db`` under the music's RMS, and a real room's tone
    ``room_tone_db`` under it (a steady ambience bed of the bank, ``music.room``; given by the backend).
 """
@@ -53,6 +55,8 @@ class ProductionConfig:
     compressor_ratio: float = 2.0
     reverb_room: float = 0.45  # room size of the reverb
     reverb_wet: float = 0.22  # wet level of the room
+    expand: float = 0.0  # exponent of the expander after the room: gain (level / median level) ** expand (0: none)
+    expand_ms: float = 50.0  # ...the level's window (RMS over both channels)
     noise_floor_db: float = -54.0  # a recording's noise floor, relative to the music's RMS
     room_tone_db: float = 0.0  # a real room's tone (an ambience bed of the bank) this far under the music's RMS
     # (0: none)...
@@ -95,7 +99,7 @@ def produce(audio: np.ndarray, sections: list[Section], rate: int, seed: int, co
 
     reverb = Pedalboard([Reverb(room_size=config.reverb_room, wet_level=config.reverb_wet,
                                 dry_level=1.0 - config.reverb_wet, width=1.0)])
-    wet = reverb(audio, rate)
+    wet = expand(reverb(audio, rate), rate, config.expand, config.expand_ms)
     wet = wet + _noise(wet, rate, seed, config.noise_floor_db)
     if room is not None and config.room_tone_db:
         wet = wet + under(room, wet, config.room_tone_db)
@@ -111,6 +115,21 @@ def saturate(audio: np.ndarray, rate: int, drive_db: float) -> np.ndarray:
         return audio
     driven = Pedalboard([Distortion(drive_db)])(audio / np.float32(peak), rate)
     return (driven * np.float32(peak / max(float(np.abs(driven).max()), 1e-9))).astype(np.float32)
+
+
+def expand(audio: np.ndarray, rate: int, exponent: float, window_ms: float) -> np.ndarray:
+    """``audio`` (channels, n) times its short-time level (RMS over ``window_ms`` and the channels) over the median
+    level, to the power ``exponent``: louder moments louder, quieter ones quieter (0: unchanged; silence stays)."""
+    if not exponent:
+        return audio
+    from scipy.ndimage import uniform_filter1d
+
+    power = np.mean(np.square(audio, dtype=np.float64), axis=0)
+    level = np.sqrt(uniform_filter1d(power, max(1, round(window_ms * rate / 1000)), mode="nearest"))
+    median = float(np.median(level))
+    if median <= 0.0:
+        return audio
+    return (audio * (np.maximum(level / median, 1e-3) ** exponent)).astype(np.float32)
 
 
 def under(bed: np.ndarray, audio: np.ndarray, level_db: float) -> np.ndarray:
