@@ -23,9 +23,9 @@
    saturation and roll-off, a room, the faint noise floor; options: a matching EQ, a chorus, a saturation and a
    kick-keyed pump on the band, the drums rendered apart for them, an expander after the room, and a real
    room's tone under the mix: a steady ambience bed of the scene's bank, ``music.room``, drawn with the seed and
-   the page and credited). The sampler's own options (``sampler``: detuned doubles of the sustained instruments) come from the same
-   settings. The layer is stereo at the sampler's rate; it
-   carries the ``Score`` (notes, tempo map, key, source) for the MIDI and MusicXML files.
+   the page and credited). The sampler's own options (``sampler``: detuned doubles of the sustained
+   instruments) come from the same settings. The layer is stereo at the sampler's rate; it carries the ``Score``
+   (notes, tempo map, key, source) for the MIDI and MusicXML files.
 """
 
 from __future__ import annotations
