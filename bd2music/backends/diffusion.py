@@ -12,11 +12,12 @@ backend does, and with ``settings.texture_db`` a spectral texture that changes a
 (``settings.redraws``, from the same seeded generator), and with ``settings.bed_fallback`` once more with its
 embedding pulled halfway toward the sound bank's nearest bed (a steady background) if every draw was quiet. A
 faint draw (its median frame's power under ``settings.faint_db``: the embedding under guidance can lead the model
-to the log-mel's floor, which the vocoder voices as a hiss, or to one loud event on it) is drawn again on its descriptor targets alone, unguided. A
-room tone keeps every mel bin within ``settings.floor_db`` of its band's mean power (sampled gaps between sparse
-events would be digital silence). The trained vocoder mutes a log-mel whose power lies far under its training
-clips' levels: with ``settings.voice_floor_db``, a page's log-mel is lifted before voicing until its quietest tenth
-of frames lies at that power (the master sets the track's level afterwards).
+to the log-mel's floor, which the vocoder voices as a hiss, or to one loud event on it) is drawn again on its
+descriptor targets alone, unguided. A room tone keeps every mel bin within ``settings.floor_db`` of its band's
+mean power (sampled gaps between sparse events would be digital silence). The trained vocoder mutes a log-mel
+whose power lies far under its training clips' levels: with ``settings.voice_floor_db``, a page's log-mel is
+lifted before voicing until its quietest tenth of frames lies at that power (the master sets the track's level
+afterwards).
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
 comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
 ``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
@@ -74,8 +75,8 @@ class DiffusionSettings:
     floor_db: float = 30.0  # room tone: no mel bin lower than this under its band's mean power (0 = no floor)
     voice_floor_db: float | None = None  # a page's log-mel is lifted (never lowered) until its quietest tenth of
     # frames lies at this frame power, dB, before voicing (the trained vocoder mutes under about -37; None: never)
-    faint_db: float | None = None  # a segment drawn with its median frame's power under this (dB; the log-mel floor
-    # lies near -62, the trained vocoder mutes under about -37) is drawn again without embedding or guidance (None: never)
+    faint_db: float | None = None  # a segment drawn with its median frame's power under this (dB; the log-mel
+    # floor lies near -62, the vocoder mutes under about -37) is drawn again without embedding or guidance (None: never)
     redraws: int = 0  # a segment that samples mostly quiet is drawn again (the seed's next draws), at most this often
     quiet_db: float = 20.0  # a sampled frame this far under the segment's mean power is quiet ...
     max_quiet_share: float = 0.3  # ... and a segment with more quiet frames than this is drawn again
