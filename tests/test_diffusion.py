@@ -338,11 +338,11 @@ def test_a_quiet_draw_is_drawn_again(backend: DiffusionBackend, monkeypatch) -> 
     quiet, loud = torch.full((64, 40), -6.0), torch.full((64, 40), -6.0)
     quiet[:, 10:] = -18.0  # three quarters of the frames ~52 dB under the rest
     draws = iter([quiet, quiet, loud, quiet])
-    monkeypatch.setattr(backend, "sample_mel", lambda *args: next(draws))
+    monkeypatch.setattr(backend, "sample_mel", lambda *args, **options: next(draws))
     segment = plan().segments[0]
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), quiet)  # redraws 0 by default
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator())[0], quiet)  # redraws 0 by default
     backend.settings.redraws = 3
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), loud)  # the third draw is kept
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator())[0], loud)  # the third draw is kept
     with pytest.raises(ValueError, match="redraws"):
         DiffusionSettings(redraws=-1)
 
@@ -360,26 +360,26 @@ def test_a_faint_draw_is_drawn_again_on_its_descriptors_alone_unguided(backend: 
     assert mean_power(faint) > mean_power(audible)
     calls = []
 
-    def sample_mel(frames, embedding, descriptors, generator, steps=None, guidance=None):
+    def sample_mel(frames, embedding, descriptors, generator, steps=None, guidance=None, reference=None):
         calls.append((embedding, descriptors, guidance))
         return audible if len(calls) > 1 else faint
 
     monkeypatch.setattr(backend, "sample_mel", sample_mel)
     segment = plan().segments[0]
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), faint)  # faint_db None: kept
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator())[0], faint)  # faint_db None: kept
     backend.settings.faint_db, calls[:] = -37.0, []
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), audible)
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator())[0], audible)
     (first, targets, guided), (none, again, unguided) = calls
     assert first is not None and guided is None and none is None and unguided == 1.0 and torch.equal(targets, again)
     calls[:] = [None]  # an audible first draw is kept
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), audible) and len(calls) == 2
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator())[0], audible) and len(calls) == 2
     quiet = torch.full((64, 40), -12.0)  # mostly quiet but not faint (its median frame near -34 dB): drawn again
     quiet[:, :10] = 0.0  # (redraws), and that draw, faint, once more
     draws = iter([quiet, faint, audible])
     calls[:] = []
     monkeypatch.setattr(backend, "sample_mel", lambda *args, **kwargs: calls.append(kwargs) or next(draws))
     backend.settings.redraws = 1
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), audible)
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator())[0], audible)
     assert [kwargs.get("guidance") for kwargs in calls] == [None, None, 1.0]
     with pytest.raises(ValueError, match="faint_db"):
         DiffusionSettings(faint_db=5.0)
@@ -426,7 +426,7 @@ def test_captions_find_the_clips_a_prompt_names() -> None:
 def test_text_to_audio_can_sound_like_the_bank_clips_nearest_the_prompt(backend: DiffusionBackend,
                                                                         monkeypatch) -> None:
     conditions = []
-    monkeypatch.setattr(backend, "sample_mel", lambda frames, embedding, *rest: conditions.append(embedding)
+    monkeypatch.setattr(backend, "sample_mel", lambda frames, embedding, *rest, **options: conditions.append(embedding)
                         or torch.full((64, frames), -4.0))
     backend.audio_text.embed_text = lambda texts: torch.ones(len(texts), 8) / 8 ** 0.5
     backend.text_to_audio("some rain", 0.5, 0)
@@ -444,7 +444,7 @@ def test_text_to_audio_can_sound_like_the_bank_clips_nearest_the_prompt(backend:
 
 def test_a_prompt_index_is_read_before_the_bank(backend: DiffusionBackend, monkeypatch) -> None:
     conditions = []
-    monkeypatch.setattr(backend, "sample_mel", lambda frames, embedding, *rest: conditions.append(embedding)
+    monkeypatch.setattr(backend, "sample_mel", lambda frames, embedding, *rest, **options: conditions.append(embedding)
                         or torch.full((64, frames), -4.0))
     clips = [IndexedClip(f"music/{label}.flac", "music", label, "GPL-2+", "a band", "test")
              for label in ("jazz", "rain")]
@@ -464,7 +464,7 @@ def test_a_segment_quiet_after_its_redraws_is_drawn_toward_the_nearest_bed(backe
     quiet[:, 10:] = -18.0
     conditions = []
 
-    def sample_mel(frames, embedding, *rest):
+    def sample_mel(frames, embedding, *rest, **options):
         conditions.append(embedding)
         return loud if len(conditions) == 3 else quiet
 
@@ -472,13 +472,13 @@ def test_a_segment_quiet_after_its_redraws_is_drawn_toward_the_nearest_bed(backe
     segment = plan().segments[0]
     segment.embedding = torch.nn.functional.normalize(torch.eye(8)[1] + 0.5 * torch.eye(8)[2], dim=0)
     backend.settings.redraws, backend.settings.bed_fallback, backend.bank = 1, True, tiny_bank()
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), loud)
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator())[0], loud)
     assert torch.equal(conditions[0], conditions[1])  # the redraw keeps the condition ...
     pulled = torch.nn.functional.normalize(segment.embedding + torch.eye(8)[2], dim=0)  # ... the last: the jazz bed
     assert torch.allclose(conditions[2], pulled)
     conditions.clear()
     backend.settings.bed_fallback = False
-    assert torch.equal(backend.sample_segment(40, segment, torch.Generator()), quiet) and len(conditions) == 2
+    assert torch.equal(backend.sample_segment(40, segment, torch.Generator())[0], quiet) and len(conditions) == 2
 
 
 def test_without_a_bank_the_bank_settings_are_left_out(tmp_path: Path) -> None:
@@ -496,5 +496,71 @@ def test_without_a_bank_the_bank_settings_are_left_out(tmp_path: Path) -> None:
     assert torch.equal(embedding, torch.ones(8) / 8 ** 0.5) and clips == []
     quiet = torch.full((64, 40), -18.0)
     quiet[:, :10] = -6.0
-    backend.sample_mel = lambda *args: quiet
-    assert torch.equal(backend.sample_segment(40, plan().segments[0], torch.Generator()), quiet)  # no bed to pull to
+    backend.sample_mel = lambda *args, **options: quiet
+    assert torch.equal(backend.sample_segment(40, plan().segments[0], torch.Generator())[0], quiet)  # no bed to pull to
+
+
+def test_sampling_can_start_from_given_latents_noised_to_a_share_of_the_steps() -> None:
+    model = tiny_model(inference={"steps": 8})
+    long = torch.randn(4, 28, generator=torch.Generator().manual_seed(1)) * 2 + 1  # two windows, 4 frames shared
+    init = torch.stack([long[:, :16], long[:, 12:]])
+
+    def error(**kwargs) -> float:
+        out = model.sample(2, torch.ones(8), None, torch.Generator().manual_seed(0), **kwargs)
+        return float((out - init).square().mean())
+
+    kept, half, redrawn, noise = error(init=init, strength=0.125), error(init=init, strength=0.5), \
+        error(init=init, strength=1.0), error()
+    assert kept < 0.05 * noise and kept < half < redrawn  # the less of the steps, the more of init survives
+    assert redrawn > 0.5 * noise  # all the steps: init is all but lost
+    with pytest.raises(InputError, match="strength"):
+        model.sample(2, init=init, strength=0.0)
+    with pytest.raises(InputError, match="window latents"):
+        model.sample(3, init=init, strength=0.5)
+
+
+def audio_bank(folder: Path) -> SoundBank:
+    """Three clips with audio: a low hum (2 s), a hiss (2 s) and a short hiss (0.5 s), embeddings e0, e1, e2."""
+    import soundfile
+
+    rate, rng = 16_000, np.random.default_rng(0)
+    sounds = {"hum": 0.3 * np.sin(2 * np.pi * 110 * np.arange(2 * rate) / rate),
+              "hiss": 0.3 * rng.standard_normal(2 * rate), "blip": 0.3 * rng.standard_normal(rate // 2)}
+    clips = []
+    for label, samples in sounds.items():
+        (folder / "foley").mkdir(parents=True, exist_ok=True)
+        soundfile.write(folder / "foley" / f"{label}.wav", samples.astype(np.float32), rate)
+        clips.append(ClipInfo(f"foley/{label}.wav", "foley", label, "bed", "CC-BY-4.0", f"{label}'s author", "test",
+                              len(samples) / rate))
+    tensors = {"latents": torch.zeros(3, 2), "embeddings": torch.eye(3, 8), "descriptors": torch.zeros(3, 1),
+               "latent_mean": torch.zeros(1), "latent_std": torch.ones(1)}
+    return SoundBank(folder, clips, tensors, {"sample_rate": rate, "descriptor_names": ["tempo"],
+                                              "log_descriptors": []})
+
+
+def test_a_page_draw_can_start_from_the_bank_recording_nearest_it(backend: DiffusionBackend, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    from bd2music.backends.diffusion import REFERENCE
+
+    backend.bank = audio_bank(tmp_path / "bank")
+    track = plan(4.0)
+    track.segments[0].embedding = torch.eye(8)[0]
+    track.segments[1].embedding = torch.nn.functional.normalize(torch.eye(8)[2] + 0.5 * torch.eye(8)[1], dim=0)
+    assert not [cue for cue in backend.render(track, 0)[0].cues if cue.trigger == REFERENCE]  # off by default
+    settings = backend.settings
+    settings.reference_strength, settings.reference_top_k, settings.reference_min_s = 0.5, 1, 1.0
+    starts, sample = [], backend.model.sample
+    monkeypatch.setattr(backend.model, "sample", lambda *args: starts.append(args[7:]) or sample(*args))
+    layer = backend.render(track, 0)[0]
+    credited = [(cue.clip, cue.author, cue.start) for cue in layer.cues if cue.trigger == REFERENCE]
+    assert credited == [("foley/hum.wav", "hum's author", 0.0), ("foley/hiss.wav", "hiss's author", 2.0)]  # blip:
+    assert [strength for _, strength in starts] == [0.5, 0.5]  # shorter than reference_min_s, the next nearest
+    windows = [i * backend.model.config.window_stride for i in range(len(starts[0][0]))]
+    assert len(windows) > 1 and torch.allclose(starts[0][0], backend.reference_latents(0, windows))  # the hum's
+    assert np.array_equal(backend.render(track, 0)[0].audio, layer.audio)
+    settings.reference_top_k = 3  # seeded among the nearest
+    drawn = {tuple(cue.clip for cue in backend.render(track, seed)[0].cues if cue.trigger == REFERENCE)
+             for seed in range(6)}
+    assert len(drawn) > 1
+    with pytest.raises(ValueError, match="reference_strength"):
+        DiffusionSettings(reference_strength=1.5)

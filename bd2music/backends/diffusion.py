@@ -17,7 +17,10 @@ descriptor targets alone, unguided. A room tone keeps every mel bin within ``set
 mean power (sampled gaps between sparse events would be digital silence). The trained vocoder mutes a log-mel
 whose power lies far under its training clips' levels: with ``settings.voice_floor_db``, a page's log-mel is
 lifted before voicing until its quietest tenth of frames lies at that power (the master sets the track's level
-afterwards).
+afterwards). With ``settings.reference_strength``, each draw of a page starts from a sound bank recording
+near its condition (seeded among the nearest, ``SoundBank.rank``), its audio-VAE latents noised to the time of that
+last share of the steps (SDEdit): the model keeps a recording's course in time and reshapes it towards the
+condition; the recording is credited in the cue sheet.
 The waveform comes from ``settings.vocoder``: the trained vocoder (its phases integrated from its magnitude: no
 comb at its frame rate; the shipped ``weights/pipeline.json`` picks it), Griffin-Lim (the default of
 ``DiffusionSettings``, which needs no trained weights) or Griffin-Lim warm-started from the trained vocoder's
@@ -40,6 +43,7 @@ import numpy as np
 import torch
 
 from bd2music.audio.griffin_lim import GriffinLim
+from bd2music.audio.mel import MelSpectrogram
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank.captions import CaptionIndex
@@ -61,6 +65,7 @@ DESCRIPTOR_TARGETS = {descriptor: target for target, descriptor in TARGETS.items
 VOCODER_CHOICES = ("griffin-lim", "warm", "trained")
 PULSE_SOURCES = ("targets", "readings")  # the plan's calibrated targets; the heads' raw readings (the neural sound's)
 LICENCE = "AGPL-3.0-or-later (model output)"
+REFERENCE = "reference: the draw started from it"  # the trigger of a recording a page's draw started from
 
 
 @dataclass
@@ -86,6 +91,10 @@ class DiffusionSettings:
     bed_fallback: bool = False  # still quiet after the redraws: once more, halfway to the bank's nearest bed
     prompt_clips: int = 0  # text to sound: condition on this many clips nearest the prompt (0: embed_text)
     prompt_temperature: float | None = None  # their weights: softmax(similarity / this) (None: all alike)
+    reference_strength: float | None = None  # a page's draw starts from a sound bank recording near its condition,
+    # its latents noised to the time of this last share of the steps (SDEdit; None: from pure noise)
+    reference_top_k: int = 4  # ... drawn (seeded) among this many recordings nearest the condition ...
+    reference_min_s: float = 4.0  # ... of those at least this long, seconds (a shorter one is looped)
 
     def __post_init__(self) -> None:
         if self.pulse_from not in PULSE_SOURCES:
@@ -111,6 +120,12 @@ class DiffusionSettings:
         if self.voice_floor_db is not None and not -60 <= self.voice_floor_db <= 10:
             raise ValueError("voice_floor_db must be between -60 and 10 (or None)")
         check_level("texture_db", self.texture_db)
+        if self.reference_strength is not None and not 0.0 < self.reference_strength <= 1.0:
+            raise ValueError("reference_strength must be in (0, 1] (or None)")
+        if not 1 <= self.reference_top_k <= 64:
+            raise ValueError("reference_top_k must be between 1 and 64")
+        if not 0.0 <= self.reference_min_s <= 60.0:
+            raise ValueError("reference_min_s must be between 0 and 60 seconds")
 
 
 def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
@@ -147,6 +162,7 @@ class DiffusionBackend:
 
     def __post_init__(self) -> None:
         self._captions: CaptionIndex | None = None  # the clips' captions, embedded on the first prompt
+        self._mel = MelSpectrogram(self.audio_vae.config.mel).to(self.audio_vae.latent_mean.device)
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> DiffusionBackend:
@@ -206,39 +222,70 @@ class DiffusionBackend:
 
     @torch.inference_mode()
     def sample_mel(self, frames: int, embedding: torch.Tensor | None, descriptors: torch.Tensor | None,
-                   generator: torch.Generator, steps: int | None = None, guidance: float | None = None) -> torch.Tensor:
-        """Log-mel (n_mels, frames): the windows covering ``frames`` sampled together under one condition, decoded
-        and cross-faded."""
+                   generator: torch.Generator, steps: int | None = None, guidance: float | None = None,
+                   reference: int | None = None) -> torch.Tensor:
+        """Log-mel (n_mels, frames): the windows covering ``frames`` sampled together under one condition (from the
+        sound bank's clip ``reference`` noised to ``settings.reference_strength``, else from noise), decoded and
+        cross-faded."""
         config, s = self.model.config, self.settings
-        windows = config.windows_for(frames)
-        latents = self.model.sample(windows, embedding, descriptors, generator, steps or s.steps,
-                                    guidance or s.guidance, s.scheduler)
-        starts = [i * config.window_stride for i in range(windows)]
+        starts = [i * config.window_stride for i in range(config.windows_for(frames))]
+        init = None if reference is None else self.reference_latents(reference, starts)
+        latents = self.model.sample(len(starts), embedding, descriptors, generator, steps or s.steps,
+                                    guidance or s.guidance, s.scheduler, init, s.reference_strength or 1.0)
         length = starts[-1] + self.audio_vae.config.window_frames
         return self.audio_vae.decode_long(TiledLatent(latents, starts, length))[:, :frames]
 
-    def sample_segment(self, frames: int, segment: SegmentPlan, generator: torch.Generator) -> torch.Tensor:
-        """A segment's log-mel, drawn again (up to ``settings.redraws`` times, from the same generator) while more
-        than ``max_quiet_share`` of its frames are quiet: a sample of the sparse clips' silences would voice a
-        near-silent track."""
+    def reference_latents(self, clip: int, starts: list[int]) -> torch.Tensor:
+        """The audio VAE's window latents (posterior means) of the sound bank's ``clip`` (looped as long as it
+        takes) at window ``starts`` (mel frames)."""
+        vae = self.audio_vae
+        mel_config, window = vae.config.mel, vae.config.window_frames
+        frames = starts[-1] + window
+        audio = np.resize(self.bank.audio(clip, mel_config.sample_rate), frames * mel_config.hop_length)
+        mel = self._mel(torch.from_numpy(audio).to(vae.latent_mean))[:, :frames]
+        return vae.encode(torch.stack([mel[:, start : start + window] for start in starts])).mean
+
+    def choose_reference(self, embedding: torch.Tensor | None, descriptors: torch.Tensor,
+                         generator: torch.Generator) -> int | None:
+        """A sound bank clip for a draw to start from (``settings.reference_strength``; None: off or no bank): one of
+        the ``reference_top_k`` at least ``reference_min_s`` long nearest the condition (the embedding and the
+        descriptor targets, ``SoundBank.rank``), drawn from ``generator``."""
+        s, bank = self.settings, self.bank
+        if s.reference_strength is None or bank is None:
+            return None
+        long_enough = torch.tensor([clip.duration >= s.reference_min_s for clip in bank.clips])
+        asked = {name: value for name, value in zip(self.model.config.descriptors, descriptors.tolist())
+                 if name in bank.descriptor_names}
+        ranked = bank.rank(embedding=embedding, descriptors=asked, mask=long_enough if long_enough.any() else None)
+        pool = ranked[: s.reference_top_k]
+        return pool[int(torch.randint(len(pool), (1,), generator=generator))]
+
+    def sample_segment(self, frames: int, segment: SegmentPlan,
+                       generator: torch.Generator) -> tuple[torch.Tensor, int | None]:
+        """(a segment's log-mel, the sound bank clip its draw started from or None), drawn again (up to
+        ``settings.redraws`` times, from the same generator) while more than ``max_quiet_share`` of its frames are
+        quiet: a sample of the sparse clips' silences would voice a near-silent track."""
         s, condition = self.settings, self._condition(segment)
-        mel = self.draw(frames, *condition, generator)
+        mel, reference = self.draw(frames, *condition, generator)
         for _ in range(s.redraws):
             if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
-                return mel
-            mel = self.draw(frames, *condition, generator)
+                return mel, reference
+            mel, reference = self.draw(frames, *condition, generator)
         if s.bed_fallback and self.bank is not None and quiet_share(mel, s.quiet_db) > s.max_quiet_share:
-            mel = self.draw(frames, self.toward_bed(condition[0]), condition[1], generator)
-        return mel
+            mel, reference = self.draw(frames, self.toward_bed(condition[0]), condition[1], generator)
+        return mel, reference
 
     def draw(self, frames: int, embedding: torch.Tensor | None, descriptors: torch.Tensor,
-             generator: torch.Generator) -> torch.Tensor:
-        """``sample_mel`` under a condition; a faint draw (its median frame under ``settings.faint_db``: at the
-        floor, one loud event or none) drawn again on the descriptors alone, unguided."""
-        mel = self.sample_mel(frames, embedding, descriptors, generator)
+             generator: torch.Generator) -> tuple[torch.Tensor, int | None]:
+        """(``sample_mel`` under a condition, from a reference clip chosen for it, the clip or None); a faint draw
+        (its median frame under ``settings.faint_db``: at the floor, one loud event or none) drawn again on the
+        descriptors alone, unguided."""
+        reference = self.choose_reference(embedding, descriptors, generator)
+        mel = self.sample_mel(frames, embedding, descriptors, generator, reference=reference)
         if self.settings.faint_db is not None and float(frame_power_db(mel).median()) < self.settings.faint_db:
-            mel = self.sample_mel(frames, None, descriptors, generator, guidance=1.0)
-        return mel
+            reference = self.choose_reference(None, descriptors, generator)
+            mel = self.sample_mel(frames, None, descriptors, generator, guidance=1.0, reference=reference)
+        return mel, reference
 
     def toward_bed(self, embedding: torch.Tensor | None) -> torch.Tensor:
         """The unit embedding halfway between ``embedding`` and the bank's bed (a steady, loopable background)
@@ -258,20 +305,27 @@ class DiffusionBackend:
         values = [getattr(segment, DESCRIPTOR_TARGETS[name]) for name in self.model.config.descriptors]
         return embedding, torch.tensor(values, dtype=torch.float32)
 
-    @torch.inference_mode()
     def log_mel(self, plan: Plan, seed: int, progress: Progress | None = None) -> torch.Tensor:
         """The track's natural-log power mel (n_mels, frames): segments sampled in order from one seeded
         generator, cross-faded, pulsed."""
+        return self.sample_track(plan, seed, progress)[0]
+
+    @torch.inference_mode()
+    def sample_track(self, plan: Plan, seed: int,
+                     progress: Progress | None = None) -> tuple[torch.Tensor, list[int | None]]:
+        """(``log_mel``, the sound bank clip each segment's draw started from or None)."""
         mel_config = self.audio_vae.config.mel
         fps = mel_config.frames_per_second
         length = mel_config.num_frames(round(plan.seconds * mel_config.sample_rate))
         generator = torch.Generator().manual_seed(seed)
         spans = [frame_span(s.start, s.end, plan.crossfade_s, fps, length) for s in plan.segments]
-        pieces = []
+        pieces, references = [], []
         for index, (segment, (start, end)) in enumerate(zip(plan.segments, spans)):
             if progress is not None:
                 progress(index / len(plan.segments), f"sampling segment {index + 1} of {len(plan.segments)}")
-            pieces.append(self.sample_segment(end - start, segment, generator))
+            piece, reference = self.sample_segment(end - start, segment, generator)
+            pieces.append(piece)
+            references.append(reference)
         starts = [start for start, _ in spans]
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
@@ -286,7 +340,7 @@ class DiffusionBackend:
             textures = onset_textures(mel.shape[0], [p.shape[-1] for p in pieces], rhythms, fps,
                                       self.settings.texture_db, seed, shape["max_onsets_per_beat"])
             mel = (mel + overlap_add(textures, starts, length, fade).to(mel)).clamp_min(mel_config.log_min)
-        return mel
+        return mel, references
 
     def rhythm(self, segment: SegmentPlan) -> tuple[float, float]:
         """(tempo, onset rate) of a segment's pulse: its targets, or with ``pulse_from`` "readings" what the heads
@@ -316,10 +370,16 @@ class DiffusionBackend:
     @torch.inference_mode()
     def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:
         samples = round(plan.seconds * self.sample_rate)
-        audio = self.voice(self.log_mel(plan, seed, progress), samples, page=True)
+        mel, references = self.sample_track(plan, seed, progress)
+        audio = self.voice(mel, samples, page=True)
         cues = [Cue("diffusion", s.start, s.end, f"latent diffusion + {self._vocoder_name()}", LICENCE, "bd2music",
                     self.source, trigger(s.panel), "generated sound")
                 for s in plan.segments]
+        for segment, clip in zip(plan.segments, references):
+            if clip is not None:
+                info = self.bank.clips[clip]
+                cues.append(Cue("diffusion", segment.start, segment.end, info.id, info.license, info.author,
+                                info.source, REFERENCE, info.label))
         return [Layer("diffusion", audio, self.sample_rate, cues)]
 
     @torch.inference_mode()

@@ -261,10 +261,15 @@ class LatentDiffusion(PretrainedMixin, nn.Module):
         steps: int | None = None,
         guidance: float | None = None,
         scheduler: str | None = None,
+        init: torch.Tensor | None = None,
+        strength: float = 1.0,
     ) -> torch.Tensor:
         """``windows`` overlapping window latents (windows, C, F) in the audio VAE's space, for one condition:
         an embedding (embed_dim,) and/or descriptor values in their units (D,); None: unconditional. ``steps``,
-        ``guidance`` and ``scheduler`` default to ``config.inference``; the noise comes from ``generator`` (CPU)."""
+        ``guidance`` and ``scheduler`` default to ``config.inference``; the noise comes from ``generator`` (CPU).
+        With ``init`` (window latents like the output's), sampling starts from them noised to the time of the
+        last ``strength`` share of the steps (SDEdit, Meng et al. 2022: what ``init`` holds survives as
+        ``strength`` falls from 1, pure noise, towards 0)."""
         defaults = self.config.inference
         steps = defaults.steps if steps is None else steps
         guidance = defaults.guidance if guidance is None else guidance
@@ -272,6 +277,11 @@ class LatentDiffusion(PretrainedMixin, nn.Module):
         check_sampling(scheduler_name, steps, guidance)
         if windows < 1:
             raise InputError(f"windows must be at least 1, got {windows}")
+        if not 0.0 < strength <= 1.0:
+            raise InputError(f"strength must be in (0, 1], got {strength:g}")
+        if init is not None and init.shape != (windows, *self.config.latent_shape):
+            raise InputError(f"init must hold {windows} window latents {self.config.latent_shape}, "
+                             f"got {tuple(init.shape)}")
         config, device = self.config, self.latent_mean.device
         frames, stride = config.latent_frames, config.latent_frames - config.overlap_frames
         total = frames + (windows - 1) * stride
@@ -288,9 +298,19 @@ class LatentDiffusion(PretrainedMixin, nn.Module):
             cover[start : start + frames] += 1
         schedule = make_scheduler(config, scheduler_name)
         schedule.set_timesteps(steps, device=device)
-        noise = torch.randn(1, config.latent_channels, total, generator=generator)
-        x = noise.to(device) * schedule.init_noise_sigma
-        for t in schedule.timesteps:
+        noise = torch.randn(1, config.latent_channels, total, generator=generator).to(device)
+        timesteps = schedule.timesteps
+        if init is None:
+            x = noise * schedule.init_noise_sigma
+        else:
+            begin = min(round(steps * (1.0 - strength)), steps - 1)
+            timesteps = timesteps[begin:]
+            schedule.set_begin_index(begin)
+            merged = torch.zeros_like(noise)
+            for tile, start in zip(self.standardise(init.to(device)), starts):
+                merged[..., start : start + frames] += tile
+            x = schedule.add_noise(merged / cover, noise, timesteps[:1])
+        for t in timesteps:
             model_input = schedule.scale_model_input(x, t)
             tiles = torch.cat([model_input[..., s : s + frames] for s in starts])
             tiles = tiles.repeat(2, 1, 1) if guided else tiles
