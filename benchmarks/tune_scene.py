@@ -127,6 +127,7 @@ def planned_pages(pipeline: P.Pipeline, step: int, cache: Path | None) -> list[t
         result = pipeline(page, seconds=10, seed=0, sound="scene", rtl="openmantra" in page.name)
         planned.append((page.name, result.plan, result.analysis.features.normalised_scalars()))
     if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(pickle.dumps(planned))
     return planned
 
