@@ -47,7 +47,7 @@ from bd2music.audio.mel import MelSpectrogram
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank.captions import CaptionIndex
-from bd2music.bank.index import SoundBank
+from bd2music.bank.index import RankWeights, SoundBank
 from bd2music.bank.prompt_index import PromptIndex
 from bd2music.errors import InputError
 from bd2music.models.audio_text import AudioTextModel
@@ -94,7 +94,8 @@ class DiffusionSettings:
     reference_strength: float | None = None  # a page's draw starts from a sound bank recording near its condition,
     # its latents noised to the time of this last share of the steps (SDEdit; None: from pure noise)
     reference_top_k: int = 4  # ... drawn (seeded) among this many recordings nearest the condition ...
-    reference_min_s: float = 4.0  # ... of those at least this long, seconds (a shorter one is looped)
+    reference_min_s: float = 4.0  # ... of those at least this long, seconds (a shorter one is looped) ...
+    reference_descriptor_weight: float = 0.5  # ... ranked by embedding and descriptor targets, these weighed so
 
     def __post_init__(self) -> None:
         if self.pulse_from not in PULSE_SOURCES:
@@ -126,6 +127,8 @@ class DiffusionSettings:
             raise ValueError("reference_top_k must be between 1 and 64")
         if not 0.0 <= self.reference_min_s <= 60.0:
             raise ValueError("reference_min_s must be between 0 and 60 seconds")
+        if not 0.0 <= self.reference_descriptor_weight <= 100.0:
+            raise ValueError("reference_descriptor_weight must be between 0 and 100")
 
 
 def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
@@ -249,14 +252,16 @@ class DiffusionBackend:
                          generator: torch.Generator) -> int | None:
         """A sound bank clip for a draw to start from (``settings.reference_strength``; None: off or no bank): one of
         the ``reference_top_k`` at least ``reference_min_s`` long nearest the condition (the embedding and the
-        descriptor targets, ``SoundBank.rank``), drawn from ``generator``."""
+        descriptor targets weighed by ``reference_descriptor_weight``, ``SoundBank.rank``), drawn from
+        ``generator``."""
         s, bank = self.settings, self.bank
         if s.reference_strength is None or bank is None:
             return None
         long_enough = torch.tensor([clip.duration >= s.reference_min_s for clip in bank.clips])
         asked = {name: value for name, value in zip(self.model.config.descriptors, descriptors.tolist())
                  if name in bank.descriptor_names}
-        ranked = bank.rank(embedding=embedding, descriptors=asked, mask=long_enough if long_enough.any() else None)
+        ranked = bank.rank(embedding=embedding, descriptors=asked, weights=RankWeights(
+            descriptors=s.reference_descriptor_weight), mask=long_enough if long_enough.any() else None)
         pool = ranked[: s.reference_top_k]
         return pool[int(torch.randint(len(pool), (1,), generator=generator))]
 
