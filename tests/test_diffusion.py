@@ -520,8 +520,8 @@ def test_sampling_can_start_from_given_latents_noised_to_a_share_of_the_steps() 
 
 
 def audio_bank(folder: Path) -> SoundBank:
-    """Three clips with audio: a low hum (2 s), a hiss (2 s) and a short hiss (0.5 s), embeddings e0, e1, e2,
-    tempo 100, 90 and 130."""
+    """Three clips with audio: a low hum (2 s, an event), a hiss (2 s) and a short hiss (0.5 s), embeddings e0, e1,
+    e2, tempo 100, 90 and 130."""
     import soundfile
 
     rate, rng = 16_000, np.random.default_rng(0)
@@ -531,8 +531,8 @@ def audio_bank(folder: Path) -> SoundBank:
     for label, samples in sounds.items():
         (folder / "foley").mkdir(parents=True, exist_ok=True)
         soundfile.write(folder / "foley" / f"{label}.wav", samples.astype(np.float32), rate)
-        clips.append(ClipInfo(f"foley/{label}.wav", "foley", label, "bed", "CC-BY-4.0", f"{label}'s author", "test",
-                              len(samples) / rate))
+        clips.append(ClipInfo(f"foley/{label}.wav", "foley", label, "event" if label == "hum" else "bed",
+                              "CC-BY-4.0", f"{label}'s author", "test", len(samples) / rate))
     tensors = {"latents": torch.zeros(3, 2), "embeddings": torch.eye(3, 8),
                "descriptors": torch.tensor([[100.0], [90.0], [130.0]]), "latent_mean": torch.zeros(1),
                "latent_std": torch.ones(1)}
@@ -565,6 +565,12 @@ def test_a_page_draw_can_start_from_the_bank_recording_nearest_it(backend: Diffu
              for seed in range(6)}
     assert len(drawn) > 1
     settings.reference_top_k, settings.reference_descriptor_weight = 1, 20.0  # the first segment's tempo (90) first
-    assert [cue.clip for cue in backend.render(track, 0)[0].cues if cue.trigger == REFERENCE][0] == "foley/hiss.wav"
+
+    def first() -> str:
+        return [cue.clip for cue in backend.render(track, 0)[0].cues if cue.trigger == REFERENCE][0]
+
+    assert first() == "foley/hiss.wav"
+    settings.reference_descriptor_weight, settings.reference_kinds = 0.5, ("bed",)  # the hum is an event
+    assert first() == "foley/hiss.wav"
     with pytest.raises(ValueError, match="reference_strength"):
         DiffusionSettings(reference_strength=1.5)

@@ -95,6 +95,7 @@ class DiffusionSettings:
     # its latents noised to the time of this last share of the steps (SDEdit; None: from pure noise)
     reference_top_k: int = 4  # ... drawn (seeded) among this many recordings nearest the condition ...
     reference_min_s: float = 4.0  # ... of those at least this long, seconds (a shorter one is looped) ...
+    reference_kinds: tuple[str, ...] = ("bed", "event")  # ... and of these kinds (beds: steady backgrounds) ...
     reference_descriptor_weight: float = 0.5  # ... ranked by embedding and descriptor targets, these weighed so
 
     def __post_init__(self) -> None:
@@ -251,17 +252,18 @@ class DiffusionBackend:
     def choose_reference(self, embedding: torch.Tensor | None, descriptors: torch.Tensor,
                          generator: torch.Generator) -> int | None:
         """A sound bank clip for a draw to start from (``settings.reference_strength``; None: off or no bank): one of
-        the ``reference_top_k`` at least ``reference_min_s`` long nearest the condition (the embedding and the
-        descriptor targets weighed by ``reference_descriptor_weight``, ``SoundBank.rank``), drawn from
-        ``generator``."""
+        the ``reference_top_k`` clips of ``reference_kinds`` at least ``reference_min_s`` long nearest the condition
+        (the embedding and the descriptor targets weighed by ``reference_descriptor_weight``, ``SoundBank.rank``),
+        drawn from ``generator``."""
         s, bank = self.settings, self.bank
         if s.reference_strength is None or bank is None:
             return None
-        long_enough = torch.tensor([clip.duration >= s.reference_min_s for clip in bank.clips])
+        allowed = torch.tensor([clip.duration >= s.reference_min_s and clip.kind in s.reference_kinds
+                                for clip in bank.clips])
         asked = {name: value for name, value in zip(self.model.config.descriptors, descriptors.tolist())
                  if name in bank.descriptor_names}
         ranked = bank.rank(embedding=embedding, descriptors=asked, weights=RankWeights(
-            descriptors=s.reference_descriptor_weight), mask=long_enough if long_enough.any() else None)
+            descriptors=s.reference_descriptor_weight), mask=allowed if allowed.any() else None)
         pool = ranked[: s.reference_top_k]
         return pool[int(torch.randint(len(pool), (1,), generator=generator))]
 
