@@ -249,19 +249,21 @@ class DiffusionBackend:
         mel = self._mel(torch.from_numpy(audio).to(vae.latent_mean))[:, :frames]
         return vae.encode(torch.stack([mel[:, start : start + window] for start in starts])).mean
 
-    def choose_reference(self, embedding: torch.Tensor | None, descriptors: torch.Tensor,
-                         generator: torch.Generator) -> int | None:
+    def choose_reference(self, embedding: torch.Tensor | None, descriptors: torch.Tensor, generator: torch.Generator,
+                         rhythm: tuple[float, float] | None = None) -> int | None:
         """A sound bank clip for a draw to start from (``settings.reference_strength``; None: off or no bank): one of
         the ``reference_top_k`` clips of ``reference_kinds`` at least ``reference_min_s`` long nearest the condition
-        (the embedding and the descriptor targets weighed by ``reference_descriptor_weight``, ``SoundBank.rank``),
-        drawn from ``generator``."""
+        (the embedding and the descriptor targets weighed by ``reference_descriptor_weight``, ``SoundBank.rank``; the
+        tempo and onset rate those of the pulse the draw gets, ``rhythm``, when given), drawn from ``generator``."""
         s, bank = self.settings, self.bank
         if s.reference_strength is None or bank is None:
             return None
         allowed = torch.tensor([clip.duration >= s.reference_min_s and clip.kind in s.reference_kinds
                                 for clip in bank.clips])
-        asked = {name: value for name, value in zip(self.model.config.descriptors, descriptors.tolist())
-                 if name in bank.descriptor_names}
+        asked = dict(zip(self.model.config.descriptors, descriptors.tolist()))
+        if rhythm is not None:
+            asked |= dict(zip(("tempo", "onset_rate"), rhythm))
+        asked = {name: value for name, value in asked.items() if name in bank.descriptor_names}
         ranked = bank.rank(embedding=embedding, descriptors=asked, weights=RankWeights(
             descriptors=s.reference_descriptor_weight), mask=allowed if allowed.any() else None)
         pool = ranked[: s.reference_top_k]
@@ -272,25 +274,25 @@ class DiffusionBackend:
         """(a segment's log-mel, the sound bank clip its draw started from or None), drawn again (up to
         ``settings.redraws`` times, from the same generator) while more than ``max_quiet_share`` of its frames are
         quiet: a sample of the sparse clips' silences would voice a near-silent track."""
-        s, condition = self.settings, self._condition(segment)
-        mel, reference = self.draw(frames, *condition, generator)
+        s, condition, rhythm = self.settings, self._condition(segment), self.rhythm(segment)
+        mel, reference = self.draw(frames, *condition, generator, rhythm)
         for _ in range(s.redraws):
             if quiet_share(mel, s.quiet_db) <= s.max_quiet_share:
                 return mel, reference
-            mel, reference = self.draw(frames, *condition, generator)
+            mel, reference = self.draw(frames, *condition, generator, rhythm)
         if s.bed_fallback and self.bank is not None and quiet_share(mel, s.quiet_db) > s.max_quiet_share:
-            mel, reference = self.draw(frames, self.toward_bed(condition[0]), condition[1], generator)
+            mel, reference = self.draw(frames, self.toward_bed(condition[0]), condition[1], generator, rhythm)
         return mel, reference
 
-    def draw(self, frames: int, embedding: torch.Tensor | None, descriptors: torch.Tensor,
-             generator: torch.Generator) -> tuple[torch.Tensor, int | None]:
-        """(``sample_mel`` under a condition, from a reference clip chosen for it, the clip or None); a faint draw
-        (its median frame under ``settings.faint_db``: at the floor, one loud event or none) drawn again on the
-        descriptors alone, unguided."""
-        reference = self.choose_reference(embedding, descriptors, generator)
+    def draw(self, frames: int, embedding: torch.Tensor | None, descriptors: torch.Tensor, generator: torch.Generator,
+             rhythm: tuple[float, float] | None = None) -> tuple[torch.Tensor, int | None]:
+        """(``sample_mel`` under a condition, from a reference clip chosen for it and the pulse's ``rhythm``, the
+        clip or None); a faint draw (its median frame under ``settings.faint_db``: at the floor, one loud event or
+        none) drawn again on the descriptors alone, unguided."""
+        reference = self.choose_reference(embedding, descriptors, generator, rhythm)
         mel = self.sample_mel(frames, embedding, descriptors, generator, reference=reference)
         if self.settings.faint_db is not None and float(frame_power_db(mel).median()) < self.settings.faint_db:
-            reference = self.choose_reference(None, descriptors, generator)
+            reference = self.choose_reference(None, descriptors, generator, rhythm)
             mel = self.sample_mel(frames, None, descriptors, generator, guidance=1.0, reference=reference)
         return mel, reference
 
