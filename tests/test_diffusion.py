@@ -570,6 +570,9 @@ def test_a_page_draw_can_start_from_the_bank_recording_nearest_it(backend: Diffu
         return [cue.clip for cue in backend.render(track, 0)[0].cues if cue.trigger == REFERENCE][0]
 
     assert first() == "foley/hiss.wav"
+    targets = torch.tensor([130.0, 2.0, 2000.0, 0.1])  # tempo 130: of the clips long enough, the hum (100) nearest
+    assert backend.choose_reference(None, targets, torch.Generator()) == 0
+    assert backend.choose_reference(None, targets, torch.Generator(), rhythm=(90.0, 2.0)) == 1  # the pulse's tempo
     settings.reference_descriptor_weight, settings.reference_kinds = 0.5, ("bed",)  # the hum is an event
     assert first() == "foley/hiss.wav"
     with pytest.raises(ValueError, match="reference_strength"):
