@@ -61,7 +61,8 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 WEB = Path(__file__).resolve().parent / "web"  # the page map's script and style
 SOUND_INFO = ("soundtrack: music over the scene; music: a score (a public-domain piece or a new one) played by "
               "recorded instruments; scene: real recorded sounds from the licensed bank; neural: the learned "
-              "decoder and vocoder; diffusion: sound sampled by the latent diffusion model")
+              "decoder and vocoder; diffusion: a recorded sound from the bank re-drawn by the latent diffusion "
+              "model")
 STAGE_WORDS = {"detection": "finding the panels", "features": "measuring the page", "plan": "planning the sound",
                "render": "mixing the sounds", "master": "mastering"}
 LEGEND = ", ".join(f'<span style="color:rgb{colour}">{kind}</span>' for kind, colour in KIND_COLOURS.items())
