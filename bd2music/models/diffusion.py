@@ -296,6 +296,13 @@ class LatentDiffusion(PretrainedMixin, nn.Module):
         cover = torch.zeros(total, device=device)
         for start in starts:
             cover[start : start + frames] += 1
+
+        def merge(tiles: torch.Tensor) -> torch.Tensor:  # window tiles -> (1, C, total), averaged where they overlap
+            merged = torch.zeros(1, config.latent_channels, total, device=device)
+            for tile, start in zip(tiles, starts):
+                merged[..., start : start + frames] += tile
+            return merged / cover
+
         schedule = make_scheduler(config, scheduler_name)
         schedule.set_timesteps(steps, device=device)
         noise = torch.randn(1, config.latent_channels, total, generator=generator).to(device)
@@ -306,10 +313,7 @@ class LatentDiffusion(PretrainedMixin, nn.Module):
             begin = min(round(steps * (1.0 - strength)), steps - 1)
             timesteps = timesteps[begin:]
             schedule.set_begin_index(begin)
-            merged = torch.zeros_like(noise)
-            for tile, start in zip(self.standardise(init.to(device)), starts):
-                merged[..., start : start + frames] += tile
-            x = schedule.add_noise(merged / cover, noise, timesteps[:1])
+            x = schedule.add_noise(merge(self.standardise(init.to(device))), noise, timesteps[:1])
         for t in timesteps:
             model_input = schedule.scale_model_input(x, t)
             tiles = torch.cat([model_input[..., s : s + frames] for s in starts])
@@ -318,8 +322,5 @@ class LatentDiffusion(PretrainedMixin, nn.Module):
             if guided:
                 conditional, unconditional = prediction.chunk(2)
                 prediction = unconditional + guidance * (conditional - unconditional)
-            merged = torch.zeros_like(x)
-            for tile, start in zip(prediction, starts):
-                merged[..., start : start + frames] += tile
-            x = schedule.step(merged / cover, t, x).prev_sample
+            x = schedule.step(merge(prediction), t, x).prev_sample
         return self.unstandardise(torch.stack([x[0, :, s : s + frames] for s in starts]))
