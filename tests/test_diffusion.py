@@ -498,6 +498,8 @@ def test_without_a_bank_the_bank_settings_are_left_out(tmp_path: Path) -> None:
     quiet[:, :10] = -6.0
     backend.sample_mel = lambda *args, **options: quiet
     assert torch.equal(backend.sample_segment(40, plan().segments[0], torch.Generator())[0], quiet)  # no bed to pull to
+    backend.settings.reference_strength = 0.5  # no recording to start from: from noise
+    assert backend.choose_reference(None, torch.zeros(4), torch.Generator()) is None
 
 
 def test_sampling_can_start_from_given_latents_noised_to_a_share_of_the_steps() -> None:
