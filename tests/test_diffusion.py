@@ -553,14 +553,15 @@ def test_a_page_draw_can_start_from_the_bank_recording_nearest_it(backend: Diffu
     assert not [cue for cue in backend.render(track, 0)[0].cues if cue.trigger == REFERENCE]  # off by default
     settings = backend.settings
     settings.reference_strength, settings.reference_top_k, settings.reference_min_s = 0.5, 1, 1.0
-    starts, sample = [], backend.model.sample
-    monkeypatch.setattr(backend.model, "sample", lambda *args: starts.append(args[7:]) or sample(*args))
+    inits, sample = [], backend.model.sample  # (init, strength) of each call
+    monkeypatch.setattr(backend.model, "sample", lambda *args: inits.append(args[7:]) or sample(*args))
     layer = backend.render(track, 0)[0]
     credited = [(cue.clip, cue.author, cue.start) for cue in layer.cues if cue.trigger == REFERENCE]
-    assert credited == [("foley/hum.wav", "hum's author", 0.0), ("foley/hiss.wav", "hiss's author", 2.0)]  # blip:
-    assert [strength for _, strength in starts] == [0.5, 0.5]  # shorter than reference_min_s, the next nearest
-    windows = [i * backend.model.config.window_stride for i in range(len(starts[0][0]))]
-    assert len(windows) > 1 and torch.allclose(starts[0][0], backend.reference_latents(0, windows))  # the hum's
+    # the second segment's nearest clip, the blip, is shorter than reference_min_s: the next nearest, the hiss
+    assert credited == [("foley/hum.wav", "hum's author", 0.0), ("foley/hiss.wav", "hiss's author", 2.0)]
+    assert [strength for _, strength in inits] == [0.5, 0.5]
+    windows = [i * backend.model.config.window_stride for i in range(len(inits[0][0]))]
+    assert len(windows) > 1 and torch.allclose(inits[0][0], backend.reference_latents(0, windows))  # the hum's
     assert np.array_equal(backend.render(track, 0)[0].audio, layer.audio)
     settings.reference_top_k = 3  # seeded among the nearest
     drawn = {tuple(cue.clip for cue in backend.render(track, seed)[0].cues if cue.trigger == REFERENCE)
