@@ -580,3 +580,20 @@ def test_a_page_draw_can_start_from_the_bank_recording_nearest_it(backend: Diffu
     assert first() == "foley/hiss.wav"
     with pytest.raises(ValueError, match="reference_strength"):
         DiffusionSettings(reference_strength=1.5)
+
+
+def test_a_short_reference_repeats_as_the_scene_plays_it(backend: DiffusionBackend, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    backend.bank = audio_bank(tmp_path / "bank")
+    heard, mel = [], backend._mel
+    monkeypatch.setattr(backend, "_mel", lambda audio: heard.append(audio.numpy()) or mel(audio))
+    starts = [i * backend.model.config.window_stride for i in range(12)]
+    backend.reference_latents(0, starts)  # the hum (2 s), an event
+    hum, rate = heard[-1], backend.audio_vae.config.mel.sample_rate
+    assert len(hum) > 2 * rate + 1600
+
+    def rms(at: int) -> float:
+        return float(np.sqrt(np.mean(hum[at - 800 : at] ** 2)))
+
+    assert rms(2 * rate) < 0.2 * rms(rate)  # its tail faded before it repeats ...
+    assert np.allclose(hum[2 * rate : 2 * rate + 1600], hum[:1600])  # ... with its attack intact

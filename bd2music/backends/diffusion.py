@@ -48,6 +48,7 @@ from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank.captions import CaptionIndex
 from bd2music.bank.index import RankWeights, SoundBank
+from bd2music.bank.play import played
 from bd2music.bank.prompt_index import PromptIndex
 from bd2music.errors import InputError
 from bd2music.models.audio_text import AudioTextModel
@@ -66,6 +67,7 @@ VOCODER_CHOICES = ("griffin-lim", "warm", "trained")
 PULSE_SOURCES = ("targets", "readings")  # the plan's calibrated targets; the heads' raw readings (the neural sound's)
 LICENCE = "AGPL-3.0-or-later (model output)"
 REFERENCE = "reference: the draw started from it"  # the trigger of a recording a page's draw started from
+LOOP_CROSSFADE_S, EVENT_FADE_S = 0.4, 0.2  # a recording shorter than its draw repeats as the scene's clips do
 
 
 @dataclass
@@ -240,12 +242,14 @@ class DiffusionBackend:
         return self.audio_vae.decode_long(TiledLatent(latents, starts, length))[:, :frames]
 
     def reference_latents(self, clip: int, starts: list[int]) -> torch.Tensor:
-        """The audio VAE's window latents (posterior means) of the sound bank's ``clip`` (looped as long as it
-        takes) at window ``starts`` (mel frames)."""
+        """The audio VAE's window latents (posterior means) of the sound bank's ``clip`` at window ``starts`` (mel
+        frames), from its start; a clip shorter than that repeats as the scene plays it (``bank.play.played``: a
+        bed's end cross-faded onto its start, an event's attack kept)."""
         vae = self.audio_vae
         mel_config, window = vae.config.mel, vae.config.window_frames
-        frames = starts[-1] + window
-        audio = np.resize(self.bank.audio(clip, mel_config.sample_rate), frames * mel_config.hop_length)
+        frames, rate = starts[-1] + window, mel_config.sample_rate
+        audio = played(self.bank.audio(clip, rate), frames * mel_config.hop_length, self.bank.clips[clip].kind, rate,
+                       0, LOOP_CROSSFADE_S, EVENT_FADE_S)
         mel = self._mel(torch.from_numpy(audio).to(vae.latent_mean))[:, :frames]
         return vae.encode(torch.stack([mel[:, start : start + window] for start in starts])).mean
 
