@@ -48,7 +48,7 @@ from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank.captions import CaptionIndex
 from bd2music.bank.index import RankWeights, SoundBank
-from bd2music.bank.play import played
+from bd2music.bank.play import EVENT_FADE_S, LOOP_CROSSFADE_S, played
 from bd2music.bank.prompt_index import PromptIndex
 from bd2music.errors import InputError
 from bd2music.models.audio_text import AudioTextModel
@@ -67,7 +67,6 @@ VOCODER_CHOICES = ("griffin-lim", "warm", "trained")
 PULSE_SOURCES = ("targets", "readings")  # the plan's calibrated targets; the heads' raw readings (the neural sound's)
 LICENCE = "AGPL-3.0-or-later (model output)"
 REFERENCE = "reference: the draw started from it"  # the trigger of a recording a page's draw started from
-LOOP_CROSSFADE_S, EVENT_FADE_S = 0.4, 0.2  # a recording shorter than its draw repeats as the scene's clips do
 
 
 @dataclass

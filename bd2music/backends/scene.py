@@ -44,7 +44,7 @@ import torch
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import RankWeights, SoundBank
-from bd2music.bank.play import PLAYED, loopable
+from bd2music.bank.play import EVENT_FADE_S, LOOP_CROSSFADE_S, PLAYED, loopable
 from bd2music.errors import InputError
 from bd2music.plan import RAMPS, Plan, SegmentPlan, range_place
 from bd2music.soundtrack import DECAY_SHARE, OFFBEAT_DB, PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
@@ -83,9 +83,9 @@ class SceneConfig:
     events_from_main: bool = False  # the events are excerpts of the segment's main recording (a steady one from
     # random offsets, a transient one from its attack) instead of the palette's clips: one recording is heard,
     # accented at the onsets, not several sounds in turn
-    loop_crossfade_s: float = 0.4  # cross-fade where a looped bed meets its own start
+    loop_crossfade_s: float = LOOP_CROSSFADE_S  # cross-fade where a looped bed meets its own start
     event_max_s: float = 0.4  # longest event excerpt (longer ones hold several onsets of their own)
-    event_fade_s: float = 0.2  # fade-out at the end of an excerpt
+    event_fade_s: float = EVENT_FADE_S  # fade-out at the end of an excerpt
     event_decay_s: float = 0.08  # an excerpt decays with this time constant: one clear onset, not the clip's own
     event_peak_db: float = -6.0  # peak level of a beat's excerpt (dBFS before the master)
     offbeat_db: float = -8.0  # events between beats, relative to a beat's (louder: the tempo heard doubles)

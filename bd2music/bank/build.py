@@ -35,7 +35,7 @@ from bd2music.audio.mel import mel_spectrogram
 from bd2music.bank.card import write_card
 from bd2music.bank.curate import CurationConfig, curate, flac_bytes
 from bd2music.bank.index import MANIFEST_COLUMNS, pool_frames
-from bd2music.bank.play import PLAYED, played_measures
+from bd2music.bank.play import EVENT_FADE_S, LOOP_CROSSFADE_S, PLAYED, played_measures
 from bd2music.data.sounds import SoundItem, load_dataset
 from bd2music.errors import InputError
 from bd2music.hub import file_sha256, resolve_component
@@ -57,8 +57,8 @@ class BankConfig:
     ambience_categories: tuple[str, ...] = ("ambience",)  # their long clips are beds up to ambience_max_rms_cv
     ambience_max_rms_cv: float = 1.0  # rain, fire and crowds flicker more, yet loop well
     played_seconds: float = 10.0  # the played descriptors (``bd2music.bank.play``) measure a clip over this long
-    loop_crossfade_s: float = 0.4  # ... a bed looped as the scene loops it (``SceneConfig.loop_crossfade_s``)
-    event_fade_s: float = 0.2  # ... an event repeated with its tail faded (``SceneConfig.event_fade_s``)
+    loop_crossfade_s: float = LOOP_CROSSFADE_S  # ... a bed looped as the scene loops it
+    event_fade_s: float = EVENT_FADE_S  # ... an event repeated with its tail faded
 
 
 def _stderr(line: str) -> None:

@@ -20,6 +20,8 @@ import numpy as np
 
 PLAYED = {"onset_rate": "played_onset_rate", "tempo": "played_tempo", "spectral_centroid": "played_centroid"}
 PLAYED_WINDOWS = 3  # stretches of a clip at least a segment long measured (evenly spaced), their median kept
+LOOP_CROSSFADE_S = 0.4  # the default cross-fade where a looped bed meets its own start, seconds (the scene's,
+EVENT_FADE_S = 0.2  # ... the default fade-out at the end of a repeated event ... the bank's and the diffusion's)
 
 
 def loopable(samples: np.ndarray | Sequence[np.ndarray], kind: str, rate: int, loop_crossfade_s: float,
