@@ -173,6 +173,35 @@ def test_a_long_recording_plays_without_a_loop(scene) -> None:
     assert len(excerpt) == length and np.corrcoef(excerpt, played)[0, 1] > 0.999
 
 
+def test_the_main_recording_can_be_brought_to_the_segments_tempo(scene) -> None:
+    """``tempo_stretch``: the bed plays faster or slower (its pitch kept) so that its own tempo as played, or its
+    half or double, meets the segment's, never by more than the limit; at 1 it plays as recorded."""
+    column = scene.bank.descriptor_names.index("played_tempo")
+    clip = next(i for i, c in enumerate(scene.bank.clips) if c.kind == "event" and 0.3 < c.duration < 1.0
+                and scene.bank.descriptors[i, column] > 0)  # repeated whole: its attacks set its tempo
+    own = float(scene.bank.descriptors[clip, column])
+    stretcher = replace(scene, config=replace(scene.config, tempo_stretch=1.25))
+    assert stretcher.tempo_ratio(clip, own * 1.1) == pytest.approx(1.1)
+    assert stretcher.tempo_ratio(clip, own * 2.2) == pytest.approx(1.1)  # the double of its tempo, 1.1 times
+    assert stretcher.tempo_ratio(clip, own * 1.6) == pytest.approx(0.8)  # twice 0.8 is nearer than 1.6
+    assert stretcher.tempo_ratio(clip, own * 1.4) == pytest.approx(1.25)  # 1.4 (nearer than 0.7): the limit
+    assert scene.tempo_ratio(clip, own * 1.1) == 1.0  # the shipped limit of 1: as recorded
+    length, rate = 6 * scene.sample_rate, scene.sample_rate
+
+    def attacks_per_second(audio: np.ndarray) -> float:  # the period of the envelope's autocorrelation
+        envelope = librosa.feature.rms(y=audio, frame_length=256, hop_length=64)[0]
+        envelope = envelope - envelope.mean()
+        correlation = np.correlate(envelope, envelope, mode="full")[len(envelope) - 1 :]
+        lag = 8 + int(np.argmax(correlation[8 : len(envelope) // 2]))
+        return rate / 64 / lag
+
+    plain = stretcher._bed(clip, length, 0.0, np.random.default_rng(0))
+    faster = stretcher._bed(clip, length, 0.0, np.random.default_rng(0), tempo=own * 1.2)
+    assert len(faster) == len(plain) == length and np.abs(faster[-rate:]).max() > 0  # filled to its end
+    assert attacks_per_second(faster) / attacks_per_second(plain) == pytest.approx(1.2, rel=0.06)
+    assert np.array_equal(scene._bed(clip, length, 0.0, np.random.default_rng(0), tempo=own * 1.2), plain)
+
+
 def test_a_length_weight_chooses_longer_recordings_and_a_chain_plays_several(scene, plan) -> None:
     """``main_length_weight`` favours main recordings that cover the segment unlooped; with ``chain`` a shorter one
     plays in turn with others of its kind (none twice, not the previous segment's), each credited as a bed."""

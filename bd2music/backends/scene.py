@@ -12,7 +12,8 @@ Per segment (a random generator seeded by the seed and the segment's index):
 * **main recording (bed)**: played as recorded, from a random offset, when it is long enough; a shorter bed clip
   is looped with ``loop_crossfade_s`` cross-fades, a shorter event clip repeated with its attack intact
   (``bd2music.bank.play.loopable``), or, with ``chain``, played in turn with its nearest neighbours among the
-  segment's best clips of its kind before the chain repeats; it
+  segment's best clips of its kind before the chain repeats; with ``tempo_stretch`` it is sped up or slowed down
+  (time-stretched, its pitch kept) so that its own tempo meets the segment's; it
   breathes with the beats and events (it rises with each one and dips ``bed_pulse_db`` between them).
 * **events**: at the onsets of ``bd2music.soundtrack.onset_times``: a beat every ``60 / tempo`` s, and evenly
   spread events between beats, 1 to ``max_events_per_beat`` per beat as the onset-rate target rises through its
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+import pedalboard
 import soxr
 import torch
 
@@ -56,6 +58,7 @@ MATCHED = {"tempo": "tempo", "onset_rate": "onset_rate", "centroid": "spectral_c
 PLAYED_MATCHED = {"tempo": PLAYED["tempo"], "onset_rate": PLAYED["onset_rate"],
                   "centroid": PLAYED["spectral_centroid"]}  # ... as the clip plays over a segment (``match_as``)
 MATCH_AS = ("recorded", "played")
+STRETCH_PAD = 4096  # samples covered past a stretched bed's end (the stretcher's latency)
 
 
 @dataclass
@@ -76,6 +79,8 @@ class SceneConfig:
     main_music: bool = False  # whether a music clip may be the main recording (it brings its own beat)
     main_length_weight: float = 0.0  # added to a main recording's rank score x the share of the segment it covers
     # unlooped (min(1, its duration / the segment's)): longer recordings are chosen more often
+    tempo_stretch: float = 1.0  # the main recording may be sped up or slowed down by up to this factor so that
+    # its own tempo as played (the bank's ``played_tempo``, or its half or double) meets the segment's (1: as recorded)
     chain: int = 1  # a main recording shorter than its segment plays in turn with up to this many - 1 others of
     # its kind (those of the segment's best main recordings nearest to it, ``SoundBank.neighbours``), each bed
     # cross-faded into the next, before the chain repeats: fewer repeats of the same seconds
@@ -163,7 +168,7 @@ class SceneBackend:
         cues, where = [], trigger(segment.panel)
         audio = np.zeros(length, dtype=np.float32)
         if bed:
-            audio += self._bed(bed, length, segment.flatness, rng) * self._pulse(segment, length)
+            audio += self._bed(bed, length, segment.flatness, rng, segment.tempo) * self._pulse(segment, length)
             cues += [self._cue(clip, offset, offset + length / self.sample_rate, f"{where} (bed)") for clip in bed]
         if events:
             audio += self._events(events, segment, length, rng, offset, cues, where)
@@ -247,11 +252,33 @@ class SceneBackend:
         chosen = rng.choice(len(pool), size=min(count, len(pool)), replace=False, p=weights / weights.sum())
         return [pool[i] for i in chosen]
 
-    def _bed(self, clips: int | list[int], length: int, flatness: float, rng: np.random.Generator) -> np.ndarray:
-        """(length,) the bed clip (or chain) from a random offset (``_cover``) at the flatness's level."""
-        out = self._cover(clips, length, rng)
+    def _bed(self, clips: int | list[int], length: int, flatness: float, rng: np.random.Generator,
+             tempo: float | None = None) -> np.ndarray:
+        """(length,) the bed clip (or chain) from a random offset (``_cover``), brought to ``tempo`` (BPM;
+        ``tempo_ratio``; None: as recorded), at the flatness's level."""
+        clips = [clips] if isinstance(clips, int) else clips
+        ratio = 1.0 if tempo is None else self.tempo_ratio(clips[0], tempo)
+        if ratio == 1.0:
+            out = self._cover(clips, length, rng)
+        else:  # pedalboard's time stretch (Rubber Band): the tempo changes, the pitch does not
+            covered = self._cover(clips, int(np.ceil(length * ratio)) + STRETCH_PAD, rng)
+            out = pedalboard.time_stretch(covered[None], self.sample_rate, ratio)[0][:length]
+            out = np.pad(out, (0, length - len(out))).astype(np.float32)
         low, high = self.config.bed_rms_db
         return out * _gain_to(out, low + (high - low) * min(1.0, flatness / 0.5))
+
+    def tempo_ratio(self, clip: int, tempo: float) -> float:
+        """The playback speed that brings clip ``clip``'s tempo as played (or its half or double, whichever needs
+        the least change) to ``tempo``, within ``tempo_stretch``; 1 when the bank has no played tempo."""
+        limit = self.config.tempo_stretch
+        column = PLAYED["tempo"]
+        if limit <= 1.0 or column not in self.bank.descriptor_names:
+            return 1.0
+        own = float(self.bank.descriptors[clip, self.bank.descriptor_names.index(column)])
+        if not own > 0:
+            return 1.0
+        ratio = min((tempo * octave / own for octave in (0.5, 1.0, 2.0)), key=lambda r: abs(np.log(r)))
+        return float(np.clip(ratio, 1.0 / limit, limit))
 
     def _cover(self, clips: int | list[int], length: int, rng: np.random.Generator) -> np.ndarray:
         """(length,) of clip ``clips`` (or of the chain of clips ``clips``, ``chain``) from a random offset: one
