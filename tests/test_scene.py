@@ -185,7 +185,8 @@ def test_the_main_recording_can_be_brought_to_the_segments_tempo(scene) -> None:
     assert stretcher.tempo_ratio(clip, own * 2.2) == pytest.approx(1.1)  # the double of its tempo, 1.1 times
     assert stretcher.tempo_ratio(clip, own * 1.6) == pytest.approx(0.8)  # twice 0.8 is nearer than 1.6
     assert stretcher.tempo_ratio(clip, own * 1.4) == pytest.approx(1.25)  # 1.4 (nearer than 0.7): the limit
-    assert scene.tempo_ratio(clip, own * 1.1) == 1.0  # the shipped limit of 1: as recorded
+    plain_scene = replace(scene, config=replace(scene.config, tempo_stretch=1.0))
+    assert plain_scene.tempo_ratio(clip, own * 1.1) == 1.0  # a limit of 1: as recorded
     length, rate = 6 * scene.sample_rate, scene.sample_rate
 
     def attacks_per_second(audio: np.ndarray) -> float:  # the period of the envelope's autocorrelation
@@ -199,7 +200,33 @@ def test_the_main_recording_can_be_brought_to_the_segments_tempo(scene) -> None:
     faster = stretcher._bed(clip, length, 0.0, np.random.default_rng(0), tempo=own * 1.2)
     assert len(faster) == len(plain) == length and np.abs(faster[-rate:]).max() > 0  # filled to its end
     assert attacks_per_second(faster) / attacks_per_second(plain) == pytest.approx(1.2, rel=0.06)
-    assert np.array_equal(scene._bed(clip, length, 0.0, np.random.default_rng(0), tempo=own * 1.2), plain)
+    assert np.array_equal(plain_scene._bed(clip, length, 0.0, np.random.default_rng(0), tempo=own * 1.2), plain)
+
+
+def test_the_beats_can_fall_on_the_main_recordings_own_onsets(scene, plan) -> None:
+    """``beat_on_recording``: the beat grid (the pulse's peaks and the events) starts where the recording's onsets
+    are; off, it starts with the segment."""
+    rate, period = scene.sample_rate, 0.5  # 120 BPM
+    segment = replace(plan.segments[0], tempo=120.0, onset_rate=0.3)
+    length = 4 * rate
+    clicks = np.zeros(length, dtype=np.float32)
+    for start in (np.arange(0.2, 4.0, period) * rate).astype(int):  # a recording whose onsets are 0.2 s into a beat
+        clicks[start : start + 400] = np.random.default_rng(start).standard_normal(400) * np.linspace(1, 0, 400)
+    lead = scene._lead(clicks, segment.tempo)
+    assert abs((period * rate - lead) / rate - 0.2) < 0.03  # the first beat at 0.2 s, as a listener hears it
+    starts = (np.arange(0.2, 3.5, period) * rate).astype(int)
+
+    def at_clicks(envelope: np.ndarray) -> float:  # the pulse's level within 40 ms of each click
+        return float(np.mean([envelope[start : start + 640].max() for start in starts]))
+
+    assert at_clicks(scene._pulse(segment, length, lead)) > at_clicks(scene._pulse(segment, length)) + 0.3
+    cues = []
+    events = scene._events([next(i for i, c in enumerate(scene.bank.clips) if c.kind == "event")], segment, length,
+                           np.random.default_rng(0), 0.0, cues, "plan")
+    shifted = scene._events([next(i for i, c in enumerate(scene.bank.clips) if c.kind == "event")], segment, length,
+                            np.random.default_rng(0), 0.0, [], "plan", lead)
+    first = [int(np.argmax(np.abs(audio) > 0)) / rate for audio in (events, shifted)]
+    assert first[0] < 0.02 and abs(first[1] - (period - lead / rate)) < 0.02 and cues
 
 
 def test_a_length_weight_chooses_longer_recordings_and_a_chain_plays_several(scene, plan) -> None:

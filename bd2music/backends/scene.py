@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import librosa
 import numpy as np
 import pedalboard
 import soxr
@@ -49,7 +50,8 @@ from bd2music.bank import RankWeights, SoundBank
 from bd2music.bank.play import EVENT_FADE_S, LOOP_CROSSFADE_S, PLAYED, loopable
 from bd2music.errors import InputError
 from bd2music.plan import RAMPS, Plan, SegmentPlan, range_place
-from bd2music.soundtrack import DECAY_SHARE, OFFBEAT_DB, PULSE_DEPTH_DB, onset_times, overlap_add, pulse_gains
+from bd2music.soundtrack import (DECAY_SHARE, OFFBEAT_DB, PULSE_DEPTH_DB, beat_period, onset_times, overlap_add,
+                                 pulse_gains)
 from bd2music.text_cues import DIALOGUE
 
 
@@ -58,6 +60,7 @@ MATCHED = {"tempo": "tempo", "onset_rate": "onset_rate", "centroid": "spectral_c
 PLAYED_MATCHED = {"tempo": PLAYED["tempo"], "onset_rate": PLAYED["onset_rate"],
                   "centroid": PLAYED["spectral_centroid"]}  # ... as the clip plays over a segment (``match_as``)
 MATCH_AS = ("recorded", "played")
+LEAD_STEPS = 32  # phases of the beat grid ``beat_on_recording`` tries
 STRETCH_PAD = 4096  # samples covered past a stretched bed's end (the stretcher's latency)
 
 
@@ -81,6 +84,8 @@ class SceneConfig:
     # unlooped (min(1, its duration / the segment's)): longer recordings are chosen more often
     tempo_stretch: float = 1.0  # the main recording may be sped up or slowed down by up to this factor so that
     # its own tempo as played (the bank's ``played_tempo``, or its half or double) meets the segment's (1: as recorded)
+    beat_on_recording: bool = False  # the segment's beats (its pulse and events) fall where the main recording's
+    # own onsets are strongest at the segment's tempo, instead of from the segment's start
     chain: int = 1  # a main recording shorter than its segment plays in turn with up to this many - 1 others of
     # its kind (those of the segment's best main recordings nearest to it, ``SoundBank.neighbours``), each bed
     # cross-faded into the next, before the chain repeats: fewer repeats of the same seconds
@@ -167,11 +172,14 @@ class SceneBackend:
             events = bed[:1]
         cues, where = [], trigger(segment.panel)
         audio = np.zeros(length, dtype=np.float32)
+        lead = 0
         if bed:
-            audio += self._bed(bed, length, segment.flatness, rng, segment.tempo) * self._pulse(segment, length)
+            played = self._bed(bed, length, segment.flatness, rng, segment.tempo)
+            lead = self._lead(played, segment.tempo) if self.config.beat_on_recording else 0
+            audio += played * self._pulse(segment, length, lead)
             cues += [self._cue(clip, offset, offset + length / self.sample_rate, f"{where} (bed)") for clip in bed]
         if events:
-            audio += self._events(events, segment, length, rng, offset, cues, where)
+            audio += self._events(events, segment, length, rng, offset, cues, where, lead)
         for effect in segment.effects:
             audio += self._effect(effect, segment, offset, length, rng, cues)
         audio = self._tilt(audio, segment.centroid)
@@ -295,12 +303,15 @@ class SceneBackend:
         return np.resize(np.roll(loop, -start), length)
 
     def _events(self, palette: list[int], segment: SegmentPlan, length: int, rng: np.random.Generator,
-                offset: float, cues: list[Cue], where: str) -> np.ndarray:
-        """Event excerpts at the segment's onsets (beats accented), cycling the palette."""
+                offset: float, cues: list[Cue], where: str, lead: int = 0) -> np.ndarray:
+        """Event excerpts at the segment's onsets (beats accented; the grid starts ``lead`` samples before the
+        segment, ``_lead``), cycling the palette."""
         config, rate = self.config, self.sample_rate
         out = np.zeros(length + round(config.event_max_s * rate), dtype=np.float32)
-        times, beats = onset_times(length / rate, segment.tempo, self.event_rate(segment),
+        times, beats = onset_times((length + lead) / rate, segment.tempo, self.event_rate(segment),
                                    triplets=config.triplets)
+        kept = times >= lead / rate
+        times, beats = times[kept] - lead / rate, beats[kept]
         attacks = {clip: self._attack(clip) for clip in palette}  # each clip's attack found once per segment
         steady = {clip: config.events_from_main and self.bank.clips[clip].kind != "event" for clip in palette}
         for k, (time, beat) in enumerate(zip(times, beats)):
@@ -350,10 +361,23 @@ class SceneBackend:
         cues += [self._cue(clip, offset + start / rate, offset + end / rate, effect.trigger) for clip in clips]
         return out
 
-    def _pulse(self, segment: SegmentPlan, length: int) -> np.ndarray:
+    def _lead(self, audio: np.ndarray, tempo: float) -> int:
+        """Samples the segment's beat grid starts before the segment so that its beats fall where ``audio``'s
+        onsets are strongest (the sum of librosa's onset strength on the beats, over ``LEAD_STEPS`` phases)."""
+        rate, hop = self.sample_rate, 256
+        period = beat_period(tempo) * rate
+        strength = librosa.onset.onset_strength(y=np.asarray(audio, dtype=np.float32), sr=rate, hop_length=hop)
+        phases = np.arange(LEAD_STEPS) * period / LEAD_STEPS
+        beats = np.arange(0, len(audio), period)
+        frames = np.minimum(((beats[None] + phases[:, None]) / hop).round().astype(int), len(strength) - 1)
+        best = phases[int(np.argmax(strength[frames].sum(axis=1)))]  # the first beat's time in the segment
+        return int(round(period - best)) % int(round(period))
+
+    def _pulse(self, segment: SegmentPlan, length: int, lead: int = 0) -> np.ndarray:
         """(length,) amplitude envelope of the segment's beats and events (``bd2music.soundtrack.pulse_gains``,
-        ``bed_pulse_db`` deep) that the bed breathes with."""
+        ``bed_pulse_db`` deep, its grid started ``lead`` samples before the segment) that the bed breathes with."""
         rate, frame = self.sample_rate, 256
+        length += lead
         frames = length // frame + 2
         gains = pulse_gains(frames, rate / frame, segment.tempo, self.event_rate(segment),
                             offbeat_db=self.config.pulse_offbeat_db, decay_share=self.decay_share(segment),
@@ -361,7 +385,7 @@ class SceneBackend:
         gains_db = gains.numpy() * 10 / np.log(10)
         gains_db *= self.config.bed_pulse_db / PULSE_DEPTH_DB
         envelope = 10 ** (gains_db / 20)
-        return np.interp(np.arange(length) / frame, np.arange(frames), envelope).astype(np.float32)
+        return np.interp(np.arange(lead, length) / frame, np.arange(frames), envelope).astype(np.float32)
 
     def decay_share(self, segment: SegmentPlan) -> float:
         """The bed's fall after an onset (time constant / its gap) for the segment's events per beat:
