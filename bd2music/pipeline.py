@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from bd2music.audio.mel import track_mel
-from bd2music.backends import Layer, backend_class, check_name, settings_config
+from bd2music.backends import Layer, backend_class, bed_of, check_name, settings_config
 from bd2music.draw.bank_pitch import TABLE as BANK_PITCHES
 from bd2music.errors import InputError, usable
 from bd2music.inputs import prompt as check_prompt
@@ -336,8 +336,10 @@ class Pipeline:
         clock.start("render")
         layers = []
         for lead, backend in enumerate(self._build(sound)):  # the first backend leads, the others are beds
-            rendered = backend.render(plan, seed)
-            layers += rendered if lead == 0 else [replace(layer, role="bed") for layer in rendered]
+            if lead == 0:
+                layers += backend.render(plan, seed)
+            else:
+                layers += [replace(layer, role="bed") for layer in bed_of(backend).render(plan, seed)]
         # 4. master
         clock.start("master")
         mastered = master(layers, self.master_config, target_lufs=plan.loudness, stems=stems)

@@ -229,6 +229,48 @@ def test_the_beats_can_fall_on_the_main_recordings_own_onsets(scene, plan) -> No
     assert first[0] < 0.02 and abs(first[1] - (period - lead / rate)) < 0.02 and cues
 
 
+def test_under_the_music_the_scene_takes_no_music_clip_as_its_main_recording(scene, plan) -> None:
+    """``main_music`` lets a music clip be a segment's main recording, but never where the scene is a bed under
+    the music (``as_bed``; the pipeline plays every backend after the first as ``bed_of`` it)."""
+    from bd2music.backends import bed_of
+
+    wide = replace(scene, config=replace(scene.config, main_music=True, top_k=len(scene.bank)))
+    music = {i for i, clip in enumerate(scene.bank.clips) if clip.category == "music"}
+
+    def mains(backend) -> set[int]:
+        return {backend.choose(plan.segments[0], np.random.default_rng(draw))[0][0] for draw in range(300)}
+
+    assert mains(wide) & music and not mains(bed_of(wide)) & music
+    assert bed_of(wide).config == replace(wide.config, main_music=False) and bed_of(wide).bank is wide.bank
+    assert bed_of(plan) is plan  # anything without ``as_bed`` plays as it is
+
+
+def test_the_pipeline_plays_the_scene_under_the_music_as_a_bed(pipe: Pipeline) -> None:
+    played = []
+
+    class Spy:  # the shipped scene, noting which variant renders
+        name = "scene"
+
+        def __init__(self, backend, role: str) -> None:
+            self.backend, self.role = backend, role
+
+        def as_bed(self) -> Spy:
+            return Spy(self.backend.as_bed(), "bed")
+
+        def render(self, plan, seed, progress=None):
+            played.append(self.role)
+            return self.backend.render(plan, seed)
+
+    shipped = pipe.backend("scene")
+    pipe.backends["scene"] = Spy(shipped, "lead")
+    try:
+        result = pipe(PAGE, seconds=2.0, sound="soundtrack", text=False)
+        pipe(PAGE, seconds=2.0, sound="scene", text=False)
+    finally:
+        pipe.backends["scene"] = shipped
+    assert played == ["bed", "lead"] and [layer.role for layer in result.layers][-1] == "bed"
+
+
 def test_a_length_weight_chooses_longer_recordings_and_a_chain_plays_several(scene, plan) -> None:
     """``main_length_weight`` favours main recordings that cover the segment unlooped; with ``chain`` a shorter one
     plays in turn with others of its kind (none twice, not the previous segment's), each credited as a bed."""

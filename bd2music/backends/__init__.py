@@ -11,7 +11,7 @@ import importlib
 from dataclasses import fields
 from typing import TypeVar
 
-from bd2music.backends.base import Backend, Cue, Layer, Progress
+from bd2music.backends.base import Backend, Cue, Layer, Progress, bed_of
 from bd2music.errors import InputError
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ REGISTRY = {  # name -> "module:Class"
     "diffusion": "bd2music.backends.diffusion:DiffusionBackend",
 }
 
-__all__ = ["REGISTRY", "Backend", "Cue", "Layer", "Progress", "backend_class", "check_name", "settings_config"]
+__all__ = ["REGISTRY", "Backend", "Cue", "Layer", "Progress", "backend_class", "bed_of", "check_name", "settings_config"]
 
 
 def check_name(name: str, known=REGISTRY) -> str:

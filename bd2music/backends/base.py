@@ -63,8 +63,16 @@ def trigger(panel: int) -> str:
 
 
 class Backend(Protocol):
-    """A sound backend: ``render(plan, seed)`` -> layers. Built by ``from_pretrained(components)``."""
+    """A sound backend: ``render(plan, seed)`` -> layers. Built by ``from_pretrained(components)``. One that plays
+    differently as a bed under another sound's lead defines ``as_bed()`` (the backend as a bed plays; see
+    ``bed_of``)."""
 
     name: ClassVar[str]
 
     def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]: ...
+
+
+def bed_of(backend: Backend) -> Backend:
+    """``backend`` as it plays under another sound's lead: its ``as_bed()`` if it has one, else itself."""
+    as_bed = getattr(backend, "as_bed", None)
+    return as_bed() if as_bed is not None else backend

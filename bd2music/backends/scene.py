@@ -35,7 +35,7 @@ heard has a cue (licence, author, source, and the segment that chose it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import librosa
@@ -79,7 +79,7 @@ class SceneConfig:
     # plays over a segment, looped or repeated (the bank's played descriptors, ``bd2music.bank.play``)
     events_match_as: str | None = None  # the same for the events' palette (None: as ``match_as``)
     main_kinds: tuple[str, ...] = ("bed",)  # kinds of clip the segment's main recording (its bed) may be
-    main_music: bool = False  # whether a music clip may be the main recording (it brings its own beat)
+    main_music: bool = False  # whether a music clip may be the main recording (never under the music: ``as_bed``)
     main_length_weight: float = 0.0  # added to a main recording's rank score x the share of the segment it covers
     # unlooped (min(1, its duration / the segment's)): longer recordings are chosen more often
     tempo_stretch: float = 1.0  # the main recording may be sped up or slowed down by up to this factor so that
@@ -144,6 +144,10 @@ class SceneBackend:
     @property
     def sample_rate(self) -> int:
         return self.bank.sample_rate
+
+    def as_bed(self) -> SceneBackend:
+        """The scene as it plays under another sound (the music): no music clip as a main recording."""
+        return replace(self, config=replace(self.config, main_music=False)) if self.config.main_music else self
 
     def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:
         rate, cues, pieces, starts = self.sample_rate, [], [], []
