@@ -201,6 +201,8 @@ def test_the_main_recording_can_be_brought_to_the_segments_tempo(scene) -> None:
     assert len(faster) == len(plain) == length and np.abs(faster[-rate:]).max() > 0  # filled to its end
     assert attacks_per_second(faster) / attacks_per_second(plain) == pytest.approx(1.2, rel=0.06)
     assert np.array_equal(plain_scene._bed(clip, length, 0.0, np.random.default_rng(0), tempo=own * 1.2), plain)
+    with pytest.raises(ValueError, match="tempo_stretch"):
+        replace(scene.config, tempo_stretch=0.8)
 
 
 def test_the_beats_can_fall_on_the_main_recordings_own_onsets(scene, plan) -> None:

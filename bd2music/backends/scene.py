@@ -127,6 +127,8 @@ class SceneConfig:
         for name in ("match_as", "events_match_as"):
             if getattr(self, name) not in (*MATCH_AS, None if name == "events_match_as" else "recorded"):
                 raise ValueError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(MATCH_AS)}")
+        if not 1.0 <= self.tempo_stretch <= 4.0:
+            raise ValueError(f"tempo_stretch must be within 1-4 (a factor; 1: as recorded), got {self.tempo_stretch}")
 
 
 @dataclass
