@@ -213,7 +213,7 @@ def test_the_texture_changes_only_at_the_pulses_onsets() -> None:
 
 
 def test_the_neural_pulse_follows_the_settings_saved_with_the_audio_vae(pipe: Pipeline) -> None:
-    """``config.inference`` of the audio VAE shapes the pulse (with the neural settings' own offbeat lift): a flat
+    """``config.inference`` of the audio VAE shapes the pulse (the neural settings' own depth and lift over it): a flat
     one renders as no pulse at all."""
     from dataclasses import replace
 
@@ -228,7 +228,11 @@ def test_the_neural_pulse_follows_the_settings_saved_with_the_audio_vae(pipe: Pi
     backend.settings = replace(own, offbeat_db=None)
     try:
         flat = pipe(page, seconds=2.0, seed=2, sound="neural")
+        config.inference = saved
+        backend.settings = replace(own, offbeat_db=0.0, pulse_depth_db=0.0)  # the neural sound's own settings
+        flat_own = pipe(page, seconds=2.0, seed=2, sound="neural")
     finally:
         config.inference, backend.settings = saved, own
     assert np.array_equal(neural_layer(flat), neural_layer(plain))
+    assert np.array_equal(neural_layer(flat_own), neural_layer(plain))
     assert not np.allclose(neural_layer(pulsed), neural_layer(plain), atol=1e-3)

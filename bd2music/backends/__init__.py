@@ -23,7 +23,8 @@ REGISTRY = {  # name -> "module:Class"
     "diffusion": "bd2music.backends.diffusion:DiffusionBackend",
 }
 
-__all__ = ["REGISTRY", "Backend", "Cue", "Layer", "Progress", "backend_class", "bed_of", "check_name", "settings_config"]
+__all__ = ["REGISTRY", "Backend", "Cue", "Layer", "Progress", "backend_class", "bed_of", "check_name",
+           "settings_config"]
 
 
 def check_name(name: str, known=REGISTRY) -> str:

@@ -37,11 +37,13 @@ class NeuralSettings:
 
     offbeat_db: float | None = None  # the lift of each onset between beats (the gradient-phase vocoder renders
     # a 3 dB lift without the transient the onset detector hears: docs/BENCHMARKS.md, issue 23)
+    pulse_depth_db: float | None = None  # the pulse's deepest dip below a beat
     texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
 
     def __post_init__(self) -> None:
-        if self.offbeat_db is not None:
-            check_level("offbeat_db", self.offbeat_db)
+        for name in ("offbeat_db", "pulse_depth_db"):
+            if getattr(self, name) is not None:
+                check_level(name, getattr(self, name))
         check_level("texture_db", self.texture_db)
 
 
@@ -79,8 +81,9 @@ class NeuralBackend:
         """Natural-log power gains (segment frames,) of the segment's pulse: the tempo and onset rate the heads
         read in its latents, shaped by the audio VAE's ``config.inference`` and the neural settings."""
         shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the weights
-        if self.settings.offbeat_db is not None:  # the neural sound's own
-            shape["offbeat_db"] = self.settings.offbeat_db
+        for name in ("offbeat_db", "pulse_depth_db"):  # the neural sound's own
+            if getattr(self.settings, name) is not None:
+                shape[name] = getattr(self.settings, name)
         return pulse_gains(segment.latents.length, fps, segment.raw["tempo"], segment.raw["onset_rate"],
                            **shape).to(self.audio_vae.latent_mean)
 
