@@ -222,11 +222,9 @@ def test_the_beats_can_fall_on_the_main_recordings_own_onsets(scene, plan) -> No
         return float(np.mean([envelope[start : start + 640].max() for start in starts]))
 
     assert at_clicks(scene._pulse(segment, length, lead)) > at_clicks(scene._pulse(segment, length)) + 0.3
-    cues = []
-    events = scene._events([next(i for i, c in enumerate(scene.bank.clips) if c.kind == "event")], segment, length,
-                           np.random.default_rng(0), 0.0, cues, "plan")
-    shifted = scene._events([next(i for i, c in enumerate(scene.bank.clips) if c.kind == "event")], segment, length,
-                            np.random.default_rng(0), 0.0, [], "plan", lead)
+    cues, palette = [], [next(i for i, c in enumerate(scene.bank.clips) if c.kind == "event")]
+    events = scene._events(palette, segment, length, np.random.default_rng(0), 0.0, cues, "plan")
+    shifted = scene._events(palette, segment, length, np.random.default_rng(0), 0.0, [], "plan", lead)
     first = [int(np.argmax(np.abs(audio) > 0)) / rate for audio in (events, shifted)]
     assert first[0] < 0.02 and abs(first[1] - (period - lead / rate)) < 0.02 and cues
 

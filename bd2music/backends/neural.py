@@ -30,6 +30,9 @@ from bd2music.plan import Plan, frame_span
 from bd2music.soundtrack import check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
 
 
+OWN_PULSE = ("offbeat_db", "pulse_depth_db")  # pulse settings the neural sound may set over the audio VAE's
+
+
 @dataclass
 class NeuralSettings:
     """The neural sound's own pulse settings (``settings.neural`` in ``weights/pipeline.json``); each None keeps
@@ -41,7 +44,7 @@ class NeuralSettings:
     texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
 
     def __post_init__(self) -> None:
-        for name in ("offbeat_db", "pulse_depth_db"):
+        for name in OWN_PULSE:
             if getattr(self, name) is not None:
                 check_level(name, getattr(self, name))
         check_level("texture_db", self.texture_db)
@@ -81,7 +84,7 @@ class NeuralBackend:
         """Natural-log power gains (segment frames,) of the segment's pulse: the tempo and onset rate the heads
         read in its latents, shaped by the audio VAE's ``config.inference`` and the neural settings."""
         shape = asdict(self.audio_vae.config.inference)  # the pulse's settings, saved with the weights
-        for name in ("offbeat_db", "pulse_depth_db"):  # the neural sound's own
+        for name in OWN_PULSE:  # the neural sound's own
             if getattr(self.settings, name) is not None:
                 shape[name] = getattr(self.settings, name)
         return pulse_gains(segment.latents.length, fps, segment.raw["tempo"], segment.raw["onset_rate"],

@@ -178,10 +178,11 @@ class SceneBackend:
             events = bed[:1]
         cues, where = [], trigger(segment.panel)
         audio = np.zeros(length, dtype=np.float32)
-        lead = 0
+        lead = 0  # samples the beat grid starts before the segment (``beat_on_recording``)
         if bed:
             played = self._bed(bed, length, segment.flatness, rng, segment.tempo)
-            lead = self._lead(played, segment.tempo) if self.config.beat_on_recording else 0
+            if self.config.beat_on_recording:
+                lead = self._lead(played, segment.tempo)
             audio += played * self._pulse(segment, length, lead)
             cues += [self._cue(clip, offset, offset + length / self.sample_rate, f"{where} (bed)") for clip in bed]
         if events:
