@@ -15,7 +15,8 @@ the shipped bank, the mean over ``--c2st-seeds`` subsamples and folds, for all p
 alone (eval_pages are manga) and the western ones, each also against the clips in the whole corpus's category
 proportions (``corpus_balanced``; the held-out clips come in those). Links: Spearman rho on the final audio, manga
 and western pages apart. ``--features``: the manga pages' per-feature AUCs against the clips (0.5: no
-difference), the farthest from 0.5 first. ``--ladder``: each stage of the scene apart (a random bank clip, the
+difference), the farthest from 0.5 first. ``--fit-match``: the matching EQ (``SceneConfig.match_db``,
+``bd2music.audio.eq.match_points``) that brings all pages' mean log-mel to the clips'. ``--ladder``: each stage of the scene apart (a random bank clip, the
 chosen bed clip as recorded, mastered, looped as the bed, pulsed, the whole scene; ``ladder_audio``), with the
 manga pages' c2st against the clips of each category and against clips in the whole corpus's category
 proportions (``corpus_balanced``). Beside the four links, each part gets the plan's own links to the audio
@@ -44,6 +45,7 @@ import numpy as np
 import soxr
 
 import bd2music.pipeline as P
+from bd2music.audio.eq import match_points
 from bd2music.audio.load import load_audio
 from bd2music.backends.base import Layer
 from bd2music.evaluation import listening as L
@@ -186,6 +188,8 @@ def main() -> int:
     parser.add_argument("--only", choices=("manga", "western"), help="only the manga or the western pages")
     parser.add_argument("--dump", type=Path, help="JSON lines: per candidate and page, the plan's and the audio's numbers")
     parser.add_argument("--features", action="store_true", help="print the manga pages' per-feature AUCs")
+    parser.add_argument("--fit-match", action="store_true",
+                        help="print the matching EQ (match_db) that brings the tracks' mean log-mel to the clips'")
     parser.add_argument("--ladder", action="store_true",
                         help=f"measure each stage of the scene ({', '.join(LADDER)}) instead of the scene alone")
     args = parser.parse_args()
@@ -249,6 +253,8 @@ def main() -> int:
                 if args.features:
                     for name, auc in feature_aucs(generated[manga], real):
                         print(f"    {name}: AUC {auc:.2f}")
+                if args.fit_match:
+                    print("    match_db", json.dumps(match_points(generated, real)), flush=True)
             if len(rows) > 1:  # the mean over the seeds
                 print(spec, stage, "mean", json.dumps({key: round(float(np.mean([r[key] for r in rows])), 3)
                                                       for key in rows[0]}), flush=True)

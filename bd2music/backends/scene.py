@@ -29,8 +29,10 @@ Per segment (a random generator seeded by the seed and the segment's index):
   the segment's spectrum is tilted so that its mean spectral centroid lands on the target, and its gain follows
   its loudness target relative to the plan's (the master sets the absolute loudness).
 
-Segments overlap by the plan's cross-fade and are cross-faded; the layer is mono at the bank's rate. Every clip
-heard has a cue (licence, author, source, and the segment that chose it).
+Segments overlap by the plan's cross-fade and are cross-faded; with ``match_db`` the whole scene then goes through
+a matching EQ (``bd2music.audio.eq``: a curve fitted once on training tracks against real recordings, so that the
+scene's long-term spectrum is a recording's; the tilt still follows each segment's centroid). The layer is mono at
+the bank's rate. Every clip heard has a cue (licence, author, source, and the segment that chose it).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import pedalboard
 import soxr
 import torch
 
+from bd2music.audio.eq import check_points, match_eq
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import RankWeights, SoundBank
@@ -114,6 +117,8 @@ class SceneConfig:
     pulse_offbeat_db: float = OFFBEAT_DB  # how far each event between beats lifts the bed (at PULSE_DEPTH_DB deep)
     max_tilt_db: float = 15.0  # largest boost or cut of the centroid tilt, at the spectrum's ends
     tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
+    match_db: tuple[tuple[float, float], ...] = ()  # a matching EQ on the whole scene: (Hz, dB) points
+    # (``bd2music.audio.eq``; fitted on training tracks and clips by ``benchmarks/tune_scene.py --fit-match``)
     segment_rms_db: float = -20.0  # RMS of a segment whose loudness target is the plan's (others: + difference)
     effect_max_s: float = 1.5  # longest sound effect the lettering asks for
     effect_peak_db: float = -3.0  # peak level of a lettering sound effect (dBFS before the master)
@@ -129,6 +134,7 @@ class SceneConfig:
                 raise ValueError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(MATCH_AS)}")
         if not 1.0 <= self.tempo_stretch <= 4.0:
             raise ValueError(f"tempo_stretch must be within 1-4 (a factor; 1: as recorded), got {self.tempo_stretch}")
+        check_points(self.match_db, "match_db")
 
 
 @dataclass
@@ -168,6 +174,8 @@ class SceneBackend:
             starts.append(round(first * rate))
             cues += segment_cues
         mix = overlap_add(pieces, starts, total, round(plan.crossfade_s * rate)).numpy()
+        if self.config.match_db:
+            mix = match_eq(mix, rate, self.config.match_db)
         return [Layer(self.name, mix, rate, cues)]
 
     # -- one segment -----------------------------------------------------------------------------------------

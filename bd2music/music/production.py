@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bd2music.audio.eq import check_points, match_eq
 from bd2music.music.intent import Section
 
 
@@ -65,6 +66,9 @@ class ProductionConfig:
     room_max_cv: float = 0.3  # ...whose RMS moves at most this much (standard deviation over mean: no events)...
     room_min_hz: float = 1000.0  # ...and whose spectral centroid is at least this high (a room that reaches the top
     # band, not a rumble)
+
+    def __post_init__(self) -> None:
+        check_points(self.match_db, "match_db")
 
 
 def tilt_gain(height: float, config: ProductionConfig) -> float:
@@ -154,18 +158,6 @@ def pump(length: int, rate: int, kicks: Sequence[float], config: ProductionConfi
     return (1.0 - depth * np.where(np.isfinite(since), dip, 0.0)).astype(np.float32)
 
 
-def match(audio: np.ndarray, rate: int, points: Sequence[Sequence[float]]) -> np.ndarray:
-    """``audio`` through the matching EQ of ``points`` ((Hz, dB), applied in the frequency domain, zero phase)."""
-    from scipy.fft import irfft, next_fast_len, rfft
-
-    hz, db = np.array(sorted(points), dtype=np.float64).T
-    n = audio.shape[-1]
-    size = next_fast_len(n, real=True)
-    freqs = np.maximum(np.fft.rfftfreq(size, 1.0 / rate), 1.0)
-    gain = (10 ** (np.interp(np.log(freqs), np.log(hz), db) / 20)).astype(np.float32)
-    return irfft(rfft(audio, n=size, axis=-1) * gain, n=size, axis=-1)[..., :n].astype(np.float32)
-
-
 def _tone(audio: np.ndarray, sections: list[Section], rate: int, config: ProductionConfig) -> np.ndarray:
     """Bass shelf, the low-mid bell, and each section's tilt shelf blended into the next's."""
     from pedalboard import HighShelfFilter, LowShelfFilter, Pedalboard, PeakFilter
@@ -175,7 +167,7 @@ def _tone(audio: np.ndarray, sections: list[Section], rate: int, config: Product
     if config.mid_db:
         audio = Pedalboard([PeakFilter(config.mid_hz, config.mid_db, 0.7)])(audio, rate)
     if config.match_db:
-        audio = match(audio, rate, config.match_db)
+        audio = match_eq(audio, rate, config.match_db)
     gains = [round(tilt_gain(s.height, config), 2) for s in sections]
     if not any(gains):
         return audio
