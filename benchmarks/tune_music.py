@@ -21,9 +21,9 @@ as the smaller kind has and the onset and tempo links. With BD2MUSIC_TUNE_SEEDS=
 rendered with seeds 0..n-1, each seed drawing other pieces, composer turns and instruments, and the links per kind
 are also given over those draws and over random 20-page sets of the kind (the size of the held-out colour set):
 their mean, standard deviation and 10th percentile, so that a change is judged on its robustness, not on one draw.
-With
-BD2MUSIC_TUNE_FIT_MATCH=1 it prints the matching EQ (``production.match_db``, ``bd2music.audio.eq.match_points``)
-that brings the tracks' mean log-mel (draw 0) to the clips'. The held-out pages and clips stay for bench_sound.py.
+With BD2MUSIC_TUNE_FIT_MATCH=1 it prints the matching EQ (``production.match_db``, ``bd2music.audio.eq``'s
+``match_points``) that brings the tracks' mean log-mel (draw 0) to the clips'. The held-out pages and clips stay
+for bench_sound.py.
 
 Cached in the system's temporary folder: the real clips' features (they depend on nothing this script tunes) and
 the pages' analyses and plans (keyed by the pages, weights/pipeline.json without its music settings and

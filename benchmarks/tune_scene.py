@@ -16,11 +16,12 @@ alone (eval_pages are manga) and the western ones, each also against the clips i
 proportions (``corpus_balanced``; the held-out clips come in those). Links: Spearman rho on the final audio, manga
 and western pages apart. ``--features``: the manga pages' per-feature AUCs against the clips (0.5: no
 difference), the farthest from 0.5 first. ``--fit-match``: the matching EQ (``SceneConfig.match_db``,
-``bd2music.audio.eq.match_points``) that brings all pages' mean log-mel to the clips'. ``--ladder``: each stage of the scene apart (a random bank clip, the
-chosen bed clip as recorded, mastered, looped as the bed, pulsed, the whole scene; ``ladder_audio``), with the
-manga pages' c2st against the clips of each category and against clips in the whole corpus's category
-proportions (``corpus_balanced``). Beside the four links, each part gets the plan's own links to the audio
-(``plan_onset_rate->onset_rate``, ``plan_tempo->tempo``: is a link lost in the plan or in the audio?).
+``bd2music.audio.eq.match_points``) that brings all pages' mean log-mel to the clips'. ``--ladder``: each stage
+of the scene apart (a random bank clip, the chosen bed clip as recorded, mastered, looped as the bed, pulsed, the
+whole scene; ``ladder_audio``), with the manga pages' c2st against the clips of each category and against clips
+in the whole corpus's category proportions (``corpus_balanced``). Beside the four links, each part gets the
+plan's own links to the audio (``plan_onset_rate->onset_rate``, ``plan_tempo->tempo``: is a link lost in the plan
+or in the audio?).
 ``--draws N``: per part, the share of 2000 seeded draws of N of its pages on which each link falls under
 ``LINK_TARGET`` (how likely a held-out set of N such pages, e.g. the 20 held-out colour pages, misses it).
 ``--only manga|western``: those pages alone (a quicker look at one part). ``--dump FILE``: one JSON line per
@@ -189,7 +190,7 @@ def main() -> int:
     parser.add_argument("--dump", type=Path, help="JSON lines: per candidate and page, the plan's and the audio's numbers")
     parser.add_argument("--features", action="store_true", help="print the manga pages' per-feature AUCs")
     parser.add_argument("--fit-match", action="store_true",
-                        help="print the matching EQ (match_db) that brings the tracks' mean log-mel to the clips'")
+                        help="print the matching EQ (match_db) bringing the tracks' mean log-mel to the clips'")
     parser.add_argument("--ladder", action="store_true",
                         help=f"measure each stage of the scene ({', '.join(LADDER)}) instead of the scene alone")
     args = parser.parse_args()

@@ -1,5 +1,6 @@
 """The matching EQ (``bd2music.audio.eq``): a curve fitted from two sets' features brings one set's long-term
-spectrum to the other's; bad points are refused; the scene and the music apply it when their settings name one."""
+spectrum to the other's; bad points are refused; the scene plays through the curve its settings name (the music's
+production through its own: ``tests/test_production.py``)."""
 
 from __future__ import annotations
 
