@@ -341,25 +341,6 @@ def test_events_can_be_excerpts_of_the_main_recording(scene, plan) -> None:
     assert len(first) == round(config.event_max_s * scene.sample_rate) and not np.array_equal(first, second)
 
 
-def test_events_can_be_drawn_near_the_main_recording(scene, plan) -> None:
-    """With ``events_near_main`` the palette comes from the event clips nearest the main recording (closer on
-    average than the palette ranked against the segment alone), never the main recording itself; seeds still
-    draw among them."""
-    segment = plan.segments[0]
-    near = replace(scene, config=replace(scene.config, events_near_main=10.0, palette=2, main_kinds=("bed", "event")))
-    events = scene.bank.mask(kind="event")
-    closeness, drawn = [], []
-    for seed in range(6):
-        bed, palette = near.choose(segment, np.random.default_rng(seed))
-        _, alone = scene.choose(segment, np.random.default_rng(seed))
-        similarity = scene.bank.scores(scene.bank.latents[bed[0]], scene.bank.embeddings[bed[0]])
-        nearest = [i for i in scene.bank.neighbours(bed[0], events)][: near.config.top_k]
-        assert bed[0] not in palette and set(palette) <= set(nearest)
-        closeness.append(float(similarity[palette].mean() - similarity[alone].mean()))
-        drawn.append(tuple(palette))
-    assert np.mean(closeness) > 0 and len(set(drawn)) > 1
-
-
 def test_a_slower_pulse_falls_less_between_beats_and_keeps_its_beats(scene, plan) -> None:
     """``pulse_decay_share`` sets how fast the bed falls after an onset: a longer one leaves it higher between
     beats, at full level on every beat either way."""

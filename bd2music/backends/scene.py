@@ -8,8 +8,7 @@ Per segment (a random generator seeded by the seed and the segment's index):
   its range asks for the bank's clip a third up that descriptor's distribution; with ``match_as`` "played" the
   descriptors of the clip as a scene plays it over a segment; with ``main_length_weight`` a clip long enough
   to play unlooped ranks higher); the segment's main recording is drawn from the ``top_k`` best clips of
-  ``main_kinds``, never the previous segment's; the events' ``palette`` from the best events (with
-  ``events_near_main``, ranked also by their closeness to the main recording, which is then never one of them).
+  ``main_kinds``, never the previous segment's; the events' ``palette`` from the best events.
 * **main recording (bed)**: played as recorded, from a random offset, when it is long enough; a shorter bed clip
   is looped with ``loop_crossfade_s`` cross-fades, a shorter event clip repeated with its attack intact
   (``bd2music.bank.play.loopable``), or, with ``chain``, played in turn with its nearest neighbours among the
@@ -94,9 +93,6 @@ class SceneConfig:
     # its kind (those of the segment's best main recordings nearest to it, ``SoundBank.neighbours``), each bed
     # cross-faded into the next, before the chain repeats: fewer repeats of the same seconds
     palette: int = 3  # event clips per segment
-    events_near_main: float = 0.0  # added to an event clip's rank x its closeness to the segment's main recording
-    # (the bank's latent and audio-text similarities, as ``SoundBank.neighbours`` orders them): events that belong
-    # with the recording (0: the events are ranked against the segment alone)
     events_from_main: bool = False  # the events are excerpts of the segment's main recording (a steady one from
     # random offsets, a transient one from its attack) instead of the palette's clips: one recording is heard,
     # accented at the onsets, not several sounds in turn
@@ -224,11 +220,7 @@ class SceneBackend:
             pool = [i for i in ranked if i not in (bed[0], previous_bed) and bank.clips[i].kind == kind]
             bed += self._chain(bed[0], pool, segment.duration, config.chain)
         events_as = config.events_match_as or config.match_as
-        near = None
-        if bed and config.events_near_main:
-            near = config.events_near_main * bank.scores(bank.latents[bed[0]], bank.embeddings[bed[0]])
-        events = self._draw(self._rank(segment, bank.mask(kind="event"), events_as, near), config.palette, rng,
-                            exclude=bed[0] if near is not None else None)
+        events = self._draw(self._rank(segment, bank.mask(kind="event"), events_as), config.palette, rng)
         if not bed and not events:  # a bank with one kind only: take anything
             anything = torch.ones(len(bank), dtype=torch.bool)
             events = self._draw(self._rank(segment, anything, events_as), config.palette, rng)
