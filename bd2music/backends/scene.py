@@ -31,8 +31,8 @@ Per segment (a random generator seeded by the seed and the segment's index):
 
 Segments overlap by the plan's cross-fade and are cross-faded; with ``match_db`` the whole scene then goes through
 a matching EQ (``bd2music.audio.eq``: a curve fitted once on training tracks against real recordings, so that the
-scene's long-term spectrum is a recording's; the tilt still follows each segment's centroid). The layer is mono at
-the bank's rate. Every clip heard has a cue (licence, author, source, and the segment that chose it).
+scene's long-term spectrum comes nearer a recording's; the tilt still follows each segment's centroid). The layer
+is mono at the bank's rate. Every clip heard has a cue (licence, author, source, and the segment that chose it).
 """
 
 from __future__ import annotations
