@@ -1,22 +1,16 @@
 """The matching EQ (``bd2music.audio.eq``): a curve fitted from two sets' features brings one set's long-term
-spectrum to the other's; bad points are refused; the scene plays through the curve its settings name (the music's
-production through its own: ``tests/test_production.py``)."""
+spectrum to the other's; bad points are refused (the scene's EQ: ``tests/test_scene.py``; the music's production:
+``tests/test_production.py``)."""
 
 from __future__ import annotations
-
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bd2music.audio.eq import check_points, match_eq, match_points
 from bd2music.evaluation import listening as L
-from bd2music.io import load_page
 from bd2music.music.production import ProductionConfig
-from bd2music.pipeline import Pipeline
 
-PAGE = Path(__file__).resolve().parents[1] / "examples" / "peppercarrot_ep03_en_002.jpg"
 RATE = 44_100
 
 
@@ -59,16 +53,3 @@ def test_a_flat_curve_leaves_the_audio_as_it_is_and_bad_points_are_refused() -> 
             check_points(bad, "match_db")
         with pytest.raises(ValueError, match="match_db"):
             ProductionConfig(match_db=bad)
-
-
-def test_the_scene_plays_through_its_matching_eq(one_torch_thread) -> None:
-    pipe = Pipeline.from_pretrained(device="cpu")
-    scene = pipe.backend("scene")
-    plan = pipe.planner(pipe.analyze(PAGE), load_page(PAGE).image, 4.0, 0, True)
-    [plain] = replace(scene, config=replace(scene.config, match_db=())).render(plan, 0)
-    [darker] = replace(scene, config=replace(scene.config, match_db=((500.0, 0.0), (2000.0, -12.0)))).render(plan, 0)
-    assert plain.cues == darker.cues  # the same clips, only their tone changes
-    centroid = [L.audio_measures(layer.audio, layer.sample_rate)["spectral_centroid"] for layer in (plain, darker)]
-    assert centroid[1] < 0.8 * centroid[0]
-    with pytest.raises(ValueError, match="match_db"):
-        replace(scene.config, match_db=((-5.0, 1.0),))

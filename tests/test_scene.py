@@ -271,6 +271,19 @@ def test_the_pipeline_plays_the_scene_under_the_music_as_a_bed(pipe: Pipeline) -
     assert played == ["bed", "lead"] and [layer.role for layer in result.layers][-1] == "bed"
 
 
+def test_the_scene_plays_through_its_matching_eq(scene, plan) -> None:
+    """``match_db``: the whole scene goes through the matching EQ (``bd2music.audio.eq``), its clips unchanged."""
+    from bd2music.evaluation import listening as L
+
+    [plain] = replace(scene, config=replace(scene.config, match_db=())).render(plan, 0)
+    [darker] = replace(scene, config=replace(scene.config, match_db=((500.0, 0.0), (2000.0, -12.0)))).render(plan, 0)
+    assert plain.cues == darker.cues  # the same clips, only their tone changes
+    centroid = [L.audio_measures(layer.audio, layer.sample_rate)["spectral_centroid"] for layer in (plain, darker)]
+    assert centroid[1] < 0.8 * centroid[0]
+    with pytest.raises(ValueError, match="match_db"):
+        replace(scene.config, match_db=((-5.0, 1.0),))
+
+
 def test_a_length_weight_chooses_longer_recordings_and_a_chain_plays_several(scene, plan) -> None:
     """``main_length_weight`` favours main recordings that cover the segment unlooped; with ``chain`` a shorter one
     plays in turn with others of its kind (none twice, not the previous segment's), each credited as a bed."""
