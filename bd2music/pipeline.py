@@ -49,6 +49,11 @@ from bd2music.vision.ocr import TextReader
 
 SECONDS_RANGE = (1.0, 60.0)
 STAGES = ("detection", "features", "plan", "render", "master")
+OPTIONAL = {  # components passed on as folders only when weights/pipeline.json names them
+    "diffusion_vae": "the diffusion model's own audio VAE",
+    "neural_vae": "the audio VAE the neural sound decodes with (a keyed latent shaper finds its windows)",
+    "prompt_index": "the training clips' embeddings (text to sound)",
+}
 Progress = Callable[[float, str], None]
 
 __all__ = ["STAGES", "WHOLE_PAGE", "Pipeline", "Result", "TextToAudioResult", "check_seconds"]
@@ -239,10 +244,7 @@ class Pipeline:
             "pieces": folder / index.components.get("pieces", "pieces"),
             "pitches": folder / "draw" / BANK_PITCHES,  # the bank clips' pitches (found sounds of the music)
             "diffusion": folder / index.components.get("diffusion", "diffusion"),
-            **({"diffusion_vae": folder / index.components["diffusion_vae"]}
-               if "diffusion_vae" in index.components else {}),  # the diffusion model's own audio VAE
-            **({"prompt_index": folder / index.components["prompt_index"]}
-               if "prompt_index" in index.components else {}),  # the training clips' embeddings (text to sound)
+            **{name: folder / index.components[name] for name in OPTIONAL if name in index.components},
             "latent_shaper": folder / index.components.get("latent_shaper", "latent_shaper"),
         }
         return cls(detector, ClassicalDetector(), planner, components, index, device,

@@ -206,7 +206,7 @@ def test_backend_samples_the_audio_vae_the_pipeline_names_for_it(backend: Diffus
     assert made.audio_vae.config.latent_channels == 6 and made.audio_vae is not backend.audio_vae
     (layer,) = made.render(plan(), seed=0)
     assert np.abs(layer.audio).max() > 0 and layer.cues[0].source == "weights/six, weights/vae_six"
-    with pytest.raises(InputError, match="no audio VAE weights for the diffusion model"):
+    with pytest.raises(InputError, match="no audio VAE weights for diffusion_vae"):
         DiffusionBackend.from_components(components | {"diffusion_vae": tmp_path / "absent"})
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
+from bd2music.errors import InputError
+
 if TYPE_CHECKING:
+    from bd2music.models.audio_vae import AudioVAE
     from bd2music.music.score import Score
     from bd2music.plan import Plan
 
@@ -76,3 +80,16 @@ def bed_of(backend: Backend) -> Backend:
     """``backend`` as it plays under another sound's lead: its ``as_bed()`` if it has one, else itself."""
     as_bed = getattr(backend, "as_bed", None)
     return as_bed() if as_bed is not None else backend
+
+
+def own_vae(components: dict, name: str) -> tuple[AudioVAE, str]:
+    """(the audio VAE a backend decodes with, its folder's name): the one that ``components[name]`` names (a folder,
+    when the pipeline names one), else the pipeline's own (the plan's latent space, ``"audio_vae"``)."""
+    from bd2music.models.audio_vae import AudioVAE
+
+    shared, folder = components["audio_vae"], components.get(name)
+    if folder is None:
+        return shared, "audio_vae"
+    if not (Path(folder) / "model.safetensors").is_file():
+        raise InputError(f"no audio VAE weights for {name} in {folder}")
+    return AudioVAE.from_pretrained(Path(folder), device=shared.latent_mean.device).eval(), Path(folder).name

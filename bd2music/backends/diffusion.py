@@ -45,7 +45,7 @@ import torch
 from bd2music.audio.griffin_lim import GriffinLim
 from bd2music.audio.mel import MelSpectrogram
 from bd2music.backends import settings_config
-from bd2music.backends.base import Cue, Layer, Progress, trigger
+from bd2music.backends.base import Cue, Layer, Progress, own_vae, trigger
 from bd2music.bank.captions import CaptionIndex
 from bd2music.bank.index import RankWeights, SoundBank
 from bd2music.bank.play import EVENT_FADE_S, LOOP_CROSSFADE_S, played
@@ -133,17 +133,6 @@ class DiffusionSettings:
             raise ValueError("reference_descriptor_weight must be between 0 and 100")
 
 
-def diffusion_vae(components: dict) -> tuple[AudioVAE, str]:
-    """(the audio VAE whose latents the diffusion model samples, its folder's name): the one that
-    ``components["diffusion_vae"]`` names (a folder), else the pipeline's own (the plan's latent space)."""
-    shared, folder = components["audio_vae"], components.get("diffusion_vae")
-    if folder is None:
-        return shared, "audio_vae"
-    if not (Path(folder) / "model.safetensors").is_file():
-        raise InputError(f"no audio VAE weights for the diffusion model in {folder}")
-    return AudioVAE.from_pretrained(Path(folder), device=shared.latent_mean.device).eval(), Path(folder).name
-
-
 def lifted(log_mel: torch.Tensor, floor_db: float, share: float = 0.1) -> torch.Tensor:
     """A natural-log power mel (n_mels, frames) moved up by one constant (never down) so that its quietest ``share``
     of frames lie at ``floor_db`` dB of frame power (the bands summed) or above."""
@@ -178,7 +167,7 @@ class DiffusionBackend:
         read it; without it, both are left out and the result's settings say ``prompt_clips`` 0), and the prompt
         index (``components["prompt_index"]``, a folder) that ``prompt_clips`` reads first when it names one."""
         config = settings_config(DiffusionSettings, settings, "diffusion")
-        vae, vae_name = diffusion_vae(components)
+        vae, vae_name = own_vae(components, "diffusion_vae")
         audio_text = components["audio_text"]
         folder = Path(components["diffusion"])
         if not (folder / "config.json").is_file():
