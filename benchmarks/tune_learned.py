@@ -8,7 +8,7 @@ Each argument is one candidate: ``sound`` (the backend) and fields of its settin
 planned once (``tune_scene.planned_pages``, the same cache), 10 s, seed 0, page mode, rendered by the backend and
 mastered to the plan's loudness. Realism: c2st against the tuning clips of ``tune_scene.tuning_clips`` (never the
 held-out ones), the mean over 5 seeds; the same for the manga and the western pages apart. Then the four links
-(Spearman rho on the final audio, manga / western pages), near-silent or clipped tracks, the buzz median, the
+(Spearman rho on the final audio, manga / western pages), silent or clipped tracks, tracks over 10 % near-silent, the buzz median, the
 median onset rate, and the ``--features`` farthest from 0.5 in AUC (0.5: the feature tells nothing).
 """
 
@@ -41,10 +41,11 @@ def main() -> int:
     parser.add_argument("--step", type=int, default=4, help="every step-th training page")
     parser.add_argument("--cache", type=Path, help="pickle of the analysed and planned pages (read or written)")
     parser.add_argument("--features", type=int, default=6, help="how many feature AUCs to print")
+    parser.add_argument("--weights", type=Path, help="a folder of component folders (default: weights/)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     real, _ = tuning_clips(3)
-    pipeline = P.Pipeline.from_pretrained(device="cpu")
+    pipeline = P.Pipeline.from_pretrained(args.weights, device="cpu")
     planned = planned_pages(pipeline, args.step, args.cache)
     manga = np.array(["openmantra" in name for name, _, _ in planned])
 
@@ -63,6 +64,7 @@ def main() -> int:
         row = {"c2st": c2st(generated), "c2st_manga": c2st(generated[manga]),
                "c2st_western": c2st(generated[~manga]),
                "silent_or_clipped": sum(L.silent_or_clipped(audio) is not None for audio, _ in tracks),
+               "near_silent_over_10pct": sum(L.near_silent_share(audio) > 0.1 for audio, _ in tracks),
                "buzz_db": round(float(np.median([L.frame_rate_buzz_db(L.mono(audio, rate, None), rate, rate / MEL.frames_per_second)
                                                   for audio, rate in tracks])), 2),
                "onset_rate": round(float(np.median([m["onset_rate"] for m in measured])), 2)}
