@@ -1,5 +1,5 @@
 """The matching EQ (``bd2music.audio.eq``): a curve fitted from two sets' features brings one set's long-term
-spectrum to the other's; bad points are refused (the scene's EQ: ``tests/test_scene.py``; the music's production:
+spectrum to the other's; bad points are refused; a tilt reaches its centroid within its bound (the scene's EQ: ``tests/test_scene.py``; the music's production:
 ``tests/test_production.py``)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bd2music.audio.eq import check_points, match_eq, match_points
+from bd2music.audio.eq import check_points, match_eq, match_points, tilt_gain
 from bd2music.evaluation import listening as L
 from bd2music.music.production import ProductionConfig
 
@@ -53,3 +53,21 @@ def test_a_flat_curve_leaves_the_audio_as_it_is_and_bad_points_are_refused() -> 
             check_points(bad, "match_db")
         with pytest.raises(ValueError, match="match_db"):
             ProductionConfig(match_db=bad)
+
+
+def test_a_tilt_brings_the_mean_centroid_to_its_target_within_its_bound():
+    rng = np.random.default_rng(0)
+    freqs = np.linspace(0.0, 8000.0, 513)
+    magnitude = rng.uniform(0.5, 1.5, (513, 20))
+
+    def centroid(gain: np.ndarray) -> float:
+        tilted = magnitude * gain[:, None]
+        return float(np.mean(freqs @ tilted / tilted.sum(axis=0)))
+
+    for target in (3300.0, 4500.0):  # the untilted centroid is about 4000 Hz
+        gain = tilt_gain(magnitude, freqs, target, 15.0)
+        assert centroid(gain) == pytest.approx(target, rel=0.01)
+        assert gain[np.argmin(np.abs(freqs - 1000.0))] == pytest.approx(1.0, abs=0.01)  # the pivot stays
+    steepest = 20 * np.log10(tilt_gain(magnitude, freqs, 50.0, 15.0))  # out of reach: the bound, no further
+    assert steepest.max() == pytest.approx(15.0, abs=0.01) and steepest[-1] < 0 < steepest[1]
+    assert np.allclose(tilt_gain(magnitude, freqs, 3000.0, 0.0), 1.0)  # no tilt allowed: none

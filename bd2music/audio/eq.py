@@ -5,6 +5,9 @@ scale between them and held beyond) in the frequency domain, zero phase. ``match
 two sets of ``listening.clip_features``: the difference of their MFCC means (the DCT of the mean log-mel, in dB)
 without the level's coefficient, turned back into one gain per mel band, which is the difference of the two
 sets' mean log-mel spectra smoothed to the cepstrum's resolution.
+
+``tilt_gain`` is the other curve the backends use: a straight line in dB over log frequency, steep enough to bring
+a spectrum's mean centroid to a target.
 """
 
 from __future__ import annotations
@@ -56,3 +59,27 @@ def match_points(made: np.ndarray, reference: np.ndarray, scale: float = 1.0) ->
     low, high = MATCH_BAND_HZ
     return [[round(float(f), 1), round(float(np.clip(g, -MATCH_MAX_DB, MATCH_MAX_DB)), 2)]
             for f, g in zip(hz, gains) if low <= f <= high]
+
+
+def tilt_gain(magnitude: np.ndarray, freqs: np.ndarray, centroid: float, max_db: float,
+              pivot_hz: float = 1000.0) -> np.ndarray:
+    """Magnitude gains (bins,) of the tilt (dB linear in log frequency, 0 at ``pivot_hz``, at most ``max_db`` at
+    the end farthest from it) that brings the mean spectral centroid of ``magnitude`` (bins, frames; bins at
+    ``freqs`` Hz) to ``centroid`` Hz as nearly as ``max_db`` allows. The centroid is each frame's
+    magnitude-weighted mean frequency (librosa's), averaged over the frames that are not silent."""
+    octaves = np.log2(np.maximum(freqs, 20.0) / pivot_hz)
+    span = np.abs(octaves).max()
+
+    def centroid_at(slope_db: float) -> float:
+        tilted = magnitude * (10 ** (slope_db * octaves / span / 20))[:, None]
+        frames = tilted.sum(axis=0)
+        valid = frames > 1e-12
+        if not valid.any():
+            return float(centroid)
+        return float(np.mean((freqs @ tilted[:, valid]) / frames[valid]))
+
+    low, high = -max_db, max_db
+    for _ in range(20):  # the centroid grows with the slope: bisection
+        middle = (low + high) / 2
+        low, high = (middle, high) if centroid_at(middle) < centroid else (low, middle)
+    return 10 ** ((low + high) / 2 * octaves / span / 20)

@@ -46,7 +46,7 @@ import pedalboard
 import soxr
 import torch
 
-from bd2music.audio.eq import check_points, match_eq
+from bd2music.audio.eq import check_points, match_eq, tilt_gain
 from bd2music.backends import settings_config
 from bd2music.backends.base import Cue, Layer, Progress, trigger
 from bd2music.bank import RankWeights, SoundBank
@@ -459,24 +459,8 @@ class SceneBackend:
                               return_complex=True)
         magnitude = spectrum.abs().numpy()  # the centroid is measured on magnitudes (as librosa does)
         freqs = np.linspace(0, self.sample_rate / 2, magnitude.shape[0])
-        octaves = np.log2(np.maximum(freqs, 20.0) / self.config.tilt_pivot_hz)
-        span = np.abs(octaves).max()
-
-        def centroid_at(slope_db: float) -> float:
-            gain = 10 ** (slope_db * octaves / span / 20)
-            tilted = magnitude * gain[:, None]
-            frames = tilted.sum(axis=0)
-            valid = frames > 1e-12
-            if not valid.any():
-                return float(centroid)
-            return float(np.mean((freqs @ tilted[:, valid]) / frames[valid]))
-
-        low, high = -self.config.max_tilt_db, self.config.max_tilt_db
-        for _ in range(20):  # the centroid grows with the slope: bisection
-            middle = (low + high) / 2
-            low, high = (middle, high) if centroid_at(middle) < centroid else (low, middle)
-        slope = (low + high) / 2
-        gain = torch.from_numpy(10 ** (slope * octaves / span / 20)).float()
+        gain = torch.from_numpy(tilt_gain(magnitude, freqs, centroid, self.config.max_tilt_db,
+                                          self.config.tilt_pivot_hz)).float()
         tilted = torch.istft(spectrum * gain[:, None], n_fft, n_fft // 4, window=torch.hann_window(n_fft),
                              length=len(audio))
         return tilted.numpy().astype(np.float32)
