@@ -12,7 +12,7 @@ import torch
 
 from bd2music.backends.neural import NeuralBackend, NeuralSettings, load_shaper
 from bd2music.errors import InputError
-from bd2music.models.audio_vae import AudioVAE, TiledLatent
+from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig, TiledLatent
 from bd2music.models.latent_shaper import LatentShaper, LatentShaperConfig, quiet_share, smoothed
 from bd2music.plan import Plan, SegmentPlan
 
@@ -167,3 +167,103 @@ def test_smoothed_motion_keeps_slow_changes_and_damps_fast_ones():
     assert torch.allclose(smoothed(ramp, 3)[..., 1:-1], ramp[..., 1:-1])  # a slow change passes
     assert smoothed(flicker, 3)[..., 1:-1].abs().max() < 0.34  # a frame-to-frame one is damped 3x
     assert smoothed(ramp, 5).shape == ramp.shape
+
+
+def keyed_shaper(shape=SHAPE, key_channels: int = 3, **settings) -> LatentShaper:
+    """A keyed shaper: 12 seeded donor windows of ``shape`` whose keys (the plan's channel means) are seeded noise."""
+    generator = torch.Generator().manual_seed(1)
+    shaper = LatentShaper(LatentShaperConfig(latent_shape=shape, key_channels=key_channels, donors=12, neighbours=4,
+                                             **settings))
+    direction = torch.zeros(shape[0])
+    direction[0] = 1.0
+    shaper.set_tables(torch.randn(12, *shape, generator=generator), direction,
+                      torch.randn(12, key_channels, generator=generator))
+    return shaper
+
+
+def test_a_keyed_shaper_finds_donors_by_the_plans_means_and_gives_their_own_windows():
+    shaper = keyed_shaper(motion=1.0, motion_smoothing=1)
+    target = shaper.donor_keys[5][None, :, None].expand(2, 3, 6)  # plan windows: 3 channels, any frames
+    moved = shaper.move(target, seed=3)
+    assert moved.shape == (2, *SHAPE)  # the decoding VAE's windows
+    donors = shaper.donors(target, torch.Generator().manual_seed(3 * 1_000_003))
+    assert torch.allclose(moved, shaper.donor_means[donors][..., None] + shaper.donor_motion[donors])  # as recorded
+    distance = (((shaper.donor_keys - shaper.donor_keys[5]) / shaper.key_scale) ** 2).sum(-1)
+    assert set(donors.tolist()) <= set(distance.topk(4, largest=False).indices.tolist())  # by the keys
+    assert torch.equal(moved, shaper.move(target, seed=3)) and not torch.equal(moved, shaper.move(target, seed=4))
+    with pytest.raises(InputError, match=r"\(windows, 3, frames\)"):
+        shaper.move(torch.zeros(2, *SHAPE), seed=0)  # the decoding space's windows are not the plan's
+    with pytest.raises(ValueError, match="keyed"):
+        shaper.set_tables(torch.zeros(12, *SHAPE), torch.zeros(4))
+    with pytest.raises(ValueError, match="keyed"):
+        tiny_shaper().set_tables(torch.zeros(12, *SHAPE), torch.zeros(4), torch.zeros(12, 3))
+
+
+def test_the_neural_sound_decodes_with_the_vae_the_pipeline_names_through_a_keyed_shaper(tmp_path):
+    from bd2music.audio.griffin_lim import GriffinLim
+
+    torch.manual_seed(0)
+    plan_vae = AudioVAE().eval()
+    own = AudioVAE(AudioVAEConfig(channels=(16, 16, 16), blocks_per_stage=1, latent_channels=6, semantic_dim=0,
+                                  head_dim=16)).eval()
+    own.save_pretrained(tmp_path / "vae_six")
+    keyed_shaper(own.config.latent_shape, plan_vae.config.latent_channels).save_pretrained(tmp_path / "keyed")
+    components = {"audio_vae": plan_vae, "vocoder": GriffinLim(plan_vae.config.mel, 2),
+                  "neural_vae": tmp_path / "vae_six", "latent_shaper": tmp_path / "keyed"}
+    backend = NeuralBackend.from_components(components)
+    assert backend.audio_vae.config.latent_channels == 6 and backend.shaper.keyed
+    latents = torch.randn(1, *plan_vae.config.latent_shape)
+    segment = SegmentPlan(-1, 0.0, 2.0, 120.0, 2.0, 1000.0, -20.0, 0.3, "", torch.zeros(1),
+                          TiledLatent(latents.clone(), [0], 126), raw={"tempo": 120.0, "onset_rate": 2.0})
+    (layer,) = backend.render(Plan(2.0, 0, [segment], "", 0.5), seed=0)
+    assert np.abs(layer.audio).max() > 0 and layer.cues[0].source == "weights/vae_six, weights/vocoder"
+    assert torch.equal(segment.latents.latents, latents)
+    tiny_shaper().save_pretrained(tmp_path / "unkeyed")
+    with pytest.raises(InputError, match="do not fit the audio VAE"):  # an unkeyed shaper of another shape
+        NeuralBackend.from_components(components | {"latent_shaper": tmp_path / "unkeyed"})
+    with pytest.warns(UserWarning), pytest.raises(InputError, match="needs a keyed latent shaper"):
+        NeuralBackend.from_components(components | {"latent_shaper": tmp_path / "absent"})
+    keyed_shaper(own.config.latent_shape, 5).save_pretrained(tmp_path / "five")
+    with pytest.raises(InputError, match="keys have 5 channels"):
+        NeuralBackend.from_components(components | {"latent_shaper": tmp_path / "five"})
+    with pytest.raises(InputError, match="no audio VAE weights for neural_vae"):
+        NeuralBackend.from_components(components | {"neural_vae": tmp_path / "absent"})
+
+
+def test_a_keyed_fit_keeps_the_plans_means_as_keys(data_dir, tmp_path):
+    from bd2music.training.common import load_config
+    from bd2music.training.latent_shaper import SMOKE, LatentShaperFitConfig, fit_latent_shaper
+
+    torch.manual_seed(0)
+    AudioVAE(AudioVAEConfig(channels=(16, 16, 16), blocks_per_stage=1, latent_channels=6, semantic_dim=0,
+                            head_dim=16)).save_pretrained(tmp_path / "plan_vae")
+    config = load_config(LatentShaperFitConfig, None, SMOKE | {"plan_vae": str(tmp_path / "plan_vae")})
+    metrics = fit_latent_shaper(config, data_dir, tmp_path / "shaper")
+    shaper = LatentShaper.from_pretrained(tmp_path / "shaper")
+    assert shaper.keyed and shaper.config.key_channels == 6 and shaper.donor_keys.shape == (metrics["donors"], 6)
+    assert shaper.donor_keys.abs().sum() > 0 and tuple(shaper.config.latent_shape) == (32, 32)  # weights/audio_vae
+
+
+def test_the_tilt_renders_the_plans_centroid_and_is_off_by_default():
+    import librosa
+
+    from bd2music.audio.griffin_lim import GriffinLim
+
+    torch.manual_seed(0)
+    vae = AudioVAE().eval()
+    latents = torch.randn(1, *vae.config.latent_shape)
+
+    def plan(centroid: float) -> Plan:
+        segment = SegmentPlan(-1, 0.0, 2.0, 120.0, 2.0, centroid, -20.0, 0.3, "", torch.zeros(1),
+                              TiledLatent(latents.clone(), [0], 126), raw={"tempo": 120.0, "onset_rate": 2.0})
+        return Plan(2.0, 0, [segment], "", 0.5)
+
+    plain = NeuralBackend(vae, GriffinLim(vae.config.mel, 8))
+    assert torch.equal(plain.log_mel(plan(500.0)), plain.log_mel(plan(3000.0)))  # max_tilt_db 0: no tilt
+    tilted = NeuralBackend(vae, GriffinLim(vae.config.mel, 8), settings=NeuralSettings(max_tilt_db=15.0))
+    rate = vae.config.mel.sample_rate
+    centroids = [float(np.mean(librosa.feature.spectral_centroid(y=tilted.render(plan(c), seed=0)[0].audio, sr=rate)))
+                 for c in (1500.0, 3000.0, 4500.0)]  # untilted: about 3900 Hz; 1500 Hz lies beyond 15 dB
+    assert centroids[0] < centroids[1] < centroids[2] and centroids[2] == pytest.approx(4500.0, rel=0.1)
+    with pytest.raises(ValueError, match="tilt_pivot_hz"):
+        NeuralSettings(tilt_pivot_hz=10.0)

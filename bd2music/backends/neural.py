@@ -1,8 +1,11 @@
-"""Backend ``neural``: the mapper's audio latents decoded by the audio VAE and voiced by the vocoder.
+"""Backend ``neural``: the mapper's audio latents decoded by an audio VAE and voiced by the vocoder.
 
 The plan's latents of each segment are first shaped by the latent shaper when its weights are there
 (``bd2music.models.latent_shaper``: seeded motion borrowed from real windows, then a guard against decoded
-silence; the plan itself is left as it is), decoded into log-mel windows and cross-faded; with the plan's ``pulse``
+silence; the plan itself is left as it is), decoded into log-mel windows and cross-faded. The VAE that decodes
+them is the one the pipeline names ``neural_vae``, else the plan's own; another one needs a keyed shaper, whose
+donors are that VAE's windows found by the plan's latents. With ``max_tilt_db`` each decoded segment is tilted
+towards the plan's centroid (``bd2music.audio.eq.tilt_gain``); with the plan's ``pulse``
 the tempo and onset rate that the descriptor head reads in those latents (the plan's raw readings) shape the
 log-mel as a pulse (``bd2music.soundtrack.pulse_gains``) and, with ``texture_db``, give it a spectral texture that
 changes at the pulse's onsets (``bd2music.soundtrack.onset_texture``); the vocoder (Griffin-Lim without vocoder weights)
@@ -19,9 +22,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from bd2music.audio.eq import tilt_gain
 from bd2music.audio.griffin_lim import GriffinLim
+from bd2music.audio.mel import mel_filters
 from bd2music.backends import settings_config
-from bd2music.backends.base import Cue, Layer, Progress, trigger
+from bd2music.backends.base import Cue, Layer, Progress, own_vae, trigger
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, TiledLatent
 from bd2music.models.latent_shaper import LatentShaper
@@ -42,43 +47,70 @@ class NeuralSettings:
     # a 3 dB lift without the transient the onset detector hears: docs/BENCHMARKS.md, issue 23)
     pulse_depth_db: float | None = None  # the pulse's deepest dip below a beat
     texture_db: float = 0.0  # std of the spectral texture drawn at each onset (soundtrack.onset_texture; 0: none)
+    max_tilt_db: float = 0.0  # largest boost or cut of the tilt that brings each segment's mean centroid to the
+    # plan's (audio.eq.tilt_gain, at the spectrum's ends; 0: no tilt)
+    tilt_pivot_hz: float = 1000.0  # the tilt leaves this frequency unchanged
 
     def __post_init__(self) -> None:
         for name in OWN_PULSE:
             if getattr(self, name) is not None:
                 check_level(name, getattr(self, name))
         check_level("texture_db", self.texture_db)
+        check_level("max_tilt_db", self.max_tilt_db)
+        if not 20.0 <= self.tilt_pivot_hz <= 8000.0:
+            raise ValueError("tilt_pivot_hz must be between 20 and 8000 Hz")
 
 
 @dataclass
 class NeuralBackend:
     """(Latent shaper ->) audio VAE decoder -> (pulse) -> vocoder."""
 
-    audio_vae: AudioVAE
+    audio_vae: AudioVAE  # the one that decodes
     vocoder: Vocoder | GriffinLim
     shaper: LatentShaper | None = None  # None: the plan's latents decoded as they are
     settings: NeuralSettings = field(default_factory=NeuralSettings)
+    source: str = "weights/audio_vae, weights/vocoder"  # the cue sheet's source
     name: ClassVar[str] = "neural"
 
     @classmethod
     def from_components(cls, components: dict, settings: dict | None = None) -> NeuralBackend:
-        """The audio VAE, the vocoder, the latent shaper (``components["latent_shaper"]``, a folder) and the
+        """The audio VAE that decodes (``components["neural_vae"]``, a folder, when the pipeline names one, else
+        the plan's), the vocoder, the latent shaper (``components["latent_shaper"]``, a folder) and the
         ``NeuralSettings`` in ``settings``."""
-        vae = components["audio_vae"]
-        return cls(vae, components["vocoder"], load_shaper(components.get("latent_shaper"), vae),
-                   settings_config(NeuralSettings, settings, "neural"))
+        vae, vae_name = own_vae(components, "neural_vae")
+        shaper = load_shaper(components.get("latent_shaper"), vae, components["audio_vae"])
+        if vae is not components["audio_vae"] and (shaper is None or not shaper.keyed):
+            raise InputError(f"the neural sound decodes with {vae_name}, whose latents are not the plan's: it needs "
+                             "a keyed latent shaper (bd2music train latent-shaper with plan_vae)")
+        return cls(vae, components["vocoder"], shaper, settings_config(NeuralSettings, settings, "neural"),
+                   f"weights/{vae_name}, weights/vocoder")
 
-    def decode(self, latents: TiledLatent, seed: int, index: int, gains: torch.Tensor | None = None) -> torch.Tensor:
-        """Log-mel (n_mels, latents.length) of one segment's latents: shaped (seed and segment ``index``) and
-        guarded, on the log-mel plus its pulse ``gains`` (what will be voiced), when there is a shaper."""
-        if self.shaper is None:
-            return self.audio_vae.decode_long(latents)
-        lift = 0.0 if gains is None else gains
-
+    def decode(self, latents: TiledLatent, seed: int, index: int, centroid: float,
+               gains: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-mel (n_mels, latents.length) of one segment's latents, tilted towards the plan's ``centroid``: shaped
+        (seed and segment ``index``) and guarded, on what will be voiced (the tilted log-mel plus its pulse
+        ``gains``), when there is a shaper."""
         def voiced(z: torch.Tensor) -> torch.Tensor:
-            return self.audio_vae.decode_long(TiledLatent(z, latents.starts, latents.length)) + lift
+            return self.tilt(self.audio_vae.decode_long(TiledLatent(z, latents.starts, latents.length)), centroid)
 
-        return self.shaper.guard(self.shaper.move(latents.latents, seed, index), voiced)[1] - lift
+        if self.shaper is None:
+            return voiced(latents.latents)
+        lift = 0.0 if gains is None else gains
+        return self.shaper.guard(self.shaper.move(latents.latents, seed, index), lambda z: voiced(z) + lift)[1] - lift
+
+    def tilt(self, log_mel: torch.Tensor, centroid: float) -> torch.Tensor:
+        """A segment's log-mel (n_mels, frames) tilted so that its mean spectral centroid is the plan's ``centroid``
+        as nearly as ``max_tilt_db`` allows (each band's magnitude weighed by its width, so that the mel's centroid
+        stands for the spectrum's)."""
+        if not self.settings.max_tilt_db:
+            return log_mel
+        filters = mel_filters(self.audio_vae.config.mel)
+        freqs = np.linspace(0.0, self.audio_vae.config.mel.sample_rate / 2, filters.shape[1])
+        centres = filters @ freqs / filters.sum(axis=1)
+        widths = filters.sum(axis=1) / filters.max(axis=1)
+        magnitude = np.exp(log_mel.double().cpu().numpy() / 2) * widths[:, None]
+        gain = tilt_gain(magnitude, centres, centroid, self.settings.max_tilt_db, self.settings.tilt_pivot_hz)
+        return log_mel + torch.from_numpy(2 * np.log(gain)).to(log_mel)[:, None]
 
     def pulse(self, segment, fps: float) -> torch.Tensor:
         """Natural-log power gains (segment frames,) of the segment's pulse: the tempo and onset rate the heads
@@ -99,7 +131,8 @@ class NeuralBackend:
         length = mel_config.num_frames(round(plan.seconds * mel_config.sample_rate))
         seed = plan.seed if seed is None else seed
         gains = [self.pulse(s, fps) for s in plan.segments] if plan.pulse else [None] * len(plan.segments)
-        pieces = [self.decode(s.latents, seed, index, g) for index, (s, g) in enumerate(zip(plan.segments, gains))]
+        pieces = [self.decode(s.latents, seed, index, s.centroid, g)
+                  for index, (s, g) in enumerate(zip(plan.segments, gains))]
         starts = [frame_span(s.start, s.end, plan.crossfade_s, fps, length)[0] for s in plan.segments]
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
@@ -123,15 +156,17 @@ class NeuralBackend:
         waveform, _ = normalise_loudness(self.vocoder(mel[None], length=samples)[0], mel_config.sample_rate)
         vocoder = "griffin-lim" if isinstance(self.vocoder, GriffinLim) else "trained vocoder"
         cues = [Cue("neural", s.start, s.end, f"audio VAE + {vocoder}", "AGPL-3.0-or-later (model output)",
-                    "bd2music", "weights/audio_vae, weights/vocoder", trigger(s.panel), "learned sound")
+                    "bd2music", self.source, trigger(s.panel), "learned sound")
                 for s in plan.segments]
         audio = waveform.clamp(-1.0, 1.0).float().cpu().numpy().astype(np.float32)
         return [Layer("neural", audio, mel_config.sample_rate, cues)]
 
 
-def load_shaper(folder: str | Path | None, audio_vae: AudioVAE) -> LatentShaper | None:
-    """The latent shaper in ``folder`` (checked against the audio VAE's latent shape), or None with a warning when
-    the folder holds none (the plan's latents are then decoded unshaped)."""
+def load_shaper(folder: str | Path | None, audio_vae: AudioVAE, plan_vae: AudioVAE | None = None
+                ) -> LatentShaper | None:
+    """The latent shaper in ``folder`` (checked against the decoding audio VAE's latent shape and, when keyed, its
+    keys against the plan's VAE, ``plan_vae``, default the same), or None with a warning when the folder holds none
+    (the plan's latents are then decoded unshaped)."""
     if folder is None or not (Path(folder) / "config.json").is_file():
         warnings.warn(f"no latent shaper weights in {folder}; the neural sound decodes the plan's latents as they "
                       "are (bd2music train latent-shaper makes them)", stacklevel=2)
@@ -140,4 +175,8 @@ def load_shaper(folder: str | Path | None, audio_vae: AudioVAE) -> LatentShaper 
     if tuple(shaper.config.latent_shape) != tuple(audio_vae.config.latent_shape):
         raise InputError(f"the latent shaper's latents {tuple(shaper.config.latent_shape)} do not fit the audio "
                          f"VAE's {tuple(audio_vae.config.latent_shape)}")
+    plan_channels = (plan_vae or audio_vae).config.latent_channels
+    if shaper.keyed and shaper.config.key_channels != plan_channels:
+        raise InputError(f"the latent shaper's keys have {shaper.config.key_channels} channels, the plan's latents "
+                         f"{plan_channels}")
     return shaper

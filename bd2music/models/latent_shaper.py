@@ -15,6 +15,11 @@ gives its log floor). The shaper changes only what the neural backend decodes, i
   ``max_quiet_share`` of them are, the latents are shifted along the silence direction (mean encoder latent of dense real windows minus that of sparse ones: away from the region the decoder
   renders as silence), by the smallest step that a bisection up to ``max_shift`` finds.
 
+The donors may lie in another audio VAE's latent space than the plan's (``key_channels`` set): each donor then
+also keeps its window's channel means in the plan's space (its key), the search compares the plan's windows with
+those keys, and ``move`` returns the drawn donors' windows in their own space (mean plus ``motion`` times its
+motion), which that VAE decodes: the plan keeps its latents while the sound is voiced from a VAE that keeps pitch.
+
 The tables are fitted on training clips only (``bd2music train latent-shaper``; nothing here imports training
 code).
 """
@@ -36,7 +41,8 @@ from bd2music.models.base import PretrainedMixin
 class LatentShaperConfig:
     """Tables' sizes and the shaping settings (stored as ``config.json``)."""
 
-    latent_shape: tuple[int, int] = (32, 32)  # the audio VAE's window latent (channels, frames)
+    latent_shape: tuple[int, int] = (32, 32)  # the decoding audio VAE's window latent (channels, frames)
+    key_channels: int | None = None  # the plan's latent channels when the donors lie in another VAE's space
     donors: int = 16  # real windows whose motion is borrowed (set by the fit)
     neighbours: int = 16  # a window draws its donor among this many nearest real windows
     motion: float = 2.5  # how much of the donor's frame-to-frame motion is added to the window
@@ -89,39 +95,63 @@ class LatentShaper(PretrainedMixin, nn.Module):
         self.register_buffer("donor_motion", torch.zeros(config.donors, channels, frames))
         self.register_buffer("scale", torch.ones(channels))  # per-channel spread of the donors' means
         self.register_buffer("silence_direction", torch.zeros(channels))
+        if config.key_channels is not None:  # the donors' channel means in the plan's latent space
+            self.register_buffer("donor_keys", torch.zeros(config.donors, config.key_channels))
+            self.register_buffer("key_scale", torch.ones(config.key_channels))
 
-    def set_tables(self, donors: torch.Tensor, silence_direction: torch.Tensor) -> None:
-        """Donor windows (donors, channels, frames) and the silence direction (channels,)."""
+    @property
+    def keyed(self) -> bool:
+        """Whether the donors lie in another latent space than the plan's (searched by their keys)."""
+        return self.config.key_channels is not None
+
+    def set_tables(self, donors: torch.Tensor, silence_direction: torch.Tensor,
+                   keys: torch.Tensor | None = None) -> None:
+        """Donor windows (donors, channels, frames), the silence direction (channels,) and, when keyed, the same
+        windows' channel means in the plan's latent space (donors, key_channels)."""
+        if (keys is None) == self.keyed:
+            raise ValueError("keys are given exactly when the shaper is keyed (key_channels set)")
         means = donors.mean(dim=2)
         self.donor_means.copy_(means)
         self.donor_motion.copy_(donors - means[..., None])
         self.scale.copy_(means.std(dim=0).clamp_min(1e-4))
         self.silence_direction.copy_(silence_direction)
+        if keys is not None:
+            self.donor_keys.copy_(keys)
+            self.key_scale.copy_(keys.std(dim=0).clamp_min(1e-4))
 
     def _check(self, latents: torch.Tensor) -> None:
-        if latents.dim() != 3 or tuple(latents.shape[1:]) != tuple(self.config.latent_shape):
-            raise InputError(f"latent shaper: latents of shape {tuple(latents.shape)}, expected "
-                             f"(windows, {', '.join(map(str, self.config.latent_shape))})")
+        channels, frames = self.config.latent_shape
+        if self.keyed:
+            wrong, expected = latents.dim() != 3 or latents.shape[1] != self.config.key_channels, \
+                f"(windows, {self.config.key_channels}, frames)"
+        else:
+            wrong, expected = latents.dim() != 3 or tuple(latents.shape[1:]) != (channels, frames), \
+                f"(windows, {channels}, {frames})"
+        if wrong:
+            raise InputError(f"latent shaper: latents of shape {tuple(latents.shape)}, expected {expected}")
 
     def donors(self, latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(windows,) donor indices: for each window one of its ``neighbours`` nearest donors (standardised channel
-        means), drawn with ``generator``."""
+        means; the donors' keys when keyed), drawn with ``generator``."""
         self._check(latents)
         means = latents.mean(dim=2)
-        distance = (((means[:, None] - self.donor_means[None]) / self.scale) ** 2).sum(dim=-1)
+        keys, scale = (self.donor_keys, self.key_scale) if self.keyed else (self.donor_means, self.scale)
+        distance = (((means[:, None] - keys[None]) / scale) ** 2).sum(dim=-1)
         nearest = distance.topk(self.config.neighbours, dim=1, largest=False).indices
         draw = torch.randint(self.config.neighbours, (len(latents),), generator=generator).to(nearest.device)
         return nearest[torch.arange(len(latents), device=nearest.device), draw]
 
     def move(self, latents: torch.Tensor, seed: int, salt: int = 0) -> torch.Tensor:
-        """Window latents (windows, channels, frames) with their donors' motion and excursion; the same ``seed``
-        and ``salt`` (a segment's index) give the same result."""
+        """Window latents (windows, channels, frames) with their donors' motion and excursion (when keyed: the
+        donors' own windows, their motion scaled, in the decoding VAE's space); the same ``seed`` and ``salt`` (a
+        segment's index) give the same result."""
         generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(salt))
         picked = self.donors(latents, generator)
+        motion = self.config.motion * smoothed(self.donor_motion[picked], self.config.motion_smoothing)
+        if self.keyed:
+            return self.donor_means[picked][..., None] + motion
         means = latents.mean(dim=2)
-        motion = smoothed(self.donor_motion[picked], self.config.motion_smoothing)
-        return (latents + self.config.motion * motion
-                + self.config.excursion * (self.donor_means[picked] - means)[..., None])
+        return latents + motion + self.config.excursion * (self.donor_means[picked] - means)[..., None]
 
     def guard(self, latents: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor]
               ) -> tuple[torch.Tensor, torch.Tensor]:

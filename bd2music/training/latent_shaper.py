@@ -6,7 +6,9 @@ Every training clip of the shared sounds (held-out clips never) is cut into the 
 (posterior means, ``encode_long``); each window is decoded and its quiet share measured as the shaper's guard
 measures it. Dense windows (quiet share at most ``dense_share``) are the donors, up to ``max_donors`` spread over
 the list; the silence direction is the mean dense window latent minus the mean sparse one (quiet share over
-``sparse_share``), per channel. Written to ``--out``: config.json + model.safetensors (tables), train_config.json,
+``sparse_share``), per channel. With ``plan_vae`` (the plan's audio VAE, when the sound is decoded by another one,
+``audio_vae``) every window is also encoded by the plan's VAE, and the donors keep those channel means as their
+keys (a keyed shaper). Written to ``--out``: config.json + model.safetensors (tables), train_config.json,
 metrics.json (counts), attribution.csv (the clips the donors come from) and the card README.md.
 """
 
@@ -35,7 +37,8 @@ class LatentShaperFitConfig:
     """Everything that decides a fit (saved as ``train_config.json``)."""
 
     shaper: LatentShaperConfig = field(default_factory=LatentShaperConfig)  # settings; donors set by the fit
-    audio_vae: str | None = None  # the audio VAE's folder (None: weights/audio_vae)
+    audio_vae: str | None = None  # the folder of the audio VAE that decodes the donors (None: weights/audio_vae)
+    plan_vae: str | None = None  # the plan's audio VAE when it is another one (None: the same; not keyed)
     data: DataConfig = field(default_factory=DataConfig)
     dense_share: float = 0.02  # windows with at most this quiet share are donors
     sparse_share: float = 0.3  # windows with more than this quiet share are the silent side of the direction
@@ -68,6 +71,13 @@ def fit_latent_shaper(config: LatentShaperFitConfig, data_root: Path, out: Path,
     if not items:
         raise InputError(f"no training clips under {data_root}")
     latents, owners = window_latents(items, vae)
+    keys = None
+    if config.plan_vae is not None:
+        plan_vae = AudioVAE.from_pretrained(config.plan_vae, device=device)
+        if (plan_vae.config.window_frames, plan_vae.config.overlap_frames) != (vae.config.window_frames,
+                                                                              vae.config.overlap_frames):
+            raise InputError("the plan's audio VAE and the decoding one must cut the same windows")
+        keys = window_latents(items, plan_vae)[0].mean(dim=2)
     shares = torch.tensor([quiet_share(mel, config.shaper.quiet_db, config.shaper.silent_log_mel)
                            for chunk in latents.split(64) for mel in vae.decode(chunk.to(device))])
     dense, sparse = shares <= config.dense_share, shares > config.sparse_share
@@ -75,9 +85,10 @@ def fit_latent_shaper(config: LatentShaperFitConfig, data_root: Path, out: Path,
         raise InputError(f"{int(dense.sum())} dense and {int(sparse.sum())} sparse windows: too few to fit")
     kept = _spread(torch.nonzero(dense).flatten().tolist(), config.max_donors)
     direction = latents[dense].mean(dim=(0, 2)) - latents[sparse].mean(dim=(0, 2))
-    shaper = LatentShaper(LatentShaperConfig(**{**asdict(config.shaper), "donors": len(kept),
-                                                "latent_shape": tuple(vae.config.latent_shape)}))
-    shaper.set_tables(latents[kept], direction)
+    key_channels = None if keys is None else keys.shape[1]
+    shaper = LatentShaper(LatentShaperConfig(**{**asdict(config.shaper), "donors": len(kept), "key_channels":
+                                                key_channels, "latent_shape": tuple(vae.config.latent_shape)}))
+    shaper.set_tables(latents[kept], direction, None if keys is None else keys[kept])
     donors = sorted({owners[i] for i in kept})
     metrics = {"clips": len(items), "windows": len(latents), "dense_windows": int(dense.sum()),
                "sparse_windows": int(sparse.sum()), "donors": len(kept), "donor_clips": len(donors),
@@ -89,13 +100,18 @@ def fit_latent_shaper(config: LatentShaperFitConfig, data_root: Path, out: Path,
     records = [{"name": items[i].name, "license": items[i].license, "author": items[i].author,
                 "source": items[i].source} for i in donors]
     write_attribution(records, out / "attribution.csv")
-    (out / "README.md").write_text(card(metrics, Counter(licence_family(r["license"]) for r in records)))
+    (out / "README.md").write_text(card(metrics, Counter(licence_family(r["license"]) for r in records), config))
     return metrics
 
 
-def card(metrics: dict, families: Counter) -> str:
+def card(metrics: dict, families: Counter, config: LatentShaperFitConfig) -> str:
     """The model card of a fitted shaper."""
     licences = ", ".join(f"{name} {count}" for name, count in sorted(families.items()))
+    decoder = config.audio_vae or "weights/audio_vae"
+    space = (f"windows of the audio VAE `{decoder}`, found by the plan's latents (`{config.plan_vae}`): each donor "
+             "keeps its window's channel means in the plan's space as its key, and the neural sound decodes the "
+             "drawn donors' own windows" if config.plan_vae else
+             f"encoder means of real training clips in the plan's latent space, `{decoder}`")
     return f"""---
 library_name: bd2music
 license: other
@@ -108,7 +124,7 @@ tags:
 # Latent shaper (neural sound)
 
 Tables the neural backend uses on the plan's audio-VAE latents before decoding them
-(`bd2music.models.latent_shaper`): {metrics['donors']} donor windows (encoder means of real training clips) whose
+(`bd2music.models.latent_shaper`): {metrics['donors']} donor windows ({space}) whose
 frame-to-frame motion a generated window borrows, drawn with the seed among its nearest, and the silence direction
 (mean dense minus mean sparse window latent, norm {metrics['silence_direction_norm']:.2f}) that the guard shifts
 a segment along when its decoded frames are quiet. No trained weights: statistics of the audio VAE's encoder on
@@ -129,6 +145,6 @@ How the neural sound changes with the shaper: `docs/BENCHMARKS.md`, "Vocoder wit
 
 ## Rebuild
 
-`bd2music train latent-shaper --out runs/latent_shaper` (about a minute on one CPU core, deterministic), then copy
-`runs/latent_shaper` to `weights/latent_shaper`.
+`bd2music train latent-shaper --config train_config.json --out runs/latent_shaper` (about a minute on one CPU
+core, deterministic), then copy `runs/latent_shaper` to `weights/latent_shaper`.
 """
