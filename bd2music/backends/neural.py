@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -104,13 +105,17 @@ class NeuralBackend:
         stands for the spectrum's)."""
         if not self.settings.max_tilt_db:
             return log_mel
-        filters = mel_filters(self.audio_vae.config.mel)
-        freqs = np.linspace(0.0, self.audio_vae.config.mel.sample_rate / 2, filters.shape[1])
-        centres = filters @ freqs / filters.sum(axis=1)
-        widths = filters.sum(axis=1) / filters.max(axis=1)
+        centres, widths = self._bands
         magnitude = np.exp(log_mel.double().cpu().numpy() / 2) * widths[:, None]
         gain = tilt_gain(magnitude, centres, centroid, self.settings.max_tilt_db, self.settings.tilt_pivot_hz)
         return log_mel + torch.from_numpy(2 * np.log(gain)).to(log_mel)[:, None]
+
+    @cached_property
+    def _bands(self) -> tuple[np.ndarray, np.ndarray]:
+        """(centre frequency in Hz, width in FFT bins up to a common factor) of each mel band of the decoding VAE."""
+        filters = mel_filters(self.audio_vae.config.mel)
+        freqs = np.linspace(0.0, self.audio_vae.config.mel.sample_rate / 2, filters.shape[1])
+        return filters @ freqs / filters.sum(axis=1), filters.sum(axis=1) / filters.max(axis=1)
 
     def pulse(self, segment, fps: float) -> torch.Tensor:
         """Natural-log power gains (segment frames,) of the segment's pulse: the tempo and onset rate the heads

@@ -120,15 +120,10 @@ class LatentShaper(PretrainedMixin, nn.Module):
             self.key_scale.copy_(keys.std(dim=0).clamp_min(1e-4))
 
     def _check(self, latents: torch.Tensor) -> None:
-        channels, frames = self.config.latent_shape
-        if self.keyed:
-            wrong, expected = latents.dim() != 3 or latents.shape[1] != self.config.key_channels, \
-                f"(windows, {self.config.key_channels}, frames)"
-        else:
-            wrong, expected = latents.dim() != 3 or tuple(latents.shape[1:]) != (channels, frames), \
-                f"(windows, {channels}, {frames})"
-        if wrong:
-            raise InputError(f"latent shaper: latents of shape {tuple(latents.shape)}, expected {expected}")
+        shape = (self.config.key_channels,) if self.keyed else tuple(self.config.latent_shape)  # the plan's windows
+        if latents.dim() != 3 or tuple(latents.shape[1:1 + len(shape)]) != shape:
+            expected = ", ".join(map(str, shape)) + (", frames" if self.keyed else "")
+            raise InputError(f"latent shaper: latents of shape {tuple(latents.shape)}, expected (windows, {expected})")
 
     def donors(self, latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(windows,) donor indices: for each window one of its ``neighbours`` nearest donors (standardised channel
