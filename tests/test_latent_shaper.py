@@ -267,3 +267,5 @@ def test_the_tilt_renders_the_plans_centroid_and_is_off_by_default():
     assert centroids[0] < centroids[1] < centroids[2] and centroids[2] == pytest.approx(4500.0, rel=0.1)
     with pytest.raises(ValueError, match="tilt_pivot_hz"):
         NeuralSettings(tilt_pivot_hz=10.0)
+    with pytest.raises(InputError, match="neural settings: max_tilt_db must be within 0-20 dB"):
+        NeuralBackend.from_components({"audio_vae": vae, "vocoder": GriffinLim(vae.config.mel, 2)}, {"max_tilt_db": 25})
