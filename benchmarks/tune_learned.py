@@ -8,8 +8,9 @@ Each argument is one candidate: ``sound`` (the backend) and fields of its settin
 planned once (``tune_scene.planned_pages``, the same cache), 10 s, seed 0, page mode, rendered by the backend and
 mastered to the plan's loudness. Realism: c2st against the tuning clips of ``tune_scene.tuning_clips`` (never the
 held-out ones), the mean over 5 seeds; the same for the manga and the western pages apart. Then the four links
-(Spearman rho on the final audio, manga / western pages), silent or clipped tracks, tracks over 10 % near-silent, the buzz median, the
-median onset rate, and the ``--features`` farthest from 0.5 in AUC (0.5: the feature tells nothing).
+(Spearman rho on the final audio, manga / western pages), silent or clipped tracks, tracks over 10 % near-silent,
+the buzz median, the median onset rate, and the ``--features`` farthest from 0.5 in AUC (0.5: the feature tells
+nothing). ``--weights DIR`` plays another folder of components (a candidate's ``pipeline.json`` and weights).
 """
 
 from __future__ import annotations

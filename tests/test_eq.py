@@ -1,6 +1,6 @@
 """The matching EQ (``bd2music.audio.eq``): a curve fitted from two sets' features brings one set's long-term
-spectrum to the other's; bad points are refused; a tilt reaches its centroid within its bound (the scene's EQ: ``tests/test_scene.py``; the music's production:
-``tests/test_production.py``)."""
+spectrum to the other's; bad points are refused; a tilt reaches its centroid within its bound (the scene's EQ:
+``tests/test_scene.py``; the music's production: ``tests/test_production.py``)."""
 
 from __future__ import annotations
 
