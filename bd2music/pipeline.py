@@ -49,11 +49,11 @@ from bd2music.vision.ocr import TextReader
 
 SECONDS_RANGE = (1.0, 60.0)
 STAGES = ("detection", "features", "plan", "render", "master")
-OPTIONAL = {  # components passed on as folders only when weights/pipeline.json names them
-    "diffusion_vae": "the diffusion model's own audio VAE",
-    "neural_vae": "the audio VAE the neural sound decodes with (a keyed latent shaper finds its windows)",
-    "prompt_index": "the training clips' embeddings (text to sound)",
-}
+OPTIONAL = (  # components passed on as folders only when weights/pipeline.json names them
+    "diffusion_vae",  # the diffusion model's own audio VAE
+    "neural_vae",  # the audio VAE the neural sound decodes with (a keyed latent shaper finds its windows)
+    "prompt_index",  # the training clips' embeddings (text to sound)
+)
 Progress = Callable[[float, str], None]
 
 __all__ = ["STAGES", "WHOLE_PAGE", "Pipeline", "Result", "TextToAudioResult", "check_seconds"]

@@ -49,15 +49,17 @@ SMOKE = {"data": {"max_clips": 8}, "shaper": {"neighbours": 2}, "dense_share": 0
 
 
 @torch.inference_mode()
-def window_latents(items: list[SoundItem], vae: AudioVAE) -> tuple[torch.Tensor, list[int]]:
-    """Encoder means of every window of ``items`` (windows, channels, frames) and each window's item index."""
-    latents, owners = [], []
+def window_latents(items: list[SoundItem], vaes: list[AudioVAE]) -> tuple[list[torch.Tensor], list[int]]:
+    """Encoder means of every window of ``items`` by each of ``vaes`` (one (windows, channels, frames) tensor per
+    VAE; each clip is read and turned into a mel once) and each window's item index."""
+    latents, owners = [[] for _ in vaes], []
     for index, item in enumerate(tqdm(items, desc="clips", unit="clip")):
-        clip = load_audio(item.path)
-        tiled = vae.encode_long(mel_spectrogram(torch.from_numpy(clip.samples)).to(vae.latent_mean))
-        latents.append(tiled.latents.cpu())
+        mel = mel_spectrogram(torch.from_numpy(load_audio(item.path).samples))
+        for kept, vae in zip(latents, vaes):
+            tiled = vae.encode_long(mel.to(vae.latent_mean))
+            kept.append(tiled.latents.cpu())
         owners += [index] * len(tiled.starts)
-    return torch.cat(latents), owners
+    return [torch.cat(kept) for kept in latents], owners
 
 
 @torch.inference_mode()
@@ -67,17 +69,18 @@ def fit_latent_shaper(config: LatentShaperFitConfig, data_root: Path, out: Path,
     del work, resume  # nothing to cache or resume: the fit takes about a minute
     torch.manual_seed(0)
     vae = AudioVAE.from_pretrained(config.audio_vae, device=device)
+    vaes = [vae]
+    if config.plan_vae is not None:  # keyed: the same windows encoded by the plan's VAE give the donors' keys
+        vaes.append(AudioVAE.from_pretrained(config.plan_vae, device=device))
+        if (vaes[1].config.window_frames, vaes[1].config.overlap_frames) != (vae.config.window_frames,
+                                                                            vae.config.overlap_frames):
+            raise InputError("the plan's audio VAE and the decoding one must cut the same windows")
     items = [item for item in select_items(data_root, config.data) if item.split == "train"]
     if not items:
         raise InputError(f"no training clips under {data_root}")
-    latents, owners = window_latents(items, vae)
-    keys = None
-    if config.plan_vae is not None:
-        plan_vae = AudioVAE.from_pretrained(config.plan_vae, device=device)
-        if (plan_vae.config.window_frames, plan_vae.config.overlap_frames) != (vae.config.window_frames,
-                                                                              vae.config.overlap_frames):
-            raise InputError("the plan's audio VAE and the decoding one must cut the same windows")
-        keys = window_latents(items, plan_vae)[0].mean(dim=2)
+    encoded, owners = window_latents(items, vaes)
+    latents = encoded[0]
+    keys = encoded[1].mean(dim=2) if len(encoded) > 1 else None
     shares = torch.tensor([quiet_share(mel, config.shaper.quiet_db, config.shaper.silent_log_mel)
                            for chunk in latents.split(64) for mel in vae.decode(chunk.to(device))])
     dense, sparse = shares <= config.dense_share, shares > config.sparse_share
