@@ -15,6 +15,8 @@ pages sharing a piece and instruments, the seconds the render stage took per 10 
 number of CPU threads).
 
     python benchmarks/bench_sound.py --sound music --real-category music --json docs/listening_music.json
+
+``--weights DIR`` plays another folder of components (a candidate's ``pipeline.json`` and weights).
 """
 
 from __future__ import annotations
@@ -112,14 +114,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--limit", type=int, help="first N pages of each set (a quick look)")
     parser.add_argument("--real-category", help="compare with the held-out clips of this category only (music)")
+    parser.add_argument("--weights", type=Path, help="a folder of component folders (default: weights/)")
     args = parser.parse_args()
 
     from bd2music.pipeline import Pipeline
 
-    pipeline = Pipeline.from_pretrained(device="cpu")
+    pipeline = Pipeline.from_pretrained(args.weights, device="cpu")
     real = real_clips(args.real_category)
     report = {"sound": args.sound, "seconds": args.seconds, "real_clips": len(real),
-              "real_category": args.real_category or "all", "machine": "2 CPU cores", "sets": {}}
+              "real_category": args.real_category or "all", "machine": "2 CPU cores",
+              "weights": str(args.weights or "weights"), "sets": {}}
     for name, pages in page_sets().items():
         report["sets"][name] = listen(pipeline, args.sound, pages[: args.limit], real, args.seconds,
                                       f"{args.sound} {name}")
