@@ -115,6 +115,8 @@ def card(metrics: dict, families: Counter, config: LatentShaperFitConfig) -> str
              "keeps its window's channel means in the plan's space as its key, and the neural sound decodes the "
              "drawn donors' own windows" if config.plan_vae else
              f"encoder means of real training clips in the plan's latent space, `{decoder}`")
+    section = ("The neural sound decoded by the wider latent (issue 23; session 27)" if config.plan_vae else
+               "Vocoder without the frame-rate buzz (issue 23)")
     return f"""---
 library_name: bd2music
 license: other
@@ -143,8 +145,8 @@ recordings, so the attribution and share-alike terms of the listed clips apply.
 
 ## Metrics
 
-How the neural sound changes with the shaper: `docs/BENCHMARKS.md`, "Vocoder without the frame-rate buzz
-(issue 23)", measured with `python benchmarks/bench_sound.py --sound neural`.
+How the neural sound changes with the shaper: `docs/BENCHMARKS.md`, "{section}", measured with
+`python benchmarks/bench_sound.py --sound neural`.
 
 ## Rebuild
 
