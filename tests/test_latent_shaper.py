@@ -12,6 +12,7 @@ import torch
 
 from bd2music.backends.neural import NeuralBackend, NeuralSettings, load_shaper
 from bd2music.errors import InputError
+from bd2music.hub import WEIGHTS_DIR
 from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig, TiledLatent
 from bd2music.models.latent_shaper import LatentShaper, LatentShaperConfig, quiet_share, smoothed
 from bd2music.plan import Plan, SegmentPlan
@@ -131,12 +132,14 @@ def test_load_shaper_checks_the_latent_shape(tmp_path):
 
 
 def test_shipped_shaper_lifts_the_decoders_silence():
-    """The mean sparse real window (donors' mean minus the silence direction) decodes mostly quiet; the guard
-    brings it under the quiet share it allows."""
-    vae = AudioVAE.from_pretrained()
+    """The mean sparse real window (donors' mean minus the silence direction) decodes mostly quiet with the audio
+    VAE the neural sound decodes with; the guard brings it under the quiet share it allows."""
+    components = json.loads((WEIGHTS_DIR / "pipeline.json").read_text())["components"]
+    vae = AudioVAE.from_pretrained(WEIGHTS_DIR / components.get("neural_vae", "audio_vae"))
     shaper = LatentShaper.from_pretrained()
     assert tuple(shaper.config.latent_shape) == tuple(vae.config.latent_shape)
-    sparse = (shaper.donor_means.mean(0) - shaper.silence_direction)[None, :, None].expand(3, -1, 32).clone()
+    frames = vae.config.latent_shape[1]
+    sparse = (shaper.donor_means.mean(0) - shaper.silence_direction)[None, :, None].expand(3, -1, frames).clone()
     tiled = TiledLatent(sparse, [0, 192, 369], 625)
     with torch.inference_mode():
         before = quiet_share(vae.decode_long(tiled), shaper.config.quiet_db, shaper.config.silent_log_mel)

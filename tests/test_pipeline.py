@@ -213,16 +213,16 @@ def test_the_texture_changes_only_at_the_pulses_onsets() -> None:
 
 
 def test_the_neural_pulse_follows_the_settings_saved_with_the_audio_vae(pipe: Pipeline) -> None:
-    """``config.inference`` of the audio VAE shapes the pulse (the neural settings' own depth and lift over it): a flat
-    one renders as no pulse at all."""
+    """``config.inference`` of the audio VAE that decodes shapes the pulse (the neural settings' own depth and lift
+    over it): a flat one renders as no pulse at all."""
     from dataclasses import replace
 
     page = EXAMPLES / COLOUR_PAGE
     plain = pipe(page, seconds=2.0, seed=2, sound="neural", pulse=False)
     pulsed = pipe(page, seconds=2.0, seed=2, sound="neural")
-    config = pipe.audio_vae.config
-    saved = config.inference
     backend = pipe.backend("neural")
+    config = backend.audio_vae.config
+    saved = config.inference
     own = backend.settings
     config.inference = replace(saved, pulse_depth_db=0.0, offbeat_db=0.0)
     backend.settings = replace(own, offbeat_db=None)
