@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bd2music.music.intent import Section
-from bd2music.music.production import ProductionConfig, band_bus, expand, produce, pump, tilt_gain
+from bd2music.music.production import ProductionConfig, band_bus, expand, produce, pump, shelf_db
 
 RATE = 22_050
 PLAIN = {"bass_db": 0.0, "tilt_db": (0.0, 0.0), "drive_db": 0.0, "lowpass_hz": 0.0, "reverb_wet": 0.0,
@@ -40,7 +40,7 @@ def noise() -> np.ndarray:
 
 def test_the_tilt_follows_height_between_its_two_ends() -> None:
     config = ProductionConfig(tilt_db=(-12.0, 3.0))
-    gains = [tilt_gain(h, config) for h in (-0.5, 0.0, 0.25, 0.5, 1.0, 2.0)]
+    gains = [shelf_db(h, config) for h in (-0.5, 0.0, 0.25, 0.5, 1.0, 2.0)]
     assert gains[0] == gains[1] == -12.0 and gains[-1] == gains[-2] == 3.0
     assert np.all(np.diff(gains) >= 0) and gains[2] < gains[3]
 

@@ -71,7 +71,7 @@ class ProductionConfig:
         check_points(self.match_db, "match_db")
 
 
-def tilt_gain(height: float, config: ProductionConfig) -> float:
+def shelf_db(height: float, config: ProductionConfig) -> float:
     """dB of the tilt shelf for a section of ``height`` (0-1)."""
     low, high = config.tilt_db
     return float(low + (high - low) * np.clip(height, 0.0, 1.0))
@@ -168,7 +168,7 @@ def _tone(audio: np.ndarray, sections: list[Section], rate: int, config: Product
         audio = Pedalboard([PeakFilter(config.mid_hz, config.mid_db, 0.7)])(audio, rate)
     if config.match_db:
         audio = match_eq(audio, rate, config.match_db)
-    gains = [round(tilt_gain(s.height, config), 2) for s in sections]
+    gains = [round(shelf_db(s.height, config), 2) for s in sections]
     if not any(gains):
         return audio
     toned = {g: Pedalboard([HighShelfFilter(config.tilt_hz, g)])(audio, rate) if g else audio for g in set(gains)}
