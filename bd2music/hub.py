@@ -20,6 +20,7 @@ from bd2music.errors import InputError
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 HUB_CONFIG = WEIGHTS_DIR / "hub.json"
 WEIGHT_FILES = ("config.json", "model.safetensors")
+CREDIT_FILES = ("attribution.csv", "donors.json")  # a component's credits, pinned with its weights when it has them
 PIPELINE_INDEX = "pipeline.json"  # beside the component folders (bd2music.pipeline.PipelineIndex)  # what a component needs, and what the manifest pins
 BANK_FILES = ("config.json", "index.safetensors", "manifest.csv")  # a sound bank: the manifest pins all its files
 INSTRUMENT_FILES = ("config.json", "samples.safetensors")  # the instrument bank (bd2music.music.instruments): all
@@ -120,12 +121,13 @@ def file_sha256(path: Path) -> str:
 def write_hub_config(
     repo_id: str, revision: str | None, local: Path = WEIGHTS_DIR, path: Path = HUB_CONFIG
 ) -> HubConfig:
-    """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local``, of
-    every file of its sound banks (``bd2music.bank``), instrument bank (``bd2music.music.instruments``) and
-    piece library (``bd2music.music.library``), and of its settings-only components (``config.json`` alone)."""
+    """Pin ``repo_id``@``revision`` in ``path`` with the sha256 of every component's files in ``local`` (its
+    weights and the credits that travel with them), of every file of its sound banks (``bd2music.bank``),
+    instrument bank (``bd2music.music.instruments``) and piece library (``bd2music.music.library``), and of its
+    settings-only components (``config.json`` alone)."""
     files = sorted(
         file for folder in local.iterdir() if all((folder / name).is_file() for name in WEIGHT_FILES)
-        for file in (folder / name for name in WEIGHT_FILES)
+        for file in (folder / name for name in WEIGHT_FILES + CREDIT_FILES) if file.is_file()
     ) + sorted(
         file for folder in local.iterdir() if _is_asset(folder) for file in folder.rglob("*") if file.is_file()
     ) + sorted(  # settings-only components (the planner's tables)

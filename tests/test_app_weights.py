@@ -97,9 +97,10 @@ def test_importing_the_app_touches_no_network() -> None:
 
 
 def test_shipped_manifest_matches_the_shipped_weights() -> None:
-    """weights/hub.json lists every shipped weight file, and every file of the sound bank, the instrument bank,
-    the piece library and the drawing reader (with the bank's pitches), with its current sha256 (rerun `bd2music hub-manifest` after retraining or rebuilding, or
-    the app would take the Hub snapshot for stale)."""
+    """weights/hub.json lists every shipped weight file with the credits beside it, and every file of the sound
+    bank, the instrument bank, the piece library and the drawing reader (with the bank's pitches), with its
+    current sha256 (rerun `bd2music hub-manifest` after retraining or rebuilding, or the app would take the Hub
+    snapshot for stale)."""
     config = load_hub_config(REPO / "weights" / "hub.json")
     folders = [folder for folder in (REPO / "weights").iterdir() if folder.is_dir()]
     whole = {folder for folder in folders if any((folder / name).is_file() for name in
@@ -108,7 +109,8 @@ def test_shipped_manifest_matches_the_shipped_weights() -> None:
     shipped = sorted(
         str(p.relative_to(REPO / "weights")) for folder in folders
         for p in (folder.rglob("*") if folder in whole else folder.glob("*"))
-        if p.is_file() and (folder in whole or p.name in ("config.json", "model.safetensors"))
+        if p.is_file() and (folder in whole or p.name in ("config.json", "model.safetensors")
+                            or p.name in ("attribution.csv", "donors.json") and (folder / "model.safetensors").is_file())
     )
     assert sorted(config.sha256) == sorted([*shipped, "pipeline.json"])
     for name, digest in config.sha256.items():

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from bd2music.backends.neural import NeuralBackend, NeuralSettings, load_shaper
+from bd2music.backends.neural import DONOR, NeuralBackend, NeuralSettings, donor_credits, load_shaper
 from bd2music.errors import InputError
 from bd2music.hub import WEIGHTS_DIR
-from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig, TiledLatent
+from bd2music.models.audio_vae import AudioVAE, AudioVAEConfig, TiledLatent, tile_starts
 from bd2music.models.latent_shaper import LatentShaper, LatentShaperConfig, quiet_share, smoothed
-from bd2music.plan import Plan, SegmentPlan
+from bd2music.plan import Plan, SegmentPlan, frame_span
 
 SHAPE = (4, 8)
 FIXTURES = Path(__file__).parent / "data"
@@ -40,14 +40,14 @@ def test_quiet_share_counts_frames_far_under_the_mean_power():
 def test_move_is_seeded_and_moves_each_window_its_own_way():
     shaper = tiny_shaper()
     latents = torch.zeros(3, *SHAPE)
-    moved = shaper.move(latents, seed=5)
+    moved, donors = shaper.move(latents, seed=5)
     assert moved.shape == latents.shape and not torch.equal(moved, latents)
-    assert torch.equal(moved, shaper.move(latents, seed=5))  # reproducible
-    assert not torch.equal(moved, shaper.move(latents, seed=6))  # the seed changes the sound
-    assert not torch.equal(moved, shaper.move(latents, seed=5, salt=1))  # another segment, other donors
+    assert torch.equal(moved, shaper.move(latents, seed=5)[0])  # reproducible
+    assert not torch.equal(moved, shaper.move(latents, seed=6)[0])  # the seed changes the sound
+    assert not torch.equal(moved, shaper.move(latents, seed=5, salt=1)[0])  # another segment, other donors
     assert latents.abs().sum() == 0  # the input (the plan's) is not changed in place
+    assert torch.equal(donors, shaper.donors(latents, torch.Generator().manual_seed(5 * 1_000_003)))
     # each window takes one donor's motion: frame deviations of a real window, with the excursion to its mean
-    donors = shaper.donors(latents, torch.Generator().manual_seed(5 * 1_000_003))
     motion = smoothed(shaper.donor_motion[donors], shaper.config.motion_smoothing)
     expected = shaper.config.motion * motion + shaper.config.excursion * shaper.donor_means[donors][..., None]
     assert torch.allclose(moved, expected)
@@ -100,6 +100,55 @@ def test_render_leaves_the_plan_as_it_is():
     assert not torch.allclose(backend.log_mel(plan), unshaped)
 
 
+def test_the_cue_sheet_credits_each_segments_donor_clips():
+    from bd2music.audio.griffin_lim import GriffinLim
+
+    torch.manual_seed(0)
+    vae = AudioVAE().eval()
+    shaper = LatentShaper(LatentShaperConfig(latent_shape=vae.config.latent_shape, donors=4, neighbours=4))
+    shaper.set_tables(torch.randn(4, *vae.config.latent_shape), torch.ones(vae.config.latent_shape[0]))
+    credits = (("rain/a.flac", "CC0-1.0", "A", "s1"), ("rain/a.flac", "CC0-1.0", "A", "s1"),
+               ("animal/b.flac", "CC-BY-3.0", "B", "s2"), ("music/c.flac", "GPL-2+", "C", "s3"))
+    fps, window = vae.config.mel.frames_per_second, vae.config.window_frames
+    segments = []
+    for start in (0.0, 6.0):  # two segments, each of two windows
+        first, end = frame_span(start, start + 6.0, 0.5, fps, round(12.0 * fps) + 1)
+        segments.append(SegmentPlan(-1, start, start + 6.0, 120.0, 2.0, 1000.0, -20.0, 0.3, "", torch.zeros(1),
+                                    TiledLatent(torch.randn(2, *vae.config.latent_shape),
+                                                tile_starts(end - first, window, vae.config.overlap_frames),
+                                                end - first), raw={"tempo": 120.0, "onset_rate": 2.0}))
+    plan = Plan(12.0, 0, segments, "", 0.5)
+    backend = NeuralBackend(vae, GriffinLim(vae.config.mel, 2), shaper, credits=credits)
+    cues = backend.render(plan, seed=1)[0].cues
+    assert [c.label for c in cues[:2]] == ["learned sound"] * 2  # the model first
+    drawn = backend.decode_track(plan, seed=1)[1]
+    for segment, donors in zip(segments, drawn):
+        heard = [(c.clip, c.license, c.author, c.source, c.label) for c in cues
+                 if c.trigger == DONOR and (c.start, c.end) == (segment.start, segment.end)]
+        expected = dict.fromkeys(credits[i] for i in donors.tolist())  # each clip once, in the order drawn
+        assert heard == [(*credit, credit[0].split("/")[0]) for credit in expected]
+    plain = NeuralBackend(vae, GriffinLim(vae.config.mel, 2), shaper).render(plan, seed=1)[0].cues
+    assert len(plain) == 2  # no credits known: the model alone
+
+
+def test_donor_credits_are_read_from_the_fit_and_checked(tmp_path):
+    shaper = tiny_shaper()  # 12 donors
+    folder = tmp_path / "shaper"
+    folder.mkdir()
+    assert donor_credits(folder, shaper) == ()  # an older fit: none
+    (folder / "attribution.csv").write_text('file,license,author,source\na.flac,CC0-1.0,"Smith, J.",s1\n'
+                                            "b.flac,CC-BY-3.0,K,s2\n")
+    (folder / "donors.json").write_text(json.dumps(["a.flac", "b.flac"] * 6))
+    credits = donor_credits(folder, shaper)
+    assert credits[0] == ("a.flac", "CC0-1.0", "Smith, J.", "s1") and credits[11][0] == "b.flac"
+    (folder / "donors.json").write_text(json.dumps(["a.flac"] * 11 + ["c.flac"]))
+    with pytest.raises(InputError, match="cannot be read"):
+        donor_credits(folder, shaper)
+    (folder / "donors.json").write_text(json.dumps(["a.flac"] * 5))
+    with pytest.raises(InputError, match="5 clips for 12 donors"):
+        donor_credits(folder, shaper)
+
+
 def test_the_texture_is_seeded_and_changes_the_log_mel_at_the_pulses_onsets_only():
     from bd2music.audio.griffin_lim import GriffinLim
     from bd2music.soundtrack import onset_times
@@ -148,6 +197,12 @@ def test_shipped_shaper_lifts_the_decoders_silence():
     assert quiet_share(mel, shaper.config.quiet_db, shaper.config.silent_log_mel) <= shaper.config.max_quiet_share
 
 
+def test_the_shipped_shaper_credits_every_donor():
+    shaper = LatentShaper.from_pretrained()
+    credits = donor_credits(WEIGHTS_DIR / "latent_shaper", shaper)
+    assert len(credits) == shaper.config.donors and all(all(field for field in credit[:2]) for credit in credits)
+
+
 def test_fit_smoke(data_dir, tmp_path):
     from bd2music.training.common import load_config
     from bd2music.training.latent_shaper import SMOKE, LatentShaperFitConfig, fit_latent_shaper
@@ -161,6 +216,8 @@ def test_fit_smoke(data_dir, tmp_path):
     heldout = {line.strip() for line in (FIXTURES / "sounds_heldout.txt").read_text().splitlines()}
     assert attribution[0] == "file,license,author,source" and len(attribution) > 1
     assert not {row.split(",")[0] for row in attribution[1:]} & heldout  # training clips only
+    files = json.loads((tmp_path / "shaper" / "donors.json").read_text())  # each donor's clip, in order
+    assert len(files) == shaper.config.donors and set(files) == {row.split(",")[0] for row in attribution[1:]}
 
 
 def test_smoothed_motion_keeps_slow_changes_and_damps_fast_ones():
@@ -187,13 +244,13 @@ def keyed_shaper(shape=SHAPE, key_channels: int = 3, **settings) -> LatentShaper
 def test_a_keyed_shaper_finds_donors_by_the_plans_means_and_gives_their_own_windows():
     shaper = keyed_shaper(motion=1.0, motion_smoothing=1)
     target = shaper.donor_keys[5][None, :, None].expand(2, 3, 6)  # plan windows: 3 channels, any frames
-    moved = shaper.move(target, seed=3)
+    moved, donors = shaper.move(target, seed=3)
     assert moved.shape == (2, *SHAPE)  # the decoding VAE's windows
-    donors = shaper.donors(target, torch.Generator().manual_seed(3 * 1_000_003))
     assert torch.allclose(moved, shaper.donor_means[donors][..., None] + shaper.donor_motion[donors])  # as recorded
     distance = (((shaper.donor_keys - shaper.donor_keys[5]) / shaper.key_scale) ** 2).sum(-1)
     assert set(donors.tolist()) <= set(distance.topk(4, largest=False).indices.tolist())  # by the keys
-    assert torch.equal(moved, shaper.move(target, seed=3)) and not torch.equal(moved, shaper.move(target, seed=4))
+    assert torch.equal(moved, shaper.move(target, seed=3)[0])
+    assert not torch.equal(moved, shaper.move(target, seed=4)[0])
     with pytest.raises(InputError, match=r"\(windows, 3, frames\)"):
         shaper.move(torch.zeros(2, *SHAPE), seed=0)  # the decoding space's windows are not the plan's
     with pytest.raises(ValueError, match="keyed"):

@@ -9,11 +9,14 @@ towards the plan's centroid (``bd2music.audio.eq.tilt_gain``); with the plan's `
 the tempo and onset rate that the descriptor head reads in those latents (the plan's raw readings) shape the
 log-mel as a pulse (``bd2music.soundtrack.pulse_gains``) and, with ``texture_db``, give it a spectral texture that
 changes at the pulse's onsets (``bd2music.soundtrack.onset_texture``); the vocoder (Griffin-Lim without vocoder weights)
-makes the waveform, brought to a peak-safe level (``bd2music.soundtrack.normalise_loudness``).
+makes the waveform, brought to a peak-safe level (``bd2music.soundtrack.normalise_loudness``). The cue sheet
+credits the model, then each segment's donor clips (the recordings whose windows the shaper drew).
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -36,6 +39,7 @@ from bd2music.plan import Plan, frame_span
 from bd2music.soundtrack import check_level, normalise_loudness, onset_textures, overlap_add, pulse_gains
 
 
+DONOR = "donor: its windows decoded"  # the trigger of a recording whose windows the shaper drew for a segment
 OWN_PULSE = ("offbeat_db", "pulse_depth_db")  # pulse settings the neural sound may set over the audio VAE's
 
 
@@ -71,6 +75,7 @@ class NeuralBackend:
     shaper: LatentShaper | None = None  # None: the plan's latents decoded as they are
     settings: NeuralSettings = field(default_factory=NeuralSettings)
     source: str = "weights/audio_vae, weights/vocoder"  # the cue sheet's source
+    credits: tuple[tuple[str, str, str, str], ...] = ()  # each donor's clip: file, licence, author, source
     name: ClassVar[str] = "neural"
 
     @classmethod
@@ -84,20 +89,22 @@ class NeuralBackend:
             raise InputError(f"the neural sound decodes with {vae_name}, whose latents are not the plan's: it needs "
                              "a keyed latent shaper (bd2music train latent-shaper with plan_vae)")
         return cls(vae, components["vocoder"], shaper, settings_config(NeuralSettings, settings, "neural"),
-                   f"weights/{vae_name}, weights/vocoder")
+                   f"weights/{vae_name}, weights/vocoder",
+                   donor_credits(components.get("latent_shaper"), shaper) if shaper is not None else ())
 
     def decode(self, latents: TiledLatent, seed: int, index: int, centroid: float,
-               gains: torch.Tensor | None = None) -> torch.Tensor:
-        """Log-mel (n_mels, latents.length) of one segment's latents, tilted towards the plan's ``centroid``: shaped
-        (seed and segment ``index``) and guarded, on what will be voiced (the tilted log-mel plus its pulse
-        ``gains``), when there is a shaper."""
+               gains: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(log-mel (n_mels, latents.length) of one segment's latents, tilted towards the plan's ``centroid``, and
+        each window's donor): shaped (seed and segment ``index``) and guarded, on what will be voiced (the tilted
+        log-mel plus its pulse ``gains``), when there is a shaper; no donors without one."""
         def voiced(z: torch.Tensor) -> torch.Tensor:
             return self.tilt(self.audio_vae.decode_long(TiledLatent(z, latents.starts, latents.length)), centroid)
 
         if self.shaper is None:
-            return voiced(latents.latents)
+            return voiced(latents.latents), None
         lift = 0.0 if gains is None else gains
-        return self.shaper.guard(self.shaper.move(latents.latents, seed, index), lambda z: voiced(z) + lift)[1] - lift
+        moved, donors = self.shaper.move(latents.latents, seed, index)
+        return self.shaper.guard(moved, lambda z: voiced(z) + lift)[1] - lift, donors
 
     def tilt(self, log_mel: torch.Tensor, centroid: float) -> torch.Tensor:
         """A segment's log-mel (n_mels, frames) tilted so that its mean spectral centroid is the plan's ``centroid``
@@ -127,17 +134,21 @@ class NeuralBackend:
         return pulse_gains(segment.latents.length, fps, segment.raw["tempo"], segment.raw["onset_rate"],
                            **shape).to(self.audio_vae.latent_mean)
 
-    @torch.inference_mode()
     def log_mel(self, plan: Plan, seed: int | None = None) -> torch.Tensor:
         """The track's natural-log power mel (n_mels, frames): segments decoded, cross-faded, pulsed (``seed``:
         the shaper's, default the plan's)."""
+        return self.decode_track(plan, seed)[0]
+
+    @torch.inference_mode()
+    def decode_track(self, plan: Plan, seed: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+        """(``log_mel``, each segment's donors as ``decode`` gives them)."""
         mel_config = self.audio_vae.config.mel
         fps = mel_config.frames_per_second
         length = mel_config.num_frames(round(plan.seconds * mel_config.sample_rate))
         seed = plan.seed if seed is None else seed
         gains = [self.pulse(s, fps) for s in plan.segments] if plan.pulse else [None] * len(plan.segments)
-        pieces = [self.decode(s.latents, seed, index, s.centroid, g)
-                  for index, (s, g) in enumerate(zip(plan.segments, gains))]
+        pieces, donors = zip(*(self.decode(s.latents, seed, index, s.centroid, g)
+                               for index, (s, g) in enumerate(zip(plan.segments, gains))))
         starts = [frame_span(s.start, s.end, plan.crossfade_s, fps, length)[0] for s in plan.segments]
         fade = round(plan.crossfade_s * fps)
         mel = overlap_add(pieces, starts, length, fade)
@@ -149,7 +160,7 @@ class NeuralBackend:
                                       self.settings.texture_db, seed,
                                       self.audio_vae.config.inference.max_onsets_per_beat)
             mel = (mel + overlap_add(textures, starts, length, fade).to(mel)).clamp_min(mel_config.log_min)
-        return mel
+        return mel, list(donors)
 
     @torch.inference_mode()
     def render(self, plan: Plan, seed: int, progress: Progress | None = None) -> list[Layer]:
@@ -157,14 +168,47 @@ class NeuralBackend:
             progress(0.0, "decoding the learned sound")
         mel_config = self.audio_vae.config.mel
         samples = round(plan.seconds * mel_config.sample_rate)
-        mel = self.log_mel(plan, seed)
+        mel, donors = self.decode_track(plan, seed)
         waveform, _ = normalise_loudness(self.vocoder(mel[None], length=samples)[0], mel_config.sample_rate)
         vocoder = "griffin-lim" if isinstance(self.vocoder, GriffinLim) else "trained vocoder"
         cues = [Cue("neural", s.start, s.end, f"audio VAE + {vocoder}", "AGPL-3.0-or-later (model output)",
                     "bd2music", self.source, trigger(s.panel), "learned sound")
                 for s in plan.segments]
+        cues += self.donor_cues(plan, donors)
         audio = waveform.clamp(-1.0, 1.0).float().cpu().numpy().astype(np.float32)
         return [Layer("neural", audio, mel_config.sample_rate, cues)]
+
+    def donor_cues(self, plan: Plan, donors: list[torch.Tensor | None]) -> list[Cue]:
+        """One cue per segment and donor clip (in the order its windows were drawn), when the credits are known."""
+        cues = []
+        for segment, drawn in zip(plan.segments, donors):
+            if drawn is None or not self.credits:
+                continue
+            for file, licence, author, source in dict.fromkeys(self.credits[i] for i in drawn.tolist()):
+                cues.append(Cue("neural", segment.start, segment.end, file, licence, author, source, DONOR,
+                                Path(file).parent.name))
+        return cues
+
+
+def donor_credits(folder: str | Path, shaper: LatentShaper) -> tuple[tuple[str, str, str, str], ...]:
+    """(file, licence, author, source) of each donor's clip, from the shaper folder's ``donors.json`` and
+    ``attribution.csv``; empty when the folder has neither (an older fit: the cue sheet then credits the model
+    alone). Files that do not match the tables are refused with one line."""
+    folder = Path(folder)
+    if not (folder / "donors.json").is_file():
+        return ()
+    try:
+        files = json.loads((folder / "donors.json").read_text())
+        with open(folder / "attribution.csv", newline="") as table:
+            rows = {row["file"]: (row["file"], row["license"], row["author"], row["source"])
+                    for row in csv.DictReader(table)}
+        credits = tuple(rows[file] for file in files)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"the latent shaper's donor credits in {folder} cannot be read: {error!r}") from None
+    if len(credits) != shaper.config.donors:
+        raise InputError(f"the latent shaper's donors.json lists {len(credits)} clips for "
+                         f"{shaper.config.donors} donors")
+    return credits
 
 
 def load_shaper(folder: str | Path | None, audio_vae: AudioVAE, plan_vae: AudioVAE | None = None

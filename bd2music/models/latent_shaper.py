@@ -136,17 +136,17 @@ class LatentShaper(PretrainedMixin, nn.Module):
         draw = torch.randint(self.config.neighbours, (len(latents),), generator=generator).to(nearest.device)
         return nearest[torch.arange(len(latents), device=nearest.device), draw]
 
-    def move(self, latents: torch.Tensor, seed: int, salt: int = 0) -> torch.Tensor:
-        """Window latents (windows, channels, frames) with their donors' motion and excursion (when keyed: the
-        donors' own windows, their motion scaled, in the decoding VAE's space); the same ``seed`` and ``salt`` (a
-        segment's index) give the same result."""
+    def move(self, latents: torch.Tensor, seed: int, salt: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(window latents (windows, channels, frames) with their donors' motion and excursion (when keyed: the
+        donors' own windows, their motion scaled, in the decoding VAE's space), each window's donor (windows,));
+        the same ``seed`` and ``salt`` (a segment's index) give the same result."""
         generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(salt))
         picked = self.donors(latents, generator)
         motion = self.config.motion * smoothed(self.donor_motion[picked], self.config.motion_smoothing)
         if self.keyed:
-            return self.donor_means[picked][..., None] + motion
+            return self.donor_means[picked][..., None] + motion, picked
         means = latents.mean(dim=2)
-        return latents + motion + self.config.excursion * (self.donor_means[picked] - means)[..., None]
+        return latents + motion + self.config.excursion * (self.donor_means[picked] - means)[..., None], picked
 
     def guard(self, latents: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor]
               ) -> tuple[torch.Tensor, torch.Tensor]:

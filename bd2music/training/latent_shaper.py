@@ -9,7 +9,8 @@ the list; the silence direction is the mean dense window latent minus the mean s
 ``sparse_share``), per channel. With ``plan_vae`` (the plan's audio VAE, when the sound is decoded by another one,
 ``audio_vae``) every window is also encoded by the plan's VAE, and the donors keep those channel means as their
 keys (a keyed shaper). Written to ``--out``: config.json + model.safetensors (tables), train_config.json,
-metrics.json (counts), attribution.csv (the clips the donors come from) and the card README.md.
+metrics.json (counts), attribution.csv (the clips the donors come from), donors.json (each donor's clip, in the
+tables' order: the neural sound credits the clips it decodes) and the card README.md.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def fit_latent_shaper(config: LatentShaperFitConfig, data_root: Path, out: Path,
     records = [{"name": items[i].name, "license": items[i].license, "author": items[i].author,
                 "source": items[i].source} for i in donors]
     write_attribution(records, out / "attribution.csv")
+    (out / "donors.json").write_text(json.dumps([items[owners[i]].name for i in kept], indent=0) + "\n")
     (out / "README.md").write_text(card(metrics, Counter(licence_family(r["license"]) for r in records), config))
     return metrics
 
@@ -141,7 +143,8 @@ The {metrics['clips']} training clips of `shared/data/sounds` (the held-out clip
 `tests/data/sounds_heldout.txt` are never read), {metrics['windows']} windows: {metrics['dense_windows']} dense,
 {metrics['sparse_windows']} sparse. The donors come from {metrics['donor_clips']} clips, listed with their
 licences and authors in `attribution.csv` (licence families: {licences}); their latents are derived from those
-recordings, so the attribution and share-alike terms of the listed clips apply.
+recordings, so the attribution and share-alike terms of the listed clips apply. `donors.json` names each donor's
+clip, so that the neural sound's cue sheet credits the clips whose windows a track draws.
 
 ## Metrics
 
