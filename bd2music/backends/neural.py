@@ -180,14 +180,11 @@ class NeuralBackend:
 
     def donor_cues(self, plan: Plan, donors: list[torch.Tensor | None]) -> list[Cue]:
         """One cue per segment and donor clip (in the order its windows were drawn), when the credits are known."""
-        cues = []
-        for segment, drawn in zip(plan.segments, donors):
-            if drawn is None or not self.credits:
-                continue
-            for file, licence, author, source in dict.fromkeys(self.credits[i] for i in drawn.tolist()):
-                cues.append(Cue("neural", segment.start, segment.end, file, licence, author, source, DONOR,
-                                Path(file).parent.name))
-        return cues
+        if not self.credits:
+            return []
+        return [Cue("neural", segment.start, segment.end, file, licence, author, source, DONOR, Path(file).parent.name)
+                for segment, drawn in zip(plan.segments, donors) if drawn is not None
+                for file, licence, author, source in dict.fromkeys(self.credits[i] for i in drawn.tolist())]
 
 
 def donor_credits(folder: str | Path, shaper: LatentShaper) -> tuple[tuple[str, str, str, str], ...]:
