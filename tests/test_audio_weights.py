@@ -16,7 +16,7 @@ from bd2music.audio.load import load_audio
 from bd2music.audio.mel import MEL, MelSpectrogram
 from bd2music.commands.reconstruct import sample_prior
 from bd2music.evaluation.audio import evaluate_vocoder
-from bd2music.evaluation.listening import frame_rate_buzz_db
+from bd2music.evaluation.listening import frame_rate_buzz_db, silent_or_clipped
 from bd2music.models import AudioVAE, Vocoder
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -148,6 +148,20 @@ def test_reconstruct_cli(tmp_path: Path, sound_clips: dict[str, Path]) -> None:
     prior, _ = sf.read(tmp_path / "out" / "prior_000.wav")
     assert len(prior) == 2 * MEL.sample_rate and np.abs(prior).max() > 1e-3
     assert main(["reconstruct", "--out", str(tmp_path / "none")]) == 2
+    assert main(["reconstruct", str(clip), "--vae", str(tmp_path / "in"), "--out", str(tmp_path / "none")]) == 2
+
+
+@torch.inference_mode()
+def test_the_neural_sounds_vae_prior_samples_are_neither_silent_nor_clipped(vocoder: Vocoder, tmp_path: Path) -> None:
+    """Issue 23's target for the audio VAE the neural sound decodes with (the pipeline's ``neural_vae``), on 8 of
+    its 48 draws, through the CLI's ``--vae``."""
+    components = json.loads((WEIGHTS / "pipeline.json").read_text())["components"]
+    folder = WEIGHTS / components.get("neural_vae", "audio_vae")
+    assert main(["reconstruct", "--prior", "8", "--vae", str(folder), "--out", str(tmp_path)]) == 0
+    for path in sorted(tmp_path.glob("prior_*.wav")):
+        audio, rate = sf.read(path)
+        assert rate == MEL.sample_rate and len(audio) == 4 * rate and silent_or_clipped(audio) is None, path.name
+    assert len(list(tmp_path.glob("prior_*.wav"))) == 8
 
 
 def test_model_cards_state_data_licences_and_metrics() -> None:

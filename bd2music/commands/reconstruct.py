@@ -3,6 +3,7 @@
     bd2music reconstruct clip.wav sounds/ --out runs/heard            # <name>.wav per clip, same length as the input
     bd2music reconstruct --prior 8 --seconds 4 --out runs/prior        # prior_000.wav ... from the latent prior
     bd2music reconstruct clip.wav --out runs/gl --vocoder griffin-lim  # the baseline vocoder instead of the trained one
+    bd2music reconstruct clip.wav --out runs/p4 --vae weights/audio_vae_pitch4  # the VAE the neural sound decodes with
 
 Each clip is loaded at the model's rate (mono), turned into the project log-mel, encoded to posterior means window
 by window, decoded with cross-faded windows and vocoded to exactly the input's number of samples. Prior samples are
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each prior clip (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default 0)")
     parser.add_argument("--weights", help="folder or Hub repo holding audio_vae/ and vocoder/ (default weights/)")
+    parser.add_argument("--vae", help="folder of another audio VAE (default: the weights' audio_vae/)")
     parser.add_argument("--vocoder", choices=VOCODERS, default="neural", help="trained vocoder or Griffin-Lim")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
 
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("nothing to do: give clips or folders, or --prior N")
     if args.prior < 0 or not 0.5 <= args.seconds <= 60:
         raise InputError("--prior must be >= 0 and --seconds between 0.5 and 60")
-    vae = AudioVAE.from_pretrained(args.weights, device=args.device)
+    vae = AudioVAE.from_pretrained(args.vae or args.weights, device=args.device)
     vocoder = load_vocoder(args.vocoder, args.weights, device=args.device)
     mel = MelSpectrogram(vae.config.mel).to(args.device)
     clips = find_audio(args.inputs)
