@@ -78,6 +78,13 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def neural_vae_folder() -> Path:
+    """The shipped audio VAE the neural sound decodes with: the pipeline's ``neural_vae``, else its ``audio_vae``."""
+    components = json.loads((REPO / "weights" / "pipeline.json").read_text())["components"]
+    return REPO / "weights" / components.get("neural_vae", "audio_vae")
+
+
+@pytest.fixture(scope="session")
 def chromium() -> str:
     """The system Chromium (``$BD2MUSIC_CHROMIUM`` or the first on PATH; .ci/run installs Debian's); skips the
     browser test when there is none (a system package, which the README's pip command does not install), fails

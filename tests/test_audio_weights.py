@@ -152,12 +152,11 @@ def test_reconstruct_cli(tmp_path: Path, sound_clips: dict[str, Path]) -> None:
 
 
 @torch.inference_mode()
-def test_the_neural_sounds_vae_prior_samples_are_neither_silent_nor_clipped(vocoder: Vocoder, tmp_path: Path) -> None:
+def test_the_neural_sounds_vae_prior_samples_are_neither_silent_nor_clipped(neural_vae_folder: Path,
+                                                                            tmp_path: Path) -> None:
     """Issue 23's target for the audio VAE the neural sound decodes with (the pipeline's ``neural_vae``), on 8 of
     its 48 draws, through the CLI's ``--vae``."""
-    components = json.loads((WEIGHTS / "pipeline.json").read_text())["components"]
-    folder = WEIGHTS / components.get("neural_vae", "audio_vae")
-    assert main(["reconstruct", "--prior", "8", "--vae", str(folder), "--out", str(tmp_path)]) == 0
+    assert main(["reconstruct", "--prior", "8", "--vae", str(neural_vae_folder), "--out", str(tmp_path)]) == 0
     for path in sorted(tmp_path.glob("prior_*.wav")):
         audio, rate = sf.read(path)
         assert rate == MEL.sample_rate and len(audio) == 4 * rate and silent_or_clipped(audio) is None, path.name

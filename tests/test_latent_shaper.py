@@ -180,11 +180,10 @@ def test_load_shaper_checks_the_latent_shape(tmp_path):
         assert load_shaper(tmp_path / "absent", vae) is None
 
 
-def test_shipped_shaper_lifts_the_decoders_silence():
+def test_shipped_shaper_lifts_the_decoders_silence(neural_vae_folder):
     """The mean sparse real window (donors' mean minus the silence direction) decodes mostly quiet with the audio
     VAE the neural sound decodes with; the guard brings it under the quiet share it allows."""
-    components = json.loads((WEIGHTS_DIR / "pipeline.json").read_text())["components"]
-    vae = AudioVAE.from_pretrained(WEIGHTS_DIR / components.get("neural_vae", "audio_vae"))
+    vae = AudioVAE.from_pretrained(neural_vae_folder)
     shaper = LatentShaper.from_pretrained()
     assert tuple(shaper.config.latent_shape) == tuple(vae.config.latent_shape)
     frames = vae.config.latent_shape[1]
