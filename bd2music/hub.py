@@ -65,7 +65,7 @@ def resolve_component(component: str, path_or_repo: str | Path | None = None, re
         local = Path(path_or_repo)
         if local.exists():
             candidates = [local, local / component]
-        elif isinstance(path_or_repo, str) and path_or_repo.count("/") == 1 and not path_or_repo.startswith("."):
+        elif isinstance(path_or_repo, str) and path_or_repo.count("/") == 1 and not path_or_repo.startswith((".", "/")):
             try:
                 snapshot = _snapshot(path_or_repo, revision, [f"{component}/*.json", f"{component}/*.safetensors"])
             except Exception as error:  # offline, unreachable, unknown repo or revision

@@ -168,6 +168,8 @@ def test_from_pretrained_resolves_a_hub_repo_folder(tmp_path: Path, monkeypatch:
     assert asked == {"repo": "owner/bd2music", "revision": "a" * 40,
                      "patterns": ["vocoder/*.json", "vocoder/*.safetensors"]}
     assert loaded.config == model.config
+    with pytest.raises(InputError, match="weights not found: /missing"):  # an absolute path is never a repo id
+        Vocoder.from_pretrained("/missing")
 
 
 def test_inference_never_imports_training() -> None:
