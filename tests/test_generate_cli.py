@@ -112,6 +112,8 @@ def test_evaluation_report_format(tmp_path: Path, data_dir: Path, sound_rows: li
     assert report["pulse_heard"]["tempo_share"] in (0, 1 / 3, 2 / 3, 1)
     assert 0 <= report["pulse_heard"]["onset_rate_median_gap"] < 1
     assert report["sound"] == "neural" and 0.0 <= report["listening"]["realism_c2st"] <= 1.0
+    spread = report["listening"]["realism_c2st_round_trip_spread"]
+    assert spread["seeds"] == 20 and 0.0 <= spread["min"] <= spread["mean"] <= spread["max"] <= 1.0
     assert report["listening"]["page_distinctness_db"] > 0 and len(report["listening"]["links"]) == 4
     metrics = decoded_metrics(report)  # one row of the decoded-audio ablation table
     assert metrics["frechet"] == report["frechet"]["trained"] and metrics["silent_or_clipped"] == 0

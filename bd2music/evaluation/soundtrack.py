@@ -136,8 +136,8 @@ def listening_report(tracks: Sequence[np.ndarray], real: Sequence[np.ndarray], r
                      features: Sequence[dict], made_at: int | None = None) -> dict:
     """``bd2music.evaluation.listening`` on the tracks (at ``rate``, made at ``made_at``, default ``rate``) against
     the real clips (at the analysis rate): realism (and, as a diagnostic, with the tracks taking the real clips'
-    resampling round trip too: ``listening.realism_c2st``'s ``round_trip_generated``; and its spread over seeds,
-    ``listening.c2st_spread``: one seed's figure on 20 tracks moves by a few tracks), buzz at the neural
+    resampling round trip too: ``listening.realism_c2st``'s ``round_trip_generated``; and both figures' spread over
+    seeds, ``listening.c2st_spread``: one seed's figure on 20 tracks moves by a few tracks), buzz at the neural
     vocoder's frame rate, staticness, page distinctness and the structure links on the audio, with their ceilings
     on these pages."""
     made_at = made_at or rate
@@ -149,6 +149,7 @@ def listening_report(tracks: Sequence[np.ndarray], real: Sequence[np.ndarray], r
         "realism_c2st": listening.c2st_accuracy(rows, real_rows),
         "realism_c2st_spread": listening.c2st_spread(rows, real_rows),
         "realism_c2st_round_trip": listening.c2st_accuracy(round_trip_rows, real_rows),
+        "realism_c2st_round_trip_spread": listening.c2st_spread(round_trip_rows, real_rows),
         "buzz_db_median": float(np.median([listening.frame_rate_buzz_db(t, rate, rate / MEL.frames_per_second)
                                            for t in tracks])),
         "staticness_median": float(np.median([listening.staticness(t, rate) for t in tracks])),
