@@ -66,13 +66,16 @@ def downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any PIL mode to RGB: transparency composited on white, 16-bit and float scaled to 8 bits."""
+    """Convert any PIL mode to RGB: transparency composited on white, 16-bit and float scaled to 8 bits (floats
+    within 0-1 read as the unit range, as float images are usually stored)."""
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
         if image.mode.startswith("I;16"):
             values = values / 257.0
+        elif image.mode == "F" and values.size and values.min() >= 0 and values.max() <= 1:
+            values = values * 255.0
         elif values.size and (values.max() > 255 or values.min() < 0):
             low, high = float(values.min()), float(values.max())
             values = (values - low) * (255.0 / max(high - low, 1e-12))

@@ -86,6 +86,8 @@ def test_zero_samples_nan_and_inf_are_refused() -> None:
     refused((np.zeros(0, np.float32), 16_000), "no samples")
     refused(encode(np.array([0.0, np.nan, 0.1], np.float32), 16_000, "WAV", "FLOAT"), "NaN or infinite")
     refused((np.array([0.0, np.inf], np.float32), 16_000), "NaN or infinite")
+    refused(encode(np.full((1, 1), 0.5, np.float32), 16_000, "WAV"), "0.1 ms long, under the 50 ms")  # one sample
+    assert load_audio((np.full(800, 0.5, np.float32), 16_000)).duration_s == pytest.approx(0.05)
 
 
 def test_too_long_is_refused_from_the_header(monkeypatch: pytest.MonkeyPatch) -> None:

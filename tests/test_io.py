@@ -58,6 +58,8 @@ def test_gif_first_frame() -> None:
         ("CMYK", (0, 255, 255, 0), (255, 0, 0)),
         ("I;16", 65535, (255, 255, 255)),
         ("I;16", 32896, (128, 128, 128)),
+        ("F", 0.5, (128, 128, 128)),  # a float page in the unit range
+        ("F", 200.0, (200, 200, 200)),  # a float page in 8-bit units
     ],
 )
 def test_every_mode_to_rgb(mode: str, value, expected: tuple[int, int, int]) -> None:

@@ -79,6 +79,13 @@ def write_fake_fsd50k(root: Path) -> None:
     (root / "FSD50K.metadata" / "dev_clips_info_FSD50K.json").write_text(json.dumps(info))
 
 
+def test_a_manifest_without_a_needed_column_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "manifest.csv").write_text("file,category,licence\nclip.wav,foley,CC0\n")
+    with pytest.raises(InputError, match=r"no label, source, source_path, license, author column") as error:
+        load_sounds(tmp_path)
+    assert "\n" not in str(error.value)
+
+
 def test_fsd50k_layout_loads_with_its_own_split(tmp_path: Path) -> None:
     root = tmp_path / "FSD50K"
     write_fake_fsd50k(root)

@@ -21,6 +21,7 @@ from bd2music.io import open_source
 ANALYSIS_SAMPLE_RATE = 16_000  # Hz: every clip is analysed (and modelled) at this rate
 MAX_DURATION_S = 600.0  # longer inputs are refused; checked from the file header before decoding
 MIN_SAMPLE_RATE = 4_000  # Hz: a slower recording holds too little of the spectrum (below 2 kHz) to describe
+MIN_DURATION_S = 0.05  # shorter inputs hold no sound a listener could name (nor one analysis frame) and are refused
 SILENCE_DBFS = -60.0  # a clip whose peak is at or below this level is flagged silent (still analysed)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")  # picked up in folders
 
@@ -90,7 +91,8 @@ def load_audio(
     """Decode a path, file bytes or ``(array, sample_rate)`` into a mono float32 :class:`Clip` at ``sample_rate``.
 
     Raises :class:`InputError` (one-line message) for a missing, empty or non-audio file, a corrupt stream,
-    zero samples, NaN or infinite samples, a sample rate under ``MIN_SAMPLE_RATE`` and audio longer than
+    zero samples, NaN or infinite samples, a sample rate under ``MIN_SAMPLE_RATE``, audio shorter than
+    ``MIN_DURATION_S`` and audio longer than
     ``max_duration_s`` (refused from the header before decoding when the format has one). Silent clips
     (peak <= ``SILENCE_DBFS``) are returned, flagged.
     """
@@ -111,6 +113,9 @@ def load_audio(
         raise InputError(f"{name}: the audio contains no samples")
     if not np.isfinite(frames).all():
         raise InputError(f"{name}: the audio contains NaN or infinite samples")
+    if len(frames) < MIN_DURATION_S * rate:
+        raise InputError(f"{name}: audio is {len(frames) / rate * 1000:.1f} ms long, under the "
+                         f"{MIN_DURATION_S * 1000:g} ms a sound needs")
     mono = frames.mean(axis=1, dtype=np.float32)
     if rate != sample_rate:
         mono = librosa.resample(mono, orig_sr=int(rate), target_sr=sample_rate, res_type="soxr_hq")
@@ -124,11 +129,15 @@ PEAK_LIMIT = 10 ** (-1 / 20)  # -1 dBFS: written tracks are scaled down to this 
 
 def write_wav(path: str | Path, samples, sample_rate: int) -> None:
     """16-bit PCM WAV of ``samples``, mono (samples,) or (channels, samples) (array or tensor, full scale 1),
-    scaled to -1 dBFS only if it would clip."""
+    scaled to -1 dBFS only if it would clip; one InputError line when the file cannot be written."""
     samples = samples.detach().float().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples, np.float32)
     samples = samples.T if samples.ndim == 2 else samples  # soundfile writes (frames, channels)
     peak = float(np.abs(samples).max(initial=0.0))
     if peak > PEAK_LIMIT:
         samples = samples * (PEAK_LIMIT / peak)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), samples, sample_rate, subtype="PCM_16")
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), samples, sample_rate, subtype="PCM_16")
+    except (OSError, RuntimeError) as error:  # soundfile's errors are RuntimeErrors
+        detail = getattr(error, "strerror", None) or " ".join(str(error).split())[:200]
+        raise InputError(f"{path}: cannot write the WAV ({detail})") from None

@@ -42,6 +42,7 @@ from bd2music.models.audio_vae import tile_starts
 
 HELDOUT_FRACTION = 0.1
 CACHE_VERSION = 1
+MANIFEST_COLUMNS = ("file", "category", "label", "source", "source_path", "license", "author")  # what load_sounds reads
 WINDOW_SUFFIX = re.compile(r" \[[^]]*\]$")  # "track.ogg [10.0s-20.0s]": the window cut from a source file
 FSD50K_NONFREE = ("by-nc", "sampling+")  # licence URL parts dropped by default
 FSD50K_CATEGORIES = {  # coarse category of an FSD50K clip: the first entry one of its labels is in (else foley)
@@ -87,7 +88,10 @@ def load_sounds(root: str | Path) -> list[SoundItem]:
     if not manifest.is_file():
         raise InputError(f"no manifest.csv in {root}")
     with open(manifest, newline="") as file:
-        rows = list(csv.DictReader(file))
+        reader = csv.DictReader(file)
+        rows = list(reader)
+    if missing := [column for column in MANIFEST_COLUMNS if column not in (reader.fieldnames or ())]:
+        raise InputError(f"{manifest}: no {', '.join(missing)} column (expected {', '.join(MANIFEST_COLUMNS)})")
     items = [
         SoundItem(
             root / row["file"],
