@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; bad input ends with a one-line message on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:  # every command's --device, checked before any model loads
+            from bd2music.audio.torch_descriptors import check_device
+
+            check_device(args.device)
         return importlib.import_module(args.module).run(args)
     except InputError as error:
         print(f"bd2music {args.command}: error: {error}", file=sys.stderr)

@@ -61,24 +61,46 @@ def resolve_component(component: str, path_or_repo: str | Path | None = None, re
     candidates: list[Path]
     if path_or_repo is None:
         candidates = [WEIGHTS_DIR / component]
+    elif check_weights(path_or_repo):
+        try:
+            snapshot = _snapshot(str(path_or_repo), revision, [f"{component}/*.json", f"{component}/*.safetensors"])
+        except Exception as error:  # offline, unreachable, unknown repo or revision
+            raise InputError(
+                f"could not fetch {component} weights from {path_or_repo}@{revision}: {type(error).__name__}"
+            ) from None
+        candidates = [snapshot / component]
     else:
-        local = Path(path_or_repo)
-        if local.exists():
-            candidates = [local, local / component]
-        elif isinstance(path_or_repo, str) and path_or_repo.count("/") == 1 and not path_or_repo.startswith((".", "/")):
-            try:
-                snapshot = _snapshot(path_or_repo, revision, [f"{component}/*.json", f"{component}/*.safetensors"])
-            except Exception as error:  # offline, unreachable, unknown repo or revision
-                raise InputError(
-                    f"could not fetch {component} weights from {path_or_repo}@{revision}: {type(error).__name__}"
-                ) from None
-            candidates = [snapshot / component]
-        else:
-            raise InputError(f"weights not found: {path_or_repo}")
+        candidates = [Path(path_or_repo), Path(path_or_repo) / component]
     for folder in candidates:
         if all((folder / name).is_file() for name in WEIGHT_FILES):
             return folder
     raise InputError(f"no {component} weights (config.json + model.safetensors) in {candidates[0]}")
+
+
+def check_weights(path_or_repo: str | Path) -> bool:
+    """Whether ``path_or_repo`` names a Hub repo (``owner/name``, not a local path) rather than an existing local
+    folder; InputError when it is neither, before anything loads from it."""
+    if Path(path_or_repo).exists():
+        return False
+    if isinstance(path_or_repo, str) and path_or_repo.count("/") == 1 and not path_or_repo.startswith((".", "/")):
+        return True
+    raise InputError(f"weights not found: {path_or_repo}")
+
+
+def read_weights(folder: Path) -> tuple[dict, dict]:
+    """(``config.json`` as a dict, the tensors of ``model.safetensors``) of a component folder; one InputError line
+    when either cannot be read."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        if not isinstance(config, dict):
+            raise ValueError("config.json does not hold an object")
+        return config, load_file(str(folder / "model.safetensors"))
+    except (OSError, ValueError, SafetensorError) as error:
+        detail = " ".join(str(error).split())[:200]
+        raise InputError(f"{folder}: the weights are corrupt ({type(error).__name__}: {detail})") from None
 
 
 def load_hub_config(path: Path = HUB_CONFIG) -> HubConfig | None:

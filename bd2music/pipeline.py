@@ -30,7 +30,7 @@ from bd2music.backends import Layer, backend_class, bed_of, check_name, settings
 from bd2music.draw.bank_pitch import TABLE as BANK_PITCHES
 from bd2music.errors import InputError, usable
 from bd2music.inputs import prompt as check_prompt
-from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR
+from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR, check_weights
 from bd2music.io import PageSource, load_page
 from bd2music.master import MasterConfig, Mastered, master
 from bd2music.models.audio_text import AudioTextModel
@@ -218,6 +218,8 @@ class Pipeline:
         without a planner folder uncalibrated targets (each with a warning)."""
         from bd2music.vision.yolo import YoloDetector
 
+        if path_or_repo is not None:
+            check_weights(path_or_repo)  # a missing folder is refused before any component falls back
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         folder = Path(path_or_repo) if path_or_repo is not None and Path(path_or_repo).exists() else WEIGHTS_DIR
         index = PipelineIndex.load(folder)

@@ -37,7 +37,7 @@ def test_cli_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
         shutil.copy(EXAMPLES / name, pages / name)
     (pages / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "out.json"
-    assert main(["analyze", str(pages), "--json", str(out), "--overlay", str(tmp_path / "overlay")]) == 0
+    assert main(["analyze", str(pages), "--json", str(out), "--overlay", str(tmp_path / "overlay")]) == 1  # skipped one
     assert "broken.png" in capsys.readouterr().err
     result = json.loads(out.read_text())
     assert list(result) == ["pages"] and len(result["pages"]) == 2

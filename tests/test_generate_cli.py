@@ -80,6 +80,17 @@ def test_bad_length_exits_2_missing_page_exits_1(tmp_path: Path, capsys: pytest.
     assert not list(tmp_path.glob("*.wav"))
 
 
+def test_a_page_that_cannot_be_written_is_skipped_and_the_rest_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture, one_torch_thread
+) -> None:
+    out = tmp_path / "out"
+    (out / f"{Path(PAGES[0]).stem}.wav").mkdir(parents=True)  # where the first page's track would go
+    assert generate(*(str(EXAMPLES / name) for name in PAGES), "--out", str(out), "--seconds", "1") == 1
+    err = capsys.readouterr().err
+    assert f"skipped: {out / Path(PAGES[0]).stem}.wav: cannot write the WAV" in err and "Traceback" not in err
+    assert (out / f"{Path(PAGES[1]).stem}.wav").is_file() and (out / f"{Path(PAGES[1]).stem}.json").is_file()
+
+
 def test_natural_order() -> None:
     assert sorted(["p10.jpg", "p2.jpg", "P1.jpg"], key=natural_key) == ["P1.jpg", "p2.jpg", "p10.jpg"]
 

@@ -123,13 +123,15 @@ def _banks(config: FrameConfig, device: str) -> _Banks:
 def check_device(device: str) -> None:
     """Raise :class:`InputError` unless ``device`` is ``cpu`` or an available CUDA device."""
     try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        kind = None
-    if kind not in ("cpu", "cuda"):
-        raise InputError(f"unknown device {device!r}, expected cpu or cuda")
-    if kind == "cuda" and not torch.cuda.is_available():
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {device!r}, expected cpu, cuda or cuda:N")
+    if parsed.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {device!r} was requested but no CUDA GPU is available")
+    if parsed.type == "cuda" and (parsed.index or 0) >= torch.cuda.device_count():
+        raise InputError(f"device {device!r} was requested but this machine has {torch.cuda.device_count()} GPU(s)")
 
 
 def _divide(x: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:

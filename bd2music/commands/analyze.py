@@ -1,5 +1,6 @@
 """``bd2music analyze``: panels, balloons (with their lettering read), reading order and visual features of pages,
-as one JSON file."""
+as one JSON file. An unreadable page is reported in one line and skipped; exit code 0 when every page was
+analysed, 1 when some were skipped (the others are still written), 2 for bad parameters."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from bd2music.commands.outputs import output_file, output_folder
 from bd2music.errors import InputError
 from bd2music.io import IMAGE_SUFFIXES, expand_inputs, load_page
 from bd2music.vision.detect import DETECTORS
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     files = expand_inputs(args.inputs, IMAGE_SUFFIXES)
     if not files:
         raise InputError("no page images found in " + ", ".join(map(str, args.inputs)))
+    output_file(args.json, "--json")
+    if args.overlay is not None:
+        output_folder(args.overlay, "--overlay")
     detector = load_detector(args.detector, args.weights)
     reader = TextReader() if args.text else None
     if args.overlay is not None:
@@ -56,4 +61,4 @@ def run(args: argparse.Namespace) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"pages": pages}, indent=1) + "\n")
     print(f"{len(pages)} page(s) analysed with {detector.name}, {failed} skipped → {args.json}")
-    return 0 if pages else 1
+    return 1 if failed else 0

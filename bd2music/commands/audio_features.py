@@ -11,7 +11,7 @@ Folders are searched recursively for ``AUDIO_SUFFIXES`` files; files named direc
 
 NAME is the file's path inside the folder it was found in, or its file name when given directly.
 A file that cannot be read is reported on stderr in one line and skipped; the others are still processed.
-Exit code: 0 when at least one clip was processed, 1 when none could be, 2 for bad parameters
+Exit code: 0 when every clip was processed, 1 when some could not be (the rest are still written), 2 for bad parameters
 (unknown device, --device cuda without a GPU, --batch-size below 1, no audio file found).
 """
 
@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from bd2music.audio.descriptors import BACKENDS, ClipDescriptors, check_backend, compute_descriptors, summary_columns
 from bd2music.audio.load import AUDIO_SUFFIXES, load_audio
+from bd2music.commands.outputs import output_folder
 from bd2music.errors import InputError
 
 
@@ -74,16 +75,14 @@ def _write_outputs(result: ClipDescriptors, name: str, out: Path, plots: bool) -
 
 
 def run(args: argparse.Namespace) -> int:
-    """Analyse every file, skipping unreadable ones; exit code 1 when no clip at all could be processed."""
+    """Analyse every file, skipping unreadable ones; exit code 1 when some clip could not be processed."""
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     check_backend(args.backend, args.device)
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"--out {args.out} is a file, expected a folder")
     files = find_audio(args.inputs)
     if not files:
         raise InputError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(map(str, args.inputs))}")
-    args.out.mkdir(parents=True, exist_ok=True)
+    output_folder(args.out).mkdir(parents=True, exist_ok=True)
     columns = summary_columns()
     processed = 0
     with open(args.out / "features.csv", "w", newline="") as table, tqdm(total=len(files), unit="clip") as progress:
@@ -109,4 +108,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"bd2music audio-features: none of the {len(files)} files could be processed", file=sys.stderr)
         return 1
     print(f"{processed} of {len(files)} clips analysed: {args.out / 'features.csv'}", file=sys.stderr)
-    return 0
+    return 1 if processed < len(files) else 0

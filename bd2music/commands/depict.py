@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from bd2music.commands.outputs import output_folder
 from bd2music.errors import InputError
 
 
@@ -40,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     clips = find_audio(args.inputs)
     if not clips:
         raise InputError("no audio files found in " + ", ".join(map(str, args.inputs)))
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"--out {args.out} is a file, expected a folder")
+    output_folder(args.out)
     depict = DepictPipeline.from_pretrained(args.weights, args.revision, device=args.device)
     depict.check_inputs(args.seed)
     written = failed = 0

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bd2music.commands.outputs import output_folder
 from bd2music.draw.plan import SECONDS_RANGE
 from bd2music.draw.reading import METHODS
 from bd2music.draw.render import SOUNDS
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     files = expand_inputs(args.inputs, IMAGE_SUFFIXES)
     if not files:
         raise InputError("no drawings found in " + ", ".join(map(str, args.inputs)))
+    output_folder(args.out)
     pipeline = DrawPipeline.from_pretrained(args.weights, args.bank)
     pipeline.check_inputs(args.sound, args.reading, args.seconds)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -41,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
     for path in files:
         try:
             result = pipeline(path, args.sound, args.reading, args.seconds)
+            write_track(args.out, path.stem, result.audio, result.sample_rate, result.to_dict(), score=result.score)
         except InputError as error:  # the loader's messages name the file; the reading's are about any drawing
             message = str(error) if str(error).startswith(path.name) else f"{path.name}: {error}"
             print(f"skipped: {message}", file=sys.stderr)
             failed += 1
             continue
-        write_track(args.out, path.stem, result.audio, result.sample_rate, result.to_dict(), score=result.score)
         written += 1
     print(f"{written} drawing sound(s) written to {args.out}, {failed} skipped")
     return 1 if failed else 0

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bd2music.commands.outputs import output_file
 from bd2music.errors import InputError
 
 
@@ -18,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pages", type=Path, required=True, metavar="DIR", help="eval_pages-style folder or images")
     parser.add_argument("--sounds", type=Path, required=True, metavar="DIR", help="real clips (searched recursively)")
     parser.add_argument("--json", type=Path, required=True, metavar="OUT.json", help="where to write the report")
-    parser.add_argument("--limit", type=int, help="only the first N pages (sorted)")
+    parser.add_argument("--limit", type=int, help="only the first N pages (sorted; at least 3)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each generated track")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every page")
     parser.add_argument("--sound", default="neural", help="the sound to evaluate (scene, neural, ...)")
@@ -30,21 +31,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bd2music.evaluation.soundtrack import evaluate_soundtracks, page_files, sound_files
+    from bd2music.evaluation.soundtrack import evaluate_soundtracks, page_files, real_clips, sound_files
     from bd2music.models.mapper import LatentMapper
     from bd2music.pipeline import Pipeline, check_seconds
 
     check_seconds(args.seconds)
+    if args.limit is not None and args.limit < 3:
+        raise InputError(f"--limit must be at least 3 (pages to rank), got {args.limit}")
     for folder in (args.pages, args.sounds):
         if not folder.is_dir():
             raise InputError(f"{folder}: not a folder")
+    output_file(args.json, "--json")
     pages = page_files(args.pages)[: args.limit]
+    if len(pages) < 3:
+        raise InputError(f"{args.pages}: need at least 3 page images, found {len(pages)}")
+    real = real_clips(sound_files(args.sounds))  # read (and any unreadable clip reported) before the pages render
     pipeline = Pipeline.from_pretrained(args.weights, device=args.device)
     if args.mapper is not None:
         pipeline.mapper = LatentMapper.from_pretrained(args.mapper, device=pipeline.device)
     pipeline.check_inputs(args.seconds, args.seed, args.sound, "yolo")
-    report = evaluate_soundtracks(pipeline, pages, sound_files(args.sounds), args.seconds, args.seed, args.pulse,
-                                  args.sound)
+    report = evaluate_soundtracks(pipeline, pages, real, args.seconds, args.seed, args.pulse, args.sound)
     report["weights"] = pipeline.weights
     report["mapper"] = str(args.mapper or pipeline.weights)
     args.json.parent.mkdir(parents=True, exist_ok=True)

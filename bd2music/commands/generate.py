@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from bd2music.commands.outputs import output_folder
 from bd2music.errors import InputError
 from bd2music.io import IMAGE_SUFFIXES, PageSource, expand_inputs
 from bd2music.music.score import Score
@@ -105,13 +106,16 @@ def write_track(out: Path, stem: str, audio, sample_rate: int, record: dict, ste
     ``out/<stem>.mid`` (and ``.musicxml``), and ``out/<stem>.json``."""
     from bd2music.audio.load import write_wav
 
-    write_wav(out / f"{stem}.wav", audio, sample_rate)
-    for layer, samples in (stems or {}).items():
-        write_wav(out / f"{stem}.{layer}.wav", samples, sample_rate)
-    files = {"wav": f"{stem}.wav"}
-    if score is not None:
-        files |= {kind: path.name for kind, path in score.write(out / stem, musicxml=musicxml).items()}
-    (out / f"{stem}.json").write_text(json.dumps(record | files, indent=1) + "\n")
+    try:
+        write_wav(out / f"{stem}.wav", audio, sample_rate)
+        for layer, samples in (stems or {}).items():
+            write_wav(out / f"{stem}.{layer}.wav", samples, sample_rate)
+        files = {"wav": f"{stem}.wav"}
+        if score is not None:
+            files |= {kind: path.name for kind, path in score.write(out / stem, musicxml=musicxml).items()}
+        (out / f"{stem}.json").write_text(json.dumps(record | files, indent=1) + "\n")
+    except OSError as error:
+        raise InputError(f"{stem}: cannot write its files in {out} ({error.strerror or error})") from None
 
 
 def write_album(out: Path, album: str, tracks: list[tuple[str, object, Score | None]], sample_rate: int,
@@ -159,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
     if not jobs:
         raise InputError("no pages found in " + ", ".join(map(str, args.inputs)))
+    output_folder(args.out)
     pipeline = Pipeline.from_pretrained(args.weights, args.revision, device=args.device, bank=args.bank)
     pipeline.check_inputs(args.seconds, args.seed, args.sound, args.detector)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -169,16 +174,20 @@ def run(args: argparse.Namespace) -> int:
             page = load_page(job.read(), job.name)
             result = pipeline(page, args.seconds, args.seed, args.per_panel, args.rtl, args.detector, args.sound,
                               pulse=args.pulse, stems=args.stems, text=args.text)
+            write_track(args.out, job.stem, result.audio, result.sample_rate, result.to_dict(), result.mastered.stems,
+                        result.score, args.musicxml)
         except InputError as error:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1
             continue
-        write_track(args.out, job.stem, result.audio, result.sample_rate, result.to_dict(), result.mastered.stems,
-                    result.score, args.musicxml)
         settings, sample_rate, written = result.settings, result.sample_rate, written + 1
         if job.album is not None:
             albums.setdefault(job.album, []).append((job.stem, result.audio, result.score))
     for album, tracks in albums.items():
-        write_album(args.out, album, tracks, sample_rate, settings, args.musicxml)
+        try:
+            write_album(args.out, album, tracks, sample_rate, settings, args.musicxml)
+        except InputError as error:
+            print(f"skipped: {error}", file=sys.stderr)
+            failed += 1
     print(f"{written} page track(s) and {len(albums)} album track(s) written to {args.out}, {failed} skipped")
     return 1 if failed else 0

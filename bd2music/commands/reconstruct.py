@@ -24,15 +24,19 @@ from tqdm import tqdm
 from bd2music.audio.load import load_audio, write_wav
 from bd2music.audio.mel import MelSpectrogram
 from bd2music.commands.audio_features import find_audio
+from bd2music.commands.outputs import output_folder
 from bd2music.errors import InputError
 from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
 from bd2music.models.vocoder import VOCODERS, load_vocoder
+
+MAX_PRIOR = 1000  # prior samples one call may write
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
     parser.add_argument("inputs", nargs="*", type=Path, metavar="CLIP_OR_DIR", help="sound files or folders")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    parser.add_argument("--prior", type=int, default=0, metavar="N", help="also write N clips decoded from the prior")
+    parser.add_argument("--prior", type=int, default=0, metavar="N",
+                        help=f"also write N clips decoded from the prior (0-{MAX_PRIOR})")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each prior clip (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default 0)")
     parser.add_argument("--weights", help="folder or Hub repo holding audio_vae/ and vocoder/ (default weights/)")
@@ -65,25 +69,28 @@ def sample_prior(vae: AudioVAE, vocoder: torch.nn.Module, seconds: float, genera
 
 def run(args: argparse.Namespace) -> int:
     """Reconstruct every clip and draw the prior samples; unreadable clips are reported and skipped."""
-    if not args.inputs and args.prior <= 0:
+    from bd2music.pipeline import check_seed
+
+    if not 0 <= args.prior <= MAX_PRIOR or not 0.5 <= args.seconds <= 60:
+        raise InputError(f"--prior must be between 0 and {MAX_PRIOR} and --seconds between 0.5 and 60")
+    if not args.inputs and args.prior == 0:
         raise InputError("nothing to do: give clips or folders, or --prior N")
-    if args.prior < 0 or not 0.5 <= args.seconds <= 60:
-        raise InputError("--prior must be >= 0 and --seconds between 0.5 and 60")
-    vae = AudioVAE.from_pretrained(args.vae or args.weights, device=args.device)
-    vocoder = load_vocoder(args.vocoder, args.weights, device=args.device)
-    mel = MelSpectrogram(vae.config.mel).to(args.device)
+    check_seed(args.seed)
     clips = find_audio(args.inputs)
     if args.inputs and not clips:
         raise InputError("no audio file found in the given inputs")
+    output_folder(args.out)
+    vae = AudioVAE.from_pretrained(args.vae or args.weights, device=args.device)
+    vocoder = load_vocoder(args.vocoder, args.weights, device=args.device)
+    mel = MelSpectrogram(vae.config.mel).to(args.device)
     failed = 0
     for path, name in tqdm(clips, desc="reconstruct", unit="clip", disable=not clips):
         try:
             waveform = reconstruct_clip(path, mel, vae, vocoder, args.device)
+            write_wav(args.out / Path(name).with_suffix(".wav"), waveform, vae.sample_rate)
         except InputError as error:
             print(f"skipped: {error}", file=sys.stderr)
             failed += 1
-            continue
-        write_wav(args.out / Path(name).with_suffix(".wav"), waveform, vae.sample_rate)
     generator = torch.Generator().manual_seed(args.seed)
     for index in tqdm(range(args.prior), desc="prior", unit="clip", disable=args.prior == 0):
         write_wav(args.out / f"prior_{index:03d}.wav", sample_prior(vae, vocoder, args.seconds, generator), vae.sample_rate)

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bd2music.commands.outputs import output_folder
 from bd2music.inputs import prompt as check_prompt
 from bd2music.text_to_audio import slug
 
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     if args.steps is not None:
         check_sampling("ddim", args.steps, 1.0)
+    output_folder(args.out)
     pipeline = Pipeline.from_pretrained(args.weights, args.revision, device=args.device)
     result = pipeline.text_to_audio(prompt, seconds=args.seconds, seed=args.seed, steps=args.steps)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ For every page the pipeline generates a track (one seed for all pages, so differ
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,17 +198,29 @@ def level_dbfs(audio: np.ndarray) -> float:
     return float(20 * np.log10(max(np.sqrt(np.mean(np.square(audio, dtype=np.float64))), 1e-12)))
 
 
+def real_clips(paths: Sequence[Path]) -> list[np.ndarray]:
+    """The samples (at the analysis rate) of the readable clips of ``paths``, each unreadable one reported in one
+    line and skipped; InputError when fewer than 2 are left."""
+    real = []
+    for path in paths:
+        try:
+            real.append(load_audio(path).samples)
+        except InputError as error:
+            print(f"skipped: {error}", file=sys.stderr)
+    if len(real) < 2:
+        raise InputError(f"need at least 2 readable real clips, got {len(real)}")
+    return real
+
+
 def evaluate_soundtracks(
-    pipeline, pages: Sequence[Path], sounds: Sequence[Path], seconds: float = 10.0, seed: int = 0, pulse: bool = True,
-    sound: str = "neural",
+    pipeline, pages: Sequence[Path], real: Sequence[np.ndarray], seconds: float = 10.0, seed: int = 0,
+    pulse: bool = True, sound: str = "neural",
 ) -> dict:
-    """The report described in the module doc, as JSON-able data (summary numbers, targets, per-page rows)."""
+    """The report described in the module doc, as JSON-able data (summary numbers, targets, per-page rows), against
+    the ``real`` clips (``real_clips``)."""
     trained = generate_all(pipeline, pages, seconds, seed, "pages", pulse, sound)
     if len(trained.audio) < 3:
         raise InputError(f"need at least 3 readable pages, got {len(trained.audio)}")
-    real = [load_audio(path).samples for path in sounds]
-    if len(real) < 2:
-        raise InputError(f"need at least 2 real clips, got {len(real)}")
     clips = [Clip(a, trained.sample_rate, name, False) for a, name in zip(trained.audio, trained.names)]
     descriptors = [d.summary for d in compute_descriptors(clips, backend="torch", device=str(pipeline.device))]
 

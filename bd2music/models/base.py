@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from bd2music.errors import InputError
-from bd2music.hub import resolve_component
+from bd2music.hub import read_weights, resolve_component
 
 T = TypeVar("T")
 M = TypeVar("M", bound="PretrainedMixin")
@@ -109,12 +109,11 @@ class PretrainedMixin:
         """Load from a component folder, a folder holding ``<component>/``, a Hub repo id at ``revision``, or
         None for the repository's ``weights/<component>``; returns the model in eval mode on ``device``."""
         folder = resolve_component(cls.component, path_or_repo, revision)
-        data = json.loads((folder / "config.json").read_text())
+        data, state = read_weights(folder)
         model_type = data.pop("model_type", cls.__name__)
         if model_type != cls.__name__:
             raise InputError(f"{folder} holds a {model_type}, not a {cls.__name__}")
         model = cls(config_from_dict(cls.config_class, data, f"{folder}/config.json"))  # type: ignore[call-arg]
-        state = load_file(str(folder / "model.safetensors"))
         try:
             model.load_state_dict(state, strict=True)  # type: ignore[attr-defined]  # casts to the model's dtype
         except RuntimeError as error:

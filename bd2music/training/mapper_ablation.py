@@ -54,16 +54,16 @@ def decoded_metrics(report: dict) -> dict[str, float]:
 
 def evaluate_runs(runs: dict[str, Path], pages: Path, sounds: Path, seed: int = 0) -> dict[str, dict[str, float]]:
     """Score each mapper folder of ``runs`` on decoded audio with the shipped pipeline's other components."""
-    from bd2music.evaluation.soundtrack import evaluate_soundtracks, page_files, sound_files
+    from bd2music.evaluation.soundtrack import evaluate_soundtracks, page_files, real_clips, sound_files
     from bd2music.models.mapper import LatentMapper
     from bd2music.pipeline import Pipeline
 
     pipeline = Pipeline.from_pretrained()
-    page_paths, sound_paths = page_files(pages), sound_files(sounds)
+    page_paths, real = page_files(pages), real_clips(sound_files(sounds))
     results = {}
     for name, folder in runs.items():
         pipeline.mapper = LatentMapper.from_pretrained(folder, device=pipeline.device)
-        results[name] = decoded_metrics(evaluate_soundtracks(pipeline, page_paths, sound_paths, seed=seed))
+        results[name] = decoded_metrics(evaluate_soundtracks(pipeline, page_paths, real, seed=seed))
     return results
 
 

@@ -26,15 +26,19 @@ def load_detector(kind: str = "yolo", weights: str | Path | None = None, fallbac
     """Build a detector by name: ``yolo`` (trained weights, default ``weights/detector``, on ``device``) or
     ``classical`` (always on the CPU).
 
-    With ``fallback``, missing YOLO weights give the classical detector and a warning instead of an error.
+    With ``fallback``, a weights folder without YOLO weights gives the classical detector and a warning instead of
+    an error; a ``weights`` folder that does not exist is an error.
     """
     from bd2music.errors import InputError
 
     if kind not in DETECTORS:
         raise InputError(f"unknown detector {kind!r}, expected one of {', '.join(DETECTORS)}")
     if kind == "yolo":
+        from bd2music.hub import check_weights
         from bd2music.vision.yolo import YoloDetector
 
+        if weights is not None:
+            check_weights(weights)  # a missing folder is refused, not replaced by the classical detector
         try:
             return YoloDetector.from_pretrained(weights, device=device)
         except InputError as error:

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from bd2music.hub import resolve_component
+from bd2music.hub import read_weights, resolve_component
+from bd2music.models.base import config_from_dict
 from bd2music.vision.boxes import CLASSES, Detection, clip_box
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics: no connectivity checks, no downloads
@@ -81,9 +82,9 @@ class YoloDetector:
         ``fuse`` folds batch norms into convolutions for faster inference (keep False to train further).
         """
         folder = resolve_component("detector", path_or_repo, revision)
-        config = DetectorConfig(**json.loads((folder / "config.json").read_text()))
+        data, state = read_weights(folder)
+        config = config_from_dict(DetectorConfig, data, f"{folder}/config.json")
         model = _build(config)
-        state = load_file(str(folder / "model.safetensors"))
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
         return cls(model.fuse(verbose=False) if fuse else model, config, device)
 

@@ -1,0 +1,32 @@
+"""Where commands write: checked before any model loads or page is read, so that a bad ``--out`` is one line at
+once, not a traceback after the work. Nothing is created here: a refused command leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bd2music.errors import InputError
+
+
+def output_folder(path: Path, option: str = "--out") -> Path:
+    """``path`` when a folder can be written there: a writable folder, or a missing one whose nearest existing
+    parent is a writable folder; InputError otherwise."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        raise InputError(f"{option} {path} is a file, expected a folder")
+    if not existing.is_dir():
+        raise InputError(f"{option} {path}: cannot create the folder ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: {existing} is not writable")
+    return path
+
+
+def output_file(path: Path, option: str) -> Path:
+    """``path`` when a file can be written there (``output_folder`` of its folder); InputError when it is a folder."""
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder, expected a file")
+    output_folder(path.parent, f"{option} {path}: its folder")
+    return path
