@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bd2music.errors import InputError
+from bd2music.errors import InputError, MissingWeights
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 HUB_CONFIG = WEIGHTS_DIR / "hub.json"
@@ -74,7 +74,7 @@ def resolve_component(component: str, path_or_repo: str | Path | None = None, re
     for folder in candidates:
         if all((folder / name).is_file() for name in WEIGHT_FILES):
             return folder
-    raise InputError(f"no {component} weights (config.json + model.safetensors) in {candidates[0]}")
+    raise MissingWeights(f"no {component} weights (config.json + model.safetensors) in {candidates[0]}")
 
 
 def check_weights(path_or_repo: str | Path) -> bool:

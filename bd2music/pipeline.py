@@ -28,7 +28,7 @@ import torch
 from bd2music.audio.mel import track_mel
 from bd2music.backends import Layer, backend_class, bed_of, check_name, settings_config
 from bd2music.draw.bank_pitch import TABLE as BANK_PITCHES
-from bd2music.errors import InputError, usable
+from bd2music.errors import InputError, MissingWeights, usable
 from bd2music.inputs import prompt as check_prompt
 from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR, check_weights
 from bd2music.io import PageSource, load_page
@@ -225,7 +225,7 @@ class Pipeline:
         index = PipelineIndex.load(folder)
         try:
             detector: Detector = YoloDetector.from_pretrained(path_or_repo, revision, device=device)
-        except InputError as error:
+        except MissingWeights as error:  # corrupt weights are an error, not a reason to fall back
             warnings.warn(f"{error}; using the classical detector", stacklevel=2)
             detector = ClassicalDetector()
         try:

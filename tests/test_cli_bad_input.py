@@ -121,3 +121,18 @@ def test_corrupt_weights_are_refused_in_one_line(broken: str, message: str, tmp_
     with pytest.raises(InputError, match=re.escape(message)) as error:
         AudioVAE.from_pretrained(folder)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("command", [["analyze", EXAMPLE, "--json", "{out}/a.json"], ["generate", EXAMPLE, "--out", "{out}"]])
+def test_a_corrupt_detector_is_refused_not_replaced_by_the_classical_one(command: list[str], tmp_path: Path,
+                                                                         capsys) -> None:
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for item in WEIGHTS_DIR.iterdir():  # the shipped weights, the detector's file cut in half
+        (weights / item.name).symlink_to(item)
+    (weights / "detector").unlink()
+    shutil.copytree(WEIGHTS_DIR / "detector", weights / "detector")
+    broken = weights / "detector" / "model.safetensors"
+    broken.write_bytes(broken.read_bytes()[:1000])
+    argv = [part.format(out=tmp_path / "out") for part in command]
+    refused(capsys, [*argv, "--weights", str(weights)], "detector: the weights are corrupt")

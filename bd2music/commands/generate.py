@@ -183,11 +183,14 @@ def run(args: argparse.Namespace) -> int:
         settings, sample_rate, written = result.settings, result.sample_rate, written + 1
         if job.album is not None:
             albums.setdefault(job.album, []).append((job.stem, result.audio, result.score))
+    albums_written = 0
     for album, tracks in albums.items():
         try:
             write_album(args.out, album, tracks, sample_rate, settings, args.musicxml)
         except InputError as error:
             print(f"skipped: {error}", file=sys.stderr)
             failed += 1
-    print(f"{written} page track(s) and {len(albums)} album track(s) written to {args.out}, {failed} skipped")
+            continue
+        albums_written += 1
+    print(f"{written} page track(s) and {albums_written} album track(s) written to {args.out}, {failed} skipped")
     return 1 if failed else 0

@@ -4,6 +4,7 @@ once, not a traceback after the work. Nothing is created here: a refused command
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from bd2music.errors import InputError
@@ -11,7 +12,7 @@ from bd2music.errors import InputError
 
 def output_folder(path: Path, option: str = "--out") -> Path:
     """``path`` when a folder can be written there: a writable folder, or a missing one whose nearest existing
-    parent is a writable folder; InputError otherwise."""
+    parent is a folder that can be written in (tried); InputError otherwise."""
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -19,8 +20,10 @@ def output_folder(path: Path, option: str = "--out") -> Path:
         raise InputError(f"{option} {path} is a file, expected a folder")
     if not existing.is_dir():
         raise InputError(f"{option} {path}: cannot create the folder ({existing} is a file)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {path}: {existing} is not writable")
+    try:  # a folder made and removed at once: permission bits alone do not tell (root, read-only mounts)
+        os.rmdir(tempfile.mkdtemp(prefix=".bd2music-", dir=existing))
+    except OSError as error:
+        raise InputError(f"{option} {path}: cannot write in {existing} ({error.strerror or error})") from None
     return path
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 from bd2music.draw.measure import classical, features, measure
 from bd2music.draw.readings import READINGS
 from bd2music.draw.strokes import Stroke, StrokeConfig, find_strokes
-from bd2music.errors import InputError
+from bd2music.errors import InputError, MissingWeights
 from bd2music.models.draw_reader import StrokeReader
 
 METHODS = ("learned", "classical")
@@ -81,7 +81,7 @@ class DrawingReader:
         the classical reading alone."""
         try:
             model = StrokeReader.from_pretrained(path_or_repo, revision)
-        except InputError as error:
+        except MissingWeights as error:
             warnings.warn(f"{error}; drawings are read classically", stacklevel=2)
             model = None
         return cls(model)

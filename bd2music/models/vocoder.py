@@ -30,7 +30,7 @@ from torch import nn
 from bd2music.audio.griffin_lim import GriffinLim, griffin_lim, mel_to_power
 from bd2music.audio.mel import MEL, MelConfig
 from bd2music.audio.phase import phase_from_magnitude
-from bd2music.errors import InputError
+from bd2music.errors import InputError, MissingWeights
 from bd2music.models.base import PretrainedMixin
 from bd2music.modules.convnext import ConvNeXtStack
 
@@ -161,6 +161,6 @@ def load_vocoder(
     if kind == "neural":
         try:
             return Vocoder.from_pretrained(path_or_repo, revision, device=device)
-        except InputError as error:
+        except MissingWeights as error:  # corrupt weights are an error, not a reason to fall back
             warnings.warn(f"{error}; using Griffin-Lim", stacklevel=2)
     return GriffinLim().to(device)

@@ -27,9 +27,9 @@ def load_detector(kind: str = "yolo", weights: str | Path | None = None, fallbac
     ``classical`` (always on the CPU).
 
     With ``fallback``, a weights folder without YOLO weights gives the classical detector and a warning instead of
-    an error; a ``weights`` folder that does not exist is an error.
+    an error; a ``weights`` folder that does not exist, or corrupt weights, are an error.
     """
-    from bd2music.errors import InputError
+    from bd2music.errors import InputError, MissingWeights
 
     if kind not in DETECTORS:
         raise InputError(f"unknown detector {kind!r}, expected one of {', '.join(DETECTORS)}")
@@ -41,7 +41,7 @@ def load_detector(kind: str = "yolo", weights: str | Path | None = None, fallbac
             check_weights(weights)  # a missing folder is refused, not replaced by the classical detector
         try:
             return YoloDetector.from_pretrained(weights, device=device)
-        except InputError as error:
+        except MissingWeights as error:
             if not fallback:
                 raise
             warnings.warn(f"{error}; using the classical detector", stacklevel=2)
