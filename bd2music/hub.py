@@ -61,7 +61,7 @@ def resolve_component(component: str, path_or_repo: str | Path | None = None, re
     candidates: list[Path]
     if path_or_repo is None:
         candidates = [WEIGHTS_DIR / component]
-    elif check_weights(path_or_repo):
+    elif _hub_repo(path_or_repo):
         try:
             snapshot = _snapshot(str(path_or_repo), revision, [f"{component}/*.json", f"{component}/*.safetensors"])
         except Exception as error:  # offline, unreachable, unknown repo or revision
@@ -77,9 +77,9 @@ def resolve_component(component: str, path_or_repo: str | Path | None = None, re
     raise MissingWeights(f"no {component} weights (config.json + model.safetensors) in {candidates[0]}")
 
 
-def check_weights(path_or_repo: str | Path) -> bool:
+def _hub_repo(path_or_repo: str | Path) -> bool:
     """Whether ``path_or_repo`` names a Hub repo (``owner/name``, not a local path) rather than an existing local
-    folder; InputError when it is neither, before anything loads from it."""
+    folder; InputError (not MissingWeights: nothing falls back from it) when it is neither."""
     if Path(path_or_repo).exists():
         return False
     if isinstance(path_or_repo, str) and path_or_repo.count("/") == 1 and not path_or_repo.startswith((".", "/")):

@@ -22,6 +22,12 @@ def number(value: object, name: str, low: float, high: float, whole: bool = Fals
     return int(value) if whole else float(value)
 
 
+def check_seed(seed: int) -> None:
+    """InputError unless ``seed`` is a valid generator seed."""
+    if not 0 <= seed < 2**32:
+        raise InputError(f"seed must be between 0 and 2**32 - 1, got {seed}")
+
+
 def flag(value: object, name: str) -> bool:
     """``value`` when it is true or false."""
     if not isinstance(value, bool):

@@ -29,8 +29,9 @@ from bd2music.audio.mel import track_mel
 from bd2music.backends import Layer, backend_class, bed_of, check_name, settings_config
 from bd2music.draw.bank_pitch import TABLE as BANK_PITCHES
 from bd2music.errors import InputError, MissingWeights, usable
+from bd2music.inputs import check_seed
 from bd2music.inputs import prompt as check_prompt
-from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR, check_weights
+from bd2music.hub import PIPELINE_INDEX, WEIGHTS_DIR
 from bd2music.io import PageSource, load_page
 from bd2music.master import MasterConfig, Mastered, master
 from bd2music.models.audio_text import AudioTextModel
@@ -63,12 +64,6 @@ def check_seconds(seconds: float) -> None:
     """InputError unless ``seconds`` is inside ``SECONDS_RANGE``."""
     if not SECONDS_RANGE[0] <= seconds <= SECONDS_RANGE[1]:
         raise InputError(f"seconds must be between {SECONDS_RANGE[0]:g} and {SECONDS_RANGE[1]:g}, got {seconds:g}")
-
-
-def check_seed(seed: int) -> None:
-    """InputError unless ``seed`` is a valid generator seed."""
-    if not 0 <= seed < 2**32:
-        raise InputError(f"seed must be between 0 and 2**32 - 1, got {seed}")
 
 
 @dataclass
@@ -218,8 +213,6 @@ class Pipeline:
         without a planner folder uncalibrated targets (each with a warning)."""
         from bd2music.vision.yolo import YoloDetector
 
-        if path_or_repo is not None:
-            check_weights(path_or_repo)  # a missing folder is refused before any component falls back
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         folder = Path(path_or_repo) if path_or_repo is not None and Path(path_or_repo).exists() else WEIGHTS_DIR
         index = PipelineIndex.load(folder)

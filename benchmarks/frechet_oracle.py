@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from bd2music.audio.load import load_audio
-from bd2music.evaluation.soundtrack import frechet_distance, sound_files, window_latents
+from bd2music.evaluation.soundtrack import frechet_distance, real_clips, sound_files, window_latents
 from bd2music.models.audio_vae import AudioVAE
 from bd2music.models.mapper import CONDITION_NAMES, STRUCTURAL_PAIRS, LatentMapper, quantile_transform
 from bd2music.training.mapper import empirical_quantiles
@@ -40,7 +39,7 @@ def main() -> None:
     report = json.loads(args.report.read_text())
     mapper = LatentMapper.from_pretrained(args.weights / "mapper")
     audio_vae = AudioVAE.from_pretrained(args.weights / "audio_vae").eval()
-    real, _ = window_latents(audio_vae, [load_audio(path).samples for path in sound_files(args.sounds)])
+    real, _ = window_latents(audio_vae, real_clips(sound_files(args.sounds)))
     with torch.inference_mode():
         predicted = audio_vae.predict_descriptors(real.view(-1, *mapper.config.audio_latent_shape))
     descriptors = torch.stack([predicted[name] for _, name in STRUCTURAL_PAIRS], dim=1)

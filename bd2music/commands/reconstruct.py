@@ -26,10 +26,12 @@ from bd2music.audio.mel import MelSpectrogram
 from bd2music.commands.audio_features import find_audio
 from bd2music.commands.outputs import output_folder
 from bd2music.errors import InputError
+from bd2music.inputs import check_seed
 from bd2music.models.audio_vae import AudioVAE, TiledLatent, tile_starts
 from bd2music.models.vocoder import VOCODERS, load_vocoder
 
 MAX_PRIOR = 1000  # prior samples one call may write
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's options."""
@@ -69,8 +71,6 @@ def sample_prior(vae: AudioVAE, vocoder: torch.nn.Module, seconds: float, genera
 
 def run(args: argparse.Namespace) -> int:
     """Reconstruct every clip and draw the prior samples; unreadable clips are reported and skipped."""
-    from bd2music.pipeline import check_seed
-
     if not 0 <= args.prior <= MAX_PRIOR or not 0.5 <= args.seconds <= 60:
         raise InputError(f"--prior must be between 0 and {MAX_PRIOR} and --seconds between 0.5 and 60")
     if not args.inputs and args.prior == 0:

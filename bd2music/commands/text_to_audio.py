@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from bd2music.commands.outputs import output_folder
+from bd2music.inputs import check_seed
 from bd2music.inputs import prompt as check_prompt
 from bd2music.text_to_audio import slug
 
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bd2music.audio.load import write_wav
     from bd2music.models.diffusion import check_sampling
-    from bd2music.pipeline import Pipeline, check_seconds, check_seed
+    from bd2music.pipeline import Pipeline, check_seconds
 
     prompt = check_prompt(args.prompt)  # every argument is checked before the models load
     check_seconds(args.seconds)

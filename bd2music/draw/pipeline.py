@@ -24,7 +24,7 @@ from bd2music.draw.plan import DrawPlan, DrawPlanConfig, check_seconds, note_nam
 from bd2music.draw.reading import DrawingReader, DrawingReading
 from bd2music.draw.render import SOUNDS, loaded
 from bd2music.errors import InputError, usable
-from bd2music.hub import WEIGHTS_DIR, check_weights
+from bd2music.hub import WEIGHTS_DIR
 from bd2music.io import PageSource, load_page
 from bd2music.master import MasterConfig, Mastered, master
 from bd2music.music.score import Score
@@ -99,8 +99,6 @@ class DrawPipeline:
     def from_pretrained(cls, folder: str | Path | None = None, bank: str | Path | None = None) -> DrawPipeline:
         """From a weights folder (default ``weights/``): ``draw/`` (the learned reader; without it the classical
         reading alone), ``instruments/``, ``bank/`` (or ``bank``) and ``draw/bank_pitches.json``."""
-        if folder is not None:
-            check_weights(folder)
         root = Path(folder) if folder is not None else WEIGHTS_DIR
         components = {"instruments": root / "instruments", "bank": Path(bank) if bank else root / "bank",
                       "pitches": root / "draw" / TABLE}

@@ -34,11 +34,8 @@ def load_detector(kind: str = "yolo", weights: str | Path | None = None, fallbac
     if kind not in DETECTORS:
         raise InputError(f"unknown detector {kind!r}, expected one of {', '.join(DETECTORS)}")
     if kind == "yolo":
-        from bd2music.hub import check_weights
         from bd2music.vision.yolo import YoloDetector
 
-        if weights is not None:
-            check_weights(weights)  # a missing folder is refused, not replaced by the classical detector
         try:
             return YoloDetector.from_pretrained(weights, device=device)
         except MissingWeights as error:
