@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -90,15 +91,17 @@ def test_generate_per_panel() -> None:
     assert {row[6] for row in cues} >= {f"plan: panel {i + 1} (bed)" for i in range(len(saved["panels"]))}
 
 
-def test_generate_music_shows_its_score_and_offers_its_midi() -> None:
-    page = app.EXAMPLES / "peppercarrot_ep03_en_002.jpg"
+def test_generate_music_shows_its_score_and_offers_its_midi(tmp_path: Path) -> None:
+    page = tmp_path / "peppercarrot.ep03.jpg"  # a dotted name keeps its dots in every file offered
+    shutil.copy(app.EXAMPLES / "peppercarrot_ep03_en_002.jpg", page)
     *_, summary, features, _table, _lettering, page_map, spectrogram, roll, wav, cues, downloads = app.generate(
         str(page), 3, 0, False, False, "yolo", "music", progress=no_progress
     )  # page mode: one segment, every panel heard all along it
     boxes = panel_boxes(page_map)
     assert len(boxes) == 5 and {(b["data-start"], b["data-end"]) for b in boxes.values()} == {("0.000", "3.000")}
     saved = json.loads(Path(downloads[1]).read_text())
-    assert Path(downloads[2]).suffix == ".mid" and Path(downloads[2]).read_bytes()[:4] == b"MThd"
+    assert [Path(d).name for d in downloads] == [f"peppercarrot.ep03.{ext}" for ext in ("wav", "json", "mid")]
+    assert Path(downloads[2]).read_bytes()[:4] == b"MThd"
     assert "Why it sounds like this**: " in summary and f"**{saved['music']['key']}**" in summary
     assert "melody on" in summary
     assert roll.axes[0].get_title().startswith(f"Score: {saved['music']['key']}")

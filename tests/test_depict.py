@@ -41,13 +41,18 @@ def test_command_writes_a_page_and_its_readings_per_clip_and_skips_bad_files(
 ) -> None:
     clips = tmp_path / "clips"
     clips.mkdir()
-    for category in ("music", "foley"):
-        shutil.copy(sound_clips[category], clips)
+    for category, name in (("music", "music.flac"), ("foley", "foley.take.2.flac"), ("animal", "animal.flac")):
+        shutil.copy(sound_clips[category], clips / name)
     (clips / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     out = tmp_path / "pages"
+    (out / "animal.json").mkdir(parents=True)  # where the animal clip's readings would go: its page is not kept
     assert main(["depict", str(clips), "--out", str(out), "--seed", "4", "--device", "cpu", *WEIGHTS]) == 1
-    assert "skipped: broken.wav: not a readable audio file" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["foley.json", "foley.png", "music.json", "music.png"]
+    err = capsys.readouterr().err
+    assert "skipped: broken.wav: not a readable audio file" in err and "Traceback" not in err
+    assert f"skipped: {out / 'animal.json'}: cannot write (Is a directory)" in err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "animal.json", "foley.take.2.json", "foley.take.2.png", "music.json", "music.png"]
+    assert json.loads((out / "foley.take.2.json").read_text())["image"] == "foley.take.2.png"
     image = Image.open(out / "music.png")
     record = json.loads((out / "music.json").read_text())
     assert max(image.size) >= 768 and image.mode == "RGB" and record["image"] == "music.png"

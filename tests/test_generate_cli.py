@@ -91,6 +91,21 @@ def test_a_page_that_cannot_be_written_is_skipped_and_the_rest_written(
     assert (out / f"{Path(PAGES[1]).stem}.wav").is_file() and (out / f"{Path(PAGES[1]).stem}.json").is_file()
 
 
+def test_a_track_is_written_whole_or_not_at_all_and_dotted_names_keep_their_dots(
+    tmp_path: Path, capsys: pytest.CaptureFixture, one_torch_thread
+) -> None:
+    pages, out = tmp_path / "pages", tmp_path / "out"
+    pages.mkdir()
+    for name in ("vol.1.jpg", "vol.2.jpg"):  # the default sound has music: a MIDI file beside each track
+        shutil.copy(EXAMPLES / PAGES[0], pages / name)
+    (out / "vol.2.json").mkdir(parents=True)  # where the second page's record would go
+    assert generate(str(pages), "--out", str(out), "--seconds", "1") == 1
+    err = capsys.readouterr().err
+    assert f"skipped: {out / 'vol.2.json'}: cannot write (Is a directory)" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["vol.1.json", "vol.1.mid", "vol.1.wav", "vol.2.json"]
+    assert json.loads((out / "vol.1.json").read_text())["midi"] == "vol.1.mid"
+
+
 def test_natural_order() -> None:
     assert sorted(["p10.jpg", "p2.jpg", "P1.jpg"], key=natural_key) == ["P1.jpg", "p2.jpg", "p10.jpg"]
 

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from bd2music.commands.outputs import output_folder
+from bd2music.commands.outputs import all_or_none, output_folder
 from bd2music.errors import InputError
 
 
@@ -46,17 +46,18 @@ def run(args: argparse.Namespace) -> int:
     depict.check_inputs(args.seed)
     written = failed = 0
     for path, name in tqdm(clips, desc="clips", unit="clip", disable=len(clips) == 1):
+        stem = args.out / Path(name).with_suffix("")  # ``take.2.flac``: ``take.2.png``, not ``take.png``
         try:
             page = depict(path, seed=args.seed, name=name)
+            with all_or_none() as new:
+                stem.parent.mkdir(parents=True, exist_ok=True)
+                page.image.save(new(stem.with_name(f"{stem.name}.png")))
+                record = page.to_dict() | {"image": f"{stem.name}.png"}
+                new(stem.with_name(f"{stem.name}.json")).write_text(json.dumps(record, indent=1) + "\n")
         except InputError as error:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1
             continue
-        stem = args.out / Path(name).with_suffix("")
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        page.image.save(stem.with_suffix(".png"))
-        record = page.to_dict() | {"image": stem.with_suffix(".png").name}
-        stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
         written += 1
     print(f"{written} page(s) written to {args.out}, {failed} skipped")
     return 1 if failed else 0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bd2music.commands.outputs import output_folder
+from bd2music.commands.outputs import all_or_none, output_folder
 from bd2music.errors import InputError
 from bd2music.io import IMAGE_SUFFIXES, PageSource, expand_inputs
 from bd2music.music.score import Score
@@ -106,16 +106,15 @@ def write_track(out: Path, stem: str, audio, sample_rate: int, record: dict, ste
     ``out/<stem>.mid`` (and ``.musicxml``), and ``out/<stem>.json``."""
     from bd2music.audio.load import write_wav
 
-    try:
-        write_wav(out / f"{stem}.wav", audio, sample_rate)
+    with all_or_none() as new:
+        write_wav(new(out / f"{stem}.wav"), audio, sample_rate)
         for layer, samples in (stems or {}).items():
-            write_wav(out / f"{stem}.{layer}.wav", samples, sample_rate)
+            write_wav(new(out / f"{stem}.{layer}.wav"), samples, sample_rate)
         files = {"wav": f"{stem}.wav"}
         if score is not None:
-            files |= {kind: path.name for kind, path in score.write(out / stem, musicxml=musicxml).items()}
-        (out / f"{stem}.json").write_text(json.dumps(record | files, indent=1) + "\n")
-    except OSError as error:
-        raise InputError(f"{stem}: cannot write its files in {out} ({error.strerror or error})") from None
+            files |= {kind: new(path).name for kind, path in Score.paths(out / stem, musicxml).items()}
+            score.write(out / stem, musicxml=musicxml)
+        new(out / f"{stem}.json").write_text(json.dumps(record | files, indent=1) + "\n")
 
 
 def write_album(out: Path, album: str, tracks: list[tuple[str, object, Score | None]], sample_rate: int,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bd2music.errors import InputError
@@ -33,3 +35,28 @@ def output_file(path: Path, option: str) -> Path:
         raise InputError(f"{option} {path} is a folder, expected a file")
     output_folder(path.parent, f"{option} {path}: its folder")
     return path
+
+
+@contextmanager
+def all_or_none() -> Iterator[Callable[[Path], Path]]:
+    """Writes one result's files all or none: each file's path goes through ``new(path)`` just before it is
+    written; when one cannot be written, the files this result created are removed again (a file that was there
+    before is not) and the error is one InputError line naming the file, so no result is left half written."""
+    created: list[Path] = []
+    writing: list[Path] = []
+
+    def new(path: Path) -> Path:
+        writing.append(path)
+        if not path.exists():
+            created.append(path)
+        return path
+
+    try:
+        yield new
+    except (InputError, OSError) as error:
+        for path in created:
+            if path.is_file():
+                path.unlink()
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"{writing[-1] if writing else 'output'}: cannot write ({error.strerror or error})") from None

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bd2music.commands.outputs import output_folder
+from bd2music.commands.outputs import all_or_none, output_folder
 from bd2music.inputs import check_seed
 from bd2music.inputs import prompt as check_prompt
 from bd2music.text_to_audio import slug
@@ -43,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     result = pipeline.text_to_audio(prompt, seconds=args.seconds, seed=args.seed, steps=args.steps)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{slug(prompt)}_{args.seed}"
-    write_wav(stem.with_suffix(".wav"), result.audio, result.sample_rate)
-    stem.with_suffix(".json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    with all_or_none() as new:
+        write_wav(new(stem.with_suffix(".wav")), result.audio, result.sample_rate)
+        new(stem.with_suffix(".json")).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     print(f"{stem.with_suffix('.wav')}: {result.duration:.1f} s, {result.mastered.lufs:.1f} LUFS, "
           f"{result.settings['steps']} steps" + (f", sounds like {'; '.join(result.sounds_like[:4])} ..." if
                                                   result.sounds_like else ""))

@@ -50,17 +50,24 @@ class Score:
         return {"key": self.key, "source": self.source, "fallback": self.fallback, "notes": len(self.notes),
                 "time_signature": self.time_signature, "sections": self.sections}
 
+    @staticmethod
+    def paths(stem: str | Path, musicxml: bool = False) -> dict[str, Path]:
+        """Where ``write`` puts the files, by kind: ``<stem>.mid`` (and ``<stem>.musicxml``); a stem may hold dots
+        (``vol.1``): the suffix is added to it, never swapped for its last part."""
+        stem = Path(stem)
+        suffixes = {"midi": ".mid"} | ({"musicxml": ".musicxml"} if musicxml else {})
+        return {kind: stem.with_name(stem.name + suffix) for kind, suffix in suffixes.items()}
+
     def write(self, stem: str | Path, musicxml: bool = False) -> dict[str, Path]:
-        """``<stem>.mid`` (and ``<stem>.musicxml``): the files written, by kind ("midi", "musicxml")."""
+        """The score as ``<stem>.mid`` (and ``<stem>.musicxml``): the files written, by kind ("midi", "musicxml")."""
         from bd2music.music.export import write_midi, write_musicxml
 
-        stem = Path(stem)
-        written = {"midi": write_midi(self.notes, stem.with_suffix(".mid"), self.tempo_map, self.programs)}
+        paths = self.paths(stem, musicxml)
+        write_midi(self.notes, paths["midi"], self.tempo_map, self.programs)
         if musicxml:
             names = {name: name.replace("_", " ") for name in self.programs}
-            written["musicxml"] = write_musicxml(self.notes, stem.with_suffix(".musicxml"), self.tempo_map, names,
-                                                 self.time_signature)
-        return written
+            write_musicxml(self.notes, paths["musicxml"], self.tempo_map, names, self.time_signature)
+        return paths
 
     @classmethod
     def joined(cls, scores: Sequence[Score], starts: Sequence[float]) -> Score:
