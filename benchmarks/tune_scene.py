@@ -25,8 +25,9 @@ or in the audio?).
 ``--draws N``: per part, the share of 2000 seeded draws of N of its pages on which each link falls under
 ``LINK_TARGET`` (how likely a held-out set of N such pages, e.g. the 20 held-out colour pages, misses it).
 ``--reference bank``: the c2st against the shipped bank's own recordings (their first 10 s) instead of the tuning
-clips: the bank's clips are told from the held-out clips about as often as chance, the tuning clips (the corpus
-less the bank and the held-out clips) are not, so against them a scene made of bank clips starts from a floor.
+clips: the bank's clips are told from the held-out clips about as often as chance, but from the tuning clips (the
+corpus less the bank and the held-out clips) well above it, so against those a scene made of bank clips starts
+from a floor (``realism_floor.py``).
 ``--only manga|western``: those pages alone (a quicker look at one part). ``--dump FILE``: one JSON line per
 candidate and page (page features, the plan's tempo and onset-rate targets, the audio's measures). A cache of all
 pages serves any ``--step``.
