@@ -56,10 +56,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """One line for all the data tests skipped (``-rs`` lists them one by one)."""
+    """One line for all the data tests skipped: the missing data, or (with the data there) their own reasons
+    (``-rs`` lists them one by one)."""
     skipped = [report for report in terminalreporter.stats.get("skipped", []) if "data" in report.keywords]
     if skipped:
-        terminalreporter.write_line(f"{len(skipped)} data tests skipped: {missing_data()}", yellow=True)
+        reasons = sorted({str(report.longrepr[-1]).removeprefix("Skipped: ") for report in skipped
+                          if isinstance(report.longrepr, tuple)})
+        terminalreporter.write_line(f"{len(skipped)} data tests skipped: {missing_data() or '; '.join(reasons)}",
+                                    yellow=True)
 
 
 def needs(reason: str | None, what: str) -> None:
