@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bd2music.__main__ import main
+from bd2music.commands.outputs import all_or_none
 from bd2music.errors import InputError
 from bd2music.hub import WEIGHTS_DIR
 from bd2music.models.audio_vae import AudioVAE
@@ -136,3 +137,21 @@ def test_a_corrupt_detector_is_refused_not_replaced_by_the_classical_one(command
     broken.write_bytes(broken.read_bytes()[:1000])
     argv = [part.format(out=tmp_path / "out") for part in command]
     refused(capsys, [*argv, "--weights", str(weights)], "detector: the weights are corrupt")
+
+
+def test_a_result_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    """``all_or_none``: when one file cannot be written, the files the result created are removed, a file that was
+    there before is not removed (it holds what was written to it), and the error is one InputError line naming
+    the file that failed."""
+    kept = tmp_path / "page.mid"
+    kept.write_bytes(b"from an earlier run")
+    with pytest.raises(InputError, match=re.escape(f"{tmp_path / 'page.json'}: cannot write (Is a directory)")):
+        with all_or_none() as new:
+            new(tmp_path / "page.wav").write_bytes(b"RIFF")
+            new(kept).write_bytes(b"MThd")
+            (tmp_path / "page.json").mkdir()
+            new(tmp_path / "page.json").write_text("{}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["page.json", "page.mid"] and kept.read_bytes() == b"MThd"
+    with all_or_none() as new:  # nothing fails: everything stays
+        new(tmp_path / "other.wav").write_bytes(b"RIFF")
+    assert (tmp_path / "other.wav").read_bytes() == b"RIFF"
