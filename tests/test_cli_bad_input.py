@@ -151,7 +151,8 @@ def test_a_result_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
             new(kept).write_bytes(b"MThd")
             (tmp_path / "page.json").mkdir()
             new(tmp_path / "page.json").write_text("{}")
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["page.json", "page.mid"] and kept.read_bytes() == b"MThd"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["page.json", "page.mid"]
+    assert kept.read_bytes() == b"MThd"
     with all_or_none() as new:  # nothing fails: everything stays
         new(tmp_path / "other.wav").write_bytes(b"RIFF")
     assert (tmp_path / "other.wav").read_bytes() == b"RIFF"
