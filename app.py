@@ -35,7 +35,7 @@ from bd2music.depict import DepictPipeline  # noqa: E402
 from bd2music.errors import InputError  # noqa: E402
 from bd2music.explain import explain  # noqa: E402
 from bd2music.hub import WeightsSource, locate_weights  # noqa: E402
-from bd2music.io import IMAGE_SUFFIXES, Page, load_page  # noqa: E402
+from bd2music.io import IMAGE_SUFFIXES, Page, load_page, with_added_suffix  # noqa: E402
 from bd2music.models.diffusion import STEPS_RANGE  # noqa: E402
 from bd2music.music.plots import plot_piano_roll  # noqa: E402
 from bd2music.pipeline import SECONDS_RANGE, Pipeline  # noqa: E402
@@ -225,15 +225,10 @@ def _output_stem(page_path: str) -> Path:
     return Path(tempfile.mkdtemp(prefix="request_", dir=OUTPUT_ROOT)) / Path(page_path).stem
 
 
-def _named(stem: Path, suffix: str) -> Path:
-    """``stem`` with ``suffix`` added: ``vol.1`` gives ``vol.1.wav`` (a dotted name keeps its dots)."""
-    return stem.with_name(stem.name + suffix)
-
-
 def _write(result, stem: Path) -> tuple[Path, list[str]]:
     """A pipeline result's files beside ``stem``: the WAV, the JSON and, when a score plays, its MIDI; (the WAV,
     every file for the downloads box)."""
-    wav, out = _named(stem, ".wav"), _named(stem, ".json")
+    wav, out = with_added_suffix(stem, ".wav"), with_added_suffix(stem, ".json")
     write_wav(wav, result.audio, result.sample_rate)
     out.write_text(json.dumps(result.to_dict(), indent=1))
     downloads = [str(wav), str(out)]
@@ -249,7 +244,7 @@ def analyze(page_path: str | None, rtl: bool, detector: str, text: bool = True):
         analysis = pipeline().analyze(page, rtl=rtl, detector=detector, text=text)
     except InputError as error:
         raise _refuse(str(error)) from None
-    out = _named(_output_stem(page_path), ".json")
+    out = with_added_suffix(_output_stem(page_path), ".json")
     out.write_text(json.dumps({"pages": [analysis.to_dict()]}, indent=1))
     return *_page_outputs(page, analysis), page_map(page.image, analysis), [str(out)]
 
@@ -386,7 +381,7 @@ def depict(clip_path: str | None, seed: int):
     except InputError as error:
         raise _refuse(str(error)) from None
     stem = _output_stem(clip_path)
-    png, out = _named(stem, ".png"), _named(stem, ".json")
+    png, out = with_added_suffix(stem, ".png"), with_added_suffix(stem, ".json")
     page.image.save(png)
     out.write_text(json.dumps(page.to_dict() | {"image": png.name}, indent=1))
     return page.image, page.describe(), page.table(), plot_descriptors(page.descriptors), [str(png), str(out)]

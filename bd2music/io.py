@@ -176,6 +176,13 @@ def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
     return files
 
 
+def with_added_suffix(stem: str | Path, suffix: str) -> Path:
+    """``stem`` with ``suffix`` added, never swapped for its last part: ``vol.1`` gives ``vol.1.wav`` (a dotted
+    name keeps its dots, where ``Path.with_suffix`` would give ``vol.wav``)."""
+    stem = Path(stem)
+    return stem.with_name(stem.name + suffix)
+
+
 def check_replaceable(out: Path, overwrite: bool, marker: str | None, what: str) -> None:
     """Refuse, before any work, to build into ``out`` when something is there already: without ``overwrite``
     always, and with it unless ``out`` holds ``marker`` (the file that makes it ``what``, e.g. "a piece

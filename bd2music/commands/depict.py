@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bd2music.commands.outputs import all_or_none, output_folder
 from bd2music.errors import InputError
+from bd2music.io import with_added_suffix
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
             page = depict(path, seed=args.seed, name=name)
             with all_or_none() as new:
                 stem.parent.mkdir(parents=True, exist_ok=True)
-                page.image.save(new(stem.with_name(f"{stem.name}.png")))
+                page.image.save(new(with_added_suffix(stem, ".png")))
                 record = page.to_dict() | {"image": f"{stem.name}.png"}
-                new(stem.with_name(f"{stem.name}.json")).write_text(json.dumps(record, indent=1) + "\n")
+                new(with_added_suffix(stem, ".json")).write_text(json.dumps(record, indent=1) + "\n")
         except InputError as error:
             tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bd2music.io import with_added_suffix
+
 DRUMS = "drums"  # the instrument name of the GM percussion kit: a note's pitch is its GM drum key (35-81)
 
 
@@ -52,11 +54,10 @@ class Score:
 
     @staticmethod
     def paths(stem: str | Path, musicxml: bool = False) -> dict[str, Path]:
-        """Where ``write`` puts the files, by kind: ``<stem>.mid`` (and ``<stem>.musicxml``); a stem may hold dots
-        (``vol.1``): the suffix is added to it, never swapped for its last part."""
-        stem = Path(stem)
+        """Where ``write`` puts the files, by kind: ``<stem>.mid`` (and ``<stem>.musicxml``; a dotted stem keeps its
+        dots)."""
         suffixes = {"midi": ".mid"} | ({"musicxml": ".musicxml"} if musicxml else {})
-        return {kind: stem.with_name(stem.name + suffix) for kind, suffix in suffixes.items()}
+        return {kind: with_added_suffix(stem, suffix) for kind, suffix in suffixes.items()}
 
     def write(self, stem: str | Path, musicxml: bool = False) -> dict[str, Path]:
         """The score as ``<stem>.mid`` (and ``<stem>.musicxml``): the files written, by kind ("midi", "musicxml")."""
