@@ -23,7 +23,7 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_sound import real_clips  # noqa: E402
-from tune_scene import bank_clips, tuning_clips  # noqa: E402
+from tune_scene import bank_clips, bank_excerpts, tuning_clips  # noqa: E402
 
 import bd2music.pipeline as P  # noqa: E402
 from bd2music.backends.base import Layer  # noqa: E402
@@ -33,13 +33,11 @@ from bd2music.master import master  # noqa: E402
 SECONDS = 10.0
 
 
-def mastered_bank(pipeline, lufs: float) -> np.ndarray:
-    """``real_features``-path features of every bank clip (first 10 s) mastered to ``lufs`` at 44.1 kHz."""
-    bank, rate = pipeline.backend("scene").bank, L.ANALYSIS_SAMPLE_RATE
-    tracks = []
-    for index in range(len(bank)):
-        audio = soxr.resample(np.asarray(bank.audio(index, rate), np.float32)[: round(SECONDS * rate)], rate, 44100)
-        tracks.append(master([Layer("bank", audio, 44100)], pipeline.master_config, target_lufs=lufs).audio)
+def mastered(excerpts: list[np.ndarray], master_config, lufs: float) -> np.ndarray:
+    """``real_features``-path features of ``excerpts`` (at the analysis rate) mastered to ``lufs`` at 44.1 kHz."""
+    rate = L.ANALYSIS_SAMPLE_RATE
+    tracks = [master([Layer("bank", soxr.resample(audio, rate, 44100), 44100)], master_config, target_lufs=lufs).audio
+              for audio in excerpts]
     return L.generated_features(tracks, 44100, rate, 44100)
 
 
@@ -65,10 +63,11 @@ def main() -> int:
     args = parser.parse_args()
     pipeline = P.Pipeline.from_pretrained(device="cpu")
     held_out = L.real_features(real_clips(), L.ANALYSIS_SAMPLE_RATE, 44100)
-    bank, _ = bank_clips(pipeline.backend("scene").bank, SECONDS)
+    excerpts = bank_excerpts(pipeline.backend("scene").bank, SECONDS)
+    bank, _ = bank_clips(pipeline.backend("scene").bank, excerpts)
     tuning, _ = tuning_clips(step=1)
-    sides = {"bank clips": bank, f"bank clips mastered to {args.lufs:g} LUFS": mastered_bank(pipeline, args.lufs),
-             "tuning clips": tuning}
+    sides = {"bank clips": bank, f"bank clips mastered to {args.lufs:g} LUFS": mastered(excerpts,
+             pipeline.master_config, args.lufs), "tuning clips": tuning}
     report = {"size": args.size, "draws": args.draws, "held_out_clips": len(held_out)}
     for name, rows in sides.items():
         report[f"{name} vs held-out clips"] = summary(rows, held_out, args.size, args.draws)

@@ -72,12 +72,17 @@ def tuning_clips(step: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return features, np.array([row["category"] for row in pool])
 
 
-def bank_clips(bank, seconds: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
-    """(features, category) of every clip of the shipped bank (its first ``seconds``, at the real clips' path), the
-    recordings the scene is made of: the reference of ``--reference bank``."""
+def bank_excerpts(bank, seconds: float = 10.0) -> list[np.ndarray]:
+    """The first ``seconds`` of every clip of ``bank``, at the analysis rate (as the real clips are stored)."""
     rate = L.ANALYSIS_SAMPLE_RATE
-    clips = [np.asarray(bank.audio(index, rate))[: round(seconds * rate)] for index in range(len(bank))]
-    return L.real_features(clips, rate, 44100), np.array([clip.category for clip in bank.clips])
+    return [np.asarray(bank.audio(index, rate), np.float32)[: round(seconds * rate)] for index in range(len(bank))]
+
+
+def bank_clips(bank, excerpts: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(features, category) of every clip of the shipped bank (``bank_excerpts``, unless given, at the real clips'
+    path), the recordings the scene is made of: the reference of ``--reference bank``."""
+    excerpts = bank_excerpts(bank) if excerpts is None else excerpts
+    return L.real_features(excerpts, L.ANALYSIS_SAMPLE_RATE, 44100), np.array([clip.category for clip in bank.clips])
 
 
 def corpus_balanced(categories: np.ndarray, seed: int = 0) -> np.ndarray:
